@@ -1,0 +1,12 @@
+using Spectre.Console.Cli;
+
+namespace NnUnet.Cli;
+
+/// <summary>Every verb of the <c>nnunet</c> command, one line each; the commands live in Commands/.</summary>
+internal static class CommandRegistry
+{
+    public static void Register(IConfigurator config)
+    {
+        // verbs are added here
+    }
+}

@@ -1,0 +1,46 @@
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace NnUnet.Cli;
+
+/// <summary>
+/// The <c>nnunet</c> command. Exit codes: 0 success; 1 the work ran but found problems or some items failed
+/// (e.g. verify found problems, a case failed); 2 bad usage or bad input (one clear line naming the file and the problem);
+/// 130 interrupted with Ctrl-C (finished work is kept; re-run to resume).
+/// </summary>
+public static class NnUnetApp
+{
+    public const int ExitOk = 0;
+    public const int ExitProblems = 1;
+    public const int ExitBadInput = 2;
+    public const int ExitInterrupted = 130;
+
+    public static int Run(string[] args)
+    {
+        bool verbose = args.Contains("--verbose");
+        var app = new CommandApp();
+        app.Configure(config =>
+        {
+            config.SetApplicationName("nnunet");
+            config.PropagateExceptions();
+            CommandRegistry.Register(config);
+        });
+        try
+        {
+            return app.Run(args.Where(a => a != "--verbose").ToArray());
+        }
+        catch (Exception ex) when (!verbose)
+        {
+            var inner = ex is CommandAppException { InnerException: not null } ? ex.InnerException! : ex;
+            AnsiConsole.Console.Profile.Out = new AnsiConsoleOutput(Console.Error);
+            Console.Error.WriteLine($"error: {inner.Message}");
+            if (inner is CommandAppException or CommandParseException or CommandRuntimeException)
+            {
+                Console.Error.WriteLine("hint: nnunet --help, or nnunet VERB --help");
+                return ExitBadInput;
+            }
+            Console.Error.WriteLine("hint: re-run with --verbose for details");
+            return inner is OperationCanceledException ? ExitInterrupted : ExitBadInput;
+        }
+    }
+}

@@ -1,0 +1,3 @@
+using NnUnet.Cli;
+
+return NnUnetApp.Run(args);
