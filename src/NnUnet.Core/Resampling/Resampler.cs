@@ -7,6 +7,9 @@ namespace NnUnet.Core.Resampling;
 /// </summary>
 public static class Resampler
 {
+    /// <summary>The plans' name of the resampling function this class implements (resampling_fn_data/seg/probabilities).</summary>
+    public const string FunctionName = "resample_data_or_seg_to_shape";
+
     /// <summary>nnU-Net's ANISO_THRESHOLD: max/min spacing above this means "anisotropic".</summary>
     public const double AnisotropyThreshold = 3.0;
 
