@@ -85,6 +85,28 @@ public sealed class NiftiBadFileTests : IDisposable
         Assert.StartsWith(path, e.Message);
     }
 
+    private static byte[] GzipMember(ReadOnlySpan<byte> bytes)
+    {
+        var ms = new MemoryStream();
+        using (var zip = new GZipStream(ms, CompressionLevel.Fastest, leaveOpen: true)) zip.Write(bytes);
+        return ms.ToArray();
+    }
+
+    private static readonly byte[] BgzfEof =
+        [0x1f, 0x8b, 0x08, 0x04, 0, 0, 0, 0, 0, 0xff, 0x06, 0, 0x42, 0x43, 0x02, 0, 0x1b, 0, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+
+    [Fact]
+    public void BlockGzippedFileReads()
+    {
+        // bgzip: several members, the last one the empty EOF block (its size field 0 does not match the total).
+        byte[] file = [.. GzipMember(Good.AsSpan(0, 500)), .. GzipMember(Good.AsSpan(500)), .. BgzfEof];
+        var image = NiftiReader.Read(Save("bgzip.nii.gz", file));
+        Assert.Equal((short[])NiftiReader.Read(Path.Combine(RepoPaths.NiftiFixtures, "dtype_int16.nii")).Voxels, (short[])image.Voxels);
+        // Cut the EOF block off: now the file is truncated and must be refused.
+        string cut = Save("bgzipcut.nii.gz", file[..(file.Length - BgzfEof.Length - 3)]);
+        Assert.Contains("truncated", Assert.Throws<InvalidDataException>(() => NiftiReader.Read(cut)).Message);
+    }
+
     [Fact]
     public void WrongSizeofHdr() => AssertBad(Mutated("sizeof.nii", b => I32(b, 0, 349)), "sizeof_hdr");
 
