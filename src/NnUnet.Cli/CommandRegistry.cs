@@ -1,3 +1,4 @@
+using NnUnet.Cli.Commands.Imaging;
 using Spectre.Console.Cli;
 
 namespace NnUnet.Cli;
@@ -8,5 +9,6 @@ internal static class CommandRegistry
     public static void Register(IConfigurator config)
     {
         // verbs are added here
+        config.AddBranch("image", image => { image.SetDescription("Medical image files (NIfTI)"); image.AddCommand<ImageInfoCommand>("info").WithDescription("Shape, dtype, geometry (LPS and RAS affine) and intensity summary of a NIfTI file"); });
     }
 }
