@@ -110,6 +110,36 @@ public sealed class PlansJsonTests : IDisposable
         Assert.Contains(path, error.Message);
     }
 
+    [Fact]
+    public void Saving_replaces_planner_configurations_and_keeps_custom_ones()
+    {
+        string path = PlansFile.PathFor(_folder);
+        var old = PlanUniform(10, [1.0, 1.0, 1.0], [64, 64, 64]);
+        old.Configurations["3d_fullres_bs4"] = new JsonObject { ["inherits_from"] = "3d_fullres", ["batch_size"] = 4 };
+        Assert.Empty(PlansFile.SaveKeepingCustomConfigurations(old, path));
+
+        var replanned = PlanUniform(63, [1.245, 0.78515625, 0.78515625], [252, 512, 512]);
+        var kept = PlansFile.SaveKeepingCustomConfigurations(replanned, path);
+
+        Assert.Equal(["3d_fullres_bs4"], kept);
+        var loaded = NnUnetPlans.Load(path);
+        Assert.Equal(["2d", "3d_lowres", "3d_fullres", "3d_cascade_fullres", "3d_fullres_bs4"], loaded.ConfigurationNames);
+        Assert.Equal([80, 192, 160], loaded.GetConfiguration("3d_fullres_bs4").PatchSize);
+        Assert.Equal(4, loaded.GetConfiguration("3d_fullres_bs4").BatchSize);
+        Assert.Equal(replanned.GetConfiguration("3d_fullres").PatchSize, loaded.GetConfiguration("3d_fullres").PatchSize);
+        Assert.Empty(Directory.GetFiles(_folder, "*.tmp"));
+    }
+
+    [Fact]
+    public void Saving_over_a_broken_plans_file_is_refused()
+    {
+        string path = PlansFile.PathFor(_folder, "nnUNetPlans");
+        File.WriteAllText(path, "not json");
+        var error = Assert.Throws<InvalidDataException>(() => PlansFile.SaveKeepingCustomConfigurations(PlanUniform(3, [1.0, 1.0, 1.0], [32, 32, 32]), path));
+        Assert.Contains(path, error.Message);
+        Assert.Equal("not json", File.ReadAllText(path));
+    }
+
     private static List<string> Keys(JsonObject obj)
     {
         var keys = new List<string>();
