@@ -10,5 +10,6 @@ internal static class CommandRegistry
     {
         // verbs are added here
         config.AddBranch("image", image => { image.SetDescription("Medical image files (NIfTI)"); image.AddCommand<ImageInfoCommand>("info").WithDescription("Shape, dtype, geometry (LPS and RAS affine) and intensity summary of a NIfTI file"); });
+        config.AddCommand<Commands.Planning.PlanCommand>("plan").WithDescription("plan the configurations (patch, network, batch) from a dataset fingerprint, as nnU-Net's ExperimentPlanner");
     }
 }
