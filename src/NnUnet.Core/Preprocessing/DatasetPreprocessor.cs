@@ -1,0 +1,130 @@
+using System.Collections.Concurrent;
+using NnUnet.Core.Datasets;
+using NnUnet.Core.Imaging;
+using NnUnet.Core.Planning;
+
+namespace NnUnet.Core.Preprocessing;
+
+/// <summary>Outcome of one case of a preprocessing run.</summary>
+/// <param name="Skipped">The case was already complete in the output folder (resume).</param>
+/// <param name="Error">Why the case failed (null on success); the file or problem is named.</param>
+public sealed record CasePreprocessingResult(string CaseId, bool Skipped, string? Error)
+{
+    public bool Failed => Error is not null;
+}
+
+/// <summary>
+/// Preprocesses every training case of a raw dataset for one configuration into
+/// <c>nnUNet_preprocessed/DatasetXXX/&lt;data_identifier&gt;/</c>, cases in parallel. Unlike nnU-Net (which deletes the
+/// folder first) it resumes: cases already complete are skipped. A failing case is reported and the others still run.
+/// </summary>
+public sealed class DatasetPreprocessor
+{
+    private readonly NnUnetPlans _plans;
+    private readonly DatasetJson _datasetJson;
+    private readonly Func<string, MedicalImage> _readImage;
+
+    /// <param name="readImage">Reads one image file (NIfTI in the CLI); the seam keeps this class free of file formats.</param>
+    public DatasetPreprocessor(NnUnetPlans plans, DatasetJson datasetJson, Func<string, MedicalImage> readImage)
+    {
+        _plans = plans;
+        _datasetJson = datasetJson;
+        _readImage = readImage;
+    }
+
+    /// <summary>Output folder of <paramref name="configurationName"/> under the dataset's preprocessed folder.</summary>
+    public string OutputFolder(string preprocessedDatasetFolder, string configurationName) =>
+        Path.Combine(preprocessedDatasetFolder, _plans.GetConfiguration(configurationName).DataIdentifier);
+
+    /// <summary>
+    /// Runs <paramref name="cases"/> for one configuration with up to <paramref name="degreeOfParallelism"/> cases at a
+    /// time; <paramref name="onCaseDone"/> is called (from worker threads) as each case finishes. Results are in case order.
+    /// </summary>
+    public IReadOnlyList<CasePreprocessingResult> Run(string configurationName, IReadOnlyList<RawCase> cases, string outputFolder,
+        int degreeOfParallelism, Action<CasePreprocessingResult>? onCaseDone = null, CancellationToken cancellationToken = default)
+    {
+        var preprocessor = new DefaultPreprocessor(_plans, configurationName, _datasetJson);
+        Directory.CreateDirectory(outputFolder);
+        int channels = _datasetJson.NumChannels;
+        var results = new CasePreprocessingResult[cases.Count];
+        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, degreeOfParallelism), CancellationToken = cancellationToken };
+        Parallel.For(0, cases.Count, options, i =>
+        {
+            var rawCase = cases[i];
+            CasePreprocessingResult result;
+            if (PreprocessedStore.IsComplete(outputFolder, rawCase.Id, channels))
+                result = new CasePreprocessingResult(rawCase.Id, Skipped: true, Error: null);
+            else
+            {
+                try
+                {
+                    var preprocessed = RunCase(preprocessor, rawCase);
+                    PreprocessedStore.Save(outputFolder, preprocessed);
+                    result = new CasePreprocessingResult(rawCase.Id, Skipped: false, Error: null);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    result = new CasePreprocessingResult(rawCase.Id, Skipped: false, Error: ex.Message);
+                }
+            }
+            results[i] = result;
+            onCaseDone?.Invoke(result);
+        });
+        return results;
+    }
+
+    /// <summary>Reads a case's channel files (and label) and preprocesses it in memory.</summary>
+    public PreprocessedCase RunCase(DefaultPreprocessor preprocessor, RawCase rawCase)
+    {
+        var image = ReadChannels(rawCase);
+        MedicalImage? label = null;
+        if (rawCase.LabelFile is { } labelFile)
+        {
+            if (!File.Exists(labelFile)) throw new FileNotFoundException($"case {rawCase.Id}: label file {labelFile} does not exist", labelFile);
+            label = _readImage(labelFile);
+            if (!label.SpatialShape.AsSpan().SequenceEqual(image.SpatialShape))
+                throw new InvalidDataException($"case {rawCase.Id}: label {labelFile} has shape ({string.Join(", ", label.SpatialShape)}), the image ({string.Join(", ", image.SpatialShape)})");
+        }
+        return preprocessor.Run(rawCase.Id, image, label);
+    }
+
+    /// <summary>Stacks the case's one-channel image files into one (c, z, y, x) float32 image (nnU-Net reads them the same way).</summary>
+    public MedicalImage ReadChannels(RawCase rawCase)
+    {
+        if (rawCase.ImageFiles.Count != _datasetJson.NumChannels)
+            throw new InvalidDataException($"case {rawCase.Id}: has {rawCase.ImageFiles.Count} image file(s), dataset.json names {_datasetJson.NumChannels} channel(s)");
+        MedicalImage? first = null;
+        float[]? voxels = null;
+        int n = 0;
+        for (int c = 0; c < rawCase.ImageFiles.Count; c++)
+        {
+            string file = rawCase.ImageFiles[c];
+            if (!File.Exists(file)) throw new FileNotFoundException($"case {rawCase.Id}: image file {file} does not exist", file);
+            var img = _readImage(file);
+            if (img.Channels != 1)
+                throw new InvalidDataException($"case {rawCase.Id}: {file} has {img.Channels} channels; nnU-Net expects one file per channel");
+            if (first is null)
+            {
+                first = img;
+                n = checked((int)img.VoxelsPerChannel);
+                voxels = new float[(long)n * rawCase.ImageFiles.Count];
+            }
+            else
+            {
+                if (!img.SpatialShape.AsSpan().SequenceEqual(first.SpatialShape))
+                    throw new InvalidDataException($"case {rawCase.Id}: {file} has shape ({string.Join(", ", img.SpatialShape)}), channel 0 has ({string.Join(", ", first.SpatialShape)})");
+                if (!SameSpacing(img.Geometry, first.Geometry))
+                    throw new InvalidDataException($"case {rawCase.Id}: {file} has spacing ({string.Join(", ", img.Geometry.Spacing)}), channel 0 has ({string.Join(", ", first.Geometry.Spacing)})");
+            }
+            img.CopyChannelTo(0, voxels.AsSpan(c * n, n));
+        }
+        return MedicalImage.FromFloat(voxels!, rawCase.ImageFiles.Count, first!.SizeZ, first.SizeY, first.SizeX, first.Geometry);
+    }
+
+    private static bool SameSpacing(ImageGeometry a, ImageGeometry b)
+    {
+        for (int i = 0; i < 3; i++)
+            if (Math.Abs(a.Spacing[i] - b.Spacing[i]) > 1e-5 * Math.Max(1, Math.Abs(a.Spacing[i]))) return false;
+        return true;
+    }
+}
