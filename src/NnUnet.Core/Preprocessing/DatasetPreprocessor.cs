@@ -16,7 +16,8 @@ public sealed record CasePreprocessingResult(string CaseId, bool Skipped, string
 /// <summary>
 /// Preprocesses every training case of a raw dataset for one configuration into
 /// <c>nnUNet_preprocessed/DatasetXXX/&lt;data_identifier&gt;/</c>, cases in parallel. Unlike nnU-Net (which deletes the
-/// folder first) it resumes: cases already complete are skipped. A failing case is reported and the others still run.
+/// folder first) it resumes: cases already complete are skipped, unless the settings that shape the output (recorded in
+/// <see cref="SettingsFileName"/>) changed since they were written. A failing case is reported and the others still run.
 /// </summary>
 public sealed class DatasetPreprocessor
 {
@@ -46,13 +47,15 @@ public sealed class DatasetPreprocessor
         var preprocessor = new DefaultPreprocessor(_plans, configurationName, _datasetJson);
         Directory.CreateDirectory(outputFolder);
         int channels = _datasetJson.NumChannels;
+        // finished cases are only reused when they were made with the same settings
+        bool settingsUnchanged = RecordSettings(outputFolder, configurationName);
         var results = new CasePreprocessingResult[cases.Count];
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, degreeOfParallelism), CancellationToken = cancellationToken };
         Parallel.For(0, cases.Count, options, i =>
         {
             var rawCase = cases[i];
             CasePreprocessingResult result;
-            if (PreprocessedStore.IsComplete(outputFolder, rawCase.Id, channels))
+            if (settingsUnchanged && PreprocessedStore.IsComplete(outputFolder, rawCase.Id, channels))
                 result = new CasePreprocessingResult(rawCase.Id, Skipped: true, Error: null);
             else
             {
@@ -71,6 +74,36 @@ public sealed class DatasetPreprocessor
             onCaseDone?.Invoke(result);
         });
         return results;
+    }
+
+    /// <summary>Name of the file in the output folder recording the settings its cases were made with.</summary>
+    public const string SettingsFileName = "preprocessing_settings.json";
+
+    /// <summary>
+    /// Writes what determines the output (resolved configuration, transpose, intensity statistics, labels) to
+    /// <see cref="SettingsFileName"/>; returns false when a different record was there (then nothing is reused).
+    /// </summary>
+    private bool RecordSettings(string outputFolder, string configurationName)
+    {
+        var record = new System.Text.Json.Nodes.JsonObject
+        {
+            ["configuration"] = System.Text.Json.JsonSerializer.SerializeToNode(_plans.GetConfiguration(configurationName), NnUnetPlans.JsonOptions),
+            ["transpose_forward"] = System.Text.Json.JsonSerializer.SerializeToNode(_plans.TransposeForward),
+            ["foreground_intensity_properties_per_channel"] = System.Text.Json.JsonSerializer.SerializeToNode(_plans.ForegroundIntensityPropertiesPerChannel),
+            ["labels"] = System.Text.Json.JsonSerializer.SerializeToNode(_datasetJson.AllLabels),
+            ["regions"] = _datasetJson.HasRegions,
+            ["ignore_label"] = _datasetJson.IgnoreLabel,
+        };
+        string text = record.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+        string path = Path.Combine(outputFolder, SettingsFileName);
+        bool unchanged = !File.Exists(path) || File.ReadAllText(path) == text;
+        if (!File.Exists(path) || !unchanged)
+        {
+            string temp = path + ".tmp-" + Environment.ProcessId;
+            File.WriteAllText(temp, text);
+            File.Move(temp, path, overwrite: true);
+        }
+        return unchanged;
     }
 
     /// <summary>Reads a case's channel files (and label) and preprocesses it in memory.</summary>

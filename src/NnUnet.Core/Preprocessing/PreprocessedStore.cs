@@ -50,15 +50,15 @@ public static class PreprocessedStore
         }
     }
 
-    /// <summary>Case ids with a properties file, sorted ordinally.</summary>
+    /// <summary>Case ids with both a properties file and a data file, sorted ordinally.</summary>
     public static IReadOnlyList<string> ListCases(string folder)
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"preprocessed folder {folder} does not exist (run nnunet preprocess)");
         var ids = new List<string>();
         foreach (string file in Directory.EnumerateFiles(folder, "*" + PropertiesSuffix))
         {
-            string name = Path.GetFileName(file);
-            ids.Add(name[..^PropertiesSuffix.Length]);
+            string id = Path.GetFileName(file)[..^PropertiesSuffix.Length];
+            if (File.Exists(DataPath(folder, id))) ids.Add(id);
         }
         ids.Sort(StringComparer.Ordinal);
         return ids;

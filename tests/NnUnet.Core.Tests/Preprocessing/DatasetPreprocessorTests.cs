@@ -70,6 +70,12 @@ public sealed class DatasetPreprocessorTests : IDisposable
         Assert.True(again[0].Skipped);
         Assert.True(again[1].Failed);
         Assert.True(again[2].Skipped);
+
+        // other intensity statistics: the finished cases are stale and made again
+        var changedPlans = TestPlans.Plans([0, 1, 2], new() { ["0"] = new(90, 100, 50, 0, 300, 290, 5) }, ("3d_fullres", config));
+        var third = new DatasetPreprocessor(changedPlans, rawDataset.Json, ReadNpy).Run("3d_fullres", rawDataset.TrainingCases, output, 2);
+        Assert.False(third[0].Skipped);
+        Assert.False(third[0].Failed);
     }
 
     [Fact]
