@@ -99,6 +99,30 @@ public static class PreprocessedStore
     }
 
     /// <summary>
+    /// Memory-maps a case's data (float32 (c, z, y, x)) and seg (int8 (1, z, y, x), null when absent) for reading patches
+    /// without loading whole cases; dispose both when done.
+    /// </summary>
+    public static (MappedNpy Data, MappedNpy? Seg) OpenMapped(string folder, string caseId)
+    {
+        var data = NpyFile.OpenMapped(DataPath(folder, caseId));
+        if (data.Header.DType != NpyDType.Float32 || data.Shape.Length != 4)
+        {
+            data.Dispose();
+            throw new InvalidDataException($"{DataPath(folder, caseId)}: expected float32 (c, z, y, x)");
+        }
+        string segPath = SegPath(folder, caseId);
+        if (!File.Exists(segPath)) return (data, null);
+        var seg = NpyFile.OpenMapped(segPath);
+        if (seg.Header.DType != NpyDType.Int8 || seg.Shape.Length != 4 || !seg.Shape.AsSpan(1).SequenceEqual(data.Shape.AsSpan(1)))
+        {
+            data.Dispose();
+            seg.Dispose();
+            throw new InvalidDataException($"{segPath}: expected int8 (1, z, y, x) matching the data");
+        }
+        return (data, seg);
+    }
+
+    /// <summary>
     /// True when the case's three files exist, the properties parse and the arrays' headers agree with each other and
     /// with <paramref name="expectedChannels"/> (reads headers only). Used to skip finished cases when resuming.
     /// </summary>
