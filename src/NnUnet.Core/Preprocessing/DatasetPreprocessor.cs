@@ -76,6 +76,34 @@ public sealed class DatasetPreprocessor
         return results;
     }
 
+    /// <summary>Folder under the preprocessed dataset folder holding copies of the training labels (nnU-Net's).</summary>
+    public const string GroundTruthFolderName = "gt_segmentations";
+
+    /// <summary>
+    /// Copies each case's label file to <c>gt_segmentations/CASE{file_ending}</c> of the preprocessed dataset folder, as
+    /// nnU-Net does after preprocessing, so validation works where only nnUNet_preprocessed is mounted. Files already
+    /// there with the same size and a timestamp not older than the source are left alone. Returns the number copied.
+    /// </summary>
+    public int CopyGroundTruth(IReadOnlyList<RawCase> cases, string preprocessedDatasetFolder)
+    {
+        string target = Path.Combine(preprocessedDatasetFolder, GroundTruthFolderName);
+        Directory.CreateDirectory(target);
+        int copied = 0;
+        foreach (var rawCase in cases)
+        {
+            if (rawCase.LabelFile is not { } source || !File.Exists(source)) continue;
+            string destination = Path.Combine(target, rawCase.Id + _datasetJson.FileEnding);
+            var src = new FileInfo(source);
+            var dst = new FileInfo(destination);
+            if (dst.Exists && dst.Length == src.Length && dst.LastWriteTimeUtc >= src.LastWriteTimeUtc) continue;
+            string temp = destination + ".tmp-" + Environment.ProcessId;
+            File.Copy(source, temp, overwrite: true);
+            File.Move(temp, destination, overwrite: true);
+            copied++;
+        }
+        return copied;
+    }
+
     /// <summary>Name of the file in the output folder recording the settings its cases were made with.</summary>
     public const string SettingsFileName = "preprocessing_settings.json";
 

@@ -71,6 +71,11 @@ public sealed class DatasetPreprocessorTests : IDisposable
         Assert.True(again[1].Failed);
         Assert.True(again[2].Skipped);
 
+        string preprocessedDataset = Path.Combine(_dir, "preprocessed", "Dataset042_Tiny");
+        Assert.Equal(3, runner.CopyGroundTruth(rawDataset.TrainingCases, preprocessedDataset));
+        Assert.True(File.Exists(Path.Combine(preprocessedDataset, "gt_segmentations", "tiny_002.npy")));
+        Assert.Equal(0, runner.CopyGroundTruth(rawDataset.TrainingCases, preprocessedDataset));
+
         // other intensity statistics: the finished cases are stale and made again
         var changedPlans = TestPlans.Plans([0, 1, 2], new() { ["0"] = new(90, 100, 50, 0, 300, 290, 5) }, ("3d_fullres", config));
         var third = new DatasetPreprocessor(changedPlans, rawDataset.Json, ReadNpy).Run("3d_fullres", rawDataset.TrainingCases, output, 2);
