@@ -37,6 +37,9 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
     private sealed class Initialize : INoSerializationVerificationNeeded { public static readonly Initialize Instance = new(); }
     private sealed class LeaseTick : INoSerializationVerificationNeeded { public static readonly LeaseTick Instance = new(); }
 
+    /// <summary>Hand-over/termination message of the singleton: stop after the journal has every event written so far.</summary>
+    public sealed class Stop : INoSerializationVerificationNeeded { public static readonly Stop Instance = new(); }
+
     private readonly CoordinatorSettings _settings;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private SweepState _state = new();
@@ -81,7 +84,14 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             Become(Active);
             Stash.UnstashAll();
         });
+        Command<Stop>(_ => Context.Stop(Self));
         CommandAny(_ => Stash.Stash());
+    }
+
+    protected override void PostStop()
+    {
+        Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+        base.PostStop();
     }
 
     private void Active()
@@ -120,6 +130,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         Command<LeaseTick>(_ => Execute(new ExpireLeases(_settings.HeartbeatLease, DateTime.UtcNow)));
         Command<GetSweepSnapshot>(_ => Sender.Tell(BuildSnapshot()));
         Command<SweepControl>(OnControl);
+        Command<Stop>(_ => DeferAsync(Stop.Instance, _ => Context.Stop(Self)));
         Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
         Command<SaveSnapshotFailure>(f => _log.Warning("sweep snapshot failed: {0}", f.Cause.Message));
         Command<DeleteSnapshotsSuccess>(_ => { });
