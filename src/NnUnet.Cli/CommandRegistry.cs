@@ -8,5 +8,9 @@ internal static class CommandRegistry
     public static void Register(IConfigurator config)
     {
         // verbs are added here
+        config.AddCommand<Commands.Cluster.SweepVerb>("sweep").WithDescription("train every configuration x fold and the final stages on an embedded cluster (resumable)");
+        config.AddCommand<Commands.Cluster.CoordinatorVerb>("coordinator").WithDescription("host a sweep's coordinator for workers on other nodes");
+        config.AddCommand<Commands.Cluster.WorkerVerb>("worker").WithDescription("join a cluster and train jobs on this node's GPUs (or CPUs)");
+        config.AddCommand<Commands.Cluster.SweepStatusVerb>("sweep-status").WithDescription("print the grid of the sweep a cluster is running");
     }
 }

@@ -83,6 +83,8 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             Timers.StartPeriodicTimer("lease", LeaseTick.Instance, settings.LeaseCheckInterval);
             Become(Active);
             Stash.UnstashAll();
+            // re-running a sweep that is already done: say so right away
+            if (_state.IsFinished) PublishFinishedOnce();
         });
         Command<Stop>(_ => Context.Stop(Self));
         CommandAny(_ => Stash.Stash());
@@ -319,14 +321,18 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         var changed = new SweepChanged(sweepId, SweepSnapshot.Describe(e), job, snapshotStatus);
         Context.System.EventStream.Publish(changed);
         _mediator?.Tell(new Publish(SweepTopics.Changes, changed));
-        if (_state.IsFinished && !_finishedPublished)
-        {
-            _finishedPublished = true;
-            var finished = new SweepFinished(sweepId, snapshotStatus, _state.Count(JobStatus.Completed), _state.Count(JobStatus.Failed));
-            _log.Info("sweep {0} finished: {1}", sweepId, snapshotStatus);
-            Context.System.EventStream.Publish(finished);
-            _mediator?.Tell(new Publish(SweepTopics.Changes, finished));
-        }
-        else if (!_state.IsFinished) _finishedPublished = false;
+        if (_state.IsFinished) PublishFinishedOnce();
+        else _finishedPublished = false;
+    }
+
+    private void PublishFinishedOnce()
+    {
+        if (_finishedPublished) return;
+        _finishedPublished = true;
+        var status = _state.AllCompleted ? SweepStatus.Completed : SweepStatus.FinishedWithFailures;
+        var finished = new SweepFinished(_settings.Definition.SweepId, status, _state.Count(JobStatus.Completed), _state.Count(JobStatus.Failed));
+        _log.Info("sweep {0} finished: {1}", finished.SweepId, status);
+        Context.System.EventStream.Publish(finished);
+        _mediator?.Tell(new Publish(SweepTopics.Changes, finished));
     }
 }

@@ -62,8 +62,13 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
 
     protected override void PreStart() => Register();
 
+    private int _unansweredRegistrations;
+
     private void Register()
     {
+        if (++_unansweredRegistrations % 15 == 0)
+            _log.Warning("worker {0}: no coordinator has answered {1} registrations yet (is `nnunet coordinator` running and reachable from here?)",
+                _settings.WorkerId, _unansweredRegistrations);
         _settings.Coordinator.Tell(new RegisterWorker(_settings.WorkerId, _settings.Node, _settings.Device, _current?.JobId, _current?.Attempt ?? 0));
         Timers.StartSingleTimer("register", RegisterTick.Instance, _settings.RegisterRetryInterval);
     }
@@ -74,6 +79,7 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
         Receive<WorkerRegistered>(_ =>
         {
             Timers.Cancel("register");
+            _unansweredRegistrations = 0;
             _coordinator = Sender;
             Context.Watch(Sender);
             _log.Info("worker {0} registered with {1}", _settings.WorkerId, Sender.Path);
