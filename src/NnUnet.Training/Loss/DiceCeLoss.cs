@@ -23,7 +23,8 @@ public sealed class SoftDiceLoss(bool batchDice, double smooth = 1e-5)
         Tensor sumGt, oneHot;
         using (no_grad())
         {
-            oneHot = zeros_like(logits, dtype: ScalarType.Bool).scatter_(1, target.to(ScalarType.Int64), true).narrow(1, 1, classes - 1);
+            var index = target.to(ScalarType.Int64);
+            oneHot = zeros_like(logits, dtype: ScalarType.Bool).scatter_(1, index, ones_like(index, dtype: ScalarType.Bool)).narrow(1, 1, classes - 1);
             sumGt = oneHot.sum(axes, type: logits.dtype);
         }
         var probabilities = nn.functional.softmax(logits, 1).narrow(1, 1, classes - 1);
@@ -31,9 +32,10 @@ public sealed class SoftDiceLoss(bool batchDice, double smooth = 1e-5)
         var sumPred = probabilities.sum(axes);
         if (BatchDice)
         {
-            intersect = intersect.sum(0);
-            sumPred = sumPred.sum(0);
-            sumGt = sumGt.sum(0);
+            // dim spelled out: a literal 0 would bind to sum(ScalarType) (enum conversion) and sum everything as uint8
+            intersect = intersect.sum(dim: 0L);
+            sumPred = sumPred.sum(dim: 0L);
+            sumGt = sumGt.sum(dim: 0L);
         }
         var dice = (2 * intersect + Smooth) / (sumGt + sumPred + Smooth).clamp_min(1e-8);
         return (-dice.mean()).MoveToOuterDisposeScope();
