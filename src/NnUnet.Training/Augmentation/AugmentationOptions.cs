@@ -52,6 +52,9 @@ public sealed record AugmentationOptions
 
     public double PMirrorPerAxis { get; init; } = 0.5;
 
+    /// <summary>For <c>3d_cascade_fullres</c>: the previous stage's prediction travels as seg channel 1 and becomes augmented one-hot data channels.</summary>
+    public CascadeAugmentationOptions? Cascade { get; init; }
+
     /// <summary>Number of spatial axes of the patch (2 or 3).</summary>
     public int SpatialDims => PatchSize.Length;
 

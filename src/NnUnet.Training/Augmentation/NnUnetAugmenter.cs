@@ -12,6 +12,9 @@ namespace NnUnet.Training.Augmentation;
 /// <c>use_mask_for_norm</c> channels) and seg -1 becomes 0.
 /// <para>Input: data (b, c, *initial patch) float, seg (b, 1, *initial patch) float or long; output: (b, c, *patch) and
 /// (b, 1, *patch), seg in the input's dtype. The same generator state gives the same output.</para>
+/// <para>Cascade (<see cref="AugmentationOptions.Cascade"/> set): seg is (b, 2, ...) with the previous stage's prediction
+/// in channel 1; it is transformed spatially with the reference, then becomes one-hot data channels appended after the
+/// image channels (output c + number of foreground labels channels) and gets <see cref="CascadeAugmentation"/>.</para>
 /// </summary>
 public sealed class NnUnetAugmenter : IBatchAugmenter
 {
@@ -40,8 +43,10 @@ public sealed class NnUnetAugmenter : IBatchAugmenter
         int d = _options.SpatialDims;
         if (data.dim() != d + 2)
             throw new ArgumentException($"data must be (b, c, {(d == 3 ? "z, " : "")}y, x) for a {d}D patch, got shape ({string.Join(", ", data.shape)})", nameof(data));
-        if (seg.dim() != d + 2 || seg.shape[0] != data.shape[0] || seg.shape[1] != 1 || !seg.shape.AsSpan(2).SequenceEqual(data.shape.AsSpan(2)))
-            throw new ArgumentException($"seg shape ({string.Join(", ", seg.shape)}) must be (b, 1) + the spatial shape of data ({string.Join(", ", data.shape)})", nameof(seg));
+        long segChannels = _options.Cascade is null ? 1 : 2;
+        if (seg.dim() != d + 2 || seg.shape[0] != data.shape[0] || seg.shape[1] != segChannels || !seg.shape.AsSpan(2).SequenceEqual(data.shape.AsSpan(2)))
+            throw new ArgumentException($"seg shape ({string.Join(", ", seg.shape)}) must be (b, {segChannels}) + the spatial shape of data ({string.Join(", ", data.shape)})" +
+                (segChannels == 2 ? " (cascade: channel 1 holds the previous stage's prediction)" : ""), nameof(seg));
         if (!data.is_floating_point()) throw new ArgumentException($"data must be floating point, got {data.dtype}", nameof(data));
         if (_options.MaskedChannels.Length > data.shape[1])
             throw new ArgumentException($"use_mask_for_norm lists {_options.MaskedChannels.Length} channels, data has {data.shape[1]}", nameof(data));
@@ -124,7 +129,18 @@ public sealed class NnUnetAugmenter : IBatchAugmenter
         var outside = s[0].lt(0);
         for (int c = 0; c < o.MaskedChannels.Length; c++)
             if (o.MaskedChannels[c]) x[c].masked_fill_(outside, 0);
-        s = s.masked_fill(outside.unsqueeze(0), 0);
+        s = s.masked_fill(s.lt(0), 0);
+
+        if (o.Cascade is { } cascade)
+        {
+            // previous-stage prediction (seg channel 1) -> one-hot data channels, then their own augmentation
+            var oneHot = CascadeAugmentation.OneHot(s[1], cascade.ForegroundLabels, x.dtype);
+            x = torch.cat([x, oneHot], 0);
+            s = s.narrow(0, 0, 1);
+            var oneHotChannels = new int[cascade.ForegroundLabels.Length];
+            for (int i = 0; i < oneHotChannels.Length; i++) oneHotChannels[i] = channels + i;
+            CascadeAugmentation.Augment(x, oneHotChannels, cascade, random);
+        }
         return (x, s);
     }
 
@@ -141,7 +157,7 @@ public sealed class NnUnetAugmenter : IBatchAugmenter
             x = SpatialAugmentation.CenterCrop(x, [depth, x.shape[2], x.shape[3]], 0);
             s = SpatialAugmentation.CenterCrop(s, [depth, s.shape[2], s.shape[3]], -1);
             x = x.reshape(channels * depth, x.shape[2], x.shape[3]);
-            s = s.reshape(depth, s.shape[2], s.shape[3]);
+            s = s.reshape(s.shape[0] * depth, s.shape[2], s.shape[3]);
             finalShape = finalShape[1..];
         }
         int dims = finalShape.Length;
@@ -167,7 +183,7 @@ public sealed class NnUnetAugmenter : IBatchAugmenter
         if (o.DummyTwoD)
         {
             outX = outX.reshape(channels, o.PatchSize[0], finalShape[0], finalShape[1]);
-            outS = outS.reshape(1, o.PatchSize[0], finalShape[0], finalShape[1]);
+            outS = outS.reshape(s.shape[0] / o.PatchSize[0], o.PatchSize[0], finalShape[0], finalShape[1]);
         }
         return (outX, outS);
     }
