@@ -166,8 +166,9 @@ public sealed class NnUnetAugmenter : IBatchAugmenter
         Tensor outX, outS;
         if (!rotate && !scale)
         {
-            outX = SpatialAugmentation.CenterCrop(x, finalShape, 0).contiguous();
-            outS = SpatialAugmentation.CenterCrop(s, finalShape, -1).contiguous();
+            // a copy: the crop may be a view of the caller's batch, and the intensity transforms work in place
+            outX = SpatialAugmentation.CenterCrop(x, finalShape, 0).clone().contiguous();
+            outS = SpatialAugmentation.CenterCrop(s, finalShape, -1).clone().contiguous();
         }
         else
         {

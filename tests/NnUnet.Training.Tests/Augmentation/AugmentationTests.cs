@@ -112,6 +112,21 @@ public class AugmentationTests
     }
 
     [Fact]
+    public void TheCallersBatchIsNotModified()
+    {
+        using var scope = NewDisposeScope();
+        var options = Only([6, 6], o => o with { PNoise = 1, PBrightness = 1, PGamma = 1 });
+        var data = rand(new long[] { 2, 1, 6, 6 });
+        var seg = full(new long[] { 2, 1, 6, 6 }, -1f);
+        var (dataCopy, segCopy) = (data.clone(), seg.clone());
+        using var rng = new Generator(5);
+        var (outData, outSeg) = new NnUnetAugmenter(options).Apply(data, seg, rng);
+        Assert.True(data.IsSame(dataCopy) && seg.IsSame(segCopy));
+        Assert.False(outData.IsSame(data));
+        Assert.True(outSeg.eq(0).all().item<bool>());
+    }
+
+    [Fact]
     public void ContrastPreservesTheRangeAndScalesDeviationsFromTheMean()
     {
         using var scope = NewDisposeScope();
