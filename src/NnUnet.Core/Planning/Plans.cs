@@ -28,7 +28,7 @@ public sealed record NnUnetPlans
 
     public static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
-    public IEnumerable<string> ConfigurationNames => Configurations.Keys;
+    [JsonIgnore] public IEnumerable<string> ConfigurationNames => Configurations.Keys;
 
     /// <summary>The configuration with <c>inherits_from</c> resolved (parent keys overridden by the child's).</summary>
     public PlansConfiguration GetConfiguration(string name)
@@ -84,14 +84,20 @@ public sealed record PlansConfiguration
     [JsonPropertyName("use_mask_for_norm")] public required bool[] UseMaskForNorm { get; init; }
     [JsonPropertyName("resampling_fn_data")] public string ResamplingFnData { get; init; } = "resample_data_or_seg_to_shape";
     [JsonPropertyName("resampling_fn_seg")] public string ResamplingFnSeg { get; init; } = "resample_data_or_seg_to_shape";
-    [JsonPropertyName("resampling_fn_data_kwargs")] public ResamplingKwargs ResamplingFnDataKwargs { get; init; } = new(true, 3, 0, null);
-    [JsonPropertyName("resampling_fn_seg_kwargs")] public ResamplingKwargs ResamplingFnSegKwargs { get; init; } = new(false, 1, 0, null);
+    [JsonPropertyName("resampling_fn_data_kwargs")] public ResamplingKwargs ResamplingFnDataKwargs { get; init; } = new(false, 3, 0, null);
+    [JsonPropertyName("resampling_fn_seg_kwargs")] public ResamplingKwargs ResamplingFnSegKwargs { get; init; } = new(true, 1, 0, null);
     [JsonPropertyName("resampling_fn_probabilities")] public string ResamplingFnProbabilities { get; init; } = "resample_data_or_seg_to_shape";
     [JsonPropertyName("resampling_fn_probabilities_kwargs")] public ResamplingKwargs ResamplingFnProbabilitiesKwargs { get; init; } = new(false, 1, 0, null);
     [JsonPropertyName("architecture")] public required ArchitectureSpec Architecture { get; init; }
     [JsonPropertyName("batch_dice")] public required bool BatchDice { get; init; }
-    [JsonPropertyName("previous_stage")] public string? PreviousStage { get; init; }
-    [JsonPropertyName("next_stage")] public string[]? NextStage { get; init; }
+    /// <summary>Cascade: the configuration whose predictions this one takes as extra input (absent otherwise).</summary>
+    [JsonPropertyName("previous_stage"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? PreviousStage { get; init; }
+    /// <summary>
+    /// Cascade: the configurations that consume this one's predictions. nnU-Net writes a single name as a plain string
+    /// (<c>"next_stage": "3d_cascade_fullres"</c>) and reads a string or a list; so do we.
+    /// </summary>
+    [JsonPropertyName("next_stage"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull), JsonConverter(typeof(StringOrStringArrayConverter))]
+    public string[]? NextStage { get; init; }
 }
 
 /// <summary>nnU-Net's resampling kwargs: <c>is_seg</c>, spline <c>order</c>, <c>order_z</c> for separate-z, <c>force_separate_z</c>.</summary>
@@ -129,4 +135,42 @@ public sealed record ArchitectureKwargs
 
     /// <summary>2 for Conv2d networks, 3 for Conv3d.</summary>
     [JsonIgnore] public int SpatialDims => ConvOp.EndsWith("2d", StringComparison.Ordinal) ? 2 : 3;
+}
+
+/// <summary>Reads a JSON string or a list of strings as <c>string[]</c>; writes one element as a plain string (nnU-Net's form).</summary>
+public sealed class StringOrStringArrayConverter : JsonConverter<string[]>
+{
+    public override string[]? Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options)
+    {
+        switch (reader.TokenType)
+        {
+            case JsonTokenType.Null:
+                return null;
+            case JsonTokenType.String:
+                return [reader.GetString()!];
+            case JsonTokenType.StartArray:
+                var items = new List<string>();
+                while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                {
+                    if (reader.TokenType != JsonTokenType.String)
+                        throw new JsonException($"expected a list of configuration names, found {reader.TokenType}");
+                    items.Add(reader.GetString()!);
+                }
+                return items.ToArray();
+            default:
+                throw new JsonException($"expected a configuration name or a list of names, found {reader.TokenType}");
+        }
+    }
+
+    public override void Write(Utf8JsonWriter writer, string[] value, JsonSerializerOptions options)
+    {
+        if (value.Length == 1)
+        {
+            writer.WriteStringValue(value[0]);
+            return;
+        }
+        writer.WriteStartArray();
+        foreach (string item in value) writer.WriteStringValue(item);
+        writer.WriteEndArray();
+    }
 }

@@ -1,0 +1,321 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Tools.PublishSubscribe;
+using Akka.Event;
+using Akka.Persistence;
+using NnUnet.Cluster.Backends;
+using NnUnet.Cluster.Messages;
+using NnUnet.Cluster.Sweeps;
+
+namespace NnUnet.Cluster.Actors;
+
+/// <summary>Settings of the coordinator of one sweep.</summary>
+/// <param name="ResultsRoot">the coordinator's <c>nnUNet_results</c> (shared storage); jobs carry it to the workers.</param>
+/// <param name="HeartbeatLease">a running job without progress for this long is cancelled and re-queued (longer than the slowest epoch).</param>
+/// <param name="ProgressPersistInterval">at most one progress event per job is persisted per interval (all are published).</param>
+/// <param name="SnapshotEvery">a state snapshot is saved after this many persisted events.</param>
+public sealed record CoordinatorSettings(
+    SweepDefinition Definition,
+    string ResultsRoot,
+    IResultStore ResultStore,
+    TimeSpan HeartbeatLease,
+    TimeSpan LeaseCheckInterval,
+    TimeSpan ProgressPersistInterval,
+    int SnapshotEvery,
+    int RecentEventCount = 200);
+
+/// <summary>
+/// The sweep's coordinator: a cluster singleton (role <c>coordinator</c>), event-sourced. It keeps the rules out of
+/// itself: every message becomes a <see cref="SweepCommand"/>, <see cref="SweepState.Decide"/> gives the events, this
+/// actor persists and applies them and does the talking (assignments to idle workers, cancellations, publishing).
+/// Workers are not persisted: they re-register after a restart or hand-over, and on recovery every running job is
+/// re-queued to continue from its checkpoint (a worker that still runs it may adopt it when it re-registers).
+/// </summary>
+public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
+{
+    private sealed record WorkerEntry(string WorkerId, IActorRef Ref, string Node, string Device);
+    private sealed class Initialize : INoSerializationVerificationNeeded { public static readonly Initialize Instance = new(); }
+    private sealed class LeaseTick : INoSerializationVerificationNeeded { public static readonly LeaseTick Instance = new(); }
+
+    private readonly CoordinatorSettings _settings;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private SweepState _state = new();
+    private readonly Dictionary<string, WorkerEntry> _workers = new(StringComparer.Ordinal);
+    private readonly List<string> _idle = [];
+    private readonly Queue<SweepEventView> _recent = new();
+    private readonly Dictionary<string, DateTime> _lastPersistedProgress = new(StringComparer.Ordinal);
+    private int _unpersisted;
+    private int _eventsSinceSnapshot;
+    private bool _finishedPublished;
+    private IActorRef? _mediator;
+
+    public override string PersistenceId { get; }
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(CoordinatorSettings settings) => Akka.Actor.Props.Create(() => new SweepCoordinator(settings));
+
+    public SweepCoordinator(CoordinatorSettings settings)
+    {
+        _settings = settings;
+        PersistenceId = "sweep-" + settings.Definition.SweepId;
+
+        Recover<SnapshotOffer>(offer =>
+        {
+            if (offer.Snapshot is SweepStateSnapshot snapshot) _state = SweepState.FromSnapshot(snapshot);
+        });
+        Recover<ISweepEvent>(e =>
+        {
+            _state.Apply(e);
+            Remember(e);
+        });
+        Recover<RecoveryCompleted>(_ => Self.Tell(Initialize.Instance));
+
+        Command<Initialize>(_ =>
+        {
+            _log.Info("sweep {0}: recovered, {1} jobs", settings.Definition.SweepId, _state.JobOrder.Count);
+            Execute(new DefineSweep(settings.Definition, DateTime.UtcNow));
+            Execute(new RequeueAfterRecovery(DateTime.UtcNow));
+            Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.InitialStateAsEvents, typeof(ClusterEvent.MemberRemoved));
+            _mediator = DistributedPubSub.Get(Context.System).Mediator;
+            Timers.StartPeriodicTimer("lease", LeaseTick.Instance, settings.LeaseCheckInterval);
+            Become(Active);
+            Stash.UnstashAll();
+        });
+        CommandAny(_ => Stash.Stash());
+    }
+
+    private void Active()
+    {
+        Command<RegisterWorker>(OnRegister);
+        Command<RequestJob>(r =>
+        {
+            if (!_workers.ContainsKey(r.WorkerId))
+            {
+                _log.Warning("job request from unregistered worker {0} ignored (it registers first)", r.WorkerId);
+                return;
+            }
+            if (!_idle.Contains(r.WorkerId)) _idle.Add(r.WorkerId);
+            TryDispatch();
+        });
+        Command<JobProgressReport>(OnProgress);
+        Command<JobFinishedReport>(f =>
+        {
+            if (!_state.TryGetJob(f.JobId, out _)) return;
+            var spec = _state.BuildSpec(f.JobId, _settings.ResultsRoot);
+            Execute(new CompleteJob(f.JobId, f.Attempt, f.SummaryPath, f.Metrics, _settings.ResultStore.MissingOutputs(spec), DateTime.UtcNow));
+        });
+        Command<JobFailedReport>(f => Execute(new FailJob(f.JobId, f.Attempt, $"{f.WorkerId}: {f.Error}", DateTime.UtcNow)));
+        Command<JobRejected>(r => Execute(new RequeueJob(r.JobId, r.Attempt, $"{r.WorkerId} rejected it: {r.Reason}", DateTime.UtcNow)));
+        Command<Terminated>(t =>
+        {
+            foreach (var w in _workers.Values.Where(w => w.Ref.Equals(t.ActorRef)).ToList())
+                LoseWorker(w, "worker actor terminated");
+        });
+        Command<ClusterEvent.MemberRemoved>(m =>
+        {
+            foreach (var w in _workers.Values.Where(w => w.Ref.Path.Address.Equals(m.Member.Address)).ToList())
+                LoseWorker(w, $"node {m.Member.Address} left the cluster");
+        });
+        Command<ClusterEvent.CurrentClusterState>(_ => { });
+        Command<LeaseTick>(_ => Execute(new ExpireLeases(_settings.HeartbeatLease, DateTime.UtcNow)));
+        Command<GetSweepSnapshot>(_ => Sender.Tell(BuildSnapshot()));
+        Command<SweepControl>(OnControl);
+        Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
+        Command<SaveSnapshotFailure>(f => _log.Warning("sweep snapshot failed: {0}", f.Cause.Message));
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(_ => { });
+    }
+
+    private SweepSnapshot BuildSnapshot()
+    {
+        var running = new Dictionary<string, JobRecord>(StringComparer.Ordinal);
+        foreach (var job in _state.Jobs)
+            if (job is { Status: JobStatus.Running, WorkerId: { } w }) running[w] = job;
+        var workers = _workers.Values.Select(w => running.TryGetValue(w.WorkerId, out var j)
+            ? new WorkerView(w.WorkerId, w.Node, w.Device, j.JobId, j.Attempt)
+            : new WorkerView(w.WorkerId, w.Node, w.Device, null, null)).ToArray();
+        return SweepSnapshot.Build(_state, workers, _recent, DateTime.UtcNow);
+    }
+
+    private void OnRegister(RegisterWorker r)
+    {
+        if (_workers.TryGetValue(r.WorkerId, out var old) && !old.Ref.Equals(Sender)) Context.Unwatch(old.Ref);
+        _workers[r.WorkerId] = new WorkerEntry(r.WorkerId, Sender, r.Node, r.Device);
+        Context.Watch(Sender);
+        Sender.Tell(new WorkerRegistered(r.WorkerId, _settings.Definition.SweepId));
+        if (r.RunningJobId is null) return;
+        var events = _state.TryGetJob(r.RunningJobId, out _)
+            ? _state.Decide(new AdoptRunningJob(r.WorkerId, r.Node, r.RunningJobId, r.RunningAttempt, DateTime.UtcNow))
+            : [];
+        bool alreadyOurs = _state.TryGetJob(r.RunningJobId, out var job) && job.Status == JobStatus.Running
+                           && job.WorkerId == r.WorkerId && job.Attempt == r.RunningAttempt;
+        if (events.Count > 0) PersistEvents(events);
+        else if (!alreadyOurs)
+            Sender.Tell(new CancelJobRun(r.RunningJobId, r.RunningAttempt, "the coordinator gave this job to someone else"));
+    }
+
+    private void OnProgress(JobProgressReport p)
+    {
+        var events = _state.Decide(new RecordProgress(p.JobId, p.Attempt, p.Epoch, p.TotalEpochs, p.TrainLoss, p.ValidationLoss,
+            p.PseudoDice, p.EmaPseudoDice, p.EpochSeconds, DateTime.UtcNow));
+        if (events.Count == 0) return;
+        var e = (JobProgressed)events[0];
+        bool persist = p.Epoch >= p.TotalEpochs
+                       || !_lastPersistedProgress.TryGetValue(p.JobId, out var last)
+                       || e.At - last >= _settings.ProgressPersistInterval;
+        if (persist)
+        {
+            _lastPersistedProgress[p.JobId] = e.At;
+            PersistEvents(events);
+        }
+        else
+        {
+            // throttled: applied and published, not persisted (recovery then shows a slightly older epoch)
+            _state.Apply(e);
+            Remember(e);
+            Publish(e);
+        }
+    }
+
+    private void OnControl(SweepControl c)
+    {
+        try
+        {
+            var now = DateTime.UtcNow;
+            SweepCommand command = c.Action switch
+            {
+                SweepControlAction.Pause => new PauseSweep(now),
+                SweepControlAction.Resume => new ResumeSweep(now),
+                SweepControlAction.RetryJob => new RetryJob(c.JobId ?? throw new ArgumentException("retry needs a job id"), now),
+                SweepControlAction.CancelJob => new CancelJob(c.JobId ?? throw new ArgumentException("cancel needs a job id"), "cancelled by operator", now),
+                _ => throw new ArgumentException($"unknown control action {c.Action}"),
+            };
+            var events = _state.Decide(command);
+            PersistEvents(events);
+            Sender.Tell(new SweepControlResult(true, events.Count == 0 ? "nothing to do" : string.Join("; ", events.Select(e => SweepSnapshot.Describe(e).Text))));
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+        {
+            Sender.Tell(new SweepControlResult(false, ex.Message));
+        }
+    }
+
+    private void LoseWorker(WorkerEntry worker, string reason)
+    {
+        _workers.Remove(worker.WorkerId);
+        _idle.Remove(worker.WorkerId);
+        Context.Unwatch(worker.Ref);
+        _log.Info("worker {0} lost: {1}", worker.WorkerId, reason);
+        Execute(new WorkerLost(worker.WorkerId, $"{worker.WorkerId}: {reason}", DateTime.UtcNow));
+    }
+
+    /// <summary>Assigns ready jobs to idle workers, oldest idle worker first.</summary>
+    private void TryDispatch()
+    {
+        while (_idle.Count > 0 && !_state.Paused)
+        {
+            var workerId = _idle[0];
+            if (!_workers.TryGetValue(workerId, out var worker))
+            {
+                _idle.RemoveAt(0);
+                continue;
+            }
+            var events = _state.Decide(new AssignWork(workerId, worker.Node, DateTime.UtcNow));
+            if (events.Count == 0) return;
+            _idle.RemoveAt(0);
+            PersistEvents(events);
+        }
+    }
+
+    private void Execute(SweepCommand command) => PersistEvents(_state.Decide(command));
+
+    /// <summary>
+    /// Applies the events, acts on them, and persists them asynchronously (order kept, writes batched by the journal).
+    /// Acting before the write is durable is safe here: if the coordinator dies first, recovery ends in an earlier state
+    /// that the rules already handle (running jobs re-queued, a worker's late report ignored or adopted), and it is
+    /// what lets one coordinator hand out thousands of jobs per second instead of one per journal round trip.
+    /// </summary>
+    private void PersistEvents(IReadOnlyList<ISweepEvent> events)
+    {
+        if (events.Count == 0) return;
+        foreach (var e in events)
+        {
+            string? jobId = JobIdOf(e);
+            string? previousWorker = e is JobRequeued or JobCancelled ? _state.Job(jobId!).WorkerId : null;
+            int previousAttempt = jobId is not null && _state.TryGetJob(jobId, out var before) ? before.Attempt : 0;
+            _state.Apply(e);
+            Remember(e);
+            AfterEvent(e, previousWorker, previousAttempt);
+            Publish(e);
+        }
+        _unpersisted += events.Count;
+        PersistAllAsync(events, _ =>
+        {
+            _unpersisted--;
+            _eventsSinceSnapshot++;
+            // a snapshot must not contain events the journal does not have yet, or recovery would apply them twice
+            if (_unpersisted == 0 && _eventsSinceSnapshot >= _settings.SnapshotEvery)
+            {
+                _eventsSinceSnapshot = 0;
+                SaveSnapshot(_state.ToSnapshot());
+            }
+        });
+        TryDispatch();
+    }
+
+    private static string? JobIdOf(ISweepEvent e) => e switch
+    {
+        JobAssigned x => x.JobId, JobAdopted x => x.JobId, JobProgressed x => x.JobId, JobCompleted x => x.JobId,
+        JobFailed x => x.JobId, JobRequeued x => x.JobId, JobRetried x => x.JobId, JobCancelled x => x.JobId,
+        _ => null,
+    };
+
+    private void AfterEvent(ISweepEvent e, string? previousWorker, int previousAttempt)
+    {
+        switch (e)
+        {
+            case JobAssigned a when _workers.TryGetValue(a.WorkerId, out var w):
+                w.Ref.Tell(new StartJob(_state.BuildSpec(a.JobId, _settings.ResultsRoot)));
+                break;
+            case JobAssigned a:
+                // the worker vanished between decision and persistence: give the job back
+                Execute(new WorkerLost(a.WorkerId, $"{a.WorkerId} left before its job started", DateTime.UtcNow));
+                break;
+            case JobRequeued r when previousWorker is not null && _workers.TryGetValue(previousWorker, out var holder):
+                holder.Ref.Tell(new CancelJobRun(r.JobId, previousAttempt, r.Reason));
+                break;
+            case JobCancelled c when previousWorker is not null && _workers.TryGetValue(previousWorker, out var holder):
+                holder.Ref.Tell(new CancelJobRun(c.JobId, previousAttempt, c.Reason));
+                break;
+        }
+    }
+
+    private void Remember(ISweepEvent e)
+    {
+        _recent.Enqueue(SweepSnapshot.Describe(e));
+        while (_recent.Count > _settings.RecentEventCount) _recent.Dequeue();
+    }
+
+    private void Publish(ISweepEvent e)
+    {
+        var sweepId = _settings.Definition.SweepId;
+        JobView? job = null;
+        string? jobId = JobIdOf(e);
+        var snapshotStatus = _state.AllCompleted ? SweepStatus.Completed
+            : _state.IsFinished ? SweepStatus.FinishedWithFailures
+            : _state.Paused ? SweepStatus.Paused : SweepStatus.Running;
+        if (jobId is not null) job = SweepSnapshot.View(_state, _state.Job(jobId));
+        var changed = new SweepChanged(sweepId, SweepSnapshot.Describe(e), job, snapshotStatus);
+        Context.System.EventStream.Publish(changed);
+        _mediator?.Tell(new Publish(SweepTopics.Changes, changed));
+        if (_state.IsFinished && !_finishedPublished)
+        {
+            _finishedPublished = true;
+            var finished = new SweepFinished(sweepId, snapshotStatus, _state.Count(JobStatus.Completed), _state.Count(JobStatus.Failed));
+            _log.Info("sweep {0} finished: {1}", sweepId, snapshotStatus);
+            Context.System.EventStream.Publish(finished);
+            _mediator?.Tell(new Publish(SweepTopics.Changes, finished));
+        }
+        else if (!_state.IsFinished) _finishedPublished = false;
+    }
+}

@@ -1,0 +1,173 @@
+using Akka.Actor;
+using Akka.Event;
+using NnUnet.Cluster.Backends;
+using NnUnet.Cluster.Messages;
+using NnUnet.Cluster.Sweeps;
+
+namespace NnUnet.Cluster.Actors;
+
+/// <summary>Settings of one worker actor (one per GPU, or per CPU slot).</summary>
+/// <param name="WorkerId">unique in the cluster, e.g. <c>node7:4053/gpu1</c>.</param>
+/// <param name="Node">the node's cluster address.</param>
+/// <param name="Device">"cuda:N" or "cpu".</param>
+/// <param name="Coordinator">the cluster singleton proxy of the coordinator.</param>
+/// <param name="ResultsRootOverride">where this node mounts <c>nnUNet_results</c>, when not at the coordinator's path.</param>
+/// <param name="StopTimeout">how long PostStop waits for a cancelled job to write its checkpoint.</param>
+public sealed record WorkerSettings(
+    string WorkerId,
+    string Node,
+    string Device,
+    ITrainingBackend Backend,
+    IActorRef Coordinator,
+    TimeSpan RegisterRetryInterval,
+    string? ResultsRootOverride = null,
+    TimeSpan? StopTimeout = null);
+
+/// <summary>
+/// Runs one job at a time for the coordinator. The job runs as a Task off the actor's thread (the backend's
+/// <see cref="ITrainingBackend.RunAsync"/>), its end comes back as a message (PipeTo), a
+/// <see cref="CancellationTokenSource"/> stops it. Every epoch is forwarded (it is also the heartbeat). The worker
+/// registers through the singleton proxy, watches the coordinator it got the answer from, and registers again
+/// (telling what it still runs) when that one terminates (hand-over, restart).
+/// </summary>
+public sealed class SweepWorker : ReceiveActor, IWithTimers
+{
+    private sealed record RunEnded(string JobId, int Attempt, JobOutcome? Outcome, Exception? Error, bool Cancelled) : INoSerializationVerificationNeeded;
+    private sealed record EpochDone(string JobId, int Attempt, EpochProgress Progress) : INoSerializationVerificationNeeded;
+    private sealed class RegisterTick : INoSerializationVerificationNeeded { public static readonly RegisterTick Instance = new(); }
+
+    private sealed class ProgressSink(IActorRef worker, string jobId, int attempt) : IJobProgressSink
+    {
+        public void ReportEpoch(EpochProgress progress) => worker.Tell(new EpochDone(jobId, attempt, progress));
+    }
+
+    private readonly WorkerSettings _settings;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private JobSpec? _current;
+    private CancellationTokenSource? _cancel;
+    private Task? _running;
+    private IActorRef? _coordinator;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public static Props Props(WorkerSettings settings) => Akka.Actor.Props.Create(() => new SweepWorker(settings));
+
+    public SweepWorker(WorkerSettings settings)
+    {
+        _settings = settings;
+        Registering();
+    }
+
+    protected override void PreStart() => Register();
+
+    private void Register()
+    {
+        _settings.Coordinator.Tell(new RegisterWorker(_settings.WorkerId, _settings.Node, _settings.Device, _current?.JobId, _current?.Attempt ?? 0));
+        Timers.StartSingleTimer("register", RegisterTick.Instance, _settings.RegisterRetryInterval);
+    }
+
+    private void Registering()
+    {
+        Receive<RegisterTick>(_ => Register());
+        Receive<WorkerRegistered>(_ =>
+        {
+            Timers.Cancel("register");
+            _coordinator = Sender;
+            Context.Watch(Sender);
+            _log.Info("worker {0} registered with {1}", _settings.WorkerId, Sender.Path);
+            Become(Registered);
+            if (_current is null) _settings.Coordinator.Tell(new RequestJob(_settings.WorkerId));
+        });
+        Common();
+    }
+
+    private void Registered()
+    {
+        Receive<Terminated>(t =>
+        {
+            if (!t.ActorRef.Equals(_coordinator)) return;
+            _log.Info("worker {0}: coordinator {1} terminated, registering again", _settings.WorkerId, t.ActorRef.Path);
+            _coordinator = null;
+            Become(Registering);
+            Register();
+        });
+        Receive<WorkerRegistered>(_ => { });
+        Receive<RegisterTick>(_ => { });
+        Common();
+    }
+
+    private void Common()
+    {
+        Receive<StartJob>(OnStart);
+        Receive<CancelJobRun>(c =>
+        {
+            if (_current is not null && _current.JobId == c.JobId && _current.Attempt == c.Attempt)
+            {
+                _log.Info("worker {0}: cancelling {1} attempt {2}: {3}", _settings.WorkerId, c.JobId, c.Attempt, c.Reason);
+                _cancel?.Cancel();
+            }
+        });
+        Receive<EpochDone>(e =>
+        {
+            if (_current is null || _current.JobId != e.JobId || _current.Attempt != e.Attempt) return;
+            var p = e.Progress;
+            _settings.Coordinator.Tell(new JobProgressReport(_settings.WorkerId, e.JobId, e.Attempt, p.Epoch, p.TotalEpochs, p.TrainLoss,
+                p.ValidationLoss, p.PseudoDice, p.EmaPseudoDice, p.EpochSeconds));
+        });
+        Receive<RunEnded>(OnRunEnded);
+    }
+
+    private void OnStart(StartJob start)
+    {
+        var spec = start.Spec;
+        if (_current is not null)
+        {
+            if (_current.JobId == spec.JobId && _current.Attempt == spec.Attempt) return;
+            Sender.Tell(new JobRejected(_settings.WorkerId, spec.JobId, spec.Attempt, $"busy with {_current.JobId} attempt {_current.Attempt}"));
+            return;
+        }
+        if (_settings.ResultsRootOverride is { } root) spec = spec with { ResultsRoot = root };
+        _current = start.Spec;
+        _cancel = new CancellationTokenSource();
+        var sink = new ProgressSink(Self, spec.JobId, spec.Attempt);
+        var backend = _settings.Backend;
+        var token = _cancel.Token;
+        _log.Info("worker {0}: starting {1} attempt {2}{3}", _settings.WorkerId, spec.JobId, spec.Attempt, spec.ContinueFromCheckpoint ? " (continue from checkpoint)" : "");
+        // Task.Run: the backend may block its thread for minutes (a training epoch); never on the actor's thread
+        var task = Task.Run(() => backend.RunAsync(spec, sink, token), token);
+        _running = task;
+        task.ContinueWith(t => t.IsCompletedSuccessfully
+                ? new RunEnded(spec.JobId, spec.Attempt, t.Result, null, false)
+                : new RunEnded(spec.JobId, spec.Attempt, null, t.Exception?.GetBaseException(),
+                    t.IsCanceled || t.Exception?.GetBaseException() is OperationCanceledException),
+            TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
+    }
+
+    private void OnRunEnded(RunEnded ended)
+    {
+        if (_current is null || _current.JobId != ended.JobId || _current.Attempt != ended.Attempt) return;
+        _current = null;
+        _cancel?.Dispose();
+        _cancel = null;
+        _running = null;
+        if (ended.Outcome is { } outcome)
+            _settings.Coordinator.Tell(new JobFinishedReport(_settings.WorkerId, ended.JobId, ended.Attempt, outcome.SummaryPath, outcome.Metrics));
+        else if (!ended.Cancelled)
+        {
+            _log.Warning("worker {0}: {1} attempt {2} failed: {3}", _settings.WorkerId, ended.JobId, ended.Attempt, ended.Error?.Message);
+            _settings.Coordinator.Tell(new JobFailedReport(_settings.WorkerId, ended.JobId, ended.Attempt, ended.Error?.Message ?? "unknown error"));
+        }
+        _settings.Coordinator.Tell(new RequestJob(_settings.WorkerId));
+    }
+
+    /// <summary>On shutdown (Ctrl-C, node leaving) the job is cancelled and given time to write its checkpoint.</summary>
+    protected override void PostStop()
+    {
+        if (_cancel is not null && _running is not null)
+        {
+            _cancel.Cancel();
+            try { _running.Wait(_settings.StopTimeout ?? TimeSpan.FromSeconds(60)); }
+            catch (AggregateException) { }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+using NnUnet.Cluster.Sweeps;
+
+namespace NnUnet.Cluster.Backends;
+
+/// <summary>nnU-Net v2's folder names under <c>nnUNet_results</c>, in one place.</summary>
+public static class ResultLayout
+{
+    public const string CheckpointFinal = "checkpoint_final.pth";
+    public const string CheckpointLatest = "checkpoint_latest.pth";
+    public const string CheckpointBest = "checkpoint_best.pth";
+    public const string TrainingLog = "training_log.txt";
+    public const string SweepDatabase = "sweeps.db";
+    public const string InferenceInformation = "inference_information.json";
+    public const string PredictionsFolder = "predictions_imagesTs";
+
+    public static string DatasetFolder(string resultsRoot, string dataset) => Path.Combine(resultsRoot, dataset);
+
+    public static string TrainingOutputFolder(string resultsRoot, string dataset, string trainer, string plans, string configuration) =>
+        Path.Combine(resultsRoot, dataset, $"{trainer}__{plans}__{configuration}");
+
+    public static string FoldFolder(JobSpec spec) =>
+        Path.Combine(TrainingOutputFolder(spec.ResultsRoot, spec.DatasetName, spec.TrainerName, spec.PlansName,
+            spec.Configuration ?? throw new ArgumentException($"job {spec.JobId} has no configuration")), $"fold_{spec.Fold}");
+
+    public static string ValidationSummary(string foldFolder) => Path.Combine(foldFolder, "validation", "summary.json");
+
+    /// <summary>Where a job's output summary lives: the fold's validation summary, the selection's inference information, the prediction folder.</summary>
+    public static string OutputPath(JobSpec spec) => spec.Kind switch
+    {
+        JobKind.Train => ValidationSummary(FoldFolder(spec)),
+        JobKind.Select => Path.Combine(DatasetFolder(spec.ResultsRoot, spec.DatasetName), InferenceInformation),
+        _ => Path.Combine(DatasetFolder(spec.ResultsRoot, spec.DatasetName), PredictionsFolder),
+    };
+
+    /// <summary>Default journal file of an embedded or single-coordinator sweep: next to the dataset's results.</summary>
+    public static string DefaultSweepDatabase(string resultsRoot, string dataset) => Path.Combine(DatasetFolder(resultsRoot, dataset), SweepDatabase);
+
+    /// <summary>Writes a file so that readers see either the old or the complete new content (temp file + rename).</summary>
+    public static void WriteAtomically(string path, string content)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        var temp = path + $".tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
+        File.WriteAllText(temp, content);
+        File.Move(temp, path, overwrite: true);
+    }
+}
+
+/// <summary>The coordinator's view of shared storage: does a job's output really exist before its completion is accepted?</summary>
+public interface IResultStore
+{
+    /// <summary>Null when every required output exists; otherwise a message naming what is missing.</summary>
+    string? MissingOutputs(JobSpec spec);
+}
+
+/// <summary>Checks the files on the (shared) file system: a training fold needs <c>validation/summary.json</c> and <c>checkpoint_final.pth</c>.</summary>
+public sealed class FileResultStore : IResultStore
+{
+    public string? MissingOutputs(JobSpec spec)
+    {
+        switch (spec.Kind)
+        {
+            case JobKind.Train:
+            {
+                var fold = ResultLayout.FoldFolder(spec);
+                var summary = ResultLayout.ValidationSummary(fold);
+                var final = Path.Combine(fold, ResultLayout.CheckpointFinal);
+                if (!File.Exists(summary)) return $"{summary} does not exist";
+                if (!File.Exists(final)) return $"{final} does not exist";
+                return null;
+            }
+            case JobKind.Select:
+            {
+                var path = ResultLayout.OutputPath(spec);
+                return File.Exists(path) ? null : $"{path} does not exist";
+            }
+            default:
+            {
+                var path = ResultLayout.OutputPath(spec);
+                return Directory.Exists(path) ? null : $"{path} does not exist";
+            }
+        }
+    }
+}

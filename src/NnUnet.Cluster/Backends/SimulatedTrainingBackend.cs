@@ -1,0 +1,156 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using NnUnet.Cluster.Sweeps;
+
+namespace NnUnet.Cluster.Backends;
+
+/// <summary>Settings of <see cref="SimulatedTrainingBackend"/>.</summary>
+public sealed class SimulatedBackendOptions
+{
+    /// <summary>Wall time of one epoch of a job (default 20 ms; the selection/prediction take one "epoch").</summary>
+    public Func<JobSpec, TimeSpan> EpochDuration { get; init; } = _ => TimeSpan.FromMilliseconds(20);
+
+    /// <summary>Return an error message to make the job throw at that epoch (spec, epoch about to run); null = go on.</summary>
+    public Func<JobSpec, int, string?> FailAt { get; init; } = (_, _) => null;
+
+    /// <summary>Write checkpoint_latest every this many epochs (nnU-Net: 50); 1 makes resume tests precise.</summary>
+    public int CheckpointEvery { get; init; } = 1;
+
+    /// <summary>Called after each epoch (spec, epoch); tests use it to act mid-job.</summary>
+    public Action<JobSpec, int>? AfterEpoch { get; init; }
+
+    /// <summary>Records every run; shared between backends of one test to check "each job done once".</summary>
+    public SimulatedRunLog Log { get; init; } = new();
+}
+
+/// <summary>What the simulated backends did, across workers.</summary>
+public sealed class SimulatedRunLog
+{
+    public sealed record Run(string JobId, int Attempt, string Device, int StartEpoch, bool Completed, bool Cancelled, string? Error);
+
+    private readonly ConcurrentQueue<Run> _runs = new();
+    public IReadOnlyCollection<Run> Runs => _runs.ToArray();
+    internal void Add(Run run) => _runs.Enqueue(run);
+    public int CompletedRuns(string jobId) => _runs.Count(r => r.JobId == jobId && r.Completed);
+}
+
+/// <summary>
+/// A stand-in trainer for tests, benchmarks and <c>--simulate</c>: sleeps per epoch, reports progress, writes real
+/// (small) files in nnU-Net's layout atomically: <c>checkpoint_latest.pth</c> (JSON with the epoch), <c>training_log.txt</c>,
+/// <c>checkpoint_final.pth</c>, <c>validation/summary.json</c>; low-res folds also <c>predicted_next_stage/</c>; the
+/// selection writes <c>inference_information.json</c>. Continue-from-checkpoint resumes at the saved epoch, so resume is
+/// observable in the log exactly as with the real trainer.
+/// </summary>
+public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, string device = "sim") : ITrainingBackend
+{
+    public string Name => "simulated";
+    public SimulatedBackendOptions Options => options;
+
+    public async Task<JobOutcome> RunAsync(JobSpec spec, IJobProgressSink progress, CancellationToken cancellationToken)
+    {
+        int startEpoch = 0;
+        try
+        {
+            return spec.Kind == JobKind.Train
+                ? await TrainAsync(spec, progress, s => startEpoch = s, cancellationToken)
+                : await FinalStageAsync(spec, progress, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            options.Log.Add(new(spec.JobId, spec.Attempt, device, startEpoch, false, true, null));
+            throw;
+        }
+        catch (Exception ex)
+        {
+            options.Log.Add(new(spec.JobId, spec.Attempt, device, startEpoch, false, false, ex.Message));
+            throw;
+        }
+    }
+
+    private async Task<JobOutcome> TrainAsync(JobSpec spec, IJobProgressSink progress, Action<int> started, CancellationToken ct)
+    {
+        var fold = ResultLayout.FoldFolder(spec);
+        Directory.CreateDirectory(fold);
+        var logPath = Path.Combine(fold, ResultLayout.TrainingLog);
+        var latest = Path.Combine(fold, ResultLayout.CheckpointLatest);
+        int epoch = 0;
+        double ema = 0;
+        if (spec.ContinueFromCheckpoint && File.Exists(latest))
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(latest));
+            epoch = doc.RootElement.GetProperty("epoch").GetInt32();
+            ema = doc.RootElement.GetProperty("ema_pseudo_dice").GetDouble();
+            File.AppendAllText(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: continue from checkpoint at epoch {epoch}\n");
+        }
+        else
+        {
+            File.AppendAllText(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: start at epoch 0\n");
+        }
+        started(epoch);
+        var duration = options.EpochDuration(spec);
+        while (epoch < spec.Epochs)
+        {
+            ct.ThrowIfCancellationRequested();
+            if (options.FailAt(spec, epoch) is { } error)
+                throw new InvalidOperationException(error);
+            var clock = Stopwatch.StartNew();
+            if (duration > TimeSpan.Zero) await Task.Delay(duration, ct);
+            epoch++;
+            // a plausible learning curve: pseudo-Dice rises towards 0.9, EMA as in nnU-Net (0.9 * ema + 0.1 * new)
+            double dice = 0.9 * (1 - Math.Exp(-3.0 * epoch / spec.Epochs)) + 0.01 * spec.Fold;
+            ema = epoch == 1 ? dice : 0.9 * ema + 0.1 * dice;
+            double trainLoss = -dice + 0.3 * Math.Exp(-epoch / 10.0);
+            if (epoch % options.CheckpointEvery == 0 || epoch == spec.Epochs)
+                ResultLayout.WriteAtomically(latest, JsonSerializer.Serialize(new { epoch, ema_pseudo_dice = ema, simulated = true }));
+            File.AppendAllText(logPath, string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}: train_loss {trainLoss:F4} pseudo_dice {dice:F4} ema {ema:F4}\n"));
+            progress.ReportEpoch(new EpochProgress(epoch, spec.Epochs, trainLoss, trainLoss + 0.05, dice, ema, clock.Elapsed.TotalSeconds));
+            options.AfterEpoch?.Invoke(spec, epoch);
+        }
+        if (spec.Configuration == SweepDefinition.Lowres)
+            ResultLayout.WriteAtomically(Path.Combine(fold, "predicted_next_stage", SweepDefinition.Cascade, "simulated.json"), "{\"simulated\": true}");
+        double foregroundMean = ema;
+        var summary = ResultLayout.ValidationSummary(fold);
+        ResultLayout.WriteAtomically(summary, JsonSerializer.Serialize(new
+        {
+            metric_per_case = Array.Empty<object>(),
+            mean = new Dictionary<string, object> { ["1"] = new { Dice = foregroundMean } },
+            foreground_mean = new { Dice = foregroundMean },
+            simulated = true,
+        }));
+        ResultLayout.WriteAtomically(Path.Combine(fold, ResultLayout.CheckpointFinal), JsonSerializer.Serialize(new { epoch, simulated = true }));
+        File.AppendAllText(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: training done\n");
+        options.Log.Add(new(spec.JobId, spec.Attempt, device, 0, true, false, null));
+        return new JobOutcome(summary, new Dictionary<string, double> { ["foreground_mean_dice"] = foregroundMean, ["epochs"] = epoch });
+    }
+
+    private async Task<JobOutcome> FinalStageAsync(JobSpec spec, IJobProgressSink progress, CancellationToken ct)
+    {
+        if (options.FailAt(spec, 0) is { } error) throw new InvalidOperationException(error);
+        var clock = Stopwatch.StartNew();
+        var duration = options.EpochDuration(spec);
+        if (duration > TimeSpan.Zero) await Task.Delay(duration, ct);
+        var output = ResultLayout.OutputPath(spec);
+        if (spec.Kind == JobKind.Select)
+        {
+            var folds = new List<string>();
+            foreach (var config in spec.Configurations)
+                foreach (var fold in spec.Folds)
+                {
+                    var summary = ResultLayout.ValidationSummary(ResultLayout.FoldFolder(spec with { Kind = JobKind.Train, Configuration = config, Fold = fold }));
+                    if (!File.Exists(summary)) throw new FileNotFoundException($"selection needs {summary}, which does not exist");
+                    folds.Add(summary);
+                }
+            ResultLayout.WriteAtomically(output, JsonSerializer.Serialize(new { simulated = true, summaries = folds, best_configuration = spec.Configurations[0] }));
+        }
+        else
+        {
+            Directory.CreateDirectory(output);
+            ResultLayout.WriteAtomically(Path.Combine(output, "simulated.json"), "{\"simulated\": true}");
+        }
+        progress.ReportEpoch(new EpochProgress(1, 1, 0, 0, 0, 0, clock.Elapsed.TotalSeconds));
+        options.Log.Add(new(spec.JobId, spec.Attempt, device, 0, true, false, null));
+        return new JobOutcome(output, new Dictionary<string, double>());
+    }
+}

@@ -1,0 +1,106 @@
+using System.Reflection;
+using Akka.Configuration;
+using Akka.Persistence.Sql;
+
+namespace NnUnet.Cluster.Hosting;
+
+/// <summary>Which kind of node a process is; picks the role file from <c>cluster-config/</c>.</summary>
+public enum NodeKind { Embedded, Coordinator, Worker, Client }
+
+/// <summary>Command-line level settings of a node; everything else comes from the HOCON files.</summary>
+/// <param name="Seeds">seed node addresses (<c>akka.tcp://nnunet@host:port</c>); empty = this node starts the cluster.</param>
+/// <param name="ConfigFile">a user HOCON file layered over the built-in ones (e.g. cluster-config/postgres-journal.hocon).</param>
+/// <param name="SqliteJournalPath">the SQLite file of the journal and snapshots (coordinator and embedded nodes).</param>
+/// <param name="ExtraHocon">highest-precedence HOCON (tests tune failure detection with it).</param>
+public sealed record NodeOptions(
+    NodeKind Kind,
+    string Host = "127.0.0.1",
+    int Port = 0,
+    string[]? Seeds = null,
+    string? ConfigFile = null,
+    string? SqliteJournalPath = null,
+    string? ExtraHocon = null);
+
+/// <summary>Builds a node's configuration from the HOCON files in <c>cluster-config/</c> (embedded into this assembly).</summary>
+public static class ClusterConfig
+{
+    public const string SystemName = "nnunet";
+
+    /// <summary>The built-in HOCON file (base, embedded, coordinator, worker, postgres-journal) as text.</summary>
+    public static string BuiltInFile(string name)
+    {
+        var resource = $"NnUnet.Cluster.cluster_config.{name}";
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream(resource)
+                           ?? throw new ArgumentException($"no built-in cluster configuration '{name}'");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    }
+
+    public static Config Build(NodeOptions options)
+    {
+        if (options.Port is < 0 or > 65535) throw new ArgumentException($"port must be in 0..65535, got {options.Port}");
+        foreach (var seed in options.Seeds ?? [])
+            if (!seed.StartsWith($"akka.tcp://{SystemName}@", StringComparison.Ordinal) || !seed.Contains(':', StringComparison.Ordinal))
+                throw new ArgumentException($"seed '{seed}' is not an address like akka.tcp://{SystemName}@HOST:PORT");
+        var roleFile = options.Kind switch
+        {
+            NodeKind.Embedded => BuiltInFile("embedded.hocon"),
+            NodeKind.Coordinator => BuiltInFile("coordinator.hocon"),
+            NodeKind.Worker => BuiltInFile("worker.hocon"),
+            _ => "akka.cluster.roles = [client]",
+        };
+        var seeds = string.Join(", ", (options.Seeds ?? []).Select(s => $"\"{s}\""));
+        var overrides = $$"""
+            akka.remote.dot-netty.tcp.hostname = "{{options.Host}}"
+            akka.remote.dot-netty.tcp.port = {{options.Port}}
+            akka.cluster.seed-nodes = [{{seeds}}]
+            """;
+        Config config = ConfigurationFactory.ParseString(overrides);
+        if (options.ExtraHocon is not null) config = config.WithFallback(ConfigurationFactory.ParseString(options.ExtraHocon));
+        if (options.ConfigFile is not null)
+        {
+            if (!File.Exists(options.ConfigFile)) throw new FileNotFoundException($"cluster configuration file {options.ConfigFile} does not exist");
+            try { config = config.WithFallback(ConfigurationFactory.ParseString(File.ReadAllText(options.ConfigFile))); }
+            catch (Exception ex) when (ex is not FileNotFoundException)
+            {
+                throw new InvalidDataException($"{options.ConfigFile}: not valid HOCON: {ex.Message}", ex);
+            }
+        }
+        config = config.WithFallback(ConfigurationFactory.ParseString(roleFile))
+                       .WithFallback(ConfigurationFactory.ParseString(BuiltInFile("base.hocon")));
+        bool journalFromConfig = config.GetBoolean("nnunet.cluster.journal-from-config", false);
+        if (!journalFromConfig && options.SqliteJournalPath is { } db && options.Kind is NodeKind.Embedded or NodeKind.Coordinator)
+            config = ConfigurationFactory.ParseString(SqliteJournal(db)).WithFallback(config);
+        return config.WithFallback(SqlPersistence.DefaultConfiguration);
+    }
+
+    /// <summary>Journal and snapshot store in one SQLite file (Microsoft.Data.Sqlite provider of LinqToDB).</summary>
+    public static string SqliteJournal(string path)
+    {
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var connection = $"Data Source={full.Replace("\\", "\\\\").Replace("\"", "\\\"")};Pooling=True";
+        return $$"""
+            akka.persistence {
+              journal {
+                plugin = "akka.persistence.journal.sql"
+                sql {
+                  class = "Akka.Persistence.Sql.Journal.SqlWriteJournal, Akka.Persistence.Sql"
+                  connection-string = "{{connection}}"
+                  provider-name = "SQLite.MS"
+                  auto-initialize = on
+                }
+              }
+              snapshot-store {
+                plugin = "akka.persistence.snapshot-store.sql"
+                sql {
+                  class = "Akka.Persistence.Sql.Snapshot.SqlSnapshotStore, Akka.Persistence.Sql"
+                  connection-string = "{{connection}}"
+                  provider-name = "SQLite.MS"
+                  auto-initialize = on
+                }
+              }
+            }
+            """;
+    }
+}

@@ -1,0 +1,106 @@
+using Akka.Actor;
+using Akka.Cluster.Tools.Singleton;
+using Akka.Configuration;
+using Akka.Pattern;
+using NnUnet.Cluster.Actors;
+using NnUnet.Cluster.Backends;
+using NnUnet.Cluster.Messages;
+using NnUnet.Cluster.Sweeps;
+
+namespace NnUnet.Cluster.Hosting;
+
+/// <summary>
+/// Starting the pieces of a node: the actor system (joining its seeds, or itself), the coordinator singleton, the
+/// proxy to it, and the worker actors. The CLI verbs and the tests use only this.
+/// </summary>
+public static class NnUnetClusterHost
+{
+    public const string CoordinatorManagerName = "sweep-coordinator";
+    public const string CoordinatorProxyName = "sweep-coordinator-proxy";
+
+    /// <summary>Starts the actor system; with no seed nodes configured the node forms a cluster of its own.</summary>
+    public static ActorSystem StartSystem(Config config)
+    {
+        var system = ActorSystem.Create(ClusterConfig.SystemName, config);
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        if (config.GetStringList("akka.cluster.seed-nodes").Count == 0) cluster.Join(cluster.SelfAddress);
+        return system;
+    }
+
+    /// <summary>Coordinator settings from <c>nnunet.cluster</c> in the node's configuration.</summary>
+    public static CoordinatorSettings CoordinatorSettingsFrom(Config config, SweepDefinition definition, string resultsRoot, IResultStore? resultStore = null)
+    {
+        var c = config.GetConfig("nnunet.cluster");
+        return new CoordinatorSettings(definition, Path.GetFullPath(resultsRoot), resultStore ?? new FileResultStore(),
+            c.GetTimeSpan("heartbeat-lease"), c.GetTimeSpan("lease-check-interval"), c.GetTimeSpan("progress-persist-interval"),
+            c.GetInt("snapshot-every"));
+    }
+
+    /// <summary>
+    /// The coordinator as a cluster singleton on the <c>coordinator</c> role, under a back-off supervisor so that a
+    /// journal failure (which stops a persistent actor) restarts it with recovery instead of leaving the sweep headless.
+    /// </summary>
+    public static IActorRef StartCoordinator(ActorSystem system, CoordinatorSettings settings)
+    {
+        var supervised = BackoffSupervisor.Props(Backoff.OnStop(SweepCoordinator.Props(settings), "sweep",
+            TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, -1));
+        return system.ActorOf(ClusterSingletonManager.Props(supervised, PoisonPill.Instance,
+            ClusterSingletonManagerSettings.Create(system).WithRole("coordinator")), CoordinatorManagerName);
+    }
+
+    /// <summary>The proxy through which every node talks to the coordinator, wherever the singleton currently lives.</summary>
+    public static IActorRef CoordinatorProxy(ActorSystem system)
+    {
+        var existing = system.ActorSelection($"/user/{CoordinatorProxyName}").ResolveOne(TimeSpan.FromMilliseconds(200));
+        try { return existing.GetAwaiter().GetResult(); }
+        catch (ActorNotFoundException) { }
+        return system.ActorOf(ClusterSingletonProxy.Props($"/user/{CoordinatorManagerName}",
+            ClusterSingletonProxySettings.Create(system).WithRole("coordinator")), CoordinatorProxyName);
+    }
+
+    /// <summary>Starts one worker actor per device ("cuda:0", "cpu", ...). Worker ids are <c>host:port/device</c> (plus #n for repeated devices).</summary>
+    public static IReadOnlyList<IActorRef> StartWorkers(ActorSystem system, IReadOnlyList<string> devices, TrainingBackendFactory backends,
+        string? resultsRootOverride = null)
+    {
+        if (devices.Count == 0) throw new ArgumentException("a worker node needs at least one device (--gpus or --cpu)");
+        var proxy = CoordinatorProxy(system);
+        var self = Akka.Cluster.Cluster.Get(system).SelfAddress;
+        var c = system.Settings.Config.GetConfig("nnunet.cluster");
+        var workers = new List<IActorRef>();
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var device in devices)
+        {
+            seen[device] = seen.TryGetValue(device, out var n) ? n + 1 : 0;
+            var workerId = $"{self.Host}:{self.Port}/{device}" + (seen[device] > 0 ? $"#{seen[device]}" : "");
+            var settings = new WorkerSettings(workerId, self.ToString(), device, backends(device), proxy,
+                c.GetTimeSpan("register-retry-interval"), resultsRootOverride, c.GetTimeSpan("stop-timeout"));
+            workers.Add(system.ActorOf(SweepWorker.Props(settings), "worker-" + device.Replace(':', '-') + (seen[device] > 0 ? $"-{seen[device]}" : "")));
+        }
+        return workers;
+    }
+
+    /// <summary>Asks the coordinator (through the proxy) for the read model.</summary>
+    public static Task<SweepSnapshot> GetSnapshotAsync(ActorSystem system, TimeSpan timeout) =>
+        CoordinatorProxy(system).Ask<SweepSnapshot>(GetSweepSnapshot.Instance, timeout);
+
+    /// <summary>Completes when this node's coordinator publishes <see cref="SweepFinished"/> (coordinator or embedded node).</summary>
+    public static Task<SweepFinished> WhenSweepFinishedLocally(ActorSystem system)
+    {
+        var done = new TaskCompletionSource<SweepFinished>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var listener = system.ActorOf(Props.Create(() => new FinishListener(done)));
+        system.EventStream.Subscribe(listener, typeof(SweepFinished));
+        return done.Task;
+    }
+
+    private sealed class FinishListener : ReceiveActor
+    {
+        public FinishListener(TaskCompletionSource<SweepFinished> done)
+        {
+            Receive<SweepFinished>(f =>
+            {
+                done.TrySetResult(f);
+                Context.Stop(Self);
+            });
+        }
+    }
+}

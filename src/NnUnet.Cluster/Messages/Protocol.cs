@@ -1,0 +1,55 @@
+using NnUnet.Cluster.Sweeps;
+
+namespace NnUnet.Cluster.Messages;
+
+// worker -> coordinator (through the singleton proxy)
+
+/// <summary>A worker announces itself; repeated after a coordinator hand-over. <paramref name="RunningJobId"/>/<paramref name="RunningAttempt"/>: what it is still running, if anything.</summary>
+public sealed record RegisterWorker(string WorkerId, string Node, string Device, string? RunningJobId, int RunningAttempt) : INnUnetMessage;
+
+public sealed record WorkerRegistered(string WorkerId, string SweepId) : INnUnetMessage;
+
+/// <summary>The worker is idle and pulls work.</summary>
+public sealed record RequestJob(string WorkerId) : INnUnetMessage;
+
+/// <summary>One finished epoch; also the worker's heartbeat for the job.</summary>
+public sealed record JobProgressReport(string WorkerId, string JobId, int Attempt, int Epoch, int TotalEpochs, double TrainLoss,
+    double ValidationLoss, double PseudoDice, double EmaPseudoDice, double EpochSeconds) : INnUnetMessage;
+
+public sealed record JobFinishedReport(string WorkerId, string JobId, int Attempt, string SummaryPath, Dictionary<string, double> Metrics) : INnUnetMessage;
+
+public sealed record JobFailedReport(string WorkerId, string JobId, int Attempt, string Error) : INnUnetMessage;
+
+/// <summary>The worker could not take the job (it is busy); the coordinator puts it back without counting a failure.</summary>
+public sealed record JobRejected(string WorkerId, string JobId, int Attempt, string Reason) : INnUnetMessage;
+
+// coordinator -> worker
+
+public sealed record StartJob(JobSpec Spec) : INnUnetMessage;
+
+public sealed record CancelJobRun(string JobId, int Attempt, string Reason) : INnUnetMessage;
+
+// anyone -> coordinator: queries and operator commands
+
+public sealed record GetSweepSnapshot : INnUnetMessage
+{
+    public static readonly GetSweepSnapshot Instance = new();
+}
+
+public enum SweepControlAction { Pause, Resume, RetryJob, CancelJob }
+
+public sealed record SweepControl(SweepControlAction Action, string? JobId) : INnUnetMessage;
+
+public sealed record SweepControlResult(bool Ok, string Message) : INnUnetMessage;
+
+/// <summary>Published on the <see cref="SweepTopics.Changes"/> topic after every applied event.</summary>
+public sealed record SweepChanged(string SweepId, SweepEventView Event, JobView? Job, SweepStatus Status) : INnUnetMessage;
+
+/// <summary>Published once when no job can run any more.</summary>
+public sealed record SweepFinished(string SweepId, SweepStatus Status, int CompletedJobs, int FailedJobs) : INnUnetMessage;
+
+public static class SweepTopics
+{
+    /// <summary>DistributedPubSub topic of <see cref="SweepChanged"/> and <see cref="SweepFinished"/>.</summary>
+    public const string Changes = "nnunet-sweep-changes";
+}

@@ -1,0 +1,72 @@
+using NnUnet.Cluster.Messages;
+
+namespace NnUnet.Cluster.Sweeps;
+
+public enum JobKind { Train, Select, Predict }
+
+/// <summary>Persisted status of a job. Whether a pending job may start (dependencies) is derived, see <see cref="JobDisplayStatus"/>.</summary>
+public enum JobStatus { Pending, Running, Completed, Failed, Cancelled }
+
+/// <summary>
+/// One job of the grid and everything the coordinator knows about it; immutable, replaced on every event.
+/// <paramref name="Attempt"/> is the number of the last assignment (0 = never assigned); a worker's message counts
+/// only when it carries the current attempt, so duplicates and late messages of re-queued attempts are harmless.
+/// </summary>
+public sealed record JobRecord(
+    string JobId,
+    JobKind Kind,
+    string? Configuration,
+    int Fold,
+    string[] DependsOn,
+    JobStatus Status,
+    int Attempt,
+    int Failures,
+    bool ResumeFromCheckpoint,
+    bool AdoptableAfterRecovery,
+    string? WorkerId,
+    string? Node,
+    string? LastError,
+    int Epoch,
+    int TotalEpochs,
+    double? LastPseudoDice,
+    double? BestEmaPseudoDice,
+    DateTime? StartedAt,
+    DateTime? LastHeartbeatAt,
+    DateTime? FinishedAt,
+    string? SummaryPath,
+    Dictionary<string, double>? Metrics) : INnUnetMessage
+{
+    public bool IsTerminal => Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;
+
+    public static string TrainJobId(string configuration, int fold) => $"{configuration}/fold_{fold}";
+    public const string SelectJobId = "select";
+    public const string PredictJobId = "predict";
+
+    internal static JobRecord New(string jobId, JobKind kind, string? configuration, int fold, string[] dependsOn, int totalEpochs) =>
+        new(jobId, kind, configuration, fold, dependsOn, JobStatus.Pending, 0, 0, false, false, null, null, null, 0,
+            totalEpochs, null, null, null, null, null, null, null);
+}
+
+/// <summary>
+/// Everything a worker needs to run one job: ids and paths, never tensors or checkpoints (the data lives on storage
+/// every node mounts). <paramref name="ResultsRoot"/> is the coordinator's <c>nnUNet_results</c>; a worker that
+/// mounts it elsewhere overrides it.
+/// </summary>
+public sealed record JobSpec(
+    string SweepId,
+    string JobId,
+    int Attempt,
+    JobKind Kind,
+    string DatasetName,
+    string PlansName,
+    string TrainerName,
+    string? Configuration,
+    int Fold,
+    int Epochs,
+    bool ContinueFromCheckpoint,
+    string ResultsRoot,
+    string[] Configurations,
+    int[] Folds) : INnUnetMessage;
+
+/// <summary>Measured epoch time of one configuration (drives the duration estimates).</summary>
+public sealed record ConfigurationTiming(string Configuration, double TotalEpochSeconds, int MeasuredEpochs) : INnUnetMessage;

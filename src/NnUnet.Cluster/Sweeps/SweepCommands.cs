@@ -1,0 +1,40 @@
+namespace NnUnet.Cluster.Sweeps;
+
+/// <summary>A request to the sweep's rules; <see cref="SweepState.Decide"/> turns it into events (possibly none).</summary>
+public abstract record SweepCommand(DateTime At);
+
+public sealed record DefineSweep(SweepDefinition Definition, DateTime At) : SweepCommand(At);
+
+/// <summary>An idle worker asks for work: assigns the best ready job, if any (nothing while paused).</summary>
+public sealed record AssignWork(string WorkerId, string Node, DateTime At) : SweepCommand(At);
+
+/// <summary>A registering worker says it is still running <paramref name="JobId"/> attempt <paramref name="Attempt"/>.</summary>
+public sealed record AdoptRunningJob(string WorkerId, string Node, string JobId, int Attempt, DateTime At) : SweepCommand(At);
+
+public sealed record RecordProgress(string JobId, int Attempt, int Epoch, int TotalEpochs, double TrainLoss, double ValidationLoss,
+    double PseudoDice, double EmaPseudoDice, double EpochSeconds, DateTime At) : SweepCommand(At);
+
+/// <summary>A worker reports success; <paramref name="MissingOutputs"/> is the coordinator's own check of the files on storage (null = all there).</summary>
+public sealed record CompleteJob(string JobId, int Attempt, string SummaryPath, Dictionary<string, double> Metrics, string? MissingOutputs, DateTime At) : SweepCommand(At);
+
+public sealed record FailJob(string JobId, int Attempt, string Reason, DateTime At) : SweepCommand(At);
+
+/// <summary>A worker could not take a job (busy): back to pending without counting a failure.</summary>
+public sealed record RequeueJob(string JobId, int Attempt, string Reason, DateTime At) : SweepCommand(At);
+
+/// <summary>A worker's node was removed or its actor terminated: its job goes back to pending.</summary>
+public sealed record WorkerLost(string WorkerId, string Reason, DateTime At) : SweepCommand(At);
+
+/// <summary>Running jobs without a heartbeat for longer than <paramref name="Lease"/> go back to pending.</summary>
+public sealed record ExpireLeases(TimeSpan Lease, DateTime At) : SweepCommand(At);
+
+/// <summary>After the coordinator recovered: every job that was running goes back to pending, resumed from its checkpoint.</summary>
+public sealed record RequeueAfterRecovery(DateTime At) : SweepCommand(At);
+
+public sealed record PauseSweep(DateTime At) : SweepCommand(At);
+
+public sealed record ResumeSweep(DateTime At) : SweepCommand(At);
+
+public sealed record RetryJob(string JobId, DateTime At) : SweepCommand(At);
+
+public sealed record CancelJob(string JobId, string Reason, DateTime At) : SweepCommand(At);

@@ -1,0 +1,87 @@
+using System.Security.Cryptography;
+using System.Text;
+using NnUnet.Cluster.Messages;
+
+namespace NnUnet.Cluster.Sweeps;
+
+/// <summary>What a sweep trains: dataset x plans x trainer x configurations x folds, then the final stages.</summary>
+/// <param name="DatasetName">nnU-Net dataset folder name, e.g. <c>Dataset004_Hippocampus</c>.</param>
+/// <param name="PlansName">plans identifier, e.g. <c>nnUNetPlans</c>.</param>
+/// <param name="TrainerName">trainer class name, e.g. <c>nnUNetTrainer</c>.</param>
+/// <param name="Configurations">configurations to train, in canonical order (see <see cref="Create"/>).</param>
+/// <param name="Folds">folds to train, ascending.</param>
+/// <param name="Epochs">epochs per training job.</param>
+/// <param name="PredictTest">whether a prediction job for <c>imagesTs</c> follows the selection job.</param>
+/// <param name="MaxAttempts">how many failed attempts a job may have before it is marked failed (not part of the id).</param>
+public sealed record SweepDefinition(
+    string DatasetName,
+    string PlansName,
+    string TrainerName,
+    string[] Configurations,
+    int[] Folds,
+    int Epochs,
+    bool PredictTest,
+    int MaxAttempts) : INnUnetMessage
+{
+    public const string Lowres = "3d_lowres";
+    public const string Cascade = "3d_cascade_fullres";
+    public static readonly string[] CanonicalConfigurations = ["2d", "3d_fullres", Lowres, Cascade];
+
+    /// <summary>
+    /// Validates and normalises the inputs (configurations in canonical order without duplicates, folds ascending)
+    /// so that the same request always gives the same <see cref="SweepId"/>.
+    /// </summary>
+    public static SweepDefinition Create(string datasetName, string plansName, string trainerName,
+        IEnumerable<string> configurations, IEnumerable<int> folds, int epochs, bool predictTest = false, int maxAttempts = 3)
+    {
+        if (string.IsNullOrWhiteSpace(datasetName)) throw new ArgumentException("sweep: dataset name is empty");
+        if (string.IsNullOrWhiteSpace(plansName)) throw new ArgumentException("sweep: plans name is empty");
+        if (string.IsNullOrWhiteSpace(trainerName)) throw new ArgumentException("sweep: trainer name is empty");
+        if (epochs < 1) throw new ArgumentException($"sweep: epochs must be >= 1, got {epochs}");
+        if (maxAttempts < 1) throw new ArgumentException($"sweep: max attempts must be >= 1, got {maxAttempts}");
+        var configs = new List<string>();
+        foreach (var c in configurations)
+        {
+            var name = c.Trim();
+            if (name.Length == 0) throw new ArgumentException("sweep: empty configuration name");
+            if (name.Any(ch => ch is '/' or '\\' or ' ')) throw new ArgumentException($"sweep: configuration '{name}' contains a path separator or space");
+            if (!configs.Contains(name)) configs.Add(name);
+        }
+        if (configs.Count == 0) throw new ArgumentException("sweep: no configuration given");
+        if (configs.Contains(Cascade) && !configs.Contains(Lowres))
+            throw new ArgumentException($"sweep: {Cascade} needs {Lowres} in the same sweep (its folds read the low-res predictions)");
+        // canonical ones first in their nnU-Net order, custom configurations after them by name
+        configs.Sort((a, b) =>
+        {
+            int ia = Array.IndexOf(CanonicalConfigurations, a), ib = Array.IndexOf(CanonicalConfigurations, b);
+            if (ia < 0) ia = int.MaxValue;
+            if (ib < 0) ib = int.MaxValue;
+            return ia != ib ? ia.CompareTo(ib) : string.CompareOrdinal(a, b);
+        });
+        var foldSet = new SortedSet<int>();
+        foreach (var f in folds)
+        {
+            if (f < 0) throw new ArgumentException($"sweep: fold must be >= 0, got {f}");
+            foldSet.Add(f);
+        }
+        if (foldSet.Count == 0) throw new ArgumentException("sweep: no fold given");
+        return new SweepDefinition(datasetName.Trim(), plansName.Trim(), trainerName.Trim(), configs.ToArray(),
+            foldSet.ToArray(), epochs, predictTest, maxAttempts);
+    }
+
+    /// <summary>
+    /// Deterministic id from the inputs that define the work (max attempts excluded: raising it must resume the
+    /// same sweep): <c>Dataset004_Hippocampus-1a2b3c4d5e6f</c>.
+    /// </summary>
+    public string SweepId
+    {
+        get
+        {
+            var canonical = $"{DatasetName}|{PlansName}|{TrainerName}|{string.Join(',', Configurations)}|{string.Join(',', Folds)}|{Epochs}|{(PredictTest ? 1 : 0)}";
+            var hash = SHA256.HashData(Encoding.UTF8.GetBytes(canonical));
+            return $"{DatasetName}-{Convert.ToHexStringLower(hash.AsSpan(0, 6))}";
+        }
+    }
+
+    public bool SameWorkAs(SweepDefinition other) => SweepId == other.SweepId;
+}

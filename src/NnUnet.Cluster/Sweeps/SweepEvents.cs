@@ -1,0 +1,37 @@
+using NnUnet.Cluster.Messages;
+
+namespace NnUnet.Cluster.Sweeps;
+
+/// <summary>An event of a sweep: persisted by the coordinator and applied by <see cref="SweepState.Apply"/>.</summary>
+public interface ISweepEvent : INnUnetMessage
+{
+    DateTime At { get; }
+}
+
+public sealed record SweepDefined(SweepDefinition Definition, DateTime At) : ISweepEvent;
+
+public sealed record JobAssigned(string JobId, int Attempt, string WorkerId, string Node, bool ResumeFromCheckpoint, DateTime At) : ISweepEvent;
+
+/// <summary>A worker that kept running a job while the coordinator restarted took it back (same attempt, no restart of the work).</summary>
+public sealed record JobAdopted(string JobId, int Attempt, string WorkerId, string Node, DateTime At) : ISweepEvent;
+
+/// <summary>One finished epoch. Every one is applied and published; the coordinator persists at most one per job per throttle interval.</summary>
+public sealed record JobProgressed(string JobId, int Attempt, int Epoch, int TotalEpochs, double TrainLoss, double ValidationLoss,
+    double PseudoDice, double EmaPseudoDice, double EpochSeconds, DateTime At) : ISweepEvent;
+
+public sealed record JobCompleted(string JobId, int Attempt, string SummaryPath, Dictionary<string, double> Metrics, DateTime At) : ISweepEvent;
+
+/// <summary>An attempt failed. <paramref name="Final"/>: the job used up its attempts and stays failed; otherwise it is pending again and resumes from its checkpoint.</summary>
+public sealed record JobFailed(string JobId, int Attempt, string Reason, bool Final, DateTime At) : ISweepEvent;
+
+/// <summary>An attempt ended without a failure of the job itself (worker lost, lease expired, coordinator restart): pending again, resume from checkpoint.</summary>
+public sealed record JobRequeued(string JobId, int Attempt, string Reason, bool Adoptable, DateTime At) : ISweepEvent;
+
+/// <summary>Operator retry of a failed or cancelled job: pending again with a fresh attempt budget.</summary>
+public sealed record JobRetried(string JobId, DateTime At) : ISweepEvent;
+
+public sealed record JobCancelled(string JobId, string Reason, DateTime At) : ISweepEvent;
+
+public sealed record SweepPaused(DateTime At) : ISweepEvent;
+
+public sealed record SweepResumed(DateTime At) : ISweepEvent;
