@@ -134,24 +134,20 @@ public static class ConnectedComponents
         return x;
     }
 
-    /// <summary>Joins two sets; the smaller root wins, so every parent points to a smaller label.</summary>
+    /// <summary>Joins the set of <paramref name="current"/> (0 = none yet) with the neighbour's; the smaller root wins, so
+    /// every parent points to a smaller label. Returns the joint root,
+    /// so the caller keeps holding a root and the next find on it is one step.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Union(int[] parent, int a, int b)
+    private static int Join(int[] parent, int current, int neighbourLabel)
     {
-        a = Find(parent, a);
-        b = Find(parent, b);
+        if (current == neighbourLabel) return current;
+        int b = Find(parent, neighbourLabel);
+        if (current == 0) return b;
+        int a = Find(parent, current);
+        if (a == b) return a;
         if (a < b) { parent[b] = a; return a; }
         parent[a] = b;
         return b;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe int Join(int[] parent, int current, int neighbourLabel)
-    {
-        if (current == 0) return neighbourLabel;
-        if (current == neighbourLabel) return current;
-        Union(parent, current, neighbourLabel);
-        return current;
     }
 
     /// <summary>First pass over planes [z0, z1): provisional labels start at z0 * planeSize + 1, so slabs never collide.
@@ -181,38 +177,9 @@ public static class ConnectedComponents
                         if (hasUp && mask[i - sizeX] != 0) current = Join(parent, current, labels[i - sizeX]);
                         if (hasBelow && mask[i - planeSize] != 0) current = Join(parent, current, labels[i - planeSize]);
                     }
-                    else if (hasLeft && mask[i - 1] != 0)
-                    {
-                        // every neighbour shared with the left voxel was joined with it already; only the x+1 column is new
-                        current = labels[i - 1];
-                        if (hasRight)
-                        {
-                            if (hasUp && mask[i - sizeX + 1] != 0) current = Join(parent, current, labels[i - sizeX + 1]);
-                            if (hasBelow)
-                            {
-                                int b = i - planeSize + 1;
-                                if (hasUp && mask[b - sizeX] != 0) current = Join(parent, current, labels[b - sizeX]);
-                                if (mask[b] != 0) current = Join(parent, current, labels[b]);
-                                if (hasDown && mask[b + sizeX] != 0) current = Join(parent, current, labels[b + sizeX]);
-                            }
-                        }
-                    }
                     else
                     {
-                        int xFrom = hasLeft ? -1 : 0, xTo = hasRight ? 1 : 0;
-                        if (hasUp)
-                            for (int dx = xFrom; dx <= xTo; dx++)
-                                if (mask[i - sizeX + dx] != 0) current = Join(parent, current, labels[i - sizeX + dx]);
-                        if (hasBelow)
-                        {
-                            int yFrom = hasUp ? -1 : 0, yTo = hasDown ? 1 : 0;
-                            for (int dy = yFrom; dy <= yTo; dy++)
-                            {
-                                int b = i - planeSize + dy * sizeX;
-                                for (int dx = xFrom; dx <= xTo; dx++)
-                                    if (mask[b + dx] != 0) current = Join(parent, current, labels[b + dx]);
-                            }
-                        }
+                        current = JoinFullNeighbours(mask, labels, parent, i, sizeX, planeSize, hasLeft, hasRight, hasUp, hasDown, hasBelow);
                     }
                     if (current == 0)
                     {
@@ -224,6 +191,55 @@ public static class ConnectedComponents
             }
         }
         return next;
+    }
+
+    /// <summary>
+    /// Joins voxel i with its 13 already visited neighbours (26-connectivity) and returns a label of its set, or 0.
+    /// Fewer look-ups by covering: a foreground voxel straight below (z-1) is already joined with every foreground voxel
+    /// of the 3x3 below (they touch it in its plane and were joined when visited); straight up (y-1) covers the in-plane
+    /// neighbours; the left voxel covers the x-1 and x columns of the plane below and the up-left voxel.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe int JoinFullNeighbours(byte* mask, int* labels, int[] parent, int i, int sizeX, int planeSize,
+        bool hasLeft, bool hasRight, bool hasUp, bool hasDown, bool hasBelow)
+    {
+        int current = 0;
+        bool left = hasLeft && mask[i - 1] != 0;
+        bool up = hasUp && mask[i - sizeX] != 0;
+        bool belowDone = false;
+        if (hasBelow && mask[i - planeSize] != 0) { current = labels[i - planeSize]; belowDone = true; }
+        if (up) current = Join(parent, current, labels[i - sizeX]);
+        else if (hasUp)
+        {
+            if (!left && hasLeft && mask[i - sizeX - 1] != 0) current = Join(parent, current, labels[i - sizeX - 1]);
+            if (hasRight && mask[i - sizeX + 1] != 0) current = Join(parent, current, labels[i - sizeX + 1]);
+        }
+        if (left)
+        {
+            if (!up) current = Join(parent, current, labels[i - 1]);
+            if (!belowDone && hasBelow && hasRight)
+            {
+                int b = i - planeSize + 1; // the x+1 column below: its middle voxel covers the other two
+                if (mask[b] != 0) current = Join(parent, current, labels[b]);
+                else
+                {
+                    if (hasUp && mask[b - sizeX] != 0) current = Join(parent, current, labels[b - sizeX]);
+                    if (hasDown && mask[b + sizeX] != 0) current = Join(parent, current, labels[b + sizeX]);
+                }
+            }
+        }
+        else if (!belowDone && hasBelow)
+        {
+            int xFrom = hasLeft ? -1 : 0, xTo = hasRight ? 1 : 0;
+            int yFrom = hasUp ? -1 : 0, yTo = hasDown ? 1 : 0;
+            for (int dy = yFrom; dy <= yTo; dy++)
+            {
+                int b = i - planeSize + dy * sizeX;
+                for (int dx = xFrom; dx <= xTo; dx++)
+                    if (mask[b + dx] != 0) current = Join(parent, current, labels[b + dx]);
+            }
+        }
+        return current;
     }
 
     /// <summary>Joins the voxels of plane <paramref name="z"/> with their neighbours in plane z-1 (slab borders).</summary>
