@@ -12,4 +12,9 @@ public static class LabelFiles
     {
         throw new NotImplementedException("waiting for NiftiReader");
     }
+
+    public static void Write(string path, LabelFile file)
+    {
+        throw new NotImplementedException("waiting for NiftiWriter");
+    }
 }
