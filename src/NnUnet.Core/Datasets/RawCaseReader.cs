@@ -69,6 +69,21 @@ public static class RawCaseReader
         return new MedicalImage(totalChannels, first.SizeZ, first.SizeY, first.SizeX, VoxelType.Float32, data, first.Geometry);
     }
 
+    /// <summary>
+    /// The spacing nnU-Net records for an image, in array order (z, y, x): the geometry's spacing, except for 2D files
+    /// (NIfTI <c>dim[0] = 2</c>), where nnU-Net's SimpleITK reader sets the z spacing to 999 x the largest in-plane
+    /// spacing so that the planner never treats the single slice as a real axis.
+    /// </summary>
+    public static double[] SpacingForNnUnet(string imageFile, ImageGeometry geometry)
+    {
+        if (NiftiReader.ReadHeader(imageFile).Dim[0] == 2)
+        {
+            double inPlaneMax = Math.Max(Math.Abs(geometry.Spacing[0]), Math.Abs(geometry.Spacing[1]));
+            return [999 * inPlaneMax, Math.Abs(geometry.Spacing[1]), Math.Abs(geometry.Spacing[0])];
+        }
+        return [Math.Abs(geometry.Spacing[2]), Math.Abs(geometry.Spacing[1]), Math.Abs(geometry.Spacing[0])];
+    }
+
     /// <summary>numpy <c>allclose</c> with its defaults (rtol 1e-5, atol 1e-8); arrays of different length are not close.</summary>
     public static bool AllClose(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
     {

@@ -92,11 +92,13 @@ public static class DatasetFingerprintExtractor
         var label = RawCaseReader.ReadLabel(rawCase);
         if (label.SizeZ != images.SizeZ || label.SizeY != images.SizeY || label.SizeX != images.SizeX)
             throw new InvalidDataException($"case {rawCase.Id}: label {rawCase.LabelFile} has shape ({label.SizeZ}, {label.SizeY}, {label.SizeX}), the images ({images.SizeZ}, {images.SizeY}, {images.SizeX})");
-        return AnalyzeCase(rawCase.Id, images, label, samplesPerChannel);
+        double[] spacing = RawCaseReader.SpacingForNnUnet(rawCase.ImageFiles[0], images.Geometry);
+        return AnalyzeCase(rawCase.Id, images, label, samplesPerChannel, spacing);
     }
 
-    /// <summary>Analyses one case held in memory (images: c channels; label: one channel of the same shape).</summary>
-    public static CaseFingerprint AnalyzeCase(string caseId, MedicalImage images, MedicalImage label, int samplesPerChannel)
+    /// <summary>Analyses one case held in memory (images: c channels; label: one channel of the same shape).
+    /// <paramref name="spacingZyx"/> defaults to the images' geometry (see <see cref="RawCaseReader.SpacingForNnUnet"/> for 2D files).</summary>
+    public static CaseFingerprint AnalyzeCase(string caseId, MedicalImage images, MedicalImage label, int samplesPerChannel, double[]? spacingZyx = null)
     {
         float[] data = images.ToFloat32();
         foreach (float v in data)
@@ -132,7 +134,7 @@ public static class DatasetFingerprintExtractor
             for (int s = 0; s < values.Length; s++) values[s] = channel[foreground[drawn[s]]];
             samples[c] = values;
         }
-        return new CaseFingerprint(caseId, crop.Shape, images.Geometry.SpacingZyx, crop.RelativeSize, samples);
+        return new CaseFingerprint(caseId, crop.Shape, spacingZyx ?? images.Geometry.SpacingZyx, crop.RelativeSize, samples);
     }
 
     /// <summary>Pools per-case results (in case order) into the dataset fingerprint.</summary>

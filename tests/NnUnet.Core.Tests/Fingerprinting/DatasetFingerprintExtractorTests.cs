@@ -139,6 +139,34 @@ public class DatasetFingerprintExtractorTests
     }
 
     [Fact]
+    public void TwoDimensionalFilesGetNnUnets999Spacing()
+    {
+        using var tmp = new TempFolder();
+        string folder = tmp.Sub("Dataset011_Slices");
+        File.WriteAllText(Path.Combine(folder, "dataset.json"),
+            """{"channel_names": {"0": "MR"}, "labels": {"background": 0, "a": 1}, "numTraining": 1, "file_ending": ".nii"}""");
+        var geometry = ImageGeometry.Identity(0.5, 0.7, 1.0);
+        int[] shape = [1, 6, 7];
+        string image = Path.Combine(tmp.Sub("Dataset011_Slices", "imagesTr"), "s_0000.nii");
+        string label = Path.Combine(tmp.Sub("Dataset011_Slices", "labelsTr"), "s.nii");
+        NnUnet.Core.Imaging.Nifti.NiftiWriter.Write(image, SyntheticDataset.Image(shape, (_, y, x) => 1 + y + x, geometry));
+        NnUnet.Core.Imaging.Nifti.NiftiWriter.Write(label, SyntheticDataset.Label(shape, (_, y, _) => y > 2 ? 1 : 0, geometry));
+        // Make them 2D files: NIfTI-1 dim[0] (int16 at byte 40) = 2.
+        foreach (string file in new[] { image, label })
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.ReadWrite);
+            stream.Position = 40;
+            stream.Write([2, 0]);
+        }
+        var fingerprint = DatasetFingerprintExtractor.Extract(RawDataset.Open(folder), totalSamples: 10);
+        var spacing = Assert.Single(fingerprint.Spacings);
+        Assert.Equal(999 * (double)0.7f, spacing[0], 9);
+        Assert.Equal((double)0.7f, spacing[1], 9);
+        Assert.Equal((double)0.5f, spacing[2], 9);
+        Assert.Equal([1, 6, 7], fingerprint.ShapesAfterCrop[0]);
+    }
+
+    [Fact]
     public void BadCasesAreNamed()
     {
         using var tmp = new TempFolder();
