@@ -82,7 +82,8 @@ public static class DatasetFingerprintExtractor
             foreach (var e in inner) messages.Add(e.Message);
             throw new InvalidDataException($"{inner.Count} cases failed:\n" + string.Join("\n", messages), ex);
         }
-        return Combine(results, dataset.Json.NumChannels);
+        // The per-case samples are ours: let Combine drop each as soon as it is pooled (1e8 floats per channel).
+        return Combine(results, dataset.Json.NumChannels, releaseSamples: true);
     }
 
     /// <summary>Reads and analyses one training case.</summary>
@@ -137,8 +138,9 @@ public static class DatasetFingerprintExtractor
         return new CaseFingerprint(caseId, crop.Shape, spacingZyx ?? images.Geometry.SpacingZyx, crop.RelativeSize, samples);
     }
 
-    /// <summary>Pools per-case results (in case order) into the dataset fingerprint.</summary>
-    public static DatasetFingerprint Combine(IReadOnlyList<CaseFingerprint> cases, int numChannels)
+    /// <summary>Pools per-case results (in case order) into the dataset fingerprint. With <paramref name="releaseSamples"/>
+    /// each case's samples of a channel are replaced by an empty array once pooled, to bound memory.</summary>
+    public static DatasetFingerprint Combine(IReadOnlyList<CaseFingerprint> cases, int numChannels, bool releaseSamples = false)
     {
         if (cases.Count == 0) throw new ArgumentException("a fingerprint needs at least one training case");
         var properties = new Dictionary<string, IntensityProperties>();
@@ -161,6 +163,7 @@ public static class DatasetFingerprintExtractor
             {
                 c.ForegroundSamples[channel].CopyTo(pooled, offset);
                 offset += c.ForegroundSamples[channel].Length;
+                if (releaseSamples) c.ForegroundSamples[channel] = [];
             }
             // numpy concatenates an empty list (a case without foreground) as float64, which makes all statistics float64.
             properties[channel.ToString(System.Globalization.CultureInfo.InvariantCulture)] =
