@@ -123,8 +123,10 @@ public class TrainerTests
     private sealed class RecordingValidator : IFoldValidator
     {
         public string? Folder; public IReadOnlyList<string>? Cases; public int Calls;
-        public Task ValidateAsync(string foldOutputDirectory, Network.PlainConvUNet network, Core.Planning.PlansConfiguration plansConfiguration, IReadOnlyList<string> validationCaseIds, CancellationToken ct)
+        public Task ValidateAsync(string foldOutputDirectory, TorchSharp.torch.nn.Module network, FoldValidationContext context, IReadOnlyList<string> validationCaseIds, CancellationToken ct)
         {
+            Assert.Equal("3d_fullres", context.ConfigurationName);
+            Assert.Equal(new[] { 0, 1, 2 }, context.MirrorAxes);
             Folder = foldOutputDirectory; Cases = validationCaseIds; Calls++;
             Assert.False(network.training);
             return Task.CompletedTask;

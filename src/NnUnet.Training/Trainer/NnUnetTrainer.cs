@@ -31,11 +31,11 @@ public sealed class NnUnetTrainer
     private const int TrainStream = 0, ValidationStream = 1;
 
     private readonly IFoldValidator? validator;
-    private readonly Func<PatchGeometry, IBatchAugmenter>? augmenterFactory;
+    private readonly Func<FoldSetup, IBatchAugmenter>? augmenterFactory;
 
-    /// <param name="validator">Runs the post-training validation; null skips it (with a message).</param>
-    /// <param name="augmenterFactory">Builds the training augmentation for a patch geometry; null: centre crop only (no augmentation).</param>
-    public NnUnetTrainer(IFoldValidator? validator = null, Func<PatchGeometry, IBatchAugmenter>? augmenterFactory = null)
+    /// <param name="validator">Runs the post-training validation (normally <c>NnUnet.Training.Inference.FoldValidator</c>); null skips it (with a message).</param>
+    /// <param name="augmenterFactory">Builds the training augmentation; null: nnU-Net's pipeline (<see cref="DefaultAugmenter"/>).</param>
+    public NnUnetTrainer(IFoldValidator? validator = null, Func<FoldSetup, IBatchAugmenter>? augmenterFactory = null)
     {
         this.validator = validator;
         this.augmenterFactory = augmenterFactory;
@@ -85,6 +85,13 @@ public sealed class NnUnetTrainer
             throw new InvalidDataException($"{plansPath}: configuration '{job.Configuration}' has a {config.PatchSize.Length}-axis patch for a {dims}D network");
         return new FoldSetup(job, plans, config, dataset, dataFolder, dataset.NumChannels, numClasses, split, PatchGeometry.For(config.PatchSize));
     }
+
+    /// <summary>nnU-Net v2's training augmentation for the configuration's patch (masked channels from use_mask_for_norm).</summary>
+    public static IBatchAugmenter DefaultAugmenter(FoldSetup setup) =>
+        new NnUnetAugmenter(AugmentationOptions.ForPatch(setup.Configuration.PatchSize, setup.Configuration.UseMaskForNorm));
+
+    /// <summary>Training without augmentation: only the centre crop of the loaded patch.</summary>
+    public static IBatchAugmenter NoAugmentation(FoldSetup setup) => new CenterCropAugmenter(setup.Geometry.FinalPatchSize);
 
     /// <summary>The network the job would train (for <c>--dry-run</c> and tests).</summary>
     public static PlainConvUNet BuildNetwork(FoldSetup setup) =>
@@ -149,7 +156,7 @@ public sealed class NnUnetTrainer
             string latest = Path.Combine(job.FoldOutputFolder, "checkpoint_latest" + Checkpoint.Extension);
             File.Delete(latest);
             File.Delete(latest + ".prev");
-            validated = await RunValidatorAsync(setup, network, log, ct).ConfigureAwait(false);
+            validated = await RunValidatorAsync(setup, network, device, log, ct).ConfigureAwait(false);
         }
         return new TrainingOutcome(status, job.FoldOutputFolder, run.Curves.Count, run.BestEma,
             run.Curves.Count > 0 ? run.Curves.EmaForegroundDice[^1] : null, finalPath, validated);
@@ -163,13 +170,13 @@ public sealed class NnUnetTrainer
         using var network = BuildNetwork(setup);
         checkpoint.LoadWeightsInto(network);
         network.to(device);
-        bool validated = await RunValidatorAsync(setup, network, log, ct).ConfigureAwait(false);
+        bool validated = await RunValidatorAsync(setup, network, device, log, ct).ConfigureAwait(false);
         var curves = checkpoint.Metadata.Curves;
         return new TrainingOutcome(TrainingStatus.ValidatedOnly, setup.Job.FoldOutputFolder, curves.Count, checkpoint.Metadata.BestEma,
             curves.Count > 0 ? curves.EmaForegroundDice[^1] : null, finalPath, validated);
     }
 
-    private async Task<bool> RunValidatorAsync(FoldSetup setup, PlainConvUNet network, TrainingLogWriter log, CancellationToken ct)
+    private async Task<bool> RunValidatorAsync(FoldSetup setup, PlainConvUNet network, Device device, TrainingLogWriter log, CancellationToken ct)
     {
         if (validator is null)
         {
@@ -178,7 +185,9 @@ public sealed class NnUnetTrainer
         }
         network.eval();
         log.Line($"validating {setup.Split.Val.Count} cases");
-        await validator.ValidateAsync(setup.Job.FoldOutputFolder, network, setup.Configuration, setup.Split.Val, ct).ConfigureAwait(false);
+        var context = new FoldValidationContext(setup.Plans, setup.Job.Configuration, setup.Dataset,
+            Path.Combine(setup.Job.PreprocessedRoot, setup.Job.DatasetName), setup.Geometry.MirrorAxes, device);
+        await validator.ValidateAsync(setup.Job.FoldOutputFolder, network, context, setup.Split.Val, ct).ConfigureAwait(false);
         return true;
     }
 
@@ -268,7 +277,7 @@ public sealed class NnUnetTrainer
             var valCases = new FolderCaseSource(setup.DataFolder, setup.Split.Val);
             var trainSampler = new PatchSampler(trainCases, geometry.FinalPatchSize, geometry.InitialPatchSize, config.BatchSize, OversampleForegroundPercent);
             var valSampler = new PatchSampler(valCases, geometry.FinalPatchSize, geometry.FinalPatchSize, config.BatchSize, OversampleForegroundPercent);
-            var augmenter = owner.augmenterFactory?.Invoke(geometry) ?? new CenterCropAugmenter(geometry.FinalPatchSize);
+            var augmenter = (owner.augmenterFactory ?? DefaultAugmenter).Invoke(setup);
             var validationCrop = new CenterCropAugmenter(geometry.FinalPatchSize);
             // augmentation runs where the batch is made; on CUDA the spatial transforms run on the GPU
             var augmentDevice = device;

@@ -1,0 +1,126 @@
+using System.ComponentModel;
+using System.Globalization;
+using NnUnet.Core.Datasets;
+using NnUnet.Core.Evaluation;
+using NnUnet.Core.Selection;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace NnUnet.Cli.Commands.Selection;
+
+/// <summary>
+/// <c>nnunet find-best DATASET [-c CONFIG...] [--folds F...]</c>: nnU-Net's find_best_configuration (cross-validation
+/// summaries, pair ensembles, the winner, its postprocessing; writes best_configuration.json, inference_information.json
+/// and inference_instructions.txt into nnUNet_results/DatasetXXX/).
+/// </summary>
+public sealed class FindBestCommand : Command<FindBestCommand.Settings>
+{
+    public sealed class Settings : CommandSettings
+    {
+        [CommandArgument(0, "<DATASET>")]
+        [Description("dataset id (4 or 004) or name (Dataset004_Hippocampus)")]
+        public string Dataset { get; init; } = "";
+
+        [CommandOption("-c|--configurations <CONFIG>")]
+        [Description("configurations to consider, in tie-break order (default: 2d 3d_fullres 3d_lowres 3d_cascade_fullres; those the plans lack are skipped)")]
+        public string[]? Configurations { get; init; }
+
+        [CommandOption("-f|--folds <FOLD>")]
+        [Description("folds whose validation predictions are merged (default: 0 1 2 3 4)")]
+        public int[]? Folds { get; init; }
+
+        [CommandOption("--trainer <NAME>")]
+        [Description("trainer name in the model folder names (default nnUNetTrainer)")]
+        [DefaultValue("nnUNetTrainer")]
+        public string Trainer { get; init; } = "nnUNetTrainer";
+
+        [CommandOption("-p|--plans <NAME>")]
+        [Description("plans identifier (default nnUNetPlans)")]
+        [DefaultValue("nnUNetPlans")]
+        public string Plans { get; init; } = "nnUNetPlans";
+
+        [CommandOption("--disable-ensembling")]
+        [Description("only single configurations, no pair ensembles")]
+        public bool DisableEnsembling { get; init; }
+
+        [CommandOption("-j|--parallel <N>")]
+        [Description("cases processed at the same time (default: one per core)")]
+        public int Parallel { get; init; }
+
+        [CommandOption("--json")]
+        [Description("print best_configuration.json to stdout instead of the table")]
+        public bool Json { get; init; }
+
+        [CommandOption("--raw <FOLDER>")]
+        [Description("nnUNet_raw folder (default: the nnUNet_raw environment variable)")]
+        public string? Raw { get; init; }
+
+        [CommandOption("--preprocessed <FOLDER>")]
+        [Description("nnUNet_preprocessed folder (default: the nnUNet_preprocessed environment variable)")]
+        public string? Preprocessed { get; init; }
+
+        [CommandOption("--results <FOLDER>")]
+        [Description("nnUNet_results folder (default: the nnUNet_results environment variable)")]
+        public string? Results { get; init; }
+
+        public override ValidationResult Validate()
+        {
+            if (string.IsNullOrWhiteSpace(Dataset)) return ValidationResult.Error("give a DATASET");
+            if (Parallel < 0) return ValidationResult.Error($"--parallel must be 0 or more, got {Parallel}");
+            if (Folds is { Length: > 0 } folds && (folds.Any(f => f < 0) || folds.Distinct().Count() != folds.Length))
+                return ValidationResult.Error($"--folds must be distinct non-negative numbers, got {string.Join(" ", folds)}");
+            if (Configurations is { Length: > 0 } configs && configs.Distinct(StringComparer.Ordinal).Count() != configs.Length)
+                return ValidationResult.Error($"-c lists a configuration twice: {string.Join(" ", configs)}");
+            return ValidationResult.Success();
+        }
+    }
+
+    public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var paths = NnUnetPaths.FromEnvironment(settings.Raw, settings.Preprocessed, settings.Results);
+        var options = new SelectionOptions
+        {
+            Configurations = settings.Configurations is { Length: > 0 } c ? c : SelectionOptions.DefaultConfigurations,
+            Folds = settings.Folds is { Length: > 0 } f ? f : [0, 1, 2, 3, 4],
+            Trainer = settings.Trainer,
+            Plans = settings.Plans,
+            AllowEnsembling = !settings.DisableEnsembling,
+            DegreeOfParallelism = settings.Parallel,
+        };
+        var console = settings.Json ? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) }) : AnsiConsole.Console;
+        BestConfiguration result = null!;
+        console.Status().Start("selecting the best configuration", status =>
+        {
+            result = BestConfigurationFinder.Run(paths, settings.Dataset, options with
+            {
+                Log = line =>
+                {
+                    status.Status(Markup.Escape(line));
+                    console.MarkupLine($"[grey]{Markup.Escape(line)}[/]");
+                },
+            });
+        });
+        string resultsFolder = paths.ResultsDatasetFolder(result.Dataset);
+        if (settings.Json)
+        {
+            Console.Out.Write(File.ReadAllText(Path.Combine(resultsFolder, BestConfiguration.FileName)));
+            Console.Out.WriteLine();
+            return NnUnetApp.ExitOk;
+        }
+        var table = new Table().AddColumns("candidate", "kind", "foreground mean Dice");
+        foreach (var candidate in result.Candidates)
+        {
+            string name = candidate.Name == result.Best.Name ? $"[bold green]{Markup.Escape(candidate.Name)}[/]" : Markup.Escape(candidate.Name);
+            table.AddRow(name, candidate.Kind, PythonJson.FormatFloat(candidate.ForegroundMeanDice));
+        }
+        console.Write(table);
+        console.MarkupLine($"best: [bold]{Markup.Escape(result.Best.Name)}[/], Dice {PythonJson.FormatFloat(result.Best.ForegroundMeanDice)}, " +
+                           $"after postprocessing {PythonJson.FormatFloat(result.ForegroundMeanDiceAfterPostprocessing)}");
+        console.MarkupLine(result.PostprocessingSteps.Count == 0
+            ? "postprocessing: none"
+            : $"postprocessing: {Markup.Escape(string.Join("; ", result.PostprocessingSteps))}");
+        console.MarkupLine($"written: {Markup.Escape(Path.Combine(resultsFolder, BestConfiguration.FileName))}, " +
+                           $"{BestConfigurationFinder.InferenceInformationFile}, {BestConfigurationFinder.InferenceInstructionsFile}");
+        return NnUnetApp.ExitOk;
+    }
+}
