@@ -1,5 +1,6 @@
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Imaging;
+using NnUnet.Core.Imaging.Nifti;
 using NnUnet.Core.Planning;
 using NnUnet.Core.Preprocessing;
 using NnUnet.Core.Resampling;
@@ -33,14 +34,8 @@ public sealed class PredictionExporter
     private readonly int[] _outputLabels;
     private readonly int _foregroundLabels;
 
-    private readonly Action<string, MedicalImage> _writeSegmentation;
-
-    /// <param name="writeSegmentation">Writes the segmentation image to a path ending in the dataset's file ending
-    /// (default: the NIfTI writer).</param>
-    public PredictionExporter(NnUnetPlans plans, PlansConfiguration configuration, DatasetJson dataset,
-        Action<string, MedicalImage>? writeSegmentation = null)
+    public PredictionExporter(NnUnetPlans plans, PlansConfiguration configuration, DatasetJson dataset)
     {
-        _writeSegmentation = writeSegmentation ?? DefaultSegmentationWriter;
         _plans = plans ?? throw new ArgumentNullException(nameof(plans));
         _configuration = configuration ?? throw new ArgumentNullException(nameof(configuration));
         _dataset = dataset ?? throw new ArgumentNullException(nameof(dataset));
@@ -57,9 +52,6 @@ public sealed class PredictionExporter
         foreach (int label in dataset.AllLabels) if (label != 0) foreground++;
         _foregroundLabels = foreground;
     }
-
-    private static void DefaultSegmentationWriter(string path, MedicalImage image) =>
-        throw new NotSupportedException("NIfTI writer not merged yet");
 
     /// <summary>Output channels the network must produce (labels incl. background, or foreground regions).</summary>
     public int NumOutputChannels => _outputLabels.Length;
@@ -164,7 +156,10 @@ public sealed class PredictionExporter
             WriteAtomically(outputFileTruncated + PropertiesSuffix, path =>
                 File.WriteAllBytes(path, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(properties, PreprocessedStore.JsonOptions)));
         }
-        WriteAtomically(outputFileTruncated + _dataset.FileEnding, path => _writeSegmentation(path, prediction.Segmentation));
+        string segmentationPath = outputFileTruncated + _dataset.FileEnding;
+        if (!segmentationPath.EndsWith(".nii.gz", StringComparison.Ordinal) && !segmentationPath.EndsWith(".nii", StringComparison.Ordinal))
+            throw new NotSupportedException($"dataset file ending '{_dataset.FileEnding}': only NIfTI (.nii.gz, .nii) is written");
+        NiftiWriter.Write(segmentationPath, prediction.Segmentation); // writes a temporary file and renames it
         return prediction;
     }
 
