@@ -104,7 +104,7 @@ public static class SpatialAugmentation
     public static Tensor SampleSegmentation(Tensor seg, Tensor grid, double outsideValue)
     {
         using var scope = torch.NewDisposeScope();
-        var (labels, _, _) = seg.unique(sorted: true);
+        var labels = PresentLabelCandidates(seg);
         long nLabels = labels.shape[0];
         long channels = seg.shape[0];
         var inShape = seg.shape[1..];
@@ -120,6 +120,20 @@ public static class SpatialAugmentation
         var outside = OutsideMask(grid, inShape);
         result.masked_fill_(outside.unsqueeze(0), outsideValue);
         return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Sorted label values to interpolate: the whole range min..max when it is short (nnU-Net's labels are consecutive;
+    /// a value that does not occur gives an all-zero channel, which never wins inside the input), which avoids a sort
+    /// of the whole volume; otherwise the distinct values.
+    /// </summary>
+    private static Tensor PresentLabelCandidates(Tensor seg)
+    {
+        var (min, max) = seg.aminmax();
+        long low = min.to(ScalarType.Int64).item<long>(), high = max.to(ScalarType.Int64).item<long>();
+        if (high - low < 64) return torch.arange(low, high + 1, seg.dtype, seg.device);
+        var (distinct, _, _) = seg.unique(sorted: true);
+        return distinct;
     }
 
     /// <summary>Output voxels (shape *out) whose sampling point lies beyond the outermost input voxel centres.</summary>
