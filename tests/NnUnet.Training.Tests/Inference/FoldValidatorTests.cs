@@ -45,35 +45,9 @@ public sealed class FoldValidatorTests : IDisposable
             ["3d_cascade_fullres"] = ([1, 1, 1], [4, 8, 8], null, "3d_lowres"),
         });
         var dataset = InferenceTestData.Labels(2);
-        string preprocessed = Path.Combine(_root, "preprocessed", plans.DatasetName);
-        string gt = Path.Combine(preprocessed, FoldValidator.GroundTruthFolderName);
-        Directory.CreateDirectory(gt);
-        int[] raw = [6, 9, 11];
-        int[][] bbox = [[1, 6], [0, 9], [2, 11]];
         string[] cases = ["case_a", "case_b"];
-        for (int i = 0; i < cases.Length; i++)
-        {
-            // a box object in raw coordinates: the reference, and the image intensity (+1 inside, -1 outside)
-            var labels = new byte[raw[0] * raw[1] * raw[2]];
-            for (int z = 2; z < 5; z++)
-            for (int y = 1 + i; y < 6 + i; y++)
-            for (int x = 4; x < 9; x++) labels[(z * raw[1] + y) * raw[2] + x] = 1;
-            var properties = InferenceTestData.Properties(raw, bbox, [1, 1, 1], Transpose);
-            NiftiWriter.Write(Path.Combine(gt, cases[i] + ".nii.gz"),
-                new MedicalImage(1, raw[0], raw[1], raw[2], VoxelType.UInt8, labels, properties.Geometry));
-            // preprocessed = crop then transpose (spacing unchanged, so no resampling)
-            int[] croppedRaw = [5, 9, 9];
-            var cropped = new float[5 * 9 * 9];
-            for (int z = 0; z < 5; z++)
-            for (int y = 0; y < 9; y++)
-            for (int x = 0; x < 9; x++)
-                cropped[(z * 9 + y) * 9 + x] = labels[((z + 1) * raw[1] + y) * raw[2] + x + 2] == 1 ? 1f : -1f;
-            var data = Transposition.Transpose(cropped, 1, croppedRaw, Transpose);
-            var shape = properties.ShapeAfterCroppingAndBeforeResampling;
-            foreach (string config in new[] { "3d_lowres", "3d_cascade_fullres" })
-                PreprocessedStore.Save(Path.Combine(preprocessed, plans.GetConfiguration(config).DataIdentifier),
-                    new PreprocessedCase(cases[i], data, 1, shape, null, properties));
-        }
+        string preprocessed = PrepareCases(plans, cases, "3d_lowres", "3d_cascade_fullres");
+        string gt = Path.Combine(preprocessed, FoldValidator.GroundTruthFolderName);
 
         string results = Path.Combine(_root, "results", plans.DatasetName);
         string lowresFold = Path.Combine(results, "nnUNetTrainer__nnUNetPlans__3d_lowres", "fold_0");
@@ -116,6 +90,57 @@ public sealed class FoldValidatorTests : IDisposable
         File.Delete(NextStagePredictions.PathFor(nextStage, "case_a"));
         var ex = Assert.Throws<FileNotFoundException>(() => new FoldValidator().Validate(cascadeFold, Threshold(2, 1, 10, 5), cascade, cases, CancellationToken.None));
         Assert.Contains("case_a", ex.Message);
+    }
+
+    /// <summary>Raw-space box objects as gt_segmentations NIfTI, and their preprocessed cases (crop, transpose; the
+    /// spacing is unchanged so nothing is resampled) with intensity +1 inside and -1 outside.</summary>
+    private string PrepareCases(NnUnet.Core.Planning.NnUnetPlans plans, string[] cases, params string[] configurations)
+    {
+        string preprocessed = Path.Combine(_root, "preprocessed", plans.DatasetName);
+        string gt = Path.Combine(preprocessed, FoldValidator.GroundTruthFolderName);
+        Directory.CreateDirectory(gt);
+        int[] raw = [6, 9, 11];
+        int[][] bbox = [[1, 6], [0, 9], [2, 11]];
+        for (int i = 0; i < cases.Length; i++)
+        {
+            var labels = new byte[raw[0] * raw[1] * raw[2]];
+            for (int z = 2; z < 5; z++)
+            for (int y = 1 + i; y < 6 + i; y++)
+            for (int x = 4; x < 9; x++) labels[(z * raw[1] + y) * raw[2] + x] = 1;
+            var properties = InferenceTestData.Properties(raw, bbox, [1, 1, 1], Transpose);
+            NiftiWriter.Write(Path.Combine(gt, cases[i] + ".nii.gz"),
+                new MedicalImage(1, raw[0], raw[1], raw[2], VoxelType.UInt8, labels, properties.Geometry));
+            int[] croppedRaw = [5, 9, 9];
+            var cropped = new float[5 * 9 * 9];
+            for (int z = 0; z < 5; z++)
+            for (int y = 0; y < 9; y++)
+            for (int x = 0; x < 9; x++)
+                cropped[(z * 9 + y) * 9 + x] = labels[((z + 1) * raw[1] + y) * raw[2] + x + 2] == 1 ? 1f : -1f;
+            var data = Transposition.Transpose(cropped, 1, croppedRaw, Transpose);
+            var shape = properties.ShapeAfterCroppingAndBeforeResampling;
+            foreach (string config in configurations)
+                PreprocessedStore.Save(Path.Combine(preprocessed, plans.GetConfiguration(config).DataIdentifier),
+                    new PreprocessedCase(cases[i], data, 1, shape, null, properties));
+        }
+        return preprocessed;
+    }
+
+    [Fact]
+    public void TwoDimensionalConfigurationValidatesSliceBySlice()
+    {
+        var plans = InferenceTestData.Plans(Transpose, new() { ["2d"] = ([1, 1], [8, 8], null, null) });
+        string[] cases = ["case_a"];
+        string preprocessed = PrepareCases(plans, cases, "2d");
+        var conv = nn.Conv2d(1, 2, 1);
+        using (no_grad())
+        {
+            conv.weight!.copy_(tensor(new[] { -4f, 4f }).reshape(2, 1, 1, 1));
+            conv.bias!.zero_();
+        }
+        var context = new FoldValidationContext(plans, "2d", InferenceTestData.Labels(2), preprocessed, [0, 1], CPU);
+        var summary = new FoldValidator().Validate(Path.Combine(_root, "2d", "fold_1"), conv, context, cases, CancellationToken.None);
+        Assert.Equal(1.0, summary.ForegroundMean.Dice, 9);
+        Assert.True(File.Exists(Path.Combine(_root, "2d", "fold_1", "validation", "case_a.nii.gz")));
     }
 
     [Fact]
