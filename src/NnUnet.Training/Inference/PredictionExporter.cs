@@ -1,4 +1,5 @@
 using NnUnet.Core.Datasets;
+using NnUnet.Core.Ensembling;
 using NnUnet.Core.Imaging;
 using NnUnet.Core.Imaging.Nifti;
 using NnUnet.Core.Planning;
@@ -24,7 +25,7 @@ public sealed record ExportedPrediction(MedicalImage Segmentation, float[]? Prob
 /// </summary>
 public sealed class PredictionExporter
 {
-    public const string ProbabilitiesKey = "probabilities";
+    public const string ProbabilitiesKey = ProbabilityMap.NpzKey;
     public const string ProbabilitiesSuffix = ".npz";
     public const string PropertiesSuffix = ".pkl.json";
 
@@ -151,7 +152,7 @@ public sealed class PredictionExporter
         if (saveProbabilities)
         {
             var raw = properties.ShapeBeforeCropping;
-            NpzFile.Write(outputFileTruncated + ProbabilitiesSuffix, ProbabilitiesKey, prediction.Probabilities,
+            NpzFile.Write<float>(outputFileTruncated + ProbabilitiesSuffix, ProbabilitiesKey, prediction.Probabilities,
                 [prediction.ProbabilityChannels, raw[0], raw[1], raw[2]]);
             WriteAtomically(outputFileTruncated + PropertiesSuffix, path =>
                 File.WriteAllBytes(path, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(properties, PreprocessedStore.JsonOptions)));

@@ -63,7 +63,7 @@ public sealed class FoldValidatorTests : IDisposable
             Assert.Equal(reference.SpatialShape, written.SpatialShape);
             Assert.Equal(reference.Geometry, written.Geometry);
             Assert.Equal((byte[])reference.Voxels, (byte[])written.Voxels);
-            var probabilities = NpzFile.ReadFloat32(Path.Combine(validation, c + ".npz"), "probabilities", out var probabilityShape);
+            var probabilities = NnUnet.Core.Ensembling.NpzFile.ReadFloat32(Path.Combine(validation, c + ".npz"), "probabilities", out var probabilityShape);
             Assert.Equal([2, 6, 9, 11], probabilityShape);
             Assert.True(probabilities.All(p => p is >= 0 and <= 1));
             Assert.True(File.Exists(Path.Combine(validation, c + ".pkl.json")));
