@@ -72,8 +72,7 @@ public sealed class PredictionExporter
         if (logits.dim() != 4 || logits.shape[0] != k)
             throw new ArgumentException($"case {caseId}: logits must be ({k}, z, y, x), got ({string.Join(", ", logits.shape)})", nameof(logits));
         int[] preprocessedShape = [(int)logits.shape[1], (int)logits.shape[2], (int)logits.shape[3]];
-        float[] values;
-        using (var cpu = logits.detach().to(ScalarType.Float32, CPU).contiguous()) values = cpu.data<float>().ToArray();
+        float[] values = ToCpuArray(logits);
 
         float[] cropped = PreprocessingInverse.ResampleToCroppedShape(values, k, preprocessedShape, properties, _plans, _configuration);
         int[] croppedShape = properties.ShapeAfterCroppingAndBeforeResampling;
@@ -112,6 +111,12 @@ public sealed class PredictionExporter
             rawProbabilities = PreprocessingInverse.RevertCropping(probabilityValues, k, properties, _plans.TransposeForward, fill);
         }
         return new ExportedPrediction(image, rawProbabilities, k);
+    }
+
+    private static float[] ToCpuArray(Tensor logits)
+    {
+        using var scope = torch.NewDisposeScope();
+        return logits.detach().to(ScalarType.Float32, CPU).contiguous().data<float>().ToArray();
     }
 
     private Tensor MapIndicesToLabels(Tensor indices)
@@ -176,8 +181,7 @@ public sealed class PredictionExporter
             throw new ArgumentException($"logits must be ({k}, z, y, x), got ({string.Join(", ", logits.shape)})", nameof(logits));
         if (_foregroundLabels >= 255) throw new NotSupportedException("cascade inputs with 255 or more foreground labels are not supported");
         int[] shape = [(int)logits.shape[1], (int)logits.shape[2], (int)logits.shape[3]];
-        float[] values;
-        using (var cpu = logits.detach().to(ScalarType.Float32, CPU).contiguous()) values = cpu.data<float>().ToArray();
+        float[] values = ToCpuArray(logits);
         double[] spacing = _configuration.Spacing.Length == 3
             ? _configuration.Spacing
             : [Transposition.Permute(properties.Spacing, _plans.TransposeForward)[0], _configuration.Spacing[0], _configuration.Spacing[1]];
