@@ -37,6 +37,9 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
     private sealed class Initialize : INoSerializationVerificationNeeded { public static readonly Initialize Instance = new(); }
     private sealed class LeaseTick : INoSerializationVerificationNeeded { public static readonly LeaseTick Instance = new(); }
 
+    /// <summary>Hand-over/termination message of the singleton: stop after the journal has every event written so far.</summary>
+    public sealed class Stop : INoSerializationVerificationNeeded { public static readonly Stop Instance = new(); }
+
     private readonly CoordinatorSettings _settings;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private SweepState _state = new();
@@ -80,8 +83,17 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             Timers.StartPeriodicTimer("lease", LeaseTick.Instance, settings.LeaseCheckInterval);
             Become(Active);
             Stash.UnstashAll();
+            // re-running a sweep that is already done: say so right away
+            if (_state.IsFinished) PublishFinishedOnce();
         });
+        Command<Stop>(_ => Context.Stop(Self));
         CommandAny(_ => Stash.Stash());
+    }
+
+    protected override void PostStop()
+    {
+        Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+        base.PostStop();
     }
 
     private void Active()
@@ -120,6 +132,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         Command<LeaseTick>(_ => Execute(new ExpireLeases(_settings.HeartbeatLease, DateTime.UtcNow)));
         Command<GetSweepSnapshot>(_ => Sender.Tell(BuildSnapshot()));
         Command<SweepControl>(OnControl);
+        Command<Stop>(_ => DeferAsync(Stop.Instance, _ => Context.Stop(Self)));
         Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
         Command<SaveSnapshotFailure>(f => _log.Warning("sweep snapshot failed: {0}", f.Cause.Message));
         Command<DeleteSnapshotsSuccess>(_ => { });
@@ -308,14 +321,18 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         var changed = new SweepChanged(sweepId, SweepSnapshot.Describe(e), job, snapshotStatus);
         Context.System.EventStream.Publish(changed);
         _mediator?.Tell(new Publish(SweepTopics.Changes, changed));
-        if (_state.IsFinished && !_finishedPublished)
-        {
-            _finishedPublished = true;
-            var finished = new SweepFinished(sweepId, snapshotStatus, _state.Count(JobStatus.Completed), _state.Count(JobStatus.Failed));
-            _log.Info("sweep {0} finished: {1}", sweepId, snapshotStatus);
-            Context.System.EventStream.Publish(finished);
-            _mediator?.Tell(new Publish(SweepTopics.Changes, finished));
-        }
-        else if (!_state.IsFinished) _finishedPublished = false;
+        if (_state.IsFinished) PublishFinishedOnce();
+        else _finishedPublished = false;
+    }
+
+    private void PublishFinishedOnce()
+    {
+        if (_finishedPublished) return;
+        _finishedPublished = true;
+        var status = _state.AllCompleted ? SweepStatus.Completed : SweepStatus.FinishedWithFailures;
+        var finished = new SweepFinished(_settings.Definition.SweepId, status, _state.Count(JobStatus.Completed), _state.Count(JobStatus.Failed));
+        _log.Info("sweep {0} finished: {1}", finished.SweepId, status);
+        Context.System.EventStream.Publish(finished);
+        _mediator?.Tell(new Publish(SweepTopics.Changes, finished));
     }
 }

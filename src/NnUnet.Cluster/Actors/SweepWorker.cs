@@ -47,6 +47,8 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
     private CancellationTokenSource? _cancel;
     private Task? _running;
     private IActorRef? _coordinator;
+    // the last completion report, sent again after re-registering: it may have gone to a coordinator that was stopping
+    private JobFinishedReport? _lastFinished;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -60,8 +62,13 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
 
     protected override void PreStart() => Register();
 
+    private int _unansweredRegistrations;
+
     private void Register()
     {
+        if (++_unansweredRegistrations % 15 == 0)
+            _log.Warning("worker {0}: no coordinator has answered {1} registrations yet (is `nnunet coordinator` running and reachable from here?)",
+                _settings.WorkerId, _unansweredRegistrations);
         _settings.Coordinator.Tell(new RegisterWorker(_settings.WorkerId, _settings.Node, _settings.Device, _current?.JobId, _current?.Attempt ?? 0));
         Timers.StartSingleTimer("register", RegisterTick.Instance, _settings.RegisterRetryInterval);
     }
@@ -72,10 +79,12 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
         Receive<WorkerRegistered>(_ =>
         {
             Timers.Cancel("register");
+            _unansweredRegistrations = 0;
             _coordinator = Sender;
             Context.Watch(Sender);
             _log.Info("worker {0} registered with {1}", _settings.WorkerId, Sender.Path);
             Become(Registered);
+            if (_lastFinished is not null) _settings.Coordinator.Tell(_lastFinished);
             if (_current is null) _settings.Coordinator.Tell(new RequestJob(_settings.WorkerId));
         });
         Common();
@@ -128,6 +137,7 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
         }
         if (_settings.ResultsRootOverride is { } root) spec = spec with { ResultsRoot = root };
         _current = start.Spec;
+        _lastFinished = null;
         _cancel = new CancellationTokenSource();
         var sink = new ProgressSink(Self, spec.JobId, spec.Attempt);
         var backend = _settings.Backend;
@@ -151,7 +161,10 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
         _cancel = null;
         _running = null;
         if (ended.Outcome is { } outcome)
-            _settings.Coordinator.Tell(new JobFinishedReport(_settings.WorkerId, ended.JobId, ended.Attempt, outcome.SummaryPath, outcome.Metrics));
+        {
+            _lastFinished = new JobFinishedReport(_settings.WorkerId, ended.JobId, ended.Attempt, outcome.SummaryPath, outcome.Metrics);
+            _settings.Coordinator.Tell(_lastFinished);
+        }
         else if (!ended.Cancelled)
         {
             _log.Warning("worker {0}: {1} attempt {2} failed: {3}", _settings.WorkerId, ended.JobId, ended.Attempt, ended.Error?.Message);

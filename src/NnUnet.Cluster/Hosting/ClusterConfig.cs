@@ -71,7 +71,9 @@ public static class ClusterConfig
         bool journalFromConfig = config.GetBoolean("nnunet.cluster.journal-from-config", false);
         if (!journalFromConfig && options.SqliteJournalPath is { } db && options.Kind is NodeKind.Embedded or NodeKind.Coordinator)
             config = ConfigurationFactory.ParseString(SqliteJournal(db)).WithFallback(config);
-        return config.WithFallback(SqlPersistence.DefaultConfiguration);
+        return config.WithFallback(SqlPersistence.DefaultConfiguration)
+            .WithFallback(Akka.Cluster.Tools.Singleton.ClusterSingleton.DefaultConfig())
+            .WithFallback(Akka.Cluster.Tools.PublishSubscribe.DistributedPubSub.DefaultConfig());
     }
 
     /// <summary>Journal and snapshot store in one SQLite file (Microsoft.Data.Sqlite provider of LinqToDB).</summary>

@@ -43,8 +43,10 @@ public static class NnUnetClusterHost
     public static IActorRef StartCoordinator(ActorSystem system, CoordinatorSettings settings)
     {
         var supervised = BackoffSupervisor.Props(Backoff.OnStop(SweepCoordinator.Props(settings), "sweep",
-            TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, -1));
-        return system.ActorOf(ClusterSingletonManager.Props(supervised, PoisonPill.Instance,
+                TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(30), 0.2, -1)
+            // hand-over: the child stops once its journal writes are done, then the supervisor stops too
+            .WithFinalStopMessage(m => m is SweepCoordinator.Stop));
+        return system.ActorOf(ClusterSingletonManager.Props(supervised, SweepCoordinator.Stop.Instance,
             ClusterSingletonManagerSettings.Create(system).WithRole("coordinator")), CoordinatorManagerName);
     }
 

@@ -21,6 +21,56 @@ public sealed record ImageGeometry(double[] Spacing, double[] Origin, double[] D
     /// <summary>Spacing in array order (z, y, x), as nnU-Net stores it.</summary>
     public double[] SpacingZyx => [Spacing[2], Spacing[1], Spacing[0]];
 
+    /// <summary>
+    /// The 4x4 voxel-to-world affine in RAS (NIfTI's and nibabel's convention): column j is
+    /// direction column j times spacing j, the last column the origin; ITK's LPS becomes RAS by negating rows x and y.
+    /// </summary>
+    public double[,] ToRasAffine()
+    {
+        var affine = new double[4, 4];
+        for (int row = 0; row < 3; row++)
+        {
+            double flip = row < 2 ? -1 : 1;
+            for (int col = 0; col < 3; col++) affine[row, col] = flip * Direction[row * 3 + col] * Spacing[col];
+            affine[row, 3] = flip * Origin[row];
+        }
+        affine[3, 3] = 1;
+        return affine;
+    }
+
+    /// <summary>
+    /// Geometry of a RAS voxel-to-world affine (4x4, or 3x4 without the last row): spacing = column norms,
+    /// direction = normalised columns, both converted to LPS as ITK does (rows x and y negated).
+    /// Throws <see cref="ArgumentException"/> for non-finite entries, a zero-length column or a singular direction.
+    /// </summary>
+    public static ImageGeometry FromRasAffine(double[,] affine)
+    {
+        ArgumentNullException.ThrowIfNull(affine);
+        if (affine.GetLength(0) < 3 || affine.GetLength(1) != 4)
+            throw new ArgumentException($"affine must be 4x4 (or 3x4), got {affine.GetLength(0)}x{affine.GetLength(1)}");
+        for (int row = 0; row < 3; row++)
+            for (int col = 0; col < 4; col++)
+                if (!double.IsFinite(affine[row, col]))
+                    throw new ArgumentException($"affine[{row},{col}]={affine[row, col]} is not finite");
+        var spacing = new double[3];
+        var direction = new double[9];
+        var origin = new double[3];
+        for (int col = 0; col < 3; col++)
+        {
+            double norm = Math.Sqrt(affine[0, col] * affine[0, col] + affine[1, col] * affine[1, col] + affine[2, col] * affine[2, col]);
+            if (norm == 0) throw new ArgumentException($"affine column {col} has zero length (zero spacing along axis {"xyz"[col]})");
+            spacing[col] = norm;
+            for (int row = 0; row < 3; row++) direction[row * 3 + col] = (row < 2 ? -1 : 1) * affine[row, col] / norm;
+        }
+        for (int row = 0; row < 3; row++) origin[row] = (row < 2 ? -1 : 1) * affine[row, 3];
+        double det = Determinant3(direction);
+        if (Math.Abs(det) < 1e-6) throw new ArgumentException($"affine columns are (nearly) parallel: direction determinant {det}");
+        return new ImageGeometry(spacing, origin, direction);
+    }
+
+    private static double Determinant3(double[] m) =>
+        m[0] * (m[4] * m[8] - m[5] * m[7]) - m[1] * (m[3] * m[8] - m[5] * m[6]) + m[2] * (m[3] * m[7] - m[4] * m[6]);
+
     public bool Equals(ImageGeometry? other) =>
         other is not null && Spacing.AsSpan().SequenceEqual(other.Spacing) &&
         Origin.AsSpan().SequenceEqual(other.Origin) && Direction.AsSpan().SequenceEqual(other.Direction);

@@ -72,18 +72,19 @@ public sealed class MedicalImage
         if (destination.Length < n) throw new ArgumentException("destination too small", nameof(destination));
         int start = channel * n;
         var dst = destination[..n];
-        switch (Voxels)
+        // Switch on Type, not on the array: the runtime lets sbyte[] pass as byte[] (ushort[] as short[], ...).
+        switch (Type)
         {
-            case float[] a: a.AsSpan(start, n).CopyTo(dst); break;
-            case double[] a: Convert(a.AsSpan(start, n), dst); break;
-            case byte[] a: Convert(a.AsSpan(start, n), dst); break;
-            case sbyte[] a: Convert(a.AsSpan(start, n), dst); break;
-            case short[] a: Convert(a.AsSpan(start, n), dst); break;
-            case ushort[] a: Convert(a.AsSpan(start, n), dst); break;
-            case int[] a: Convert(a.AsSpan(start, n), dst); break;
-            case uint[] a: Convert(a.AsSpan(start, n), dst); break;
-            case long[] a: Convert(a.AsSpan(start, n), dst); break;
-            default: throw new InvalidOperationException($"unexpected voxel array {Voxels.GetType().Name}");
+            case VoxelType.Float32: ((float[])Voxels).AsSpan(start, n).CopyTo(dst); break;
+            case VoxelType.Float64: Convert(((double[])Voxels).AsSpan(start, n), dst); break;
+            case VoxelType.UInt8: Convert(((byte[])Voxels).AsSpan(start, n), dst); break;
+            case VoxelType.Int8: Convert(((sbyte[])Voxels).AsSpan(start, n), dst); break;
+            case VoxelType.Int16: Convert(((short[])Voxels).AsSpan(start, n), dst); break;
+            case VoxelType.UInt16: Convert(((ushort[])Voxels).AsSpan(start, n), dst); break;
+            case VoxelType.Int32: Convert(((int[])Voxels).AsSpan(start, n), dst); break;
+            case VoxelType.UInt32: Convert(((uint[])Voxels).AsSpan(start, n), dst); break;
+            case VoxelType.Int64: Convert(((long[])Voxels).AsSpan(start, n), dst); break;
+            default: throw new InvalidOperationException($"unexpected voxel type {Type}");
         }
     }
 

@@ -60,28 +60,38 @@ public static class Cropping
         var croppedSeg = new sbyte[cropN];
         int sy = shape[1], sx = shape[2];
         int rowLength = cropShape[2];
-        int o = 0;
-        for (int z = bbox[0][0]; z < bbox[0][1]; z++)
+        int croppedPlane = cropShape[1] * rowLength;
+        bool hasSeg = !seg.IsEmpty;
+        unsafe
         {
-            for (int y = bbox[1][0]; y < bbox[1][1]; y++)
+            fixed (float* pinnedSeg = seg)
             {
-                int start = (z * sy + y) * sx + bbox[2][0];
-                var maskRow = mask.AsSpan(start, rowLength);
-                var outRow = croppedSeg.AsSpan(o, rowLength);
-                if (seg.IsEmpty)
+                float* segPointer = pinnedSeg;
+                ForEachSlab(cropShape[0], croppedPlane, (z0, z1) =>
                 {
-                    for (int x = 0; x < rowLength; x++) outRow[x] = maskRow[x] ? (sbyte)0 : OutsideMaskLabel;
-                }
-                else
-                {
-                    var segRow = seg.Slice(start, rowLength);
-                    for (int x = 0; x < rowLength; x++)
+                    for (int zc = z0; zc < z1; zc++)
                     {
-                        sbyte label = ToLabel(segRow[x]);
-                        outRow[x] = label == 0 && !maskRow[x] ? OutsideMaskLabel : label;
+                        int z = zc + bbox[0][0];
+                        int o = zc * croppedPlane;
+                        for (int y = bbox[1][0]; y < bbox[1][1]; y++, o += rowLength)
+                        {
+                            int start = (z * sy + y) * sx + bbox[2][0];
+                            var maskRow = mask.AsSpan(start, rowLength);
+                            var outRow = croppedSeg.AsSpan(o, rowLength);
+                            if (!hasSeg)
+                            {
+                                for (int x = 0; x < rowLength; x++) outRow[x] = maskRow[x] ? (sbyte)0 : OutsideMaskLabel;
+                                continue;
+                            }
+                            var segRow = new ReadOnlySpan<float>(segPointer + start, rowLength);
+                            for (int x = 0; x < rowLength; x++)
+                            {
+                                sbyte label = ToLabel(segRow[x]);
+                                outRow[x] = label == 0 && !maskRow[x] ? OutsideMaskLabel : label;
+                            }
+                        }
                     }
-                }
-                o += rowLength;
+                });
             }
         }
         return new CropResult(croppedData, channels, cropShape, croppedSeg, bbox, (int[])shape.Clone());
@@ -92,10 +102,24 @@ public static class Cropping
     {
         int n = CheckShape(data.Length, channels, shape);
         var mask = new bool[n];
-        for (int c = 0; c < channels; c++)
+        int plane = shape[1] * shape[2];
+        unsafe
         {
-            var channel = data.Slice(c * n, n);
-            for (int i = 0; i < n; i++) mask[i] |= channel[i] != 0f;
+            fixed (float* pinned = data)
+            {
+                float* source = pinned;
+                // Slabs of z-planes in parallel: the mask of a big volume is memory-bound work.
+                ForEachSlab(shape[0], plane, (z0, z1) =>
+                {
+                    int start = z0 * plane, length = (z1 - z0) * plane;
+                    var slabMask = mask.AsSpan(start, length);
+                    for (int c = 0; c < channels; c++)
+                    {
+                        var channel = new ReadOnlySpan<float>(source + (long)c * n + start, length);
+                        for (int i = 0; i < length; i++) slabMask[i] |= channel[i] != 0f;
+                    }
+                });
+            }
         }
         FillHoles(mask, shape);
         return mask;
@@ -113,49 +137,70 @@ public static class Cropping
         // A hole needs an interior voxel on every axis.
         if (sz < 3 || sy < 3 || sx < 3) return;
 
-        // reached[i]: background voxel connected to the border.
+        // reached[i]: background voxel connected to the border. Scanline flood fill: a popped seed grows into its whole
+        // background run along x; the rows next to the run (y +- 1, z +- 1) get one seed per background run they hold.
         var reached = new bool[n];
-        var stack = new int[Math.Min(n, 1 << 16)];
-        int top = 0;
-        int plane = sy * sx;
-
-        void Push(int index, Span<bool> m, bool[] r, ref int[] s, ref int t)
-        {
-            if (m[index] || r[index]) return;
-            r[index] = true;
-            if (t == s.Length) Array.Resize(ref s, Math.Min(n, s.Length * 2));
-            s[t++] = index;
-        }
-
+        var seeds = new SeedStack(1 << 12);
         for (int z = 0; z < sz; z++)
         {
             bool zFace = z == 0 || z == sz - 1;
             for (int y = 0; y < sy; y++)
             {
                 int row = (z * sy + y) * sx;
-                if (zFace || y == 0 || y == sy - 1)
-                {
-                    for (int x = 0; x < sx; x++) Push(row + x, mask, reached, ref stack, ref top);
-                }
+                if (zFace || y == 0 || y == sy - 1) SeedRuns(mask, reached, row, 0, sx - 1, ref seeds);
                 else
                 {
-                    Push(row, mask, reached, ref stack, ref top);
-                    Push(row + sx - 1, mask, reached, ref stack, ref top);
+                    if (!mask[row]) seeds.Push(row);
+                    if (!mask[row + sx - 1]) seeds.Push(row + sx - 1);
                 }
             }
         }
-        while (top > 0)
+        int plane = sy * sx;
+        while (seeds.Count > 0)
         {
-            int i = stack[--top];
-            int x = i % sx, y = i / sx % sy, z = i / plane;
-            if (x > 0) Push(i - 1, mask, reached, ref stack, ref top);
-            if (x < sx - 1) Push(i + 1, mask, reached, ref stack, ref top);
-            if (y > 0) Push(i - sx, mask, reached, ref stack, ref top);
-            if (y < sy - 1) Push(i + sx, mask, reached, ref stack, ref top);
-            if (z > 0) Push(i - plane, mask, reached, ref stack, ref top);
-            if (z < sz - 1) Push(i + plane, mask, reached, ref stack, ref top);
+            int i = seeds.Pop();
+            if (reached[i]) continue;
+            int rowStart = i - i % sx;
+            int left = i, right = i;
+            while (left > rowStart && !mask[left - 1] && !reached[left - 1]) left--;
+            while (right < rowStart + sx - 1 && !mask[right + 1] && !reached[right + 1]) right++;
+            reached.AsSpan(left, right - left + 1).Fill(true);
+            int rowIndex = rowStart / sx;
+            int y = rowIndex % sy, z = rowIndex / sy;
+            if (y > 0) SeedRuns(mask, reached, left - sx, 0, right - left, ref seeds);
+            if (y < sy - 1) SeedRuns(mask, reached, left + sx, 0, right - left, ref seeds);
+            if (z > 0) SeedRuns(mask, reached, left - plane, 0, right - left, ref seeds);
+            if (z < sz - 1) SeedRuns(mask, reached, left + plane, 0, right - left, ref seeds);
         }
         for (int i = 0; i < n; i++) mask[i] = !reached[i];
+    }
+
+    /// <summary>Pushes the first voxel of every unreached background run in <c>[start + from, start + to]</c>.</summary>
+    private static void SeedRuns(ReadOnlySpan<bool> mask, bool[] reached, int start, int from, int to, ref SeedStack seeds)
+    {
+        bool inRun = false;
+        for (int x = from; x <= to; x++)
+        {
+            int i = start + x;
+            bool open = !mask[i] && !reached[i];
+            if (open && !inRun) seeds.Push(i);
+            inRun = open;
+        }
+    }
+
+    /// <summary>Growable stack of voxel indices.</summary>
+    private struct SeedStack(int capacity)
+    {
+        private int[] _items = new int[capacity];
+        public int Count { get; private set; }
+
+        public void Push(int index)
+        {
+            if (Count == _items.Length) Array.Resize(ref _items, _items.Length * 2);
+            _items[Count++] = index;
+        }
+
+        public int Pop() => _items[--Count];
     }
 
     /// <summary>Half-open bounding box [start, end) per axis (z, y, x) of the true voxels; the whole array when none is true.</summary>
@@ -197,6 +242,27 @@ public static class Cropping
                 source.Slice((z * sy + y) * sx + bbox[2][0], rowLength).CopyTo(destination.Slice(o, rowLength));
                 o += rowLength;
             }
+        }
+    }
+
+    /// <summary>Runs <paramref name="body"/>(zStart, zEnd) over slabs of z-planes, in parallel when the volume is large.</summary>
+    private static void ForEachSlab(int planes, int planeSize, Action<int, int> body)
+    {
+        const int ParallelThreshold = 1 << 20;
+        if ((long)planes * planeSize < ParallelThreshold || planes < 2 || Environment.ProcessorCount == 1)
+        {
+            body(0, planes);
+            return;
+        }
+        int slabs = Math.Min(planes, Environment.ProcessorCount * 4);
+        try
+        {
+            Parallel.For(0, slabs, s => body((int)((long)planes * s / slabs), (int)((long)planes * (s + 1) / slabs)));
+        }
+        catch (AggregateException ex) when (ex.InnerExceptions.Count > 0)
+        {
+            // Callers see the same exception as in the serial case (e.g. the ArgumentException of a bad label).
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex.InnerExceptions[0]).Throw();
         }
     }
 

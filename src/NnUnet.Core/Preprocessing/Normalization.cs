@@ -171,13 +171,21 @@ internal static class NumpyFloat32
         float mean = (float)((double)Sum(values) / n);
         // np.var: mean kept as a float32 array divided in float32, squared deviations summed again
         float arrayMean = Sum(values) / n;
-        var deviations = GC.AllocateUninitializedArray<float>(n);
-        for (int i = 0; i < n; i++)
+        // squared deviations block by block (numpy materialises them; the sums are the same)
+        Span<float> block = new float[BufferSize];
+        float total = 0f;
+        for (int start = 0; start < n; start += BufferSize)
         {
-            float d = values[i] - arrayMean;
-            deviations[i] = d * d;
+            int length = Math.Min(BufferSize, n - start);
+            var source = values.Slice(start, length);
+            for (int i = 0; i < length; i++)
+            {
+                float d = source[i] - arrayMean;
+                block[i] = d * d;
+            }
+            total += Pairwise(block[..length]);
         }
-        float variance = (float)((double)Sum(deviations) / n);
+        float variance = (float)((double)total / n);
         return (mean, MathF.Sqrt(variance));
     }
 

@@ -50,15 +50,15 @@ public static class PreprocessedStore
         }
     }
 
-    /// <summary>Case ids with a properties file, sorted ordinally.</summary>
+    /// <summary>Case ids with both a properties file and a data file, sorted ordinally.</summary>
     public static IReadOnlyList<string> ListCases(string folder)
     {
         if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"preprocessed folder {folder} does not exist (run nnunet preprocess)");
         var ids = new List<string>();
         foreach (string file in Directory.EnumerateFiles(folder, "*" + PropertiesSuffix))
         {
-            string name = Path.GetFileName(file);
-            ids.Add(name[..^PropertiesSuffix.Length]);
+            string id = Path.GetFileName(file)[..^PropertiesSuffix.Length];
+            if (File.Exists(DataPath(folder, id))) ids.Add(id);
         }
         ids.Sort(StringComparer.Ordinal);
         return ids;
@@ -96,6 +96,30 @@ public static class PreprocessedStore
                 throw new InvalidDataException($"{segPath}: shape ({string.Join(", ", segShape)}) does not match data ({string.Join(", ", shape)})");
         }
         return new PreprocessedCase(caseId, data, shape[0], spatial, seg, properties);
+    }
+
+    /// <summary>
+    /// Memory-maps a case's data (float32 (c, z, y, x)) and seg (int8 (1, z, y, x), null when absent) for reading patches
+    /// without loading whole cases; dispose both when done.
+    /// </summary>
+    public static (MappedNpy Data, MappedNpy? Seg) OpenMapped(string folder, string caseId)
+    {
+        var data = NpyFile.OpenMapped(DataPath(folder, caseId));
+        if (data.Header.DType != NpyDType.Float32 || data.Shape.Length != 4)
+        {
+            data.Dispose();
+            throw new InvalidDataException($"{DataPath(folder, caseId)}: expected float32 (c, z, y, x)");
+        }
+        string segPath = SegPath(folder, caseId);
+        if (!File.Exists(segPath)) return (data, null);
+        var seg = NpyFile.OpenMapped(segPath);
+        if (seg.Header.DType != NpyDType.Int8 || seg.Shape.Length != 4 || !seg.Shape.AsSpan(1).SequenceEqual(data.Shape.AsSpan(1)))
+        {
+            data.Dispose();
+            seg.Dispose();
+            throw new InvalidDataException($"{segPath}: expected int8 (1, z, y, x) matching the data");
+        }
+        return (data, seg);
     }
 
     /// <summary>

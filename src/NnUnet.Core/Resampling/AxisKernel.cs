@@ -7,7 +7,8 @@ namespace NnUnet.Core.Resampling;
 /// <para>
 /// Order 3 works on the B-spline coefficients of the line padded with <see cref="Padding"/> copies of its edge values on
 /// each side (scipy pre-pads by 12 for mode 'nearest' before its spline filter), so <see cref="Start"/> indexes the padded
-/// line. Orders 0 and 1 read the unpadded line with the coordinate clamped to [0, n-1] (scipy's 'nearest' mapping).
+/// line. Orders 0 and 1 use the coordinate clamped to [0, n-1] (scipy's 'nearest' mapping); order 1 indexes a line with
+/// one edge copy per side so its second tap never falls off the end.
 /// </para>
 /// </summary>
 internal sealed class AxisKernel

@@ -63,6 +63,15 @@ internal static class LinearLabelResize
                     t++;
                 }
             }
+            // inside a region every tap holds the same label and the weights sum to 1 (>= 0.5): no sums needed
+            float firstLabel = labels[0];
+            bool uniform = true;
+            for (int i = 1; i < 8; i++) if (labels[i] != firstLabel) { uniform = false; break; }
+            if (uniform)
+            {
+                outRow[x] = firstLabel;
+                continue;
+            }
             float best = 0f;
             bool found = false;
             for (int i = 0; i < 8; i++)

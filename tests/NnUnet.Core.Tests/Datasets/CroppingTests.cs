@@ -164,6 +164,26 @@ public class CroppingTests
         Assert.Throws<ArgumentException>(() => Cropping.CropToNonzero(data, 2, shape, ReadOnlySpan<float>.Empty));
     }
 
+    [Fact]
+    public void LargeVolumesTakeTheParallelPathWithTheSameResult()
+    {
+        int[] shape = [110, 100, 100];
+        var data = HollowBox(shape, 10, 90);
+        data[Index(shape, 50, 50, 90)] = 0; // tunnel: the cavity is open, so it stays background (-1)
+        var seg = new float[data.Length];
+        seg[Index(shape, 50, 50, 50)] = 3;
+        var result = Cropping.CropToNonzero(data, 1, shape, seg);
+        Assert.Equal([[10, 91], [10, 91], [10, 91]], result.Bbox);
+        Assert.Equal(3, result.Seg[Index(result.Shape, 40, 40, 40)]);
+        Assert.Equal(Cropping.OutsideMaskLabel, result.Seg[Index(result.Shape, 40, 40, 41)]);
+        Assert.Equal(0, result.Seg[Index(result.Shape, 0, 0, 0)]);
+        // cavity (79^3) minus the labelled voxel, plus the tunnel voxel
+        Assert.Equal(79L * 79 * 79 - 1 + 1, result.Seg.LongCount(v => v == -1));
+
+        seg[Index(shape, 20, 20, 20)] = -2;
+        Assert.Contains("-2", Assert.Throws<ArgumentException>(() => Cropping.CropToNonzero(data, 1, shape, seg)).Message);
+    }
+
     /// <summary>Reference: grow "outside" from border background voxels by repeated sweeps until nothing changes.</summary>
     private static bool[] BruteForceFill(float[] data, int[] shape)
     {

@@ -60,6 +60,21 @@ public sealed class PreprocessedStoreTests : IDisposable
     }
 
     [Fact]
+    public void Mapped_case_reads_the_same_values()
+    {
+        var original = SampleCase("m");
+        PreprocessedStore.Save(_dir, original);
+        var (data, seg) = PreprocessedStore.OpenMapped(_dir, "m");
+        using (data)
+        using (seg)
+        {
+            Assert.Equal([2, 3, 4, 5], data.Shape);
+            Assert.True(data.Span<float>(60, 60).SequenceEqual(original.Data.AsSpan(60, 60)));
+            Assert.True(seg!.Span<sbyte>(0, 60).SequenceEqual(original.Seg));
+        }
+    }
+
+    [Fact]
     public void Damaged_cases_are_not_complete_and_fail_to_load_with_the_path()
     {
         PreprocessedStore.Save(_dir, SampleCase("a"));

@@ -1,0 +1,201 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Akka.Actor;
+using NnUnet.Cluster.Sweeps;
+using NnUnet.Core.Datasets;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace NnUnet.Cli.Commands.Cluster;
+
+/// <summary>Options that define a sweep (shared by <c>sweep</c> and <c>coordinator</c>).</summary>
+internal class SweepDefinitionSettings : CommandSettings
+{
+    [CommandArgument(0, "<DATASET>")]
+    [Description("dataset id (4), name (Dataset004_Hippocampus) or folder")]
+    public string Dataset { get; init; } = "";
+
+    [CommandOption("-c|--configurations <CONFIG>")]
+    [Description("configurations to train (repeat or comma-separate); default: every configuration in the plans")]
+    public string[] Configurations { get; init; } = [];
+
+    [CommandOption("--folds <FOLDS>")]
+    [Description("folds, comma-separated")]
+    [DefaultValue("0,1,2,3,4")]
+    public string Folds { get; init; } = "0,1,2,3,4";
+
+    [CommandOption("--epochs <E>")]
+    [Description("epochs per fold (nnU-Net: 1000)")]
+    [DefaultValue(1000)]
+    public int Epochs { get; init; } = 1000;
+
+    [CommandOption("-p|--plans <NAME>")]
+    [DefaultValue("nnUNetPlans")]
+    public string Plans { get; init; } = "nnUNetPlans";
+
+    [CommandOption("--trainer <NAME>")]
+    [DefaultValue("nnUNetTrainer")]
+    public string Trainer { get; init; } = "nnUNetTrainer";
+
+    [CommandOption("--predict")]
+    [Description("after the selection, predict imagesTs with the best configuration")]
+    public bool Predict { get; init; }
+
+    [CommandOption("--max-attempts <N>")]
+    [Description("failed attempts before a job is marked failed")]
+    [DefaultValue(3)]
+    public int MaxAttempts { get; init; } = 3;
+
+    [CommandOption("--results <DIR>")]
+    [Description("nnUNet_results (default: the environment variable)")]
+    public string? Results { get; init; }
+
+    [CommandOption("--preprocessed <DIR>")]
+    [Description("nnUNet_preprocessed (default: the environment variable)")]
+    public string? Preprocessed { get; init; }
+
+    [CommandOption("--journal <FILE>")]
+    [Description("SQLite journal file (default: nnUNet_results/DATASET/sweeps.db)")]
+    public string? Journal { get; init; }
+
+    [CommandOption("--config <FILE>")]
+    [Description("extra HOCON layered over cluster-config/ (e.g. cluster-config/postgres-journal.hocon)")]
+    public string? Config { get; init; }
+
+    [CommandOption("--simulate")]
+    [Description("run jobs with the simulated backend (no training; writes small stand-in files)")]
+    public bool Simulate { get; init; }
+
+    [CommandOption("--sim-epoch-ms <MS>")]
+    [Description("length of a simulated epoch")]
+    [DefaultValue(200)]
+    public int SimulatedEpochMs { get; init; } = 200;
+
+    [CommandOption("--json")]
+    [Description("print the final grid as JSON")]
+    public bool Json { get; init; }
+
+    public (SweepDefinition definition, string resultsRoot) Resolve()
+    {
+        var paths = NnUnetPaths.FromEnvironment(preprocessed: Preprocessed, results: Results);
+        var resultsRoot = paths.RequireResults();
+        var dataset = DatasetLocator.ResolveName(Dataset, paths);
+        var configs = ClusterCommandSupport.SplitList(Configurations);
+        if (configs.Count == 0)
+        {
+            var plansPath = Path.Combine(paths.PreprocessedDatasetFolder(dataset), Plans + ".json");
+            if (!File.Exists(plansPath))
+                throw new FileNotFoundException($"{plansPath} does not exist: plan the dataset first or name the configurations with -c");
+            configs = NnUnet.Core.Planning.NnUnetPlans.Load(plansPath).ConfigurationNames.ToList();
+        }
+        var folds = ClusterCommandSupport.ParseInts(Folds, "--folds");
+        return (SweepDefinition.Create(dataset, Plans, Trainer, configs, folds, Epochs, Predict, MaxAttempts), resultsRoot);
+    }
+}
+
+internal static class ClusterCommandSupport
+{
+    public static List<string> SplitList(IEnumerable<string> values) =>
+        values.SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+
+    public static int[] ParseInts(string text, string option)
+    {
+        var result = new List<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out var value))
+                throw new ArgumentException($"{option}: '{part}' is not a non-negative integer");
+            result.Add(value);
+        }
+        if (result.Count == 0) throw new ArgumentException($"{option}: no value given");
+        return result.ToArray();
+    }
+
+    /// <summary>Devices of this node's workers: --gpus 0,1 | --cpu N | auto (every CUDA device, else one CPU worker).</summary>
+    public static string[] Devices(string? gpus, int? cpu, bool simulate)
+    {
+        if (gpus is not null && cpu is not null) throw new ArgumentException("give either --gpus or --cpu, not both");
+        if (gpus is not null) return ParseInts(gpus, "--gpus").Select(g => $"cuda:{g}").ToArray();
+        if (cpu is not null)
+        {
+            if (cpu < 1) throw new ArgumentException($"--cpu must be >= 1, got {cpu}");
+            return Enumerable.Repeat("cpu", cpu.Value).ToArray();
+        }
+        int count = simulate ? 0 : TrainingBackends.DetectGpuCount();
+        return count > 0 ? Enumerable.Range(0, count).Select(g => $"cuda:{g}").ToArray() : ["cpu"];
+    }
+
+    /// <summary>Cancels on the first Ctrl-C (clean stop: checkpoints written); a second one kills the process as usual.</summary>
+    public static CancellationTokenSource CancelOnCtrlC(CancellationToken outer)
+    {
+        var cts = CancellationTokenSource.CreateLinkedTokenSource(outer);
+        Console.CancelKeyPress += (_, e) =>
+        {
+            if (cts.IsCancellationRequested) return;
+            e.Cancel = true;
+            Console.Error.WriteLine("stopping: cancelling running jobs (checkpoints are kept); run the same command again to resume");
+            cts.Cancel();
+        };
+        return cts;
+    }
+
+    /// <summary>Leaves the cluster and stops the node (coordinated shutdown: workers cancel their jobs first).</summary>
+    public static async Task ShutdownAsync(ActorSystem system)
+    {
+        await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClrExitReason.Instance);
+        await system.WhenTerminated.WaitAsync(TimeSpan.FromSeconds(180));
+    }
+
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+    };
+
+    public static void Print(SweepSnapshot snapshot, bool json)
+    {
+        if (json)
+        {
+            Console.Out.WriteLine(JsonSerializer.Serialize(snapshot, JsonOptions));
+            return;
+        }
+        var table = new Table().Border(TableBorder.Rounded)
+            .AddColumns("job", "status", "attempt", "epoch", "EMA pseudo-Dice (best)", "worker", "ETA", "last error");
+        foreach (var job in snapshot.Jobs)
+        {
+            var status = job.Status switch
+            {
+                JobDisplayStatus.Completed => "[green]completed[/]",
+                JobDisplayStatus.Running => "[blue]running[/]",
+                JobDisplayStatus.Failed => "[red]failed[/]",
+                JobDisplayStatus.Blocked => "[red]blocked[/]",
+                JobDisplayStatus.Cancelled => "[yellow]cancelled[/]",
+                var s => s.ToString().ToLowerInvariant(),
+            };
+            table.AddRow(Markup.Escape(job.JobId), status, job.Attempt.ToString(CultureInfo.InvariantCulture),
+                job.Kind == JobKind.Train ? $"{job.Epoch}/{job.TotalEpochs}" : "",
+                job.Kind == JobKind.Train && job.BestEmaPseudoDice is { } d ? d.ToString("F4", CultureInfo.InvariantCulture) : "",
+                Markup.Escape(job.WorkerId ?? ""), job.EtaSeconds is { } eta && job.Status != JobDisplayStatus.Completed ? FormatDuration(eta) : "",
+                Markup.Escape(Truncate(job.LastError ?? "", 60)));
+        }
+        AnsiConsole.Write(table);
+        AnsiConsole.MarkupLine(Markup.Escape(
+            $"sweep {snapshot.SweepId}: {snapshot.Status.ToString().ToLowerInvariant()}, {snapshot.CompletedJobs}/{snapshot.TotalJobs} jobs completed, " +
+            $"{snapshot.FailedJobs} failed, {snapshot.Workers.Length} worker(s)" +
+            (snapshot.EtaSeconds is > 0 and { } e ? $", about {FormatDuration(e)} left" : "")));
+    }
+
+    public static string FormatDuration(double seconds)
+    {
+        var t = TimeSpan.FromSeconds(Math.Max(0, seconds));
+        return t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:D2}m" : t.TotalMinutes >= 1 ? $"{t.Minutes}m{t.Seconds:D2}s" : $"{t.Seconds}s";
+    }
+
+    private static string Truncate(string s, int n) => s.Length <= n ? s : s[..(n - 1)] + "…";
+
+    public static int ExitCodeFor(SweepStatus status) => status == SweepStatus.Completed ? NnUnetApp.ExitOk : NnUnetApp.ExitProblems;
+}

@@ -1,0 +1,59 @@
+using System.ComponentModel;
+using NnUnet.Cluster.Backends;
+using NnUnet.Cluster.Hosting;
+using Spectre.Console.Cli;
+
+namespace NnUnet.Cli.Commands.Cluster;
+
+internal sealed class CoordinatorSettings : SweepDefinitionSettings
+{
+    [CommandOption("--host <HOST>")]
+    [Description("address the workers reach this node at")]
+    [DefaultValue("127.0.0.1")]
+    public string Host { get; init; } = "127.0.0.1";
+
+    [CommandOption("--port <PORT>")]
+    [DefaultValue(4053)]
+    public int Port { get; init; } = 4053;
+
+    [CommandOption("--seed <ADDRESS>")]
+    [Description("join an existing cluster (stand-by coordinator); default: this node is the seed")]
+    public string[] Seeds { get; init; } = [];
+
+    [CommandOption("--linger <SECONDS>")]
+    [Description("keep serving sweep-status this long after the sweep finished")]
+    [DefaultValue(5)]
+    public int LingerSeconds { get; init; } = 5;
+}
+
+/// <summary><c>nnunet coordinator</c>: hosts the sweep's coordinator singleton for workers on other nodes.</summary>
+internal sealed class CoordinatorVerb : AsyncCommand<CoordinatorSettings>
+{
+    public override async Task<int> ExecuteAsync(CommandContext context, CoordinatorSettings settings, CancellationToken cancellationToken)
+    {
+        var (definition, resultsRoot) = settings.Resolve();
+        var journal = settings.Journal ?? ResultLayout.DefaultSweepDatabase(resultsRoot, definition.DatasetName);
+        var self = $"akka.tcp://{ClusterConfig.SystemName}@{settings.Host}:{settings.Port}";
+        var seeds = settings.Seeds.Length > 0 ? ClusterCommandSupport.SplitList(settings.Seeds).ToArray() : [self];
+        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Coordinator, settings.Host, settings.Port, seeds, settings.Config, journal));
+        using var cts = ClusterCommandSupport.CancelOnCtrlC(cancellationToken);
+
+        var system = NnUnetClusterHost.StartSystem(config);
+        var finished = NnUnetClusterHost.WhenSweepFinishedLocally(system);
+        NnUnetClusterHost.StartCoordinator(system, NnUnetClusterHost.CoordinatorSettingsFrom(system.Settings.Config, definition, resultsRoot));
+        Console.Error.WriteLine($"coordinator of sweep {definition.SweepId} at {self}; journal {journal}; start workers with: nnunet worker --seed {self}");
+
+        // the singleton may live on another coordinator node: then this node only follows through the proxy
+        await SweepVerb.FollowAsync(system, finished, cts.Token);
+        if (cts.IsCancellationRequested)
+        {
+            await ClusterCommandSupport.ShutdownAsync(system);
+            return NnUnetApp.ExitInterrupted;
+        }
+        var last = await NnUnetClusterHost.GetSnapshotAsync(system, TimeSpan.FromSeconds(10));
+        await Task.Delay(TimeSpan.FromSeconds(settings.LingerSeconds), cts.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+        await ClusterCommandSupport.ShutdownAsync(system);
+        ClusterCommandSupport.Print(last, settings.Json);
+        return ClusterCommandSupport.ExitCodeFor(last.Status);
+    }
+}

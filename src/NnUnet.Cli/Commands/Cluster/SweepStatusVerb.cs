@@ -1,0 +1,58 @@
+using System.ComponentModel;
+using Akka.Actor;
+using NnUnet.Cluster.Hosting;
+using Spectre.Console.Cli;
+
+namespace NnUnet.Cli.Commands.Cluster;
+
+internal sealed class SweepStatusSettings : CommandSettings
+{
+    [CommandOption("--seed <ADDRESS>")]
+    [Description("a seed node of the cluster, e.g. akka.tcp://nnunet@10.0.0.5:4053")]
+    public string[] Seeds { get; init; } = [];
+
+    [CommandOption("--host <HOST>")]
+    [DefaultValue("127.0.0.1")]
+    public string Host { get; init; } = "127.0.0.1";
+
+    [CommandOption("--timeout <SECONDS>")]
+    [DefaultValue(20)]
+    public int TimeoutSeconds { get; init; } = 20;
+
+    [CommandOption("--json")]
+    public bool Json { get; init; }
+}
+
+/// <summary><c>nnunet sweep-status</c>: joins the cluster briefly as a client node and prints the coordinator's grid.</summary>
+internal sealed class SweepStatusVerb : AsyncCommand<SweepStatusSettings>
+{
+    public override async Task<int> ExecuteAsync(CommandContext context, SweepStatusSettings settings, CancellationToken cancellationToken)
+    {
+        var seeds = ClusterCommandSupport.SplitList(settings.Seeds).ToArray();
+        if (seeds.Length == 0) throw new ArgumentException("--seed is required: the coordinator's address, e.g. akka.tcp://nnunet@HOST:4053");
+        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Client, settings.Host, 0, seeds));
+        var system = NnUnetClusterHost.StartSystem(config);
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(settings.TimeoutSeconds);
+            while (true)
+            {
+                try
+                {
+                    var snapshot = await NnUnetClusterHost.GetSnapshotAsync(system, TimeSpan.FromSeconds(3));
+                    ClusterCommandSupport.Print(snapshot, settings.Json);
+                    return NnUnetApp.ExitOk;
+                }
+                catch (AskTimeoutException) when (DateTime.UtcNow < deadline) { }
+                catch (AskTimeoutException)
+                {
+                    throw new TimeoutException($"no coordinator answered within {settings.TimeoutSeconds} s via {string.Join(", ", seeds)}");
+                }
+            }
+        }
+        finally
+        {
+            await ClusterCommandSupport.ShutdownAsync(system);
+        }
+    }
+}

@@ -1,0 +1,90 @@
+using System.ComponentModel;
+using Akka.Actor;
+using NnUnet.Cluster.Backends;
+using NnUnet.Cluster.Hosting;
+using NnUnet.Cluster.Messages;
+using NnUnet.Cluster.Sweeps;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace NnUnet.Cli.Commands.Cluster;
+
+internal sealed class SweepSettings : SweepDefinitionSettings
+{
+    [CommandOption("--workers <N>")]
+    [Description("local CPU workers (ignored with --gpus); default: one per CUDA device, else 1")]
+    public int? Workers { get; init; }
+
+    [CommandOption("--gpus <IDS>")]
+    [Description("local GPUs to use, comma-separated (one worker each)")]
+    public string? Gpus { get; init; }
+}
+
+/// <summary>
+/// <c>nnunet sweep</c>: the embedded cluster: coordinator and local workers in one process (a one-node Akka cluster on
+/// loopback), journal in SQLite next to the results. Re-running the same command resumes the sweep.
+/// </summary>
+internal sealed class SweepVerb : AsyncCommand<SweepSettings>
+{
+    public override async Task<int> ExecuteAsync(CommandContext context, SweepSettings settings, CancellationToken cancellationToken)
+    {
+        var (definition, resultsRoot) = settings.Resolve();
+        var devices = settings.Gpus is null && settings.Workers is { } n
+            ? ClusterCommandSupport.Devices(null, n, settings.Simulate)
+            : ClusterCommandSupport.Devices(settings.Gpus, null, settings.Simulate);
+        var backends = TrainingBackends.Resolve(settings.Simulate, settings.SimulatedEpochMs);
+        var journal = settings.Journal ?? ResultLayout.DefaultSweepDatabase(resultsRoot, definition.DatasetName);
+        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Embedded, SqliteJournalPath: journal, ConfigFile: settings.Config));
+        using var cts = ClusterCommandSupport.CancelOnCtrlC(cancellationToken);
+
+        var system = NnUnetClusterHost.StartSystem(config);
+        var finished = NnUnetClusterHost.WhenSweepFinishedLocally(system);
+        NnUnetClusterHost.StartCoordinator(system, NnUnetClusterHost.CoordinatorSettingsFrom(system.Settings.Config, definition, resultsRoot));
+        NnUnetClusterHost.StartWorkers(system, devices, backends);
+        Console.Error.WriteLine($"sweep {definition.SweepId}: {string.Join(", ", definition.Configurations)} x folds {string.Join(",", definition.Folds)}; " +
+                                $"{devices.Length} worker(s) [{string.Join(", ", devices)}]; journal {journal}");
+
+        var last = await FollowAsync(system, finished, cts.Token);
+        if (cts.IsCancellationRequested)
+        {
+            await ClusterCommandSupport.ShutdownAsync(system);
+            return NnUnetApp.ExitInterrupted;
+        }
+        last = await NnUnetClusterHost.GetSnapshotAsync(system, TimeSpan.FromSeconds(10));
+        await ClusterCommandSupport.ShutdownAsync(system);
+        ClusterCommandSupport.Print(last, settings.Json);
+        return ClusterCommandSupport.ExitCodeFor(last.Status);
+    }
+
+    /// <summary>Shows the sweep's progress until it finishes or Ctrl-C.</summary>
+    internal static async Task<SweepSnapshot?> FollowAsync(ActorSystem system, Task<SweepFinished> finished, CancellationToken ct)
+    {
+        SweepSnapshot? last = null;
+        await AnsiConsole.Console.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .StartAsync(async progress =>
+            {
+                var bar = progress.AddTask("starting", maxValue: 1);
+                while (!finished.IsCompleted && !ct.IsCancellationRequested)
+                {
+                    try
+                    {
+                        last = await NnUnetClusterHost.GetSnapshotAsync(system, TimeSpan.FromSeconds(5));
+                        double done = 0;
+                        foreach (var job in last.Jobs)
+                            done += job.Status == JobDisplayStatus.Completed ? 1
+                                : job.Status == JobDisplayStatus.Running && job.TotalEpochs > 0 ? (double)job.Epoch / job.TotalEpochs : 0;
+                        bar.MaxValue = Math.Max(1, last.TotalJobs);
+                        bar.Value = done;
+                        var running = last.Jobs.Where(j => j.Status == JobDisplayStatus.Running).Select(j => $"{j.JobId} {j.Epoch}/{j.TotalEpochs}");
+                        bar.Description = Markup.Escape($"{last.CompletedJobs}/{last.TotalJobs} done" + (last.FailedJobs > 0 ? $", {last.FailedJobs} failed" : "") +
+                                                         $" | {string.Join(", ", running)}");
+                    }
+                    catch (AskTimeoutException) { }
+                    await Task.WhenAny(finished, Task.Delay(1000, ct).ContinueWith(_ => { }, TaskScheduler.Default));
+                }
+            });
+        return last;
+    }
+}

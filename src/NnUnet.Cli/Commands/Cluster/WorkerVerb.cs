@@ -1,0 +1,96 @@
+using System.ComponentModel;
+using Akka.Actor;
+using Akka.Cluster.Tools.PublishSubscribe;
+using NnUnet.Cluster.Hosting;
+using NnUnet.Cluster.Messages;
+using Spectre.Console.Cli;
+
+namespace NnUnet.Cli.Commands.Cluster;
+
+internal sealed class WorkerSettings : CommandSettings
+{
+    [CommandOption("--seed <ADDRESS>")]
+    [Description("seed node(s), e.g. akka.tcp://nnunet@10.0.0.5:4053 (repeat or comma-separate)")]
+    public string[] Seeds { get; init; } = [];
+
+    [CommandOption("--gpus <IDS>")]
+    [Description("GPUs of this node to use, comma-separated; default: every CUDA device")]
+    public string? Gpus { get; init; }
+
+    [CommandOption("--cpu <N>")]
+    [Description("N CPU workers instead of GPUs")]
+    public int? Cpu { get; init; }
+
+    [CommandOption("--host <HOST>")]
+    [Description("address other nodes reach this node at")]
+    [DefaultValue("127.0.0.1")]
+    public string Host { get; init; } = "127.0.0.1";
+
+    [CommandOption("--port <PORT>")]
+    [Description("0 = any free port")]
+    [DefaultValue(0)]
+    public int Port { get; init; }
+
+    [CommandOption("--results <DIR>")]
+    [Description("where this node mounts nnUNet_results, if not at the coordinator's path")]
+    public string? Results { get; init; }
+
+    [CommandOption("--config <FILE>")]
+    public string? Config { get; init; }
+
+    [CommandOption("--simulate")]
+    [Description("run jobs with the simulated backend")]
+    public bool Simulate { get; init; }
+
+    [CommandOption("--sim-epoch-ms <MS>")]
+    [DefaultValue(200)]
+    public int SimulatedEpochMs { get; init; } = 200;
+
+    [CommandOption("--stay")]
+    [Description("keep running after the sweep finished (serve the next sweep)")]
+    public bool Stay { get; init; }
+}
+
+/// <summary><c>nnunet worker</c>: joins the cluster and runs one worker actor per GPU (or CPU slot).</summary>
+internal sealed class WorkerVerb : AsyncCommand<WorkerSettings>
+{
+    public override async Task<int> ExecuteAsync(CommandContext context, WorkerSettings settings, CancellationToken cancellationToken)
+    {
+        var seeds = ClusterCommandSupport.SplitList(settings.Seeds).ToArray();
+        if (seeds.Length == 0) throw new ArgumentException("--seed is required: the coordinator's address, e.g. akka.tcp://nnunet@HOST:4053");
+        var devices = ClusterCommandSupport.Devices(settings.Gpus, settings.Cpu, settings.Simulate);
+        var backends = TrainingBackends.Resolve(settings.Simulate, settings.SimulatedEpochMs);
+        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Worker, settings.Host, settings.Port, seeds, settings.Config));
+        using var cts = ClusterCommandSupport.CancelOnCtrlC(cancellationToken);
+
+        var system = NnUnetClusterHost.StartSystem(config);
+        var finished = new TaskCompletionSource<SweepFinished>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!settings.Stay) system.ActorOf(Props.Create(() => new FinishWatcher(finished)), "finish-watcher");
+        var results = settings.Results is null ? null : Path.GetFullPath(settings.Results);
+        NnUnetClusterHost.StartWorkers(system, devices, backends, results);
+        Console.Error.WriteLine($"worker node {Akka.Cluster.Cluster.Get(system).SelfAddress}: {devices.Length} worker(s) [{string.Join(", ", devices)}], seeds {string.Join(", ", seeds)}");
+
+        var cancelled = Task.Delay(Timeout.Infinite, cts.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+        var ended = await Task.WhenAny(finished.Task, system.WhenTerminated, cancelled);
+        if (ended == system.WhenTerminated)
+        {
+            Console.Error.WriteLine("error: this node was removed from the cluster (coordinator unreachable); restart it to rejoin");
+            return NnUnetApp.ExitProblems;
+        }
+        await ClusterCommandSupport.ShutdownAsync(system);
+        if (ended == cancelled) return NnUnetApp.ExitInterrupted;
+        Console.Error.WriteLine($"sweep {finished.Task.Result.SweepId} finished ({finished.Task.Result.Status}); worker exits");
+        return NnUnetApp.ExitOk;
+    }
+
+    private sealed class FinishWatcher : ReceiveActor
+    {
+        public FinishWatcher(TaskCompletionSource<SweepFinished> finished)
+        {
+            DistributedPubSub.Get(Context.System).Mediator.Tell(new Subscribe(SweepTopics.Changes, Self));
+            Receive<SubscribeAck>(_ => { });
+            Receive<SweepChanged>(_ => { });
+            Receive<SweepFinished>(f => finished.TrySetResult(f));
+        }
+    }
+}

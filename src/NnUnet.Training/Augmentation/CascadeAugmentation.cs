@@ -1,0 +1,231 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace NnUnet.Training.Augmentation;
+
+/// <summary>
+/// nnU-Net's augmentation of the cascade's extra input channels (the one-hot previous-stage prediction):
+/// <c>MoveSegAsOneHotToDataTransform</c>, <c>ApplyRandomBinaryOperatorTransform</c> (dilation, erosion, opening or
+/// closing with a ball) and <c>RemoveRandomConnectedComponentFromOneHotEncodingTransform</c>. Morphology runs as a
+/// convolution on the tensors' device; connected components are labelled on the CPU (26/8-connectivity, as skimage).
+/// </summary>
+public static class CascadeAugmentation
+{
+    public enum BinaryOperator { Dilation, Erosion, Opening, Closing }
+
+    /// <summary>
+    /// One-hot channels of <paramref name="labelMap"/> ((1, *spatial) or (*spatial) of one sample) for each of
+    /// <paramref name="foregroundLabels"/>, as <paramref name="dtype"/>: (labels, *spatial).
+    /// </summary>
+    public static Tensor OneHot(Tensor labelMap, IReadOnlyList<int> foregroundLabels, ScalarType dtype)
+    {
+        using var scope = torch.NewDisposeScope();
+        var map = labelMap.dim() > 0 && labelMap.shape[0] == 1 ? labelMap.squeeze(0) : labelMap;
+        var channels = new Tensor[foregroundLabels.Count];
+        for (int i = 0; i < channels.Length; i++) channels[i] = map.eq(foregroundLabels[i]).to(dtype);
+        return torch.stack(channels).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>skimage's <c>ball</c> (3 dims) or <c>disk</c> (2 dims) of integer <paramref name="radius"/> as a float kernel.</summary>
+    public static Tensor Ball(int radius, int dims, Device device)
+    {
+        if (radius < 0) throw new ArgumentOutOfRangeException(nameof(radius));
+        int n = 2 * radius + 1;
+        long count = dims == 3 ? (long)n * n * n : (long)n * n;
+        var values = new float[count];
+        int r2 = radius * radius, i = 0;
+        for (int z = dims == 3 ? -radius : 0; z <= (dims == 3 ? radius : 0); z++)
+        for (int y = -radius; y <= radius; y++)
+        for (int x = -radius; x <= radius; x++)
+            values[i++] = z * z + y * y + x * x <= r2 ? 1f : 0f;
+        long[] shape = dims == 3 ? [n, n, n] : [n, n];
+        return torch.tensor(values, shape, device: device);
+    }
+
+    /// <summary>Binary dilation of a bool mask (*spatial) by a ball; outside the volume counts as background.</summary>
+    public static Tensor Dilate(Tensor mask, int radius)
+    {
+        using var scope = torch.NewDisposeScope();
+        int dims = (int)mask.dim();
+        var kernel = Ball(radius, dims, mask.device);
+        var input = mask.to(ScalarType.Float32).unsqueeze(0).unsqueeze(0);
+        var weight = kernel.unsqueeze(0).unsqueeze(0);
+        var hit = dims == 3 ? F.conv3d(input, weight, padding: [radius, radius, radius]) : F.conv2d(input, weight, padding: [radius, radius]);
+        // counts are integers; > 0.5 is robust to the float sums of a convolution
+        return hit.squeeze(0).squeeze(0).gt(0.5).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Binary erosion: the complement of the dilated complement (outside the volume counts as foreground, as nnU-Net).</summary>
+    public static Tensor Erode(Tensor mask, int radius)
+    {
+        using var complement = mask.logical_not();
+        using var dilated = Dilate(complement, radius);
+        return dilated.logical_not();
+    }
+
+    public static Tensor Apply(BinaryOperator op, Tensor mask, int radius)
+    {
+        switch (op)
+        {
+            case BinaryOperator.Dilation: return Dilate(mask, radius);
+            case BinaryOperator.Erosion: return Erode(mask, radius);
+            case BinaryOperator.Opening:
+            {
+                using var eroded = Erode(mask, radius);
+                return Dilate(eroded, radius);
+            }
+            case BinaryOperator.Closing:
+            {
+                using var dilated = Dilate(mask, radius);
+                return Erode(dilated, radius);
+            }
+            default: throw new ArgumentOutOfRangeException(nameof(op));
+        }
+    }
+
+    /// <summary>
+    /// Applies <paramref name="op"/> to channel <paramref name="channel"/> of one sample (c, *spatial); voxels it adds
+    /// are cleared in the other one-hot <paramref name="oneHotChannels"/> so the encoding stays exclusive.
+    /// </summary>
+    public static void ApplyToChannel(Tensor sample, int channel, IReadOnlyList<int> oneHotChannels, BinaryOperator op, int radius)
+    {
+        using var scope = torch.NewDisposeScope();
+        var target = sample[channel];
+        var before = target.ne(0);
+        var after = Apply(op, before, radius);
+        var added = after.logical_and(before.logical_not());
+        foreach (int other in oneHotChannels)
+            if (other != channel) sample[other].masked_fill_(added, 0);
+        target.copy_(after.to(sample.dtype));
+    }
+
+    /// <summary>
+    /// Labels the non-zero voxels of a (*spatial) tensor with full connectivity (26 in 3D, 8 in 2D), like skimage's
+    /// <c>label</c> with default connectivity. Returns labels (0 background, 1..n) and the size of each component.
+    /// </summary>
+    public static (int[] Labels, List<long> Sizes) LabelComponents(Tensor mask)
+    {
+        long[] shape = mask.dim() == 2 ? [1, mask.shape[0], mask.shape[1]] : mask.shape;
+        using var cpu = mask.ne(0).to(ScalarType.Byte).cpu().contiguous();
+        var foreground = cpu.data<byte>().ToArray();
+        int nz = (int)shape[0], ny = (int)shape[1], nx = (int)shape[2];
+        var labels = new int[foreground.Length];
+        var sizes = new List<long> { 0 };
+        var queue = new Queue<int>();
+        for (int start = 0; start < foreground.Length; start++)
+        {
+            if (foreground[start] == 0 || labels[start] != 0) continue;
+            int label = sizes.Count;
+            long size = 0;
+            labels[start] = label;
+            queue.Enqueue(start);
+            while (queue.Count > 0)
+            {
+                int v = queue.Dequeue();
+                size++;
+                int z = v / (ny * nx), y = v / nx % ny, x = v % nx;
+                for (int dz = -1; dz <= 1; dz++)
+                {
+                    int zz = z + dz;
+                    if ((uint)zz >= (uint)nz) continue;
+                    for (int dy = -1; dy <= 1; dy++)
+                    {
+                        int yy = y + dy;
+                        if ((uint)yy >= (uint)ny) continue;
+                        for (int dx = -1; dx <= 1; dx++)
+                        {
+                            int xx = x + dx;
+                            if ((uint)xx >= (uint)nx) continue;
+                            int w = (zz * ny + yy) * nx + xx;
+                            if (foreground[w] == 0 || labels[w] != 0) continue;
+                            labels[w] = label;
+                            queue.Enqueue(w);
+                        }
+                    }
+                }
+            }
+            sizes.Add(size);
+        }
+        return (labels, sizes);
+    }
+
+    /// <summary>
+    /// Clears one connected component of channel <paramref name="channel"/> of one sample (c, *spatial), picked by
+    /// <paramref name="pick"/> (0 &lt;= pick &lt; 1) among the components smaller than
+    /// <paramref name="maxFraction"/> of the channel's voxels. Returns false when there was none.
+    /// </summary>
+    public static bool RemoveComponent(Tensor sample, int channel, double pick, double maxFraction)
+    {
+        using var scope = torch.NewDisposeScope();
+        var target = sample[channel];
+        if (!target.ne(0).any().item<bool>()) return false;
+        var (labels, sizes) = LabelComponents(target);
+        double limit = target.numel() * maxFraction;
+        var eligible = new List<int>();
+        for (int l = 1; l < sizes.Count; l++)
+            if (sizes[l] < limit) eligible.Add(l);
+        if (eligible.Count == 0) return false;
+        int chosen = eligible[Math.Min(eligible.Count - 1, (int)(pick * eligible.Count))];
+        var mask = new bool[labels.Length];
+        for (int i = 0; i < labels.Length; i++) mask[i] = labels[i] == chosen;
+        var maskTensor = torch.tensor(mask, target.shape, device: target.device);
+        target.masked_fill_(maskTensor, 0);
+        return true;
+    }
+
+    /// <summary>
+    /// The two random cascade transforms on one sample, channels <paramref name="oneHotChannels"/> being the one-hot
+    /// previous-stage prediction: with <paramref name="options"/>' probabilities, a random operator with a random ball
+    /// radius per label (labels in random order), then removal of a random small component per label.
+    /// </summary>
+    internal static void Augment(Tensor sample, IReadOnlyList<int> oneHotChannels, CascadeAugmentationOptions options, AugmentationRandom random)
+    {
+        if (random.Chance(options.PBinaryOperator))
+        {
+            foreach (int channel in Shuffled(oneHotChannels, random))
+            {
+                if (!random.Chance(options.PBinaryOperatorPerLabel)) continue;
+                var op = (BinaryOperator)Math.Min(3, (int)(random.Next() * 4));
+                int radius = options.StructureRadiusMin + Math.Min(options.StructureRadiusMax - options.StructureRadiusMin,
+                    (int)(random.Next() * (options.StructureRadiusMax - options.StructureRadiusMin + 1)));
+                ApplyToChannel(sample, channel, oneHotChannels, op, radius);
+            }
+        }
+        if (random.Chance(options.PRemoveComponent))
+        {
+            foreach (int channel in Shuffled(oneHotChannels, random))
+            {
+                if (!random.Chance(options.PRemoveComponentPerLabel)) continue;
+                RemoveComponent(sample, channel, random.Next(), options.MaxComponentFraction);
+            }
+        }
+    }
+
+    private static int[] Shuffled(IReadOnlyList<int> items, AugmentationRandom random)
+    {
+        var result = items.ToArray();
+        for (int i = result.Length - 1; i > 0; i--)
+        {
+            int j = Math.Min(i, (int)(random.Next() * (i + 1)));
+            (result[i], result[j]) = (result[j], result[i]);
+        }
+        return result;
+    }
+}
+
+/// <summary>Probabilities of nnU-Net's cascade augmentations (defaults as <c>get_training_transforms(is_cascaded=True)</c>).</summary>
+public sealed record CascadeAugmentationOptions
+{
+    /// <summary>Foreground labels of the previous stage's prediction, one one-hot data channel each (appended after the image channels).</summary>
+    public required int[] ForegroundLabels { get; init; }
+    public double PBinaryOperator { get; init; } = 0.4;
+    public double PBinaryOperatorPerLabel { get; init; } = 0.5;
+    /// <summary>Ball radius, drawn as an integer uniformly from [min, max] (nnU-Net draws a float in [1, 8) for skimage's ball).</summary>
+    public int StructureRadiusMin { get; init; } = 1;
+    public int StructureRadiusMax { get; init; } = 8;
+    public double PRemoveComponent { get; init; } = 0.2;
+    public double PRemoveComponentPerLabel { get; init; } = 0.5;
+    /// <summary>Only components covering less than this fraction of the patch are removed.</summary>
+    public double MaxComponentFraction { get; init; } = 0.15;
+}

@@ -1,0 +1,138 @@
+using TorchSharp;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace NnUnet.Training.Augmentation;
+
+/// <summary>
+/// batchgeneratorsv2's intensity transforms on one sample (c, *spatial), in place where possible, on the sample's
+/// device. Parameters are passed in (drawn by <see cref="NnUnetAugmenter"/>) so each transform is testable on its own.
+/// </summary>
+public static class IntensityAugmentation
+{
+    private const double Epsilon = 1e-7;
+
+    /// <summary>Adds N(0, sigma²) noise to every channel (<c>GaussianNoiseTransform</c>, channels synchronised).</summary>
+    public static void AddGaussianNoise(Tensor sample, double sigma, torch.Generator generator)
+    {
+        using var noise = torch.randn(sample.shape, sample.dtype, sample.device, generator: generator);
+        sample.add_(noise, alpha: sigma);
+    }
+
+    /// <summary>
+    /// Separable Gaussian blur of one channel with a sigma per axis (<c>GaussianBlurTransform</c>): kernel
+    /// exp(-x²/2σ²) normalised, size the odd number nearest to 6σ + 0.5, reflect padding. An axis too short to reflect
+    /// the kernel's half width is padded by replication instead (not needed at nnU-Net's patch sizes).
+    /// </summary>
+    public static void GaussianBlur(Tensor sample, int channel, ReadOnlySpan<double> sigmas)
+    {
+        using var scope = torch.NewDisposeScope();
+        int d = (int)sample.dim() - 1;
+        var x = sample[channel].unsqueeze(0).unsqueeze(0);
+        for (int axis = 0; axis < d; axis++)
+        {
+            float[] kernel = GaussianKernel(sigmas[axis]);
+            long half = kernel.Length / 2;
+            var kernelShape = new long[d + 2];
+            Array.Fill(kernelShape, 1L);
+            kernelShape[2 + axis] = kernel.Length;
+            var weight = torch.tensor(kernel, kernelShape, device: sample.device).to(sample.dtype);
+            var pad = new long[2 * d];
+            pad[2 * (d - 1 - axis)] = half;
+            pad[2 * (d - 1 - axis) + 1] = half;
+            var mode = x.shape[2 + axis] > half ? PaddingModes.Reflect : PaddingModes.Replicate;
+            var padded = F.pad(x, pad, mode);
+            x = d == 3 ? F.conv3d(padded, weight) : F.conv2d(padded, weight);
+        }
+        sample[channel].copy_(x.squeeze(0).squeeze(0));
+    }
+
+    /// <summary>The normalised 1D kernel of batchgeneratorsv2's <c>_build_kernel(sigma, truncate=6)</c>.</summary>
+    public static float[] GaussianKernel(double sigma)
+    {
+        int size = RoundToNearestOdd(sigma * 6 + 0.5);
+        double half = (size - 1) * 0.5;
+        var values = new double[size];
+        double sum = 0;
+        for (int i = 0; i < size; i++)
+        {
+            double x = -half + i;
+            values[i] = Math.Exp(-0.5 * (x / sigma) * (x / sigma));
+            sum += values[i];
+        }
+        var kernel = new float[size];
+        for (int i = 0; i < size; i++) kernel[i] = (float)(values[i] / sum);
+        return kernel;
+    }
+
+    private static int RoundToNearestOdd(double n)
+    {
+        int rounded = (int)Math.Round(n, MidpointRounding.ToEven);
+        if (rounded % 2 == 1) return rounded;
+        return n - rounded >= 0 ? rounded + 1 : rounded - 1;
+    }
+
+    /// <summary>Multiplies each channel by its factor (<c>MultiplicativeBrightnessTransform</c>).</summary>
+    public static void MultiplyChannels(Tensor sample, ReadOnlySpan<double> factors)
+    {
+        for (int c = 0; c < factors.Length; c++)
+        {
+            if (factors[c] == 1) continue;
+            using var channel = sample[c];
+            channel.mul_(factors[c]);
+        }
+    }
+
+    /// <summary>
+    /// <c>ContrastTransform(preserve_range=True)</c>: per channel (x - mean) * factor + mean, clipped to the channel's
+    /// former [min, max].
+    /// </summary>
+    public static void Contrast(Tensor sample, int channel, double factor)
+    {
+        using var scope = torch.NewDisposeScope();
+        var x = sample[channel];
+        var mean = x.mean();
+        var min = x.min();
+        var max = x.max();
+        x.sub_(mean).mul_(factor).add_(mean);
+        x.clamp_(min, max);
+    }
+
+    /// <summary>
+    /// <c>SimulateLowResolutionTransform</c> on one channel: nearest-exact resize to round(size * zoom) per axis
+    /// (axes listed in <paramref name="keepAxes"/> keep their size), then (bi/tri)linear back to the original size.
+    /// </summary>
+    public static void SimulateLowResolution(Tensor sample, int channel, double zoom, ReadOnlySpan<int> keepAxes)
+    {
+        using var scope = torch.NewDisposeScope();
+        int d = (int)sample.dim() - 1;
+        var original = sample.shape[1..];
+        var reduced = new long[d];
+        for (int a = 0; a < d; a++)
+            reduced[a] = keepAxes.Contains(a) ? original[a] : Math.Max(1, (long)Math.Round(original[a] * zoom, MidpointRounding.ToEven));
+        var x = sample[channel].unsqueeze(0).unsqueeze(0);
+        var down = F.interpolate(x, reduced, mode: InterpolationMode.NearestExact);
+        var up = F.interpolate(down, original, mode: d == 3 ? InterpolationMode.Trilinear : InterpolationMode.Bilinear, align_corners: false);
+        sample[channel].copy_(up.squeeze(0).squeeze(0));
+    }
+
+    /// <summary>
+    /// <c>GammaTransform</c> with retained statistics on one channel: optionally negate, rescale to [0, 1], raise to
+    /// <paramref name="gamma"/>, rescale back, restore the former mean and standard deviation, negate back.
+    /// </summary>
+    public static void Gamma(Tensor sample, int channel, double gamma, bool invert)
+    {
+        using var scope = torch.NewDisposeScope();
+        var x = sample[channel];
+        if (invert) x.neg_();
+        var mean = x.mean();
+        var std = x.std();
+        var min = x.min();
+        var range = x.max().sub_(min);
+        x.sub_(min).div_(range.clamp(min: Epsilon)).pow_(gamma).mul_(range).add_(min);
+        var meanHere = x.mean();
+        var stdHere = x.std();
+        x.sub_(meanHere).mul_(std.div(stdHere.clamp(min: Epsilon))).add_(mean);
+        if (invert) x.neg_();
+    }
+}

@@ -1,0 +1,110 @@
+using NnUnet.Core.Preprocessing;
+using NnUnet.Training.Trainer;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace NnUnet.Training.Inference;
+
+/// <summary>
+/// nnU-Net's <c>perform_actual_validation</c>: each validation case of the fold is loaded from the preprocessed folder,
+/// predicted with the sliding window (step 0.5, Gaussian weighting, mirror test-time augmentation), exported to
+/// <c>fold_F/validation/CASE{file_ending}</c> (+ <c>CASE.npz</c> probabilities) in the raw geometry and, for a
+/// configuration with next stages (3d_lowres), resampled to each next stage's preprocessed shape into
+/// <c>predicted_next_stage/NEXT/CASE.npy</c>. Finally the folder is evaluated against
+/// <c>nnUNet_preprocessed/DatasetXXX/gt_segmentations</c> into <c>validation/summary.json</c>.
+/// A cascade configuration gets the previous stage's prediction as one-hot input channels, as in training.
+/// </summary>
+public sealed class FoldValidator : IFoldValidator
+{
+    public const string ValidationFolderName = "validation";
+    public const string GroundTruthFolderName = "gt_segmentations";
+
+    private readonly Action<string, NnUnet.Core.Imaging.MedicalImage>? _writeSegmentation;
+
+    /// <param name="writeSegmentation">Segmentation writer (default: NIfTI).</param>
+    public FoldValidator(Action<string, NnUnet.Core.Imaging.MedicalImage>? writeSegmentation = null) => _writeSegmentation = writeSegmentation;
+
+    public Task ValidateAsync(string foldDirectory, torch.nn.Module network, FoldValidationContext context,
+        IReadOnlyList<string> validationCaseIds, CancellationToken ct) =>
+        Task.Run(() => Validate(foldDirectory, network, context, validationCaseIds, ct), ct);
+
+    /// <summary>Synchronous <see cref="ValidateAsync"/>; returns the validation folder.</summary>
+    public string Validate(string foldDirectory, torch.nn.Module network, FoldValidationContext context,
+        IReadOnlyList<string> validationCaseIds, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(validationCaseIds);
+        var configuration = context.Plans.GetConfiguration(context.ConfigurationName);
+        string preprocessedFolder = Path.Combine(context.PreprocessedDatasetFolder, configuration.DataIdentifier);
+        string validationFolder = Path.Combine(foldDirectory, ValidationFolderName);
+        Directory.CreateDirectory(validationFolder);
+
+        var exporter = new PredictionExporter(context.Plans, configuration, context.Dataset, _writeSegmentation);
+        var predictor = new SlidingWindowPredictor(network, configuration.PatchSize, exporter.NumOutputChannels,
+            context.MirrorAxes, context.Device);
+        int[] foregroundLabels = ForegroundLabels(context);
+        bool cascade = configuration.PreviousStage is not null;
+        if (cascade && context.PreviousStagePredictionsFolder is null)
+            throw new ArgumentException($"configuration {context.ConfigurationName} is a cascade stage: the previous stage's predictions folder is needed");
+
+        var nextStages = configuration.NextStage ?? [];
+        var nextStageFolders = new (string Folder, string PreprocessedFolder)[nextStages.Length];
+        for (int i = 0; i < nextStages.Length; i++)
+        {
+            var next = context.Plans.GetConfiguration(nextStages[i]);
+            nextStageFolders[i] = (NextStagePredictions.FolderFor(foldDirectory, nextStages[i]),
+                Path.Combine(context.PreprocessedDatasetFolder, next.DataIdentifier));
+        }
+
+        foreach (string caseId in validationCaseIds)
+        {
+            ct.ThrowIfCancellationRequested();
+            using var scope = torch.NewDisposeScope();
+            var preprocessed = PreprocessedStore.Load(preprocessedFolder, caseId);
+            var input = torch.tensor(preprocessed.Data, [preprocessed.Channels, .. preprocessed.Shape.Select(s => (long)s)]);
+            if (cascade)
+            {
+                var previous = NextStagePredictions.Load(context.PreviousStagePredictionsFolder!, caseId, out var previousShape);
+                if (!previousShape.AsSpan().SequenceEqual(preprocessed.Shape))
+                    throw new InvalidDataException($"case {caseId}: previous stage prediction ({string.Join(", ", previousShape)}) does not match the preprocessed shape ({string.Join(", ", preprocessed.Shape)})");
+                input = torch.cat([input, OneHot(previous, preprocessed.Shape, foregroundLabels)], 0);
+            }
+            var logits = predictor.PredictLogits(input, ct);
+            exporter.Export(logits, preprocessed.Properties, Path.Combine(validationFolder, caseId), context.SaveProbabilities);
+            for (int i = 0; i < nextStages.Length; i++)
+            {
+                var header = NpyFile.ReadHeader(PreprocessedStore.DataPath(nextStageFolders[i].PreprocessedFolder, caseId));
+                int[] target = [header.Shape[1], header.Shape[2], header.Shape[3]];
+                var labels = exporter.ResampleSegmentationToShape(logits, target, preprocessed.Properties);
+                NextStagePredictions.Save(nextStageFolders[i].Folder, caseId, labels, target);
+            }
+        }
+
+        Evaluate(context, validationFolder);
+        return validationFolder;
+    }
+
+    private static void Evaluate(FoldValidationContext context, string validationFolder)
+    {
+        string reference = Path.Combine(context.PreprocessedDatasetFolder, GroundTruthFolderName);
+        throw new NotSupportedException($"evaluation against {reference} not merged yet ({validationFolder})");
+    }
+
+    /// <summary>nnU-Net's label_manager.foreground_labels: every label value except 0.</summary>
+    private static int[] ForegroundLabels(FoldValidationContext context)
+    {
+        var labels = new List<int>();
+        foreach (int label in context.Dataset.AllLabels) if (label != 0) labels.Add(label);
+        return labels.ToArray();
+    }
+
+    /// <summary>One float channel per foreground label of a (z, y, x) label map.</summary>
+    public static Tensor OneHot(byte[] labels, int[] shape, IReadOnlyList<int> foregroundLabels)
+    {
+        using var map = torch.tensor(labels, [shape[0], shape[1], shape[2]]);
+        var channels = new Tensor[foregroundLabels.Count];
+        for (int i = 0; i < channels.Length; i++) channels[i] = map.eq(foregroundLabels[i]).to(ScalarType.Float32);
+        return torch.stack(channels);
+    }
+}
