@@ -199,12 +199,43 @@ public sealed class BestConfigurationFinderTests : IDisposable
         Assert.Contains("case_0.nii.gz", ex.Message);
     }
 
+    /// <summary>nnUNetPlans.json in nnUNet_preprocessed with the given configurations (their content is not read).</summary>
+    private void WritePlans(params string[] configurations)
+    {
+        var configs = new JsonObject();
+        foreach (string c in configurations) configs[c] = new JsonObject { ["data_identifier"] = "nnUNetPlans_" + c };
+        var plans = new JsonObject
+        {
+            ["dataset_name"] = DatasetName,
+            ["original_median_spacing_after_transp"] = new JsonArray(2.0, 0.5, 0.5),
+            ["original_median_shape_after_transp"] = new JsonArray(1, SizeY, SizeX),
+            ["transpose_forward"] = new JsonArray(0, 1, 2),
+            ["transpose_backward"] = new JsonArray(0, 1, 2),
+            ["configurations"] = configs,
+            ["foreground_intensity_properties_per_channel"] = new JsonObject(),
+        };
+        File.WriteAllText(Path.Combine(Paths.Preprocessed!, DatasetName, "nnUNetPlans.json"), plans.ToJsonString());
+    }
+
     [Fact]
-    public void A_missing_model_folder_is_an_error_naming_it()
+    public void A_planned_configuration_without_model_folder_is_an_error_naming_it()
     {
         WriteDataset();
+        WritePlans("2d", "3d_fullres");
         WriteModel("2d", Truth, Enumerable.Range(0, 4).Select(i => Probabilities(Truth[i], Truth[i], 0.9f, 0.6f, 0.3f)).ToArray());
         var ex = Assert.Throws<InvalidDataException>(() => BestConfigurationFinder.Run(Paths, DatasetName, Options));
         Assert.Contains("nnUNetTrainer__nnUNetPlans__3d_fullres", ex.Message);
+    }
+
+    [Fact]
+    public void Configurations_the_plans_lack_are_skipped()
+    {
+        WriteDataset();
+        WritePlans("2d", "3d_fullres");
+        WriteModel("2d", Truth, Enumerable.Range(0, 4).Select(i => Probabilities(Truth[i], Truth[i], 0.9f, 0.6f, 0.3f)).ToArray());
+        WriteModel("3d_fullres", Truth, Enumerable.Range(0, 4).Select(i => Probabilities(Truth[i], Truth[i], 0.9f, 0.6f, 0.3f)).ToArray());
+        var result = BestConfigurationFinder.Run(Paths, DatasetName, Options with { Configurations = SelectionOptions.DefaultConfigurations });
+        Assert.Equal(["nnUNetTrainer__nnUNetPlans__2d", "nnUNetTrainer__nnUNetPlans__3d_fullres"], result.Candidates.Take(2).Select(c => c.Name));
+        Assert.Equal(3, result.Candidates.Count);
     }
 }
