@@ -68,7 +68,7 @@ public sealed class FindBestCommand : Command<FindBestCommand.Settings>
         public bool DisableEnsembling { get; init; }
 
         [CommandOption("-j|--parallel <N>")]
-        [Description("cases processed at the same time (default: one per core)")]
+        [Description("cases processed at the same time (default: one per core, at most 8)")]
         public int Parallel { get; init; }
 
         [CommandOption("--json")]
