@@ -212,19 +212,28 @@ public static class NpyFile
     public static T[] Read<T>(string path, out int[] shape) where T : unmanaged
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        var header = ReadHeader(stream, path);
+        return Read<T>(stream, path, out shape);
+    }
+
+    /// <summary>
+    /// Reads a .npy array of <typeparamref name="T"/> from the current position of <paramref name="stream"/> (e.g. an
+    /// entry of an .npz zip); <paramref name="name"/> is used in error messages.
+    /// </summary>
+    public static T[] Read<T>(Stream stream, string name, out int[] shape) where T : unmanaged
+    {
+        var header = ReadHeader(stream, name);
         if (header.DType != DTypeOf<T>())
-            throw new InvalidDataException($"{path}: holds {header.DType}, expected {DTypeOf<T>()}");
+            throw new InvalidDataException($"{name}: holds {header.DType}, expected {DTypeOf<T>()}");
         shape = header.Shape;
-        return ReadData<T>(stream, header, path);
+        return ReadData<T>(stream, header, name);
     }
 
     private static T[] ReadData<T>(Stream stream, NpyHeader header, string path) where T : unmanaged
     {
         long count = header.Count;
         if (count > Array.MaxLength) throw new InvalidDataException($"{path}: {count} elements are too many for one array (use OpenMapped)");
-        if (stream.CanSeek && stream.Length - header.DataOffset < count * header.ElementSize)
-            throw new InvalidDataException($"{path}: truncated: shape ({string.Join(", ", header.Shape)}) needs {count * header.ElementSize} data bytes, file has {stream.Length - header.DataOffset}");
+        if (stream.CanSeek && stream.Length - stream.Position < count * header.ElementSize)
+            throw new InvalidDataException($"{path}: truncated: shape ({string.Join(", ", header.Shape)}) needs {count * header.ElementSize} data bytes, file has {stream.Length - stream.Position}");
         var data = GC.AllocateUninitializedArray<T>((int)count);
         var bytes = MemoryMarshal.AsBytes(data.AsSpan());
         if (ReadAtMost(stream, bytes) < bytes.Length) throw new InvalidDataException($"{path}: truncated data");

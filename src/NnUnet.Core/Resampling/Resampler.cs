@@ -130,8 +130,9 @@ public static class Resampler
     }
 
     /// <summary>
-    /// batchgenerators <c>resize_segmentation</c> on one volume (or one slice with shape length 2). The binary masks are
-    /// resampled in float64 as in nnU-Net, so voxels whose interpolated mask is exactly 0.5 get the same label.
+    /// batchgenerators <c>resize_segmentation</c> on one volume (or one slice with shape length 2). Order 1 (nnU-Net's
+    /// default) evaluates every label's mask per voxel in scipy's tap order (<see cref="LinearLabelResize"/>), so voxels
+    /// whose mask is exactly 0.5 get nnU-Net's label; order 3 resizes float64 masks label by label; order 0 is nearest.
     /// </summary>
     public static void ResizeSegmentation(ReadOnlyMemory<float> source, int[] shape, Memory<float> destination, int[] newShape,
         int order, bool parallel = true)

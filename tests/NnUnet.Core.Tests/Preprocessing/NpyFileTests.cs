@@ -89,6 +89,25 @@ public sealed class NpyFileTests : IDisposable
     }
 
     [Fact]
+    public void Arrays_read_from_a_non_seekable_stream()
+    {
+        var buffer = new MemoryStream();
+        NpyFile.Write<short>(buffer, [1, -2, 3], [3]);
+        using var zip = new System.IO.Compression.ZipArchive(new MemoryStream(ZipWith("a.npy", buffer.ToArray())));
+        using var entry = zip.GetEntry("a.npy")!.Open();
+        Assert.Equal(new short[] { 1, -2, 3 }, NpyFile.Read<short>(entry, "a.npy", out var shape));
+        Assert.Equal([3], shape);
+    }
+
+    private static byte[] ZipWith(string name, byte[] content)
+    {
+        var zipBytes = new MemoryStream();
+        using (var zip = new System.IO.Compression.ZipArchive(zipBytes, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true))
+        using (var s = zip.CreateEntry(name).Open()) s.Write(content);
+        return zipBytes.ToArray();
+    }
+
+    [Fact]
     public void Bad_files_give_errors_naming_the_file()
     {
         string notNpy = Path.Combine(_dir, "text.npy");
