@@ -1,3 +1,4 @@
+using NnUnet.Training.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -12,45 +13,17 @@ namespace NnUnet.Training.Augmentation;
 /// </summary>
 public static class SpatialAugmentation
 {
-    /// <summary>nnU-Net's scale range in <c>get_patch_size</c> (it is not the scaling range used for training; kept as is).</summary>
-    private const double PatchSizeScaleLow = 0.85;
-
     /// <summary>
-    /// nnU-Net's <c>get_patch_size</c>: the patch extent after rotating the patch's size vector by the largest angle of
-    /// each axis (capped at 90 deg) alone, the component-wise maximum, divided by 0.85 and truncated. For dummy 2D the
-    /// first axis keeps the final size.
+    /// nnU-Net's <c>get_patch_size</c> (computed by the trainer's <see cref="PatchGeometry.ComputeInitialPatchSize"/>):
+    /// the patch extent after rotating the patch's size vector by the largest angle of each axis (capped at 90 deg)
+    /// alone, the component-wise maximum, divided by 0.85 and truncated. For dummy 2D the first axis keeps the final size.
     /// </summary>
     public static int[] InitialPatchSize(int[] finalPatch, Range1D rotation, bool dummyTwoD)
     {
-        double angle = Math.Min(Math.Max(Math.Abs(rotation.Low), Math.Abs(rotation.High)), Math.PI / 2);
-        int n = finalPatch.Length;
-        var extent = new double[n];
-        for (int i = 0; i < n; i++) extent[i] = finalPatch[i];
-        double c = Math.Cos(angle), s = Math.Sin(angle);
-        if (n == 3)
-        {
-            double[] p = [finalPatch[0], finalPatch[1], finalPatch[2]];
-            // row vector p times the rotation matrix about each axis (batchgenerators' rotate_coords_3d)
-            double[][] rotations =
-            [
-                [1, 0, 0, 0, c, -s, 0, s, c],
-                [c, 0, s, 0, 1, 0, -s, 0, c],
-                [c, -s, 0, s, c, 0, 0, 0, 1],
-            ];
-            foreach (var m in rotations)
-                for (int j = 0; j < 3; j++)
-                    extent[j] = Math.Max(extent[j], Math.Abs(p[0] * m[j] + p[1] * m[3 + j] + p[2] * m[6 + j]));
-        }
-        else if (n == 2)
-        {
-            double p0 = finalPatch[0], p1 = finalPatch[1];
-            extent[0] = Math.Max(extent[0], Math.Abs(p0 * c + p1 * s));
-            extent[1] = Math.Max(extent[1], Math.Abs(-p0 * s + p1 * c));
-        }
-        else throw new ArgumentException($"patch size must have 2 or 3 axes, got {n}", nameof(finalPatch));
-        var result = new int[n];
-        for (int i = 0; i < n; i++) result[i] = (int)(extent[i] / PatchSizeScaleLow);
-        if (dummyTwoD && n == 3) result[0] = finalPatch[0];
+        ArgumentNullException.ThrowIfNull(finalPatch);
+        if (finalPatch.Length is not (2 or 3)) throw new ArgumentException($"patch size must have 2 or 3 axes, got {finalPatch.Length}", nameof(finalPatch));
+        var result = PatchGeometry.ComputeInitialPatchSize(finalPatch, Math.Max(Math.Abs(rotation.Low), Math.Abs(rotation.High)));
+        if (dummyTwoD && finalPatch.Length == 3) result[0] = finalPatch[0];
         return result;
     }
 
@@ -131,7 +104,7 @@ public static class SpatialAugmentation
     public static Tensor SampleSegmentation(Tensor seg, Tensor grid, double outsideValue)
     {
         using var scope = torch.NewDisposeScope();
-        var (labels, _, _) = seg.unique(sorted: true);
+        var labels = PresentLabelCandidates(seg);
         long nLabels = labels.shape[0];
         long channels = seg.shape[0];
         var inShape = seg.shape[1..];
@@ -147,6 +120,20 @@ public static class SpatialAugmentation
         var outside = OutsideMask(grid, inShape);
         result.masked_fill_(outside.unsqueeze(0), outsideValue);
         return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Sorted label values to interpolate: the whole range min..max when it is short (nnU-Net's labels are consecutive;
+    /// a value that does not occur gives an all-zero channel, which never wins inside the input), which avoids a sort
+    /// of the whole volume; otherwise the distinct values.
+    /// </summary>
+    private static Tensor PresentLabelCandidates(Tensor seg)
+    {
+        var (min, max) = seg.aminmax();
+        long low = min.to(ScalarType.Int64).item<long>(), high = max.to(ScalarType.Int64).item<long>();
+        if (high - low < 64) return torch.arange(low, high + 1, seg.dtype, seg.device);
+        var (distinct, _, _) = seg.unique(sorted: true);
+        return distinct;
     }
 
     /// <summary>Output voxels (shape *out) whose sampling point lies beyond the outermost input voxel centres.</summary>

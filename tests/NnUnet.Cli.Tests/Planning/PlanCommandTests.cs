@@ -6,7 +6,7 @@ using NnUnet.Core.Planning;
 namespace NnUnet.Cli.Tests.Planning;
 
 /// <summary><c>nnunet plan</c> end to end through <see cref="NnUnetApp.Run"/>, on real files in a temp folder.</summary>
-[Collection("Console")]
+[Collection(ConsoleCollection.Name)]
 public sealed class PlanCommandTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("nnunet-cli-plan-").FullName;
@@ -45,25 +45,7 @@ public sealed class PlanCommandTests : IDisposable
 
     private string WriteFingerprint(string relativePath) => WriteFile(relativePath, JsonSerializer.Serialize(LungFingerprint()));
 
-    private static (int ExitCode, string Out, string Error) Run(params string[] args)
-    {
-        var originalOut = Console.Out;
-        var originalError = Console.Error;
-        var output = new StringWriter();
-        var error = new StringWriter();
-        Console.SetOut(output);
-        Console.SetError(error);
-        try
-        {
-            int exitCode = NnUnetApp.Run(args);
-            return (exitCode, output.ToString(), error.ToString());
-        }
-        finally
-        {
-            Console.SetOut(originalOut);
-            Console.SetError(originalError);
-        }
-    }
+    private static (int ExitCode, string Out, string Error) Run(params string[] args) => CliRunner.Run(args);
 
     [Fact]
     public void Fingerprint_and_dataset_json_alone_print_the_plans_as_json()

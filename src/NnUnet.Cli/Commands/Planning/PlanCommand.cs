@@ -37,7 +37,7 @@ public sealed class PlanCommand : Command<PlanCommand.Settings>
         [DefaultValue(8.0)]
         public double GpuMemoryGb { get; init; } = 8.0;
 
-        [CommandOption("--plans-name <NAME>")]
+        [CommandOption("-p|--plans|--plans-name <NAME>")]
         [Description("plans identifier: file name and data_identifier prefix (default nnUNetPlans)")]
         [DefaultValue("nnUNetPlans")]
         public string PlansName { get; init; } = "nnUNetPlans";
@@ -73,7 +73,7 @@ public sealed class PlanCommand : Command<PlanCommand.Settings>
             if (!(GpuMemoryGb > 0) || double.IsInfinity(GpuMemoryGb))
                 return ValidationResult.Error($"--gpu-memory-gb must be a positive number, got {GpuMemoryGb.ToString(CultureInfo.InvariantCulture)}");
             if (string.IsNullOrWhiteSpace(PlansName) || PlansName.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0)
-                return ValidationResult.Error($"--plans-name '{PlansName}' is not a valid file name");
+                return ValidationResult.Error($"--plans '{PlansName}' is not a valid file name");
             return ValidationResult.Success();
         }
     }
