@@ -13,17 +13,45 @@ namespace NnUnet.Training.Augmentation;
 /// </summary>
 public static class SpatialAugmentation
 {
+    /// <summary>nnU-Net enlarges the loaded patch for the smallest scale of get_patch_size (0.85), independent of the scale draw range.</summary>
+    private const double PatchSizeScaleLow = 0.85;
+
     /// <summary>
-    /// nnU-Net's <c>get_patch_size</c> (computed by the trainer's <see cref="PatchGeometry.ComputeInitialPatchSize"/>):
+    /// nnU-Net's <c>get_patch_size</c>:
     /// the patch extent after rotating the patch's size vector by the largest angle of each axis (capped at 90 deg)
     /// alone, the component-wise maximum, divided by 0.85 and truncated. For dummy 2D the first axis keeps the final size.
     /// </summary>
     public static int[] InitialPatchSize(int[] finalPatch, Range1D rotation, bool dummyTwoD)
     {
-        ArgumentNullException.ThrowIfNull(finalPatch);
-        if (finalPatch.Length is not (2 or 3)) throw new ArgumentException($"patch size must have 2 or 3 axes, got {finalPatch.Length}", nameof(finalPatch));
-        var result = PatchGeometry.ComputeInitialPatchSize(finalPatch, Math.Max(Math.Abs(rotation.Low), Math.Abs(rotation.High)));
-        if (dummyTwoD && finalPatch.Length == 3) result[0] = finalPatch[0];
+        double angle = Math.Min(Math.Max(Math.Abs(rotation.Low), Math.Abs(rotation.High)), Math.PI / 2);
+        int n = finalPatch.Length;
+        var extent = new double[n];
+        for (int i = 0; i < n; i++) extent[i] = finalPatch[i];
+        double c = Math.Cos(angle), s = Math.Sin(angle);
+        if (n == 3)
+        {
+            double[] p = [finalPatch[0], finalPatch[1], finalPatch[2]];
+            // row vector p times the rotation matrix about each axis (batchgenerators' rotate_coords_3d)
+            double[][] rotations =
+            [
+                [1, 0, 0, 0, c, -s, 0, s, c],
+                [c, 0, s, 0, 1, 0, -s, 0, c],
+                [c, -s, 0, s, c, 0, 0, 0, 1],
+            ];
+            foreach (var m in rotations)
+                for (int j = 0; j < 3; j++)
+                    extent[j] = Math.Max(extent[j], Math.Abs(p[0] * m[j] + p[1] * m[3 + j] + p[2] * m[6 + j]));
+        }
+        else if (n == 2)
+        {
+            double p0 = finalPatch[0], p1 = finalPatch[1];
+            extent[0] = Math.Max(extent[0], Math.Abs(p0 * c + p1 * s));
+            extent[1] = Math.Max(extent[1], Math.Abs(-p0 * s + p1 * c));
+        }
+        else throw new ArgumentException($"patch size must have 2 or 3 axes, got {n}", nameof(finalPatch));
+        var result = new int[n];
+        for (int i = 0; i < n; i++) result[i] = (int)(extent[i] / PatchSizeScaleLow);
+        if (dummyTwoD && n == 3) result[0] = finalPatch[0];
         return result;
     }
 
