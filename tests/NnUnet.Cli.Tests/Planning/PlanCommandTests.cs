@@ -136,6 +136,22 @@ public sealed class PlanCommandTests : IDisposable
     }
 
     [Fact]
+    public void Plans_name_sets_the_file_and_the_data_identifiers()
+    {
+        WriteFingerprint("pre/Dataset006_Lung/dataset_fingerprint.json");
+        WriteFile("raw/Dataset006_Lung/dataset.json", LungDatasetJson);
+
+        var (exitCode, _, error) = Run("plan", "6", "-p", "MyPlans", "--gpu-memory-gb", "24", "--raw", Raw, "--preprocessed", Preprocessed);
+
+        Assert.True(exitCode == NnUnetApp.ExitOk, error);
+        Assert.False(File.Exists(Path.Combine(Preprocessed, "Dataset006_Lung", "nnUNetPlans.json")));
+        var plans = NnUnetPlans.Load(Path.Combine(Preprocessed, "Dataset006_Lung", "MyPlans.json"));
+        Assert.Equal("MyPlans", plans.PlansName);
+        Assert.Equal("MyPlans_3d_lowres", plans.GetConfiguration("3d_lowres").DataIdentifier);
+        Assert.Equal([112, 256, 256], plans.GetConfiguration("3d_fullres").PatchSize);
+    }
+
+    [Fact]
     public void Missing_fingerprint_is_a_bad_input_error_naming_the_file()
     {
         WriteFile("raw/Dataset006_Lung/dataset.json", LungDatasetJson);
