@@ -9,6 +9,10 @@ internal static class CommandRegistry
     public static void Register(IConfigurator config)
     {
         // verbs are added here
+        config.AddCommand<Commands.Datasets.VerifyCommand>("verify").WithDescription("check a raw dataset and list every problem (writes nothing)");
+        config.AddCommand<Commands.Datasets.FingerprintCommand>("fingerprint").WithDescription("extract the dataset fingerprint into nnUNet_preprocessed");
+        config.AddCommand<Commands.Datasets.SplitsCommand>("splits").WithDescription("create or check the 5-fold cross-validation splits (splits_final.json)");
+        config.AddCommand<Commands.Datasets.ConvertMsdCommand>("convert-msd").WithDescription("convert a Medical Segmentation Decathlon task to an nnU-Net v2 dataset");
         config.AddBranch("image", image => { image.SetDescription("Medical image files (NIfTI)"); image.AddCommand<ImageInfoCommand>("info").WithDescription("Shape, dtype, geometry (LPS and RAS affine) and intensity summary of a NIfTI file"); });
         config.AddCommand<Commands.Preprocessing.PreprocessCommand>("preprocess").WithDescription("crop, normalise and resample every training case for the chosen configurations, as nnUNetv2_preprocess (resumable)");
         config.AddCommand<Commands.Planning.PlanCommand>("plan").WithDescription("plan the configurations (patch, network, batch) from a dataset fingerprint, as nnU-Net's ExperimentPlanner");

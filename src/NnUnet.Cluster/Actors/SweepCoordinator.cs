@@ -185,8 +185,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         {
             // throttled: applied and published, not persisted (recovery then shows a slightly older epoch)
             _state.Apply(e);
-            Remember(e);
-            Publish(e);
+            Publish(e, Remember(e));
         }
     }
 
@@ -257,9 +256,9 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             string? previousWorker = e is JobRequeued or JobCancelled ? _state.Job(jobId!).WorkerId : null;
             int previousAttempt = jobId is not null && _state.TryGetJob(jobId, out var before) ? before.Attempt : 0;
             _state.Apply(e);
-            Remember(e);
+            var view = Remember(e);
             AfterEvent(e, previousWorker, previousAttempt);
-            Publish(e);
+            Publish(e, view);
         }
         _unpersisted += events.Count;
         PersistAllAsync(events, _ =>
@@ -303,25 +302,28 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         }
     }
 
-    private void Remember(ISweepEvent e)
+    private SweepEventView Remember(ISweepEvent e)
     {
-        _recent.Enqueue(SweepSnapshot.Describe(e));
+        var view = SweepSnapshot.Describe(e);
+        _recent.Enqueue(view);
         while (_recent.Count > _settings.RecentEventCount) _recent.Dequeue();
+        return view;
     }
 
-    private void Publish(ISweepEvent e)
+    private void Publish(ISweepEvent e, SweepEventView view)
     {
         var sweepId = _settings.Definition.SweepId;
         JobView? job = null;
         string? jobId = JobIdOf(e);
+        bool finished = _state.Count(JobStatus.Running) == 0 && _state.IsFinished;
         var snapshotStatus = _state.AllCompleted ? SweepStatus.Completed
-            : _state.IsFinished ? SweepStatus.FinishedWithFailures
+            : finished ? SweepStatus.FinishedWithFailures
             : _state.Paused ? SweepStatus.Paused : SweepStatus.Running;
         if (jobId is not null) job = SweepSnapshot.View(_state, _state.Job(jobId));
-        var changed = new SweepChanged(sweepId, SweepSnapshot.Describe(e), job, snapshotStatus);
+        var changed = new SweepChanged(sweepId, view, job, snapshotStatus);
         Context.System.EventStream.Publish(changed);
         _mediator?.Tell(new Publish(SweepTopics.Changes, changed));
-        if (_state.IsFinished) PublishFinishedOnce();
+        if (finished || _state.AllCompleted) PublishFinishedOnce();
         else _finishedPublished = false;
     }
 
@@ -333,6 +335,6 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         var finished = new SweepFinished(_settings.Definition.SweepId, status, _state.Count(JobStatus.Completed), _state.Count(JobStatus.Failed));
         _log.Info("sweep {0} finished: {1}", finished.SweepId, status);
         Context.System.EventStream.Publish(finished);
-        _mediator?.Tell(new Publish(SweepTopics.Changes, finished));
+        _mediator?.Tell(new Publish(SweepTopics.Finished, finished));
     }
 }

@@ -50,7 +50,8 @@ public sealed record JobRecord(
 /// <summary>
 /// Everything a worker needs to run one job: ids and paths, never tensors or checkpoints (the data lives on storage
 /// every node mounts). <paramref name="ResultsRoot"/> is the coordinator's <c>nnUNet_results</c>; a worker that
-/// mounts it elsewhere overrides it.
+/// mounts it elsewhere overrides it. <paramref name="Configurations"/> and <paramref name="Folds"/> (the whole grid)
+/// are filled for the selection and prediction jobs only.
 /// </summary>
 public sealed record JobSpec(
     string SweepId,

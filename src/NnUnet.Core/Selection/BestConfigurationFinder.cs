@@ -120,7 +120,8 @@ public static class BestConfigurationFinder
     private sealed record TrainedModel(string Configuration, string Identifier, string Folder);
 
     /// <summary>The requested configurations the plans define (a configuration the plans lack is skipped, as nnU-Net
-    /// does for lowres and cascade); each must have its output folder.</summary>
+    /// does for lowres and cascade); each must have its output folder. Without any plans file (neither in
+    /// nnUNet_preprocessed nor in a model folder) the configurations that have a model folder are taken.</summary>
     private static List<TrainedModel> FindModels(NnUnetPaths paths, string datasetName, string resultsFolder, SelectionOptions options, Action<string> log)
     {
         HashSet<string>? planned = null;
@@ -150,6 +151,11 @@ public static class BestConfigurationFinder
             }
             string identifier = $"{options.Trainer}__{options.Plans}__{configuration}";
             string folder = Path.Combine(resultsFolder, identifier);
+            if (planned is null && !Directory.Exists(folder))
+            {
+                log($"{configuration}: no plans file found and no model folder {folder}, skipped");
+                continue;
+            }
             if (!Directory.Exists(folder))
                 throw new InvalidDataException($"{identifier}: no trained model folder {folder}; train all folds of {configuration} or leave it out with -c");
             models.Add(new TrainedModel(configuration, identifier, folder));
