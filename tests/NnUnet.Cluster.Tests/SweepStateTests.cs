@@ -213,8 +213,8 @@ public class SweepStateTests
     {
         var state = NewState(Def(["2d"], [0]));
         var a = Assign(state, "w0")!;
-        var e = Assert.IsType<JobFailed>(Assert.Single(Do(state, new CompleteJob(a.JobId, a.Attempt, "s", new(), "/r/fold_0/checkpoint_final.pth does not exist", T0))));
-        Assert.Contains("checkpoint_final.pth", e.Reason);
+        var e = Assert.IsType<JobFailed>(Assert.Single(Do(state, new CompleteJob(a.JobId, a.Attempt, "s", new(), "/r/fold_0/checkpoint_final.ckpt does not exist", T0))));
+        Assert.Contains("checkpoint_final.ckpt", e.Reason);
         Assert.False(e.Final);
         Assert.Equal(JobStatus.Pending, state.Job(a.JobId).Status);
         Assert.Equal(1, state.Job(a.JobId).Failures);
