@@ -16,6 +16,7 @@ internal static class CommandRegistry
         config.AddBranch("image", image => { image.SetDescription("Medical image files (NIfTI)"); image.AddCommand<ImageInfoCommand>("info").WithDescription("Shape, dtype, geometry (LPS and RAS affine) and intensity summary of a NIfTI file"); });
         config.AddCommand<Commands.Preprocessing.PreprocessCommand>("preprocess").WithDescription("crop, normalise and resample every training case for the chosen configurations, as nnUNetv2_preprocess (resumable)");
         config.AddCommand<Commands.Planning.PlanCommand>("plan").WithDescription("plan the configurations (patch, network, batch) from a dataset fingerprint, as nnU-Net's ExperimentPlanner");
+        config.AddCommand<Commands.Training.TrainCommand>("train").WithDescription("train one fold of a configuration (nnUNetTrainer: checkpoints, progress.png, exact --continue), then validate it");
         config.AddCommand<Commands.Cluster.SweepVerb>("sweep").WithDescription("train every configuration x fold and the final stages on an embedded cluster (resumable)");
         config.AddCommand<Commands.Cluster.CoordinatorVerb>("coordinator").WithDescription("host a sweep's coordinator for workers on other nodes");
         config.AddCommand<Commands.Cluster.WorkerVerb>("worker").WithDescription("join a cluster and train jobs on this node's GPUs (or CPUs)");
