@@ -112,9 +112,27 @@ public static class IntensityAugmentation
         for (int a = 0; a < d; a++)
             reduced[a] = keepAxes.Contains(a) ? original[a] : Math.Max(1, (long)Math.Round(original[a] * zoom, MidpointRounding.ToEven));
         var x = sample[channel].unsqueeze(0).unsqueeze(0);
-        var down = F.interpolate(x, reduced, mode: InterpolationMode.NearestExact);
+        var down = NearestExactResize(x, reduced);
         var up = F.interpolate(down, original, mode: d == 3 ? InterpolationMode.Trilinear : InterpolationMode.Bilinear, align_corners: false);
         sample[channel].copy_(up.squeeze(0).squeeze(0));
+    }
+
+    /// <summary>
+    /// Nearest-exact resize of (1, 1, *spatial) by gathering source index floor((i + 0.5) * in / out) per axis: the same
+    /// voxels as <c>interpolate(mode: NearestExact)</c>, without libtorch's align_corners warning on every call.
+    /// </summary>
+    private static Tensor NearestExactResize(Tensor x, long[] size)
+    {
+        var result = x;
+        for (int a = 0; a < size.Length; a++)
+        {
+            long input = result.shape[2 + a], output = size[a];
+            if (input == output) continue;
+            var index = torch.arange(output, dtype: ScalarType.Float64, device: x.device).add_(0.5).mul_((double)input / output)
+                .floor_().clamp_(0, input - 1).to(ScalarType.Int64);
+            result = result.index_select(2 + a, index);
+        }
+        return result;
     }
 
     /// <summary>
