@@ -71,6 +71,26 @@ public sealed class TlsClusterTests : IDisposable
         Assert.Contains("wrong password", Assert.Throws<InvalidDataException>(() => NnUnetClusterHost.StartSystem(wrong)).Message);
     }
 
+    [Fact]
+    public void Certificate_and_password_come_from_the_environment_when_the_hocon_leaves_them_empty()
+    {
+        string cert = MakePfx("from-env", "env-pass");
+        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Client, ConfigFile: TlsHoconFile));
+        Environment.SetEnvironmentVariable(ClusterTls.CertificateVariable, cert);
+        Environment.SetEnvironmentVariable(ClusterTls.PasswordVariable, "env-pass");
+        try
+        {
+            using var loaded = ClusterTls.LoadCertificate(config);
+            Assert.Equal("CN=nnunet-from-env", loaded.Subject);
+            Assert.True(loaded.HasPrivateKey);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(ClusterTls.CertificateVariable, null);
+            Environment.SetEnvironmentVariable(ClusterTls.PasswordVariable, null);
+        }
+    }
+
     private static string TlsHoconFile
     {
         get
