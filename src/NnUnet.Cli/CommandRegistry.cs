@@ -9,6 +9,10 @@ internal static class CommandRegistry
     public static void Register(IConfigurator config)
     {
         // verbs are added here
+        config.AddCommand<Commands.Datasets.VerifyCommand>("verify").WithDescription("check a raw dataset and list every problem (writes nothing)");
+        config.AddCommand<Commands.Datasets.FingerprintCommand>("fingerprint").WithDescription("extract the dataset fingerprint into nnUNet_preprocessed");
+        config.AddCommand<Commands.Datasets.SplitsCommand>("splits").WithDescription("create or check the 5-fold cross-validation splits (splits_final.json)");
+        config.AddCommand<Commands.Datasets.ConvertMsdCommand>("convert-msd").WithDescription("convert a Medical Segmentation Decathlon task to an nnU-Net v2 dataset");
         config.AddBranch("image", image => { image.SetDescription("Medical image files (NIfTI)"); image.AddCommand<ImageInfoCommand>("info").WithDescription("Shape, dtype, geometry (LPS and RAS affine) and intensity summary of a NIfTI file"); });
         config.AddCommand<Commands.Preprocessing.PreprocessCommand>("preprocess").WithDescription("crop, normalise and resample every training case for the chosen configurations, as nnUNetv2_preprocess (resumable)");
         config.AddCommand<Commands.Planning.PlanCommand>("plan").WithDescription("plan the configurations (patch, network, batch) from a dataset fingerprint, as nnU-Net's ExperimentPlanner");
@@ -17,5 +21,6 @@ internal static class CommandRegistry
         config.AddCommand<Commands.Cluster.WorkerVerb>("worker").WithDescription("join a cluster and train jobs on this node's GPUs (or CPUs)");
         config.AddCommand<Commands.Cluster.SweepStatusVerb>("sweep-status").WithDescription("print the grid of the sweep a cluster is running");
         config.AddCommand<Commands.Selection.FindBestCommand>("find-best").WithDescription("choose the best configuration or pair ensemble on cross-validation Dice and its postprocessing, as nnU-Net's find_best_configuration");
+        config.AddCommand<Commands.Prediction.PredictCommand>("predict").WithDescription("segment a folder of raw cases with a trained configuration or the find-best winner (folds averaged, mirroring, cascade, ensemble, postprocessing), as nnUNetv2_predict");
     }
 }

@@ -285,6 +285,30 @@ public class SweepStateTests
     }
 
     [Fact]
+    public void Recovery_HoldsRequeuedJobsForTheAdoptionGrace_ThenHandsThemOut()
+    {
+        var state = NewState(Def(["2d"], [0, 1]));
+        var a = Assign(state, "w0", T0)!;
+        var events = Do(state, new RequeueAfterRecovery(T0.AddSeconds(5), TimeSpan.FromSeconds(10)));
+        Assert.Equal(T0.AddSeconds(15), Assert.IsType<JobRequeued>(Assert.Single(events)).HeldUntil);
+        Assert.Equal(T0.AddSeconds(15), state.EarliestHoldEnd());
+        // during the grace another worker gets the other fold, not the held one
+        Assert.Equal("2d/fold_1", Assign(state, "w1", T0.AddSeconds(6))!.JobId);
+        Assert.Null(Assign(state, "w2", T0.AddSeconds(14)));
+        // the old worker's completion arrives in time: accepted
+        Complete(state, a);
+        Assert.Null(state.EarliestHoldEnd());
+        // a held job nobody claims goes out after the grace
+        var state2 = NewState(Def(["2d"], [0]));
+        Assign(state2, "w0", T0);
+        Do(state2, new RequeueAfterRecovery(T0, TimeSpan.FromSeconds(10)));
+        Assert.Null(Assign(state2, "w1", T0.AddSeconds(9)));
+        var later = Assign(state2, "w1", T0.AddSeconds(10))!;
+        Assert.Equal(2, later.Attempt);
+        Assert.Empty(state2.Decide(new AdoptRunningJob("w0", "n", later.JobId, 1, T0.AddSeconds(11))));
+    }
+
+    [Fact]
     public void Estimates_ImproveFromMeasuredEpochTimes_AndChangeTheOrder()
     {
         var state = NewState(Def(["2d", "3d_fullres"], [0, 1]));

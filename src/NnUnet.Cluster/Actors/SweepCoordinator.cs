@@ -22,7 +22,8 @@ public sealed record CoordinatorSettings(
     TimeSpan LeaseCheckInterval,
     TimeSpan ProgressPersistInterval,
     int SnapshotEvery,
-    int RecentEventCount = 200);
+    int RecentEventCount = 200,
+    TimeSpan AdoptionGrace = default);
 
 /// <summary>
 /// The sweep's coordinator: a cluster singleton (role <c>coordinator</c>), event-sourced. It keeps the rules out of
@@ -36,6 +37,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
     private sealed record WorkerEntry(string WorkerId, IActorRef Ref, string Node, string Device);
     private sealed class Initialize : INoSerializationVerificationNeeded { public static readonly Initialize Instance = new(); }
     private sealed class LeaseTick : INoSerializationVerificationNeeded { public static readonly LeaseTick Instance = new(); }
+    private sealed class HoldOver : INoSerializationVerificationNeeded { public static readonly HoldOver Instance = new(); }
 
     /// <summary>Hand-over/termination message of the singleton: stop after the journal has every event written so far.</summary>
     public sealed class Stop : INoSerializationVerificationNeeded { public static readonly Stop Instance = new(); }
@@ -77,7 +79,9 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         {
             _log.Info("sweep {0}: recovered, {1} jobs", settings.Definition.SweepId, _state.JobOrder.Count);
             Execute(new DefineSweep(settings.Definition, DateTime.UtcNow));
-            Execute(new RequeueAfterRecovery(DateTime.UtcNow));
+            Execute(new RequeueAfterRecovery(DateTime.UtcNow, settings.AdoptionGrace));
+            if (_state.EarliestHoldEnd() is { } holdEnd)
+                Timers.StartSingleTimer("hold", HoldOver.Instance, holdEnd - DateTime.UtcNow + TimeSpan.FromMilliseconds(50));
             Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.InitialStateAsEvents, typeof(ClusterEvent.MemberRemoved));
             _mediator = DistributedPubSub.Get(Context.System).Mediator;
             Timers.StartPeriodicTimer("lease", LeaseTick.Instance, settings.LeaseCheckInterval);
@@ -130,6 +134,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         });
         Command<ClusterEvent.CurrentClusterState>(_ => { });
         Command<LeaseTick>(_ => Execute(new ExpireLeases(_settings.HeartbeatLease, DateTime.UtcNow)));
+        Command<HoldOver>(_ => TryDispatch());
         Command<GetSweepSnapshot>(_ => Sender.Tell(BuildSnapshot()));
         Command<SweepControl>(OnControl);
         Command<Stop>(_ => DeferAsync(Stop.Instance, _ => Context.Stop(Self)));
@@ -185,8 +190,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         {
             // throttled: applied and published, not persisted (recovery then shows a slightly older epoch)
             _state.Apply(e);
-            Remember(e);
-            Publish(e);
+            Publish(e, Remember(e));
         }
     }
 
@@ -257,9 +261,9 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             string? previousWorker = e is JobRequeued or JobCancelled ? _state.Job(jobId!).WorkerId : null;
             int previousAttempt = jobId is not null && _state.TryGetJob(jobId, out var before) ? before.Attempt : 0;
             _state.Apply(e);
-            Remember(e);
+            var view = Remember(e);
             AfterEvent(e, previousWorker, previousAttempt);
-            Publish(e);
+            Publish(e, view);
         }
         _unpersisted += events.Count;
         PersistAllAsync(events, _ =>
@@ -303,25 +307,28 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         }
     }
 
-    private void Remember(ISweepEvent e)
+    private SweepEventView Remember(ISweepEvent e)
     {
-        _recent.Enqueue(SweepSnapshot.Describe(e));
+        var view = SweepSnapshot.Describe(e);
+        _recent.Enqueue(view);
         while (_recent.Count > _settings.RecentEventCount) _recent.Dequeue();
+        return view;
     }
 
-    private void Publish(ISweepEvent e)
+    private void Publish(ISweepEvent e, SweepEventView view)
     {
         var sweepId = _settings.Definition.SweepId;
         JobView? job = null;
         string? jobId = JobIdOf(e);
+        bool finished = _state.Count(JobStatus.Running) == 0 && _state.IsFinished;
         var snapshotStatus = _state.AllCompleted ? SweepStatus.Completed
-            : _state.IsFinished ? SweepStatus.FinishedWithFailures
+            : finished ? SweepStatus.FinishedWithFailures
             : _state.Paused ? SweepStatus.Paused : SweepStatus.Running;
         if (jobId is not null) job = SweepSnapshot.View(_state, _state.Job(jobId));
-        var changed = new SweepChanged(sweepId, SweepSnapshot.Describe(e), job, snapshotStatus);
+        var changed = new SweepChanged(sweepId, view, job, snapshotStatus);
         Context.System.EventStream.Publish(changed);
         _mediator?.Tell(new Publish(SweepTopics.Changes, changed));
-        if (_state.IsFinished) PublishFinishedOnce();
+        if (finished || _state.AllCompleted) PublishFinishedOnce();
         else _finishedPublished = false;
     }
 
@@ -333,6 +340,6 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         var finished = new SweepFinished(_settings.Definition.SweepId, status, _state.Count(JobStatus.Completed), _state.Count(JobStatus.Failed));
         _log.Info("sweep {0} finished: {1}", finished.SweepId, status);
         Context.System.EventStream.Publish(finished);
-        _mediator?.Tell(new Publish(SweepTopics.Changes, finished));
+        _mediator?.Tell(new Publish(SweepTopics.Finished, finished));
     }
 }

@@ -35,7 +35,7 @@ public static class NnUnetClusterHost
         var c = config.GetConfig("nnunet.cluster");
         return new CoordinatorSettings(definition, Path.GetFullPath(resultsRoot), resultStore ?? new FileResultStore(),
             c.GetTimeSpan("heartbeat-lease"), c.GetTimeSpan("lease-check-interval"), c.GetTimeSpan("progress-persist-interval"),
-            c.GetInt("snapshot-every"));
+            c.GetInt("snapshot-every"), AdoptionGrace: c.GetTimeSpan("adoption-grace"));
     }
 
     /// <summary>
@@ -52,14 +52,19 @@ public static class NnUnetClusterHost
             ClusterSingletonManagerSettings.Create(system).WithRole("coordinator")), CoordinatorManagerName);
     }
 
-    /// <summary>The proxy through which every node talks to the coordinator, wherever the singleton currently lives.</summary>
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ActorSystem, IActorRef> Proxies = new();
+
+    /// <summary>The proxy through which every node talks to the coordinator, wherever the singleton currently lives (one per system).</summary>
     public static IActorRef CoordinatorProxy(ActorSystem system)
     {
-        var existing = system.ActorSelection($"/user/{CoordinatorProxyName}").ResolveOne(TimeSpan.FromMilliseconds(200));
-        try { return existing.GetAwaiter().GetResult(); }
-        catch (ActorNotFoundException) { }
-        return system.ActorOf(ClusterSingletonProxy.Props($"/user/{CoordinatorManagerName}",
-            ClusterSingletonProxySettings.Create(system).WithRole("coordinator")), CoordinatorProxyName);
+        lock (Proxies)
+        {
+            if (Proxies.TryGetValue(system, out var proxy)) return proxy;
+            proxy = system.ActorOf(ClusterSingletonProxy.Props($"/user/{CoordinatorManagerName}",
+                ClusterSingletonProxySettings.Create(system).WithRole("coordinator")), CoordinatorProxyName);
+            Proxies.Add(system, proxy);
+            return proxy;
+        }
     }
 
     /// <summary>Starts one worker actor per device ("cuda:0", "cpu", ...). Worker ids are <c>host:port/device</c> (plus #n for repeated devices).</summary>

@@ -45,11 +45,14 @@ public sealed record SweepControlResult(bool Ok, string Message) : INnUnetMessag
 /// <summary>Published on the <see cref="SweepTopics.Changes"/> topic after every applied event.</summary>
 public sealed record SweepChanged(string SweepId, SweepEventView Event, JobView? Job, SweepStatus Status) : INnUnetMessage;
 
-/// <summary>Published once when no job can run any more.</summary>
+/// <summary>Published once (on <see cref="SweepTopics.Finished"/>) when no job can run any more.</summary>
 public sealed record SweepFinished(string SweepId, SweepStatus Status, int CompletedJobs, int FailedJobs) : INnUnetMessage;
 
 public static class SweepTopics
 {
-    /// <summary>DistributedPubSub topic of <see cref="SweepChanged"/> and <see cref="SweepFinished"/>.</summary>
+    /// <summary>DistributedPubSub topic of <see cref="SweepChanged"/> (one message per event; the dashboard's feed).</summary>
     public const string Changes = "nnunet-sweep-changes";
+
+    /// <summary>DistributedPubSub topic of <see cref="SweepFinished"/> (workers exit on it).</summary>
+    public const string Finished = "nnunet-sweep-finished";
 }

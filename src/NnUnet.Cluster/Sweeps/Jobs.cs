@@ -34,7 +34,8 @@ public sealed record JobRecord(
     DateTime? LastHeartbeatAt,
     DateTime? FinishedAt,
     string? SummaryPath,
-    Dictionary<string, double>? Metrics) : INnUnetMessage
+    Dictionary<string, double>? Metrics,
+    DateTime? HeldUntil = null) : INnUnetMessage
 {
     public bool IsTerminal => Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;
 
@@ -50,7 +51,8 @@ public sealed record JobRecord(
 /// <summary>
 /// Everything a worker needs to run one job: ids and paths, never tensors or checkpoints (the data lives on storage
 /// every node mounts). <paramref name="ResultsRoot"/> is the coordinator's <c>nnUNet_results</c>; a worker that
-/// mounts it elsewhere overrides it.
+/// mounts it elsewhere overrides it. <paramref name="Configurations"/> and <paramref name="Folds"/> (the whole grid)
+/// are filled for the selection and prediction jobs only.
 /// </summary>
 public sealed record JobSpec(
     string SweepId,

@@ -73,9 +73,12 @@ public sealed record SweepDefinition(
     /// Deterministic id from the inputs that define the work (max attempts excluded: raising it must resume the
     /// same sweep): <c>Dataset004_Hippocampus-1a2b3c4d5e6f</c>.
     /// </summary>
-    public string SweepId
+    public string SweepId => _sweepId ??= ComputeSweepId();
+
+    private string? _sweepId;
+
+    private string ComputeSweepId()
     {
-        get
         {
             var canonical = $"{DatasetName}|{PlansName}|{TrainerName}|{string.Join(',', Configurations)}|{string.Join(',', Folds)}|{Epochs}|{(PredictTest ? 1 : 0)}";
             var hash = SHA256.HashData(Encoding.UTF8.GetBytes(canonical));

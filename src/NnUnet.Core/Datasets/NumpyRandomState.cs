@@ -32,10 +32,12 @@ public sealed class NumpyRandomState
     }
 
     /// <summary>Next raw 32-bit output (numpy <c>randint(0, 2**32, dtype=uint32)</c> / MT19937 genrand_int32).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public uint NextUInt32()
     {
-        if (_position >= StateLength) Regenerate();
-        uint y = _state[_position++];
+        if ((uint)_position >= StateLength) Regenerate();
+        uint y = System.Runtime.CompilerServices.Unsafe.Add(
+            ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(_state), _position++);
         y ^= y >> 11;
         y ^= (y << 7) & 0x9d2c5680u;
         y ^= (y << 15) & 0xefc60000u;
@@ -159,6 +161,7 @@ public sealed class NumpyRandomState
         return mask;
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private void Regenerate()
     {
         var mt = _state;

@@ -45,7 +45,14 @@ public sealed class LabelOrRegion : IEquatable<LabelOrRegion>
         var result = new List<LabelOrRegion>();
         if (dataset.HasRegions)
         {
-            foreach (var region in dataset.ForegroundRegions) result.Add(Region(region.Values));
+            // as nnU-Net's LabelManager: an entry written as a list is a tuple (key "(3,)" even with one value), a plain
+            // number stays an int (key "3")
+            var labelsNode = dataset.Document["labels"] as System.Text.Json.Nodes.JsonObject;
+            foreach (var region in dataset.ForegroundRegions)
+            {
+                bool writtenAsList = labelsNode?[region.Name] is System.Text.Json.Nodes.JsonArray;
+                result.Add(writtenAsList || region.Values.Length > 1 ? Region(region.Values) : Label(region.Values[0]));
+            }
         }
         else
         {

@@ -87,10 +87,14 @@ public static class SegmentationEvaluator
         return EvaluationSummary.FromCases(results, labelsOrRegions);
     }
 
+    /// <summary>Cases in flight when the caller says 0: one per core, at most 8 (nnU-Net's default_num_processes), since
+    /// each large case holds several int arrays of its size.</summary>
+    public static int DefaultDegreeOfParallelism => Math.Min(Environment.ProcessorCount, 8);
+
     /// <summary>Parallel.For over cases; the first failure is rethrown as is (not wrapped), so its message names the case.</summary>
     internal static void RunParallel(int count, int degreeOfParallelism, Action<int> body)
     {
-        var options = new ParallelOptions { MaxDegreeOfParallelism = degreeOfParallelism > 0 ? degreeOfParallelism : Environment.ProcessorCount };
+        var options = new ParallelOptions { MaxDegreeOfParallelism = degreeOfParallelism > 0 ? degreeOfParallelism : DefaultDegreeOfParallelism };
         try
         {
             Parallel.For(0, count, options, body);

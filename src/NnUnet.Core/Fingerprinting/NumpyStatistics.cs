@@ -101,14 +101,7 @@ public static class NumpyStatistics
             needed.Add(ranks[i].Previous);
             needed.Add(ranks[i].Next);
         }
-        needed.Sort();
-        int lower = 0;
-        foreach (int k in needed)
-        {
-            if (k < lower) continue; // already in place (duplicate rank)
-            Select(values, lower, values.Length - 1, k);
-            lower = k + 1;
-        }
+        SelectRanks(values, 0, values.Length - 1, DistinctSorted(needed));
         for (int i = 0; i < qs.Length; i++) results[i] = Lerp(values[ranks[i].Previous], values[ranks[i].Next], ranks[i].Gamma);
         return results;
     }
@@ -125,14 +118,7 @@ public static class NumpyStatistics
             needed.Add(ranks[i].Previous);
             needed.Add(ranks[i].Next);
         }
-        needed.Sort();
-        int lower = 0;
-        foreach (int k in needed)
-        {
-            if (k < lower) continue;
-            Select(values, lower, values.Length - 1, k);
-            lower = k + 1;
-        }
+        SelectRanks(values, 0, values.Length - 1, DistinctSorted(needed));
         for (int i = 0; i < qs.Length; i++) results[i] = Lerp(values[ranks[i].Previous], values[ranks[i].Next], ranks[i].Gamma);
         return results;
     }
@@ -148,6 +134,39 @@ public static class NumpyStatistics
     {
         double difference = b - a;
         return gamma >= 0.5 ? b - difference * (1 - gamma) : a + difference * gamma;
+    }
+
+    private static int[] DistinctSorted(List<int> ranks)
+    {
+        ranks.Sort();
+        var distinct = new List<int>(ranks.Count);
+        foreach (int r in ranks) if (distinct.Count == 0 || distinct[^1] != r) distinct.Add(r);
+        return [.. distinct];
+    }
+
+    /// <summary>
+    /// Puts the order statistics <paramref name="ranks"/> (sorted, distinct, within [left, right]) in place: the middle
+    /// rank is selected first, then the ranks on each side within their own part, so several percentiles cost little more
+    /// than one selection. A rank at either end of its part is a min/max scan (the upper neighbour of a rank always is).
+    /// </summary>
+    private static void SelectRanks<T>(Span<T> values, int left, int right, ReadOnlySpan<int> ranks) where T : System.Numerics.INumber<T>
+    {
+        if (ranks.IsEmpty) return;
+        int middle = ranks.Length / 2;
+        int k = ranks[middle];
+        if (k == left) MoveExtremeTo(values, left, right, left, minimum: true);
+        else if (k == right) MoveExtremeTo(values, left, right, right, minimum: false);
+        else Select(values, left, right, k);
+        SelectRanks(values, left, k - 1, ranks[..middle]);
+        SelectRanks(values, k + 1, right, ranks[(middle + 1)..]);
+    }
+
+    private static void MoveExtremeTo<T>(Span<T> values, int left, int right, int target, bool minimum) where T : System.Numerics.INumber<T>
+    {
+        int best = left;
+        for (int i = left + 1; i <= right; i++)
+            if (minimum ? values[i] < values[best] : values[i] > values[best]) best = i;
+        (values[target], values[best]) = (values[best], values[target]);
     }
 
     /// <summary>

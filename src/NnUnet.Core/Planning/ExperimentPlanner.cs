@@ -56,8 +56,8 @@ public static class ExperimentPlanner
         var resampledShapes = new List<double[]>(fingerprint.Spacings.Count);
         for (int c = 0; c < fingerprint.Spacings.Count; c++)
             resampledShapes.Add(ShapeAtSpacing(fingerprint.ShapesAfterCrop[c], fingerprint.Spacings[c], fullresSpacing));
-        double[] medianShapeT = Permute(NumpyStatistics.MedianPerAxis(resampledShapes), transposeForward);
-        double datasetVoxels = NumpyStatistics.Product(medianShapeT) * info.NumTraining;
+        double[] medianShapeT = Permute(PlannerStatistics.MedianPerAxis(resampledShapes), transposeForward);
+        double datasetVoxels = PlannerStatistics.Product(medianShapeT) * info.NumTraining;
 
         var context = new ConfigurationContext(info, options, DetermineNormalization(info.ChannelNames, fingerprint.MedianRelativeSizeAfterCropping));
 
@@ -87,16 +87,16 @@ public static class ExperimentPlanner
                 };
         }
 
-        var originalMedianShape = NumpyStatistics.MedianPerAxis(ToDoubleRows(fingerprint.ShapesAfterCrop));
+        var originalMedianShape = PlannerStatistics.MedianPerAxis(ToDoubleRows(fingerprint.ShapesAfterCrop));
         var originalMedianShapeT = new int[3];
-        for (int d = 0; d < 3; d++) originalMedianShapeT[d] = NumpyStatistics.Round(originalMedianShape[transposeForward[d]]);
+        for (int d = 0; d < 3; d++) originalMedianShapeT[d] = PlannerStatistics.Round(originalMedianShape[transposeForward[d]]);
 
         var intensityProperties = new Dictionary<string, IntensityProperties>(fingerprint.ForegroundIntensityPropertiesPerChannel);
         return new NnUnetPlans
         {
             DatasetName = info.DatasetName,
             PlansName = options.PlansName,
-            OriginalMedianSpacingAfterTransp = Permute(NumpyStatistics.MedianPerAxis(fingerprint.Spacings), transposeForward),
+            OriginalMedianSpacingAfterTransp = Permute(PlannerStatistics.MedianPerAxis(fingerprint.Spacings), transposeForward),
             OriginalMedianShapeAfterTransp = originalMedianShapeT,
             TransposeForward = transposeForward,
             TransposeBackward = transposeBackward,
@@ -115,8 +115,8 @@ public static class ExperimentPlanner
     {
         if (options.OverwriteTargetSpacing is { } overwrite) return [.. overwrite];
 
-        double[] target = NumpyStatistics.PercentilePerAxis(fingerprint.Spacings, 50);
-        double[] targetSize = NumpyStatistics.PercentilePerAxis(ToDoubleRows(fingerprint.ShapesAfterCrop), 50);
+        double[] target = PlannerStatistics.PercentilePerAxis(fingerprint.Spacings, 50);
+        double[] targetSize = PlannerStatistics.PercentilePerAxis(ToDoubleRows(fingerprint.ShapesAfterCrop), 50);
         int worstAxis = ArgMaxFirst(target);
         double maxOtherSpacing = double.NegativeInfinity, minOtherSize = double.PositiveInfinity;
         for (int d = 0; d < target.Length; d++)
@@ -133,7 +133,7 @@ public static class ExperimentPlanner
             // The median would interpolate the few thick-slice cases badly; a finer spacing keeps more slices.
             var axisSpacings = new double[fingerprint.Spacings.Count];
             for (int c = 0; c < axisSpacings.Length; c++) axisSpacings[c] = fingerprint.Spacings[c][worstAxis];
-            double axisTarget = NumpyStatistics.Percentile(axisSpacings, 10);
+            double axisTarget = PlannerStatistics.Percentile(axisSpacings, 10);
             if (axisTarget < maxOtherSpacing) axisTarget = Math.Max(maxOtherSpacing, axisTarget) + 1e-5;
             target[worstAxis] = axisTarget;
         }
@@ -201,8 +201,8 @@ public static class ExperimentPlanner
     {
         const int maxSteps = 10_000; // 1.03^10000 overflows any spacing: reaching it means the loop cannot end
         int axes = fullresSpacingT.Length;
-        double medianVoxels = NumpyStatistics.Product(medianShapeT);
-        double patchVoxels = NumpyStatistics.Product(fullres.PatchSize);
+        double medianVoxels = PlannerStatistics.Product(medianShapeT);
+        double patchVoxels = PlannerStatistics.Product(fullres.PatchSize);
         var lowresSpacing = (double[])fullresSpacingT.Clone();
         var lowresMedian = new double[axes];
         var roundedLowresMedian = new double[axes];
@@ -226,14 +226,14 @@ public static class ExperimentPlanner
             for (int d = 0; d < axes; d++)
             {
                 lowresMedian[d] = fullresSpacingT[d] / lowresSpacing[d] * medianShapeT[d];
-                roundedLowresMedian[d] = NumpyStatistics.Round(lowresMedian[d]);
+                roundedLowresMedian[d] = PlannerStatistics.Round(lowresMedian[d]);
             }
-            medianVoxels = NumpyStatistics.Product(lowresMedian);
+            medianVoxels = PlannerStatistics.Product(lowresMedian);
             lowres = PlanConfiguration((double[])lowresSpacing.Clone(), (double[])roundedLowresMedian.Clone(),
                 DataIdentifier(context.Options, Configuration3dLowres), medianVoxels * context.Info.NumTraining, context);
-            patchVoxels = NumpyStatistics.Product(lowres.PatchSize);
+            patchVoxels = PlannerStatistics.Product(lowres.PatchSize);
         }
-        if (NumpyStatistics.Product(medianShapeT) / medianVoxels < 2) return null;
+        if (PlannerStatistics.Product(medianShapeT) / medianVoxels < 2) return null;
         return lowres! with { BatchDice = false };
     }
 
@@ -254,10 +254,10 @@ public static class ExperimentPlanner
         var inverseSpacing = new double[dims];
         for (int d = 0; d < dims; d++) inverseSpacing[d] = 1 / spacing[d];
         double scale = is2d
-            ? Math.Pow(2048.0 * 2048.0 / NumpyStatistics.Product(inverseSpacing), 1 / 2.0)
-            : Math.Pow(256.0 * 256.0 * 256.0 / NumpyStatistics.Product(inverseSpacing), 1 / 3.0);
+            ? Math.Pow(2048.0 * 2048.0 / PlannerStatistics.Product(inverseSpacing), 1 / 2.0)
+            : Math.Pow(256.0 * 256.0 * 256.0 / PlannerStatistics.Product(inverseSpacing), 1 / 3.0);
         var initialPatch = new double[dims];
-        for (int d = 0; d < dims; d++) initialPatch[d] = Math.Min(NumpyStatistics.Round(inverseSpacing[d] * scale), medianShape[d]);
+        for (int d = 0; d < dims; d++) initialPatch[d] = Math.Min(PlannerStatistics.Round(inverseSpacing[d] * scale), medianShape[d]);
 
         var topology = NetworkTopology.Compute(spacing, initialPatch, MinFeatureMapEdge);
         long estimate = Estimate(topology, maxFeatures, numClasses);
@@ -289,8 +289,8 @@ public static class ExperimentPlanner
             estimate = Estimate(topology, maxFeatures, numClasses);
         }
 
-        int batchSize = NumpyStatistics.Round(reference / estimate * referenceBatch);
-        int batchCoveringFivePercent = NumpyStatistics.Round(datasetVoxels * MaxDatasetCovered / NumpyStatistics.Product(topology.PatchSize));
+        int batchSize = PlannerStatistics.Round(reference / estimate * referenceBatch);
+        int batchCoveringFivePercent = PlannerStatistics.Round(datasetVoxels * MaxDatasetCovered / PlannerStatistics.Product(topology.PatchSize));
         batchSize = Math.Max(Math.Min(batchSize, batchCoveringFivePercent), MinBatchSize);
 
         var (schemes, useMask) = context.Normalization;
@@ -346,7 +346,7 @@ public static class ExperimentPlanner
     private static double[] ShapeAtSpacing(int[] shape, double[] spacing, double[] targetSpacing)
     {
         var result = new double[shape.Length];
-        for (int d = 0; d < shape.Length; d++) result[d] = NumpyStatistics.Round(spacing[d] / targetSpacing[d] * shape[d]);
+        for (int d = 0; d < shape.Length; d++) result[d] = PlannerStatistics.Round(spacing[d] / targetSpacing[d] * shape[d]);
         return result;
     }
 

@@ -37,22 +37,24 @@ public static class ConnectedComponents
         {
             fixed (byte* maskPtr = mask)
             fixed (int* labelPtr = labels)
+            fixed (int* parentPtr = parent)
             {
                 var m = (IntPtr)maskPtr;
                 var l = (IntPtr)labelPtr;
+                var pp = (IntPtr)parentPtr;
                 if (slabs == 1)
                 {
-                    slabEnds[0] = LabelSlab((byte*)m, (int*)l, parent, sizeY, sizeX, 0, sizeZ, connectivity);
+                    slabEnds[0] = LabelSlab((byte*)m, (int*)l, (int*)pp, sizeY, sizeX, 0, sizeZ, connectivity);
                 }
                 else
                 {
                     Parallel.For(0, slabs, s =>
                     {
                         var (z0, z1) = SlabBounds(s, slabs, sizeZ);
-                        slabEnds[s] = LabelSlab((byte*)m, (int*)l, parent, sizeY, sizeX, z0, z1, connectivity);
+                        slabEnds[s] = LabelSlab((byte*)m, (int*)l, (int*)pp, sizeY, sizeX, z0, z1, connectivity);
                     });
                     for (int s = 1; s < slabs; s++)
-                        JoinAcrossPlane((byte*)m, (int*)l, parent, sizeY, sizeX, SlabBounds(s, slabs, sizeZ).Start, connectivity);
+                        JoinAcrossPlane((byte*)m, (int*)l, (int*)pp, sizeY, sizeX, SlabBounds(s, slabs, sizeZ).Start, connectivity);
                 }
                 int count = 0;
                 for (int s = 0; s < slabs; s++)
@@ -65,13 +67,13 @@ public static class ConnectedComponents
                         parent[label] = p == label ? -(++count) : parent[p];
                     }
                 }
-                if (slabs == 1) Finish((int*)l, parent, 0, n);
+                if (slabs == 1) Finish((int*)l, (int*)pp, 0, n);
                 else
                 {
                     Parallel.For(0, slabs, s =>
                     {
                         var (z0, z1) = SlabBounds(s, slabs, sizeZ);
-                        Finish((int*)l, parent, z0 * planeSize, z1 * planeSize);
+                        Finish((int*)l, (int*)pp, z0 * planeSize, z1 * planeSize);
                     });
                 }
                 return count;
@@ -123,7 +125,7 @@ public static class ConnectedComponents
         ((int)((long)slab * sizeZ / slabs), (int)((long)(slab + 1) * sizeZ / slabs));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Find(int[] parent, int x)
+    private static unsafe int Find(int* parent, int x)
     {
         while (parent[x] != x)
         {
@@ -138,7 +140,7 @@ public static class ConnectedComponents
     /// every parent points to a smaller label. Returns the joint root,
     /// so the caller keeps holding a root and the next find on it is one step.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Join(int[] parent, int current, int neighbourLabel)
+    private static unsafe int Join(int* parent, int current, int neighbourLabel)
     {
         if (current == neighbourLabel) return current;
         int b = Find(parent, neighbourLabel);
@@ -152,7 +154,7 @@ public static class ConnectedComponents
 
     /// <summary>First pass over planes [z0, z1): provisional labels start at z0 * planeSize + 1, so slabs never collide.
     /// Returns one past the last label used.</summary>
-    private static unsafe int LabelSlab(byte* mask, int* labels, int[] parent, int sizeY, int sizeX, int z0, int z1, Connectivity connectivity)
+    private static unsafe int LabelSlab(byte* mask, int* labels, int* parent, int sizeY, int sizeX, int z0, int z1, Connectivity connectivity)
     {
         int planeSize = sizeY * sizeX;
         int next = z0 * planeSize + 1;
@@ -195,55 +197,63 @@ public static class ConnectedComponents
 
     /// <summary>
     /// Joins voxel i with its 13 already visited neighbours (26-connectivity) and returns a label of its set, or 0.
-    /// Fewer look-ups by covering: a foreground voxel straight below (z-1) is already joined with every foreground voxel
-    /// of the 3x3 below (they touch it in its plane and were joined when visited); straight up (y-1) covers the in-plane
-    /// neighbours; the left voxel covers the x-1 and x columns of the plane below and the up-left voxel.
+    /// Fewer look-ups by covering: any two visited voxels that touch were joined when the later one was visited. So a
+    /// foreground left voxel covers the up, up-left and straight-below voxels and the x-1 and x columns below (only the
+    /// up-right voxel and the x+1 column below are new); a foreground voxel straight below covers the whole 3x3 below;
+    /// a foreground up voxel covers up-left and up-right; the middle voxel of a column below covers its column.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe int JoinFullNeighbours(byte* mask, int* labels, int[] parent, int i, int sizeX, int planeSize,
+    private static unsafe int JoinFullNeighbours(byte* mask, int* labels, int* parent, int i, int sizeX, int planeSize,
         bool hasLeft, bool hasRight, bool hasUp, bool hasDown, bool hasBelow)
     {
-        int current = 0;
-        bool left = hasLeft && mask[i - 1] != 0;
-        bool up = hasUp && mask[i - sizeX] != 0;
-        bool belowDone = false;
-        if (hasBelow && mask[i - planeSize] != 0) { current = labels[i - planeSize]; belowDone = true; }
-        if (up) current = Join(parent, current, labels[i - sizeX]);
-        else if (hasUp)
+        int current;
+        if (hasLeft && mask[i - 1] != 0)
         {
-            if (!left && hasLeft && mask[i - sizeX - 1] != 0) current = Join(parent, current, labels[i - sizeX - 1]);
-            if (hasRight && mask[i - sizeX + 1] != 0) current = Join(parent, current, labels[i - sizeX + 1]);
+            current = labels[i - 1];
+            if (!hasRight) return current;
+            if (hasUp && mask[i - sizeX] == 0 && mask[i - sizeX + 1] != 0) current = Join(parent, current, labels[i - sizeX + 1]);
+            if (hasBelow && mask[i - planeSize] == 0) current = JoinColumnBelow(mask, labels, parent, current, i - planeSize + 1, sizeX, hasUp, hasDown);
+            return current;
         }
-        if (left)
+        current = 0;
+        if (hasBelow)
         {
-            if (!up) current = Join(parent, current, labels[i - 1]);
-            if (!belowDone && hasBelow && hasRight)
+            int b = i - planeSize;
+            if (mask[b] != 0) current = labels[b];
+            else
             {
-                int b = i - planeSize + 1; // the x+1 column below: its middle voxel covers the other two
-                if (mask[b] != 0) current = Join(parent, current, labels[b]);
-                else
-                {
-                    if (hasUp && mask[b - sizeX] != 0) current = Join(parent, current, labels[b - sizeX]);
-                    if (hasDown && mask[b + sizeX] != 0) current = Join(parent, current, labels[b + sizeX]);
-                }
+                if (hasLeft) current = JoinColumnBelow(mask, labels, parent, current, b - 1, sizeX, hasUp, hasDown);
+                if (hasUp && mask[b - sizeX] != 0) current = Join(parent, current, labels[b - sizeX]);
+                if (hasDown && mask[b + sizeX] != 0) current = Join(parent, current, labels[b + sizeX]);
+                if (hasRight) current = JoinColumnBelow(mask, labels, parent, current, b + 1, sizeX, hasUp, hasDown);
             }
         }
-        else if (!belowDone && hasBelow)
+        if (hasUp)
         {
-            int xFrom = hasLeft ? -1 : 0, xTo = hasRight ? 1 : 0;
-            int yFrom = hasUp ? -1 : 0, yTo = hasDown ? 1 : 0;
-            for (int dy = yFrom; dy <= yTo; dy++)
+            int u = i - sizeX;
+            if (mask[u] != 0) current = Join(parent, current, labels[u]);
+            else
             {
-                int b = i - planeSize + dy * sizeX;
-                for (int dx = xFrom; dx <= xTo; dx++)
-                    if (mask[b + dx] != 0) current = Join(parent, current, labels[b + dx]);
+                if (hasLeft && mask[u - 1] != 0) current = Join(parent, current, labels[u - 1]);
+                if (hasRight && mask[u + 1] != 0) current = Join(parent, current, labels[u + 1]);
             }
         }
         return current;
     }
 
+    /// <summary>Joins a column of three voxels in the plane below (rows y-1, y, y+1 at index <paramref name="middle"/>);
+    /// when its middle voxel is foreground it covers the other two.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe int JoinColumnBelow(byte* mask, int* labels, int* parent, int current, int middle, int sizeX, bool hasUp, bool hasDown)
+    {
+        if (mask[middle] != 0) return Join(parent, current, labels[middle]);
+        if (hasUp && mask[middle - sizeX] != 0) current = Join(parent, current, labels[middle - sizeX]);
+        if (hasDown && mask[middle + sizeX] != 0) current = Join(parent, current, labels[middle + sizeX]);
+        return current;
+    }
+
     /// <summary>Joins the voxels of plane <paramref name="z"/> with their neighbours in plane z-1 (slab borders).</summary>
-    private static unsafe void JoinAcrossPlane(byte* mask, int* labels, int[] parent, int sizeY, int sizeX, int z, Connectivity connectivity)
+    private static unsafe void JoinAcrossPlane(byte* mask, int* labels, int* parent, int sizeY, int sizeX, int z, Connectivity connectivity)
     {
         int planeSize = sizeY * sizeX;
         bool full = connectivity == Connectivity.Full;
@@ -272,7 +282,7 @@ public static class ConnectedComponents
         }
     }
 
-    private static unsafe void Finish(int* labels, int[] parent, int start, int end)
+    private static unsafe void Finish(int* labels, int* parent, int start, int end)
     {
         for (int i = start; i < end; i++)
         {

@@ -102,7 +102,7 @@ public static class BestConfigurationFinder
             Candidates = candidates,
         };
         result.Save(Path.Combine(resultsFolder, BestConfiguration.FileName));
-        WriteInferenceInformation(result, datasetNameOrId, options, models, Path.Combine(resultsFolder, InferenceInformationFile));
+        WriteInferenceInformation(result, datasetName, options, models, Path.Combine(resultsFolder, InferenceInformationFile));
         File.WriteAllText(Path.Combine(resultsFolder, InferenceInstructionsFile), InferenceInstructions(result));
         return result;
     }
@@ -120,7 +120,8 @@ public static class BestConfigurationFinder
     private sealed record TrainedModel(string Configuration, string Identifier, string Folder);
 
     /// <summary>The requested configurations the plans define (a configuration the plans lack is skipped, as nnU-Net
-    /// does for lowres and cascade); each must have its output folder.</summary>
+    /// does for lowres and cascade); each must have its output folder. Without any plans file (neither in
+    /// nnUNet_preprocessed nor in a model folder) the configurations that have a model folder are taken.</summary>
     private static List<TrainedModel> FindModels(NnUnetPaths paths, string datasetName, string resultsFolder, SelectionOptions options, Action<string> log)
     {
         HashSet<string>? planned = null;
@@ -150,6 +151,11 @@ public static class BestConfigurationFinder
             }
             string identifier = $"{options.Trainer}__{options.Plans}__{configuration}";
             string folder = Path.Combine(resultsFolder, identifier);
+            if (planned is null && !Directory.Exists(folder))
+            {
+                log($"{configuration}: no plans file found and no model folder {folder}, skipped");
+                continue;
+            }
             if (!Directory.Exists(folder))
                 throw new InvalidDataException($"{identifier}: no trained model folder {folder}; train all folds of {configuration} or leave it out with -c");
             models.Add(new TrainedModel(configuration, identifier, folder));
@@ -201,7 +207,7 @@ public static class BestConfigurationFinder
         }
     }
 
-    private static void WriteInferenceInformation(BestConfiguration result, string datasetNameOrId, SelectionOptions options,
+    private static void WriteInferenceInformation(BestConfiguration result, string datasetName, SelectionOptions options,
         List<TrainedModel> models, string path)
     {
         var selected = new List<object?>();
@@ -215,7 +221,7 @@ public static class BestConfigurationFinder
         var document = new Dictionary<string, object?>
         {
             ["folds"] = result.Folds.Select(f => (object?)f).ToList(),
-            ["dataset_name_or_id"] = datasetNameOrId,
+            ["dataset_name_or_id"] = datasetName, // nnU-Net's entry point passes the resolved name
             ["considered_models"] = considered,
             ["ensembling_allowed"] = options.AllowEnsembling,
             ["all_results"] = allResults,

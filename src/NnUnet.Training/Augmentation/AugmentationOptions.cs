@@ -1,3 +1,5 @@
+using NnUnet.Training.Data;
+
 namespace NnUnet.Training.Augmentation;
 
 /// <summary>
@@ -7,9 +9,6 @@ namespace NnUnet.Training.Augmentation;
 /// </summary>
 public sealed record AugmentationOptions
 {
-    /// <summary>max(patch)/patch[0] above this makes a 3D patch "anisotropic": dummy-2D augmentation (nnU-Net's ANISO_THRESHOLD).</summary>
-    public const double AnisotropyThreshold = 3.0;
-
     /// <summary>The final patch size (z, y, x) or (y, x) the network sees.</summary>
     public required int[] PatchSize { get; init; }
     /// <summary>Rotation angle range per axis (radians); nnU-Net draws each axis' angle from it.</summary>
@@ -59,33 +58,27 @@ public sealed record AugmentationOptions
     public int SpatialDims => PatchSize.Length;
 
     /// <summary>
-    /// nnU-Net's <c>configure_rotation_dummyDA_mirroring_and_inital_patch_size</c>: 2D patches rotate +-180 deg, or +-15 deg
-    /// when max/min patch &gt; 1.5; 3D patches +-30 deg, or (dummy 2D, when max(patch)/patch[0] &gt; 3) +-180 deg in-plane.
-    /// All axes are mirror axes.
+    /// nnU-Net's <c>configure_rotation_dummyDA_mirroring_and_inital_patch_size</c> (the trainer's
+    /// <see cref="PatchGeometry"/>): 2D patches rotate +-180 deg, or +-15 deg when max/min patch &gt; 1.5; 3D patches
+    /// +-30 deg, or (dummy 2D, when max(patch)/patch[0] &gt; 3) +-180 deg in-plane. All axes are mirror axes.
     /// </summary>
     public static AugmentationOptions ForPatch(int[] patchSize, bool[]? useMaskForNorm = null)
     {
         ArgumentNullException.ThrowIfNull(patchSize);
-        if (patchSize.Length is not (2 or 3))
-            throw new ArgumentException($"patch size must have 2 or 3 axes, got ({string.Join(", ", patchSize)})", nameof(patchSize));
         foreach (int p in patchSize)
             if (p < 1) throw new ArgumentException($"patch size must be positive, got ({string.Join(", ", patchSize)})", nameof(patchSize));
-        int max = patchSize.Max(), min = patchSize.Min();
-        double deg = Math.PI / 180;
-        bool dummy = false;
-        double rotation;
-        if (patchSize.Length == 2) rotation = (double)max / min > 1.5 ? 15 * deg : 180 * deg;
-        else
-        {
-            dummy = (double)max / patchSize[0] > AnisotropyThreshold;
-            rotation = dummy ? 180 * deg : 30 * deg;
-        }
+        return FromGeometry(PatchGeometry.For(patchSize), useMaskForNorm);
+    }
+
+    public static AugmentationOptions FromGeometry(PatchGeometry geometry, bool[]? useMaskForNorm = null)
+    {
+        ArgumentNullException.ThrowIfNull(geometry);
         return new AugmentationOptions
         {
-            PatchSize = (int[])patchSize.Clone(),
-            Rotation = (-rotation, rotation),
-            DummyTwoD = dummy,
-            MirrorAxes = patchSize.Length == 2 ? [0, 1] : [0, 1, 2],
+            PatchSize = (int[])geometry.FinalPatchSize.Clone(),
+            Rotation = (-geometry.RotationRadians, geometry.RotationRadians),
+            DummyTwoD = geometry.DummyTwoD,
+            MirrorAxes = (int[])geometry.MirrorAxes.Clone(),
             MaskedChannels = useMaskForNorm is null ? [] : (bool[])useMaskForNorm.Clone(),
         };
     }

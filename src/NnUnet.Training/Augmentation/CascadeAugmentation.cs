@@ -1,3 +1,4 @@
+using NnUnet.Core.Postprocessing;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -8,7 +9,8 @@ namespace NnUnet.Training.Augmentation;
 /// nnU-Net's augmentation of the cascade's extra input channels (the one-hot previous-stage prediction):
 /// <c>MoveSegAsOneHotToDataTransform</c>, <c>ApplyRandomBinaryOperatorTransform</c> (dilation, erosion, opening or
 /// closing with a ball) and <c>RemoveRandomConnectedComponentFromOneHotEncodingTransform</c>. Morphology runs as a
-/// convolution on the tensors' device; connected components are labelled on the CPU (26/8-connectivity, as skimage).
+/// convolution on the tensors' device; connected components are labelled on the CPU with Core's
+/// <see cref="ConnectedComponents"/> (full connectivity, as skimage's default).
 /// </summary>
 public static class CascadeAugmentation
 {
@@ -101,56 +103,6 @@ public static class CascadeAugmentation
     }
 
     /// <summary>
-    /// Labels the non-zero voxels of a (*spatial) tensor with full connectivity (26 in 3D, 8 in 2D), like skimage's
-    /// <c>label</c> with default connectivity. Returns labels (0 background, 1..n) and the size of each component.
-    /// </summary>
-    public static (int[] Labels, List<long> Sizes) LabelComponents(Tensor mask)
-    {
-        long[] shape = mask.dim() == 2 ? [1, mask.shape[0], mask.shape[1]] : mask.shape;
-        using var cpu = mask.ne(0).to(ScalarType.Byte).cpu().contiguous();
-        var foreground = cpu.data<byte>().ToArray();
-        int nz = (int)shape[0], ny = (int)shape[1], nx = (int)shape[2];
-        var labels = new int[foreground.Length];
-        var sizes = new List<long> { 0 };
-        var queue = new Queue<int>();
-        for (int start = 0; start < foreground.Length; start++)
-        {
-            if (foreground[start] == 0 || labels[start] != 0) continue;
-            int label = sizes.Count;
-            long size = 0;
-            labels[start] = label;
-            queue.Enqueue(start);
-            while (queue.Count > 0)
-            {
-                int v = queue.Dequeue();
-                size++;
-                int z = v / (ny * nx), y = v / nx % ny, x = v % nx;
-                for (int dz = -1; dz <= 1; dz++)
-                {
-                    int zz = z + dz;
-                    if ((uint)zz >= (uint)nz) continue;
-                    for (int dy = -1; dy <= 1; dy++)
-                    {
-                        int yy = y + dy;
-                        if ((uint)yy >= (uint)ny) continue;
-                        for (int dx = -1; dx <= 1; dx++)
-                        {
-                            int xx = x + dx;
-                            if ((uint)xx >= (uint)nx) continue;
-                            int w = (zz * ny + yy) * nx + xx;
-                            if (foreground[w] == 0 || labels[w] != 0) continue;
-                            labels[w] = label;
-                            queue.Enqueue(w);
-                        }
-                    }
-                }
-            }
-            sizes.Add(size);
-        }
-        return (labels, sizes);
-    }
-
-    /// <summary>
     /// Clears one connected component of channel <paramref name="channel"/> of one sample (c, *spatial), picked by
     /// <paramref name="pick"/> (0 &lt;= pick &lt; 1) among the components smaller than
     /// <paramref name="maxFraction"/> of the channel's voxels. Returns false when there was none.
@@ -160,10 +112,16 @@ public static class CascadeAugmentation
         using var scope = torch.NewDisposeScope();
         var target = sample[channel];
         if (!target.ne(0).any().item<bool>()) return false;
-        var (labels, sizes) = LabelComponents(target);
+        long[] shape = target.dim() == 2 ? [1, target.shape[0], target.shape[1]] : target.shape;
+        byte[] foreground;
+        using (var cpu = target.ne(0).to(ScalarType.Byte).cpu().contiguous()) foreground = cpu.data<byte>().ToArray();
+        var labels = new int[foreground.Length];
+        // full connectivity (26 in 3D, 8 in 2D), as skimage's label with its default connectivity
+        int count = ConnectedComponents.Label(foreground, (int)shape[0], (int)shape[1], (int)shape[2], Connectivity.Full, labels);
+        var sizes = ConnectedComponents.ComponentSizes(labels, count);
         double limit = target.numel() * maxFraction;
         var eligible = new List<int>();
-        for (int l = 1; l < sizes.Count; l++)
+        for (int l = 1; l <= count; l++)
             if (sizes[l] < limit) eligible.Add(l);
         if (eligible.Count == 0) return false;
         int chosen = eligible[Math.Min(eligible.Count - 1, (int)(pick * eligible.Count))];

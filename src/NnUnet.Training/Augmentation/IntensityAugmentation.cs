@@ -32,17 +32,18 @@ public static class IntensityAugmentation
         for (int axis = 0; axis < d; axis++)
         {
             float[] kernel = GaussianKernel(sigmas[axis]);
-            long half = kernel.Length / 2;
-            var kernelShape = new long[d + 2];
-            Array.Fill(kernelShape, 1L);
-            kernelShape[2 + axis] = kernel.Length;
-            var weight = torch.tensor(kernel, kernelShape, device: sample.device).to(sample.dtype);
+            int half = kernel.Length / 2;
             var pad = new long[2 * d];
             pad[2 * (d - 1 - axis)] = half;
             pad[2 * (d - 1 - axis) + 1] = half;
-            var mode = x.shape[2 + axis] > half ? PaddingModes.Reflect : PaddingModes.Replicate;
+            long length = x.shape[2 + axis];
+            var mode = length > half ? PaddingModes.Reflect : PaddingModes.Replicate;
             var padded = F.pad(x, pad, mode);
-            x = d == 3 ? F.conv3d(padded, weight) : F.conv2d(padded, weight);
+            // the 1D convolution as a sum of shifted copies: a few fused multiply-adds, much faster than conv3d with
+            // a (k, 1, 1) kernel on the CPU and just as cheap on a GPU
+            var blurred = padded.narrow(2 + axis, 0, length).mul(kernel[0]);
+            for (int k = 1; k < kernel.Length; k++) blurred.add_(padded.narrow(2 + axis, k, length), alpha: kernel[k]);
+            x = blurred;
         }
         sample[channel].copy_(x.squeeze(0).squeeze(0));
     }

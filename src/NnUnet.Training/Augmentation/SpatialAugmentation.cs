@@ -1,3 +1,4 @@
+using NnUnet.Training.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -12,13 +13,13 @@ namespace NnUnet.Training.Augmentation;
 /// </summary>
 public static class SpatialAugmentation
 {
-    /// <summary>nnU-Net's scale range in <c>get_patch_size</c> (it is not the scaling range used for training; kept as is).</summary>
+    /// <summary>nnU-Net enlarges the loaded patch for the smallest scale of get_patch_size (0.85), independent of the scale draw range.</summary>
     private const double PatchSizeScaleLow = 0.85;
 
     /// <summary>
-    /// nnU-Net's <c>get_patch_size</c>: the patch extent after rotating the patch's size vector by the largest angle of
-    /// each axis (capped at 90 deg) alone, the component-wise maximum, divided by 0.85 and truncated. For dummy 2D the
-    /// first axis keeps the final size.
+    /// nnU-Net's <c>get_patch_size</c>:
+    /// the patch extent after rotating the patch's size vector by the largest angle of each axis (capped at 90 deg)
+    /// alone, the component-wise maximum, divided by 0.85 and truncated. For dummy 2D the first axis keeps the final size.
     /// </summary>
     public static int[] InitialPatchSize(int[] finalPatch, Range1D rotation, bool dummyTwoD)
     {
@@ -131,7 +132,7 @@ public static class SpatialAugmentation
     public static Tensor SampleSegmentation(Tensor seg, Tensor grid, double outsideValue)
     {
         using var scope = torch.NewDisposeScope();
-        var (labels, _, _) = seg.unique(sorted: true);
+        var labels = PresentLabelCandidates(seg);
         long nLabels = labels.shape[0];
         long channels = seg.shape[0];
         var inShape = seg.shape[1..];
@@ -147,6 +148,20 @@ public static class SpatialAugmentation
         var outside = OutsideMask(grid, inShape);
         result.masked_fill_(outside.unsqueeze(0), outsideValue);
         return result.MoveToOuterDisposeScope();
+    }
+
+    /// <summary>
+    /// Sorted label values to interpolate: the whole range min..max when it is short (nnU-Net's labels are consecutive;
+    /// a value that does not occur gives an all-zero channel, which never wins inside the input), which avoids a sort
+    /// of the whole volume; otherwise the distinct values.
+    /// </summary>
+    private static Tensor PresentLabelCandidates(Tensor seg)
+    {
+        var (min, max) = seg.aminmax();
+        long low = min.to(ScalarType.Int64).item<long>(), high = max.to(ScalarType.Int64).item<long>();
+        if (high - low < 64) return torch.arange(low, high + 1, seg.dtype, seg.device);
+        var (distinct, _, _) = seg.unique(sorted: true);
+        return distinct;
     }
 
     /// <summary>Output voxels (shape *out) whose sampling point lies beyond the outermost input voxel centres.</summary>

@@ -1,3 +1,5 @@
+using NnUnet.Core.Evaluation;
+using NnUnet.Core.Imaging.Nifti;
 using NnUnet.Core.Preprocessing;
 using NnUnet.Training.Trainer;
 using TorchSharp;
@@ -17,19 +19,14 @@ namespace NnUnet.Training.Inference;
 public sealed class FoldValidator : IFoldValidator
 {
     public const string ValidationFolderName = "validation";
-    public const string GroundTruthFolderName = "gt_segmentations";
-
-    private readonly Action<string, NnUnet.Core.Imaging.MedicalImage>? _writeSegmentation;
-
-    /// <param name="writeSegmentation">Segmentation writer (default: NIfTI).</param>
-    public FoldValidator(Action<string, NnUnet.Core.Imaging.MedicalImage>? writeSegmentation = null) => _writeSegmentation = writeSegmentation;
+    public const string GroundTruthFolderName = DatasetPreprocessor.GroundTruthFolderName;
 
     public Task ValidateAsync(string foldDirectory, torch.nn.Module network, FoldValidationContext context,
         IReadOnlyList<string> validationCaseIds, CancellationToken ct) =>
         Task.Run(() => Validate(foldDirectory, network, context, validationCaseIds, ct), ct);
 
-    /// <summary>Synchronous <see cref="ValidateAsync"/>; returns the validation folder.</summary>
-    public string Validate(string foldDirectory, torch.nn.Module network, FoldValidationContext context,
+    /// <summary>Synchronous <see cref="ValidateAsync"/>; returns the summary it wrote to <c>validation/summary.json</c>.</summary>
+    public EvaluationSummary Validate(string foldDirectory, torch.nn.Module network, FoldValidationContext context,
         IReadOnlyList<string> validationCaseIds, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(network);
@@ -40,7 +37,7 @@ public sealed class FoldValidator : IFoldValidator
         string validationFolder = Path.Combine(foldDirectory, ValidationFolderName);
         Directory.CreateDirectory(validationFolder);
 
-        var exporter = new PredictionExporter(context.Plans, configuration, context.Dataset, _writeSegmentation);
+        var exporter = new PredictionExporter(context.Plans, configuration, context.Dataset);
         var predictor = new SlidingWindowPredictor(network, configuration.PatchSize, exporter.NumOutputChannels,
             context.MirrorAxes, context.Device);
         int[] foregroundLabels = ForegroundLabels(context);
@@ -57,6 +54,9 @@ public sealed class FoldValidator : IFoldValidator
                 Path.Combine(context.PreprocessedDatasetFolder, next.DataIdentifier));
         }
 
+        if (validationCaseIds.Count == 0) throw new ArgumentException($"{foldDirectory}: the fold has no validation cases");
+        string referenceFolder = Path.Combine(context.PreprocessedDatasetFolder, GroundTruthFolderName);
+        var evaluated = new List<LabeledCase>(validationCaseIds.Count);
         foreach (string caseId in validationCaseIds)
         {
             ct.ThrowIfCancellationRequested();
@@ -71,7 +71,9 @@ public sealed class FoldValidator : IFoldValidator
                 input = torch.cat([input, OneHot(previous, preprocessed.Shape, foregroundLabels)], 0);
             }
             var logits = predictor.PredictLogits(input, ct);
-            exporter.Export(logits, preprocessed.Properties, Path.Combine(validationFolder, caseId), context.SaveProbabilities);
+            string outputTruncated = Path.Combine(validationFolder, caseId);
+            var prediction = exporter.Export(logits, preprocessed.Properties, outputTruncated, context.SaveProbabilities);
+            evaluated.Add(ReferenceAndPrediction(referenceFolder, caseId, outputTruncated + context.Dataset.FileEnding, prediction, context));
             for (int i = 0; i < nextStages.Length; i++)
             {
                 var header = NpyFile.ReadHeader(PreprocessedStore.DataPath(nextStageFolders[i].PreprocessedFolder, caseId));
@@ -81,14 +83,23 @@ public sealed class FoldValidator : IFoldValidator
             }
         }
 
-        Evaluate(context, validationFolder);
-        return validationFolder;
+        // nnU-Net's compute_metrics_on_folder over the validation cases (only those: stale files in the folder do not count)
+        var summary = SegmentationEvaluator.EvaluateCases(evaluated, LabelOrRegion.ForDataset(context.Dataset), context.Dataset.IgnoreLabel);
+        summary.Save(Path.Combine(validationFolder, EvaluationSummary.FileName)); // temp file + rename
+        return summary;
     }
 
-    private static void Evaluate(FoldValidationContext context, string validationFolder)
+    private static LabeledCase ReferenceAndPrediction(string referenceFolder, string caseId, string predictionFile,
+        ExportedPrediction prediction, FoldValidationContext context)
     {
-        string reference = Path.Combine(context.PreprocessedDatasetFolder, GroundTruthFolderName);
-        throw new NotSupportedException($"evaluation against {reference} not merged yet ({validationFolder})");
+        string referenceFile = Path.Combine(referenceFolder, caseId + context.Dataset.FileEnding);
+        if (!File.Exists(referenceFile))
+            throw new FileNotFoundException($"case {caseId}: reference segmentation {referenceFile} is missing (preprocessing copies it there)", referenceFile);
+        var reference = LabelVolume.FromImage(NiftiReader.Read(referenceFile), referenceFile);
+        var predicted = LabelVolume.FromImage(prediction.Segmentation, predictionFile);
+        if (!reference.SameShape(predicted))
+            throw new InvalidDataException($"case {caseId}: prediction shape ({string.Join(", ", predicted.Shape)}) differs from the reference {referenceFile} ({string.Join(", ", reference.Shape)})");
+        return new LabeledCase(referenceFile, predictionFile, reference, predicted);
     }
 
     /// <summary>nnU-Net's label_manager.foreground_labels: every label value except 0.</summary>

@@ -1,5 +1,7 @@
 using NnUnet.Core.Datasets;
+using NnUnet.Core.Ensembling;
 using NnUnet.Core.Imaging;
+using NnUnet.Core.Imaging.Nifti;
 using NnUnet.Core.Planning;
 using NnUnet.Core.Preprocessing;
 using NnUnet.Core.Resampling;
@@ -23,7 +25,7 @@ public sealed record ExportedPrediction(MedicalImage Segmentation, float[]? Prob
 /// </summary>
 public sealed class PredictionExporter
 {
-    public const string ProbabilitiesKey = "probabilities";
+    public const string ProbabilitiesKey = ProbabilityMap.NpzKey;
     public const string ProbabilitiesSuffix = ".npz";
     public const string PropertiesSuffix = ".pkl.json";
 
@@ -33,14 +35,8 @@ public sealed class PredictionExporter
     private readonly int[] _outputLabels;
     private readonly int _foregroundLabels;
 
-    private readonly Action<string, MedicalImage> _writeSegmentation;
-
-    /// <param name="writeSegmentation">Writes the segmentation image to a path ending in the dataset's file ending
-    /// (default: the NIfTI writer).</param>
-    public PredictionExporter(NnUnetPlans plans, PlansConfiguration configuration, DatasetJson dataset,
-        Action<string, MedicalImage>? writeSegmentation = null)
+    public PredictionExporter(NnUnetPlans plans, PlansConfiguration configuration, DatasetJson dataset)
     {
-        _writeSegmentation = writeSegmentation ?? DefaultSegmentationWriter;
         _plans = plans ?? throw new ArgumentNullException(nameof(plans));
         _configuration = configuration ?? throw new ArgumentNullException(nameof(configuration));
         _dataset = dataset ?? throw new ArgumentNullException(nameof(dataset));
@@ -57,9 +53,6 @@ public sealed class PredictionExporter
         foreach (int label in dataset.AllLabels) if (label != 0) foreground++;
         _foregroundLabels = foreground;
     }
-
-    private static void DefaultSegmentationWriter(string path, MedicalImage image) =>
-        throw new NotSupportedException("NIfTI writer not merged yet");
 
     /// <summary>Output channels the network must produce (labels incl. background, or foreground regions).</summary>
     public int NumOutputChannels => _outputLabels.Length;
@@ -79,8 +72,7 @@ public sealed class PredictionExporter
         if (logits.dim() != 4 || logits.shape[0] != k)
             throw new ArgumentException($"case {caseId}: logits must be ({k}, z, y, x), got ({string.Join(", ", logits.shape)})", nameof(logits));
         int[] preprocessedShape = [(int)logits.shape[1], (int)logits.shape[2], (int)logits.shape[3]];
-        float[] values;
-        using (var cpu = logits.detach().to(ScalarType.Float32, CPU).contiguous()) values = cpu.data<float>().ToArray();
+        float[] values = ToCpuArray(logits);
 
         float[] cropped = PreprocessingInverse.ResampleToCroppedShape(values, k, preprocessedShape, properties, _plans, _configuration);
         int[] croppedShape = properties.ShapeAfterCroppingAndBeforeResampling;
@@ -121,6 +113,12 @@ public sealed class PredictionExporter
         return new ExportedPrediction(image, rawProbabilities, k);
     }
 
+    private static float[] ToCpuArray(Tensor logits)
+    {
+        using var scope = torch.NewDisposeScope();
+        return logits.detach().to(ScalarType.Float32, CPU).contiguous().data<float>().ToArray();
+    }
+
     private Tensor MapIndicesToLabels(Tensor indices)
     {
         bool identity = true;
@@ -159,12 +157,15 @@ public sealed class PredictionExporter
         if (saveProbabilities)
         {
             var raw = properties.ShapeBeforeCropping;
-            NpzFile.Write(outputFileTruncated + ProbabilitiesSuffix, ProbabilitiesKey, prediction.Probabilities,
+            NpzFile.Write<float>(outputFileTruncated + ProbabilitiesSuffix, ProbabilitiesKey, prediction.Probabilities,
                 [prediction.ProbabilityChannels, raw[0], raw[1], raw[2]]);
             WriteAtomically(outputFileTruncated + PropertiesSuffix, path =>
                 File.WriteAllBytes(path, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(properties, PreprocessedStore.JsonOptions)));
         }
-        WriteAtomically(outputFileTruncated + _dataset.FileEnding, path => _writeSegmentation(path, prediction.Segmentation));
+        string segmentationPath = outputFileTruncated + _dataset.FileEnding;
+        if (!segmentationPath.EndsWith(".nii.gz", StringComparison.Ordinal) && !segmentationPath.EndsWith(".nii", StringComparison.Ordinal))
+            throw new NotSupportedException($"dataset file ending '{_dataset.FileEnding}': only NIfTI (.nii.gz, .nii) is written");
+        NiftiWriter.Write(segmentationPath, prediction.Segmentation); // writes a temporary file and renames it
         return prediction;
     }
 
@@ -180,8 +181,7 @@ public sealed class PredictionExporter
             throw new ArgumentException($"logits must be ({k}, z, y, x), got ({string.Join(", ", logits.shape)})", nameof(logits));
         if (_foregroundLabels >= 255) throw new NotSupportedException("cascade inputs with 255 or more foreground labels are not supported");
         int[] shape = [(int)logits.shape[1], (int)logits.shape[2], (int)logits.shape[3]];
-        float[] values;
-        using (var cpu = logits.detach().to(ScalarType.Float32, CPU).contiguous()) values = cpu.data<float>().ToArray();
+        float[] values = ToCpuArray(logits);
         double[] spacing = _configuration.Spacing.Length == 3
             ? _configuration.Spacing
             : [Transposition.Permute(properties.Spacing, _plans.TransposeForward)[0], _configuration.Spacing[0], _configuration.Spacing[1]];

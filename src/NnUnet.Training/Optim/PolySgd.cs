@@ -48,7 +48,8 @@ public sealed class NesterovSgd : IDisposable
             if (grad is null) continue;
             using var decayed = WeightDecay != 0 ? grad.add(p, alpha: WeightDecay) : grad.alias();
             var buffer = momentumBuffers[i];
-            if (buffer is null) momentumBuffers[i] = buffer = decayed.clone();
+            // buffers outlive the caller's dispose scope (a training step usually runs in one)
+            if (buffer is null) momentumBuffers[i] = buffer = decayed.clone().DetachFromDisposeScope();
             else buffer.mul_(Momentum).add_(decayed);
             using var update = decayed.add(buffer, alpha: Momentum);
             p.add_(update, alpha: -LearningRate);
@@ -68,7 +69,7 @@ public sealed class NesterovSgd : IDisposable
             if (source is null) { momentumBuffers[i] = null; continue; }
             if (!source.shape.SequenceEqual(parameters[i].shape))
                 throw new InvalidDataException($"optimizer state: momentum buffer {i} has shape [{string.Join(",", source.shape)}], parameter has [{string.Join(",", parameters[i].shape)}]");
-            momentumBuffers[i] = source.to(parameters[i].dtype, parameters[i].device).clone();
+            momentumBuffers[i] = source.to(parameters[i].dtype, parameters[i].device).clone().DetachFromDisposeScope();
         }
     }
 

@@ -96,3 +96,28 @@ public class SegmentationMetricsTests
         Assert.Contains("case_007", ex.Message);
     }
 }
+
+public class LabelOrRegionForDatasetTests
+{
+    [Fact]
+    public void Region_datasets_evaluate_their_foreground_regions_with_nnunet_keys()
+    {
+        var dataset = NnUnet.Core.Datasets.DatasetJson.Parse("""
+            {"channel_names": {"0": "MRI"}, "labels": {"background": 0, "whole": [1, 2, 3], "core": [2, 3], "enhancing": [3]},
+             "regions_class_order": [1, 2, 3], "numTraining": 1, "file_ending": ".nii.gz"}
+            """);
+        var targets = LabelOrRegion.ForDataset(dataset);
+        Assert.Equal(["(1, 2, 3)", "(2, 3)", "(3,)"], targets.Select(t => t.Key));
+    }
+
+    [Fact]
+    public void Label_datasets_evaluate_their_foreground_labels_without_the_ignore_label()
+    {
+        var dataset = NnUnet.Core.Datasets.DatasetJson.Parse("""
+            {"channel_names": {"0": "CT"}, "labels": {"background": 0, "liver": 1, "tumour": 2, "ignore": 3},
+             "numTraining": 1, "file_ending": ".nii.gz"}
+            """);
+        Assert.Equal(["1", "2"], LabelOrRegion.ForDataset(dataset).Select(t => t.Key));
+        Assert.Equal(3, dataset.IgnoreLabel);
+    }
+}

@@ -235,7 +235,8 @@ public class AugmentationTests
         var shape = new long[] { 4, 2, initial[0], initial[1], initial[2] };
         manual_seed(5);
         var data = randn(shape);
-        var seg = randint(-1, 3, new long[] { 4, 1, initial[0], initial[1], initial[2] });
+        // the trainer's contract: seg int16 with -1 outside the mask
+        var seg = randint(-1, 3, new long[] { 4, 1, initial[0], initial[1], initial[2] }).to(ScalarType.Int16);
         var augmenter = new NnUnetAugmenter(options);
         using var a = new Generator(42);
         using var b = new Generator(42);
@@ -247,7 +248,7 @@ public class AugmentationTests
         Assert.Equal(new long[] { 4, 1, 8, 12, 12 }, s1.shape);
         Assert.True(d1.IsSame(d2) && s1.IsSame(s2), "same seed must give the same batch");
         Assert.False(d1.IsSame(d3), "another seed must give another batch");
-        Assert.Equal(ScalarType.Int64, s1.dtype);
+        Assert.Equal(ScalarType.Int16, s1.dtype);
         Assert.Equal(d1.device.type, data.device.type);
         // labels stay labels; -1 is gone
         Assert.True(s1.ge(0).all().item<bool>() && s1.le(2).all().item<bool>());

@@ -68,15 +68,14 @@ public class CascadeAugmentationTests
     }
 
     [Fact]
-    public void ComponentsUseFullConnectivity()
+    public void DiagonalNeighboursFormOneComponent()
     {
         using var scope = NewDisposeScope();
-        var mask = zeros(new long[] { 4, 4, 4 }, ScalarType.Bool);
-        mask[0, 0, 0] = tensor(true);
-        mask[1, 1, 1] = tensor(true); // diagonal neighbour: same component
-        mask[3, 3, 3] = tensor(true);
-        var (_, sizes) = CascadeAugmentation.LabelComponents(mask);
-        Assert.Equal(new long[] { 0, 2, 1 }, sizes.ToArray());
+        var sample = zeros(new long[] { 1, 4, 4, 4 });
+        sample[0, 0, 0, 0] = tensor(1f);
+        sample[0, 1, 1, 1] = tensor(1f); // diagonal neighbour: same component (full connectivity)
+        Assert.True(CascadeAugmentation.RemoveComponent(sample, 0, 0.0, 0.15));
+        Assert.Equal(0f, sample.sum().item<float>());
     }
 
     [Fact]

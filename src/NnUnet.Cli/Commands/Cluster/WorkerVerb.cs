@@ -87,9 +87,8 @@ internal sealed class WorkerVerb : AsyncCommand<WorkerSettings>
     {
         public FinishWatcher(TaskCompletionSource<SweepFinished> finished)
         {
-            DistributedPubSub.Get(Context.System).Mediator.Tell(new Subscribe(SweepTopics.Changes, Self));
+            DistributedPubSub.Get(Context.System).Mediator.Tell(new Subscribe(SweepTopics.Finished, Self));
             Receive<SubscribeAck>(_ => { });
-            Receive<SweepChanged>(_ => { });
             Receive<SweepFinished>(f => finished.TrySetResult(f));
         }
     }

@@ -22,12 +22,36 @@ public sealed class FindBestCommand : Command<FindBestCommand.Settings>
         public string Dataset { get; init; } = "";
 
         [CommandOption("-c|--configurations <CONFIG>")]
-        [Description("configurations to consider, in tie-break order (default: 2d 3d_fullres 3d_lowres 3d_cascade_fullres; those the plans lack are skipped)")]
+        [Description("configurations to consider, in tie-break order (repeat or comma-separate; default: 2d,3d_fullres,3d_lowres,3d_cascade_fullres; those the plans lack are skipped)")]
         public string[]? Configurations { get; init; }
 
-        [CommandOption("-f|--folds <FOLD>")]
-        [Description("folds whose validation predictions are merged (default: 0 1 2 3 4)")]
-        public int[]? Folds { get; init; }
+        [CommandOption("-f|--folds <FOLDS>")]
+        [Description("folds whose validation predictions are merged (repeat or comma-separate; default: 0,1,2,3,4)")]
+        public string[]? Folds { get; init; }
+
+        internal IReadOnlyList<string> ConfigurationList => Split(Configurations);
+
+        internal IReadOnlyList<int> FoldList
+        {
+            get
+            {
+                var folds = new List<int>();
+                foreach (string part in Split(Folds))
+                {
+                    if (!int.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out int fold))
+                        throw new ArgumentException($"--folds: '{part}' is not a non-negative integer");
+                    folds.Add(fold);
+                }
+                return folds;
+            }
+        }
+
+        private static List<string> Split(string[]? values)
+        {
+            var result = new List<string>();
+            foreach (string v in values ?? []) result.AddRange(v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            return result;
+        }
 
         [CommandOption("--trainer <NAME>")]
         [Description("trainer name in the model folder names (default nnUNetTrainer)")]
@@ -44,7 +68,7 @@ public sealed class FindBestCommand : Command<FindBestCommand.Settings>
         public bool DisableEnsembling { get; init; }
 
         [CommandOption("-j|--parallel <N>")]
-        [Description("cases processed at the same time (default: one per core)")]
+        [Description("cases processed at the same time (default: one per core, at most 8)")]
         public int Parallel { get; init; }
 
         [CommandOption("--json")]
@@ -67,10 +91,14 @@ public sealed class FindBestCommand : Command<FindBestCommand.Settings>
         {
             if (string.IsNullOrWhiteSpace(Dataset)) return ValidationResult.Error("give a DATASET");
             if (Parallel < 0) return ValidationResult.Error($"--parallel must be 0 or more, got {Parallel}");
-            if (Folds is { Length: > 0 } folds && (folds.Any(f => f < 0) || folds.Distinct().Count() != folds.Length))
-                return ValidationResult.Error($"--folds must be distinct non-negative numbers, got {string.Join(" ", folds)}");
-            if (Configurations is { Length: > 0 } configs && configs.Distinct(StringComparer.Ordinal).Count() != configs.Length)
-                return ValidationResult.Error($"-c lists a configuration twice: {string.Join(" ", configs)}");
+            IReadOnlyList<int> folds;
+            try { folds = FoldList; }
+            catch (ArgumentException ex) { return ValidationResult.Error(ex.Message); }
+            if (folds.Distinct().Count() != folds.Count)
+                return ValidationResult.Error($"--folds lists a fold twice: {string.Join(",", folds)}");
+            var configs = ConfigurationList;
+            if (configs.Distinct(StringComparer.Ordinal).Count() != configs.Count)
+                return ValidationResult.Error($"-c lists a configuration twice: {string.Join(",", configs)}");
             return ValidationResult.Success();
         }
     }
@@ -80,8 +108,8 @@ public sealed class FindBestCommand : Command<FindBestCommand.Settings>
         var paths = NnUnetPaths.FromEnvironment(settings.Raw, settings.Preprocessed, settings.Results);
         var options = new SelectionOptions
         {
-            Configurations = settings.Configurations is { Length: > 0 } c ? c : SelectionOptions.DefaultConfigurations,
-            Folds = settings.Folds is { Length: > 0 } f ? f : [0, 1, 2, 3, 4],
+            Configurations = settings.ConfigurationList is { Count: > 0 } c ? c : SelectionOptions.DefaultConfigurations,
+            Folds = settings.FoldList is { Count: > 0 } f ? f : [0, 1, 2, 3, 4],
             Trainer = settings.Trainer,
             Plans = settings.Plans,
             AllowEnsembling = !settings.DisableEnsembling,
@@ -93,11 +121,7 @@ public sealed class FindBestCommand : Command<FindBestCommand.Settings>
         {
             result = BestConfigurationFinder.Run(paths, settings.Dataset, options with
             {
-                Log = line =>
-                {
-                    status.Status(Markup.Escape(line));
-                    console.MarkupLine($"[grey]{Markup.Escape(line)}[/]");
-                },
+                Log = line => console.MarkupLine($"[grey]{Markup.Escape(line)}[/]"),
             });
         });
         string resultsFolder = paths.ResultsDatasetFolder(result.Dataset);

@@ -1,26 +1,20 @@
+using NnUnet.Core.Fingerprinting;
+
 namespace NnUnet.Core.Planning;
 
 /// <summary>
 /// The few numpy reductions the planner depends on, with numpy's floating-point recipe, so that a value that lands on a
 /// rounding boundary (a median shape of x.5, a spacing percentile) rounds the same way it does in nnU-Net.
 /// </summary>
-internal static class NumpyStatistics
+internal static class PlannerStatistics
 {
-    /// <summary><c>np.percentile(values, q)</c> with the default linear method (numpy's <c>_lerp</c>, including its
-    /// switch to interpolating from the upper neighbour when the fraction is at least one half).</summary>
+    /// <summary><c>np.percentile(values, q)</c> (linear), via the project's numpy-exact percentile.</summary>
     public static double Percentile(ReadOnlySpan<double> values, double q)
     {
         if (values.Length == 0) throw new ArgumentException("percentile of an empty list");
-        if (q is < 0 or > 100) throw new ArgumentOutOfRangeException(nameof(q), q, "percentile must be in [0, 100]");
         var sorted = values.ToArray();
         Array.Sort(sorted);
-        double virtualIndex = q / 100 * (sorted.Length - 1);
-        int below = (int)Math.Floor(virtualIndex);
-        int above = Math.Min(below + 1, sorted.Length - 1);
-        double fraction = virtualIndex - below;
-        double a = sorted[below], b = sorted[above];
-        double difference = b - a;
-        return fraction >= 0.5 ? b - difference * (1 - fraction) : a + difference * fraction;
+        return NumpyStatistics.PercentileOfSorted(sorted, q);
     }
 
     /// <summary><c>np.median(values)</c>: the middle element, or the mean of the two middle ones.</summary>

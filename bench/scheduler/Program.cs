@@ -1,0 +1,287 @@
+using System.Diagnostics;
+using System.Globalization;
+using Akka.Actor;
+using NnUnet.Cluster.Backends;
+using NnUnet.Cluster.Hosting;
+using NnUnet.Cluster.Messages;
+using NnUnet.Cluster.Sweeps;
+
+// Scheduler benchmarks with real actors and the simulated backend (see bench/README.md, section "scheduler").
+//   makespan    20-job grid (4 configurations x 5 folds, cascade dependencies) + selection on 2..64 simulated GPUs:
+//               measured makespan / lower bound, lower bound = max(critical path, total work / GPUs); the same grid
+//               scheduled FIFO in grid order (simulated, no actors) is the peer.
+//   throughput  10,000 one-epoch jobs over 256 workers on 4 ActorSystems (coordinator + 3 worker nodes, TCP).
+//   recovery    time until a restarted coordinator answers, replaying a ~10,000-event SQLite journal.
+var what = args.Length > 0 ? args[0] : "all";
+var scratch = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
+var root = Path.Combine(scratch, $"nnunet-sched-bench-{Environment.ProcessId}");
+Directory.CreateDirectory(root);
+try
+{
+    if (what is "all" or "makespan") await Makespan.Run(root);
+    if (what is "all" or "throughput")
+        await Throughput.Run(root, jobs: args.Length > 1 ? int.Parse(args[1]) : 10_000, workersPerNode: args.Length > 2 ? int.Parse(args[2]) : 64,
+            nodes: args.Length > 3 ? int.Parse(args[3]) : 4);
+    if (what == "backend")
+    {
+        var opts = new SimulatedBackendOptions { EpochDuration = _ => TimeSpan.Zero };
+        var backend = new SimulatedTrainingBackend(opts);
+        var sw = Stopwatch.StartNew();
+        for (int i = 0; i < 2000; i++)
+            await backend.RunAsync(new JobSpec("s", $"2d/fold_{i}", 1, JobKind.Train, "D", "P", "T", "2d", i, 1, false, root, [], []), new NullSink(), default);
+        Console.WriteLine($"backend alone: {Bench.F(sw.Elapsed.TotalMilliseconds / 2000, "F3")} ms per job");
+        var state = new SweepState();
+        var def = SweepDefinition.Create("D", "P", "T", ["2d"], Enumerable.Range(0, 10000), 1);
+        state.Apply(new SweepDefined(def, DateTime.UtcNow));
+        sw.Restart();
+        for (int i = 0; i < 10000; i++)
+        {
+            foreach (var e in state.Decide(new AssignWork("w", "n", DateTime.UtcNow))) state.Apply(e);
+            var job = state.JobOfWorker("w")!;
+            foreach (var e in state.Decide(new RecordProgress(job.JobId, job.Attempt, 1, 1, 0, 0, 0, 0, 0.001, DateTime.UtcNow))) state.Apply(e);
+            foreach (var e in state.Decide(new CompleteJob(job.JobId, job.Attempt, "s", new(), null, DateTime.UtcNow))) { state.Apply(e); SweepSnapshot.View(state, state.Job(job.JobId)); }
+        }
+        Console.WriteLine($"state alone: {Bench.F(sw.Elapsed.TotalMilliseconds / 10000, "F3")} ms per job");
+    }
+    if (what is "all" or "recovery") await Recovery.Run(root, jobs: 3_334);
+}
+finally
+{
+    Directory.Delete(root, true);
+}
+
+sealed class InstantBackend : ITrainingBackend
+{
+    public string Name => "instant";
+    public Task<JobOutcome> RunAsync(JobSpec spec, IJobProgressSink progress, CancellationToken ct)
+    {
+        progress.ReportEpoch(new EpochProgress(1, 1, 0, 0, 0, 0, 0.001));
+        return Task.FromResult(new JobOutcome("s", new()));
+    }
+}
+sealed class NullStore : IResultStore { public string? MissingOutputs(JobSpec spec) => null; }
+sealed class NullSink : IJobProgressSink { public void ReportEpoch(EpochProgress progress) { } }
+
+static class Bench
+{
+    public const string Quiet = """
+        akka.loglevel = ERROR
+        akka.stdout-loglevel = ERROR
+        nnunet.cluster.register-retry-interval = 500ms
+        """;
+
+    public static ActorSystem Coordinator(string db, string extra) =>
+        NnUnetClusterHost.StartSystem(ClusterConfig.Build(new NodeOptions(NodeKind.Embedded,
+            SqliteJournalPath: Environment.GetEnvironmentVariable("BENCH_INMEM") == "1" ? null : db, ExtraHocon: extra + "\n" + Quiet
+            + (Environment.GetEnvironmentVariable("BENCH_INMEM") == "1" ? "\nakka.persistence.journal.plugin = akka.persistence.journal.inmem\nakka.persistence.snapshot-store.plugin = akka.persistence.snapshot-store.local\nakka.persistence.snapshot-store.local.dir = " + Path.Combine(Path.GetDirectoryName(db)!, "snap") : ""))));
+
+    public static ActorSystem Worker(Address seed) =>
+        NnUnetClusterHost.StartSystem(ClusterConfig.Build(new NodeOptions(NodeKind.Worker, Seeds: [seed.ToString()], ExtraHocon: Quiet)));
+
+    public static async Task<SweepSnapshot> WaitFinished(ActorSystem system, Task<SweepFinished> finished, TimeSpan timeout)
+    {
+        await finished.WaitAsync(timeout);
+        return await NnUnetClusterHost.GetSnapshotAsync(system, TimeSpan.FromSeconds(30));
+    }
+
+    public static async Task Stop(params ActorSystem[] systems)
+    {
+        foreach (var s in systems.Reverse()) await s.Terminate();
+    }
+
+    public static string F(double v, string format = "F2") => v.ToString(format, CultureInfo.InvariantCulture);
+}
+
+static class Makespan
+{
+    // seconds per epoch of the simulated jobs: realistic ratios (3d_fullres and the cascade ~2-5x 2d), deliberately
+    // NOT equal to the scheduler's priors, so the estimates have to learn from measured epochs
+    static readonly Dictionary<string, double> EpochSeconds = new()
+    {
+        ["2d"] = 0.08, ["3d_fullres"] = 0.40, ["3d_lowres"] = 0.22, ["3d_cascade_fullres"] = 0.34,
+    };
+    const int Epochs = 5;
+    const double SelectSeconds = 0.1;
+
+    public static async Task Run(string root)
+    {
+        var definition = SweepDefinition.Create("Dataset999_Bench", "nnUNetPlans", "nnUNetTrainer", EpochSeconds.Keys, [0, 1, 2, 3, 4], Epochs);
+        double work = 0;
+        foreach (var (_, s) in EpochSeconds) work += 5 * s * Epochs;
+        work += SelectSeconds;
+        double criticalPath = (EpochSeconds["3d_lowres"] + EpochSeconds["3d_cascade_fullres"]) * Epochs + SelectSeconds;
+        Console.WriteLine($"makespan: 20 training jobs + selection, total work {Bench.F(work)} s, critical path {Bench.F(criticalPath)} s");
+        Console.WriteLine("| GPUs | lower bound s | makespan s (actors) | makespan / bound | our policy, exact timing / bound | FIFO (grid order) / bound |");
+        Console.WriteLine("|---|---|---|---|---|---|");
+        foreach (var gpus in new[] { 2, 4, 8, 16, 64 })
+        {
+            var dir = Path.Combine(root, $"makespan-{gpus}");
+            var system = Bench.Coordinator(Path.Combine(dir, "sweeps.db"), "");
+            var finished = NnUnetClusterHost.WhenSweepFinishedLocally(system);
+            var firstAssignment = new TaskCompletionSource<long>();
+            system.EventStream.Subscribe(system.ActorOf(Props.Create(() => new FirstAssignment(firstAssignment))), typeof(SweepChanged));
+            var options = new SimulatedBackendOptions
+            {
+                EpochDuration = spec => TimeSpan.FromSeconds(spec.Kind == JobKind.Train ? EpochSeconds[spec.Configuration!] : SelectSeconds),
+            };
+            NnUnetClusterHost.StartCoordinator(system, NnUnetClusterHost.CoordinatorSettingsFrom(system.Settings.Config, definition, dir));
+            NnUnetClusterHost.StartWorkers(system, Enumerable.Range(0, gpus).Select(i => $"sim{i}").ToArray(), d => new SimulatedTrainingBackend(options, d));
+            var snapshot = await Bench.WaitFinished(system, finished, TimeSpan.FromMinutes(2));
+            long end = Stopwatch.GetTimestamp();
+            double makespan = Stopwatch.GetElapsedTime(await firstAssignment.Task, end).TotalSeconds;
+            await Bench.Stop(system);
+            if (snapshot.Status != SweepStatus.Completed) throw new InvalidOperationException($"sweep on {gpus} GPUs ended {snapshot.Status}");
+            double bound = Math.Max(criticalPath, work / gpus);
+            double fifo = Fifo(gpus);
+            double exact = Policy(definition, gpus);
+            Console.WriteLine($"| {gpus} | {Bench.F(bound)} | {Bench.F(makespan)} | {Bench.F(makespan / bound, "F3")} | {Bench.F(exact / bound, "F3")} | {Bench.F(fifo / bound, "F3")} |");
+        }
+    }
+
+    /// <summary>
+    /// Our scheduling policy without actors or timing noise: the same <see cref="SweepState"/> driven by a discrete-event
+    /// simulation (a job reports its epoch time when it ends, so the estimates learn as in the real run).
+    /// </summary>
+    static double Policy(SweepDefinition definition, int gpus)
+    {
+        var state = new SweepState();
+        var t0 = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        state.Apply(new SweepDefined(definition, t0));
+        var running = new PriorityQueue<(string worker, JobRecord job), double>();
+        var idle = new Queue<string>(Enumerable.Range(0, gpus).Select(i => $"g{i}"));
+        double now = 0;
+        void Do(SweepCommand c) { foreach (var e in state.Decide(c)) state.Apply(e); }
+        while (true)
+        {
+            while (idle.Count > 0 && state.NextJob() is not null)
+            {
+                var worker = idle.Dequeue();
+                Do(new AssignWork(worker, "n", t0.AddSeconds(now)));
+                var job = state.JobOfWorker(worker)!;
+                double seconds = job.Kind == JobKind.Train ? EpochSeconds[job.Configuration!] * Epochs : SelectSeconds;
+                running.Enqueue((worker, job), now + seconds);
+            }
+            if (!running.TryDequeue(out var done, out var end)) break;
+            now = end;
+            if (done.job.Kind == JobKind.Train)
+                Do(new RecordProgress(done.job.JobId, done.job.Attempt, Epochs, Epochs, 0, 0, 0, 0, EpochSeconds[done.job.Configuration!], t0.AddSeconds(now)));
+            Do(new CompleteJob(done.job.JobId, done.job.Attempt, "s", new(), null, t0.AddSeconds(now)));
+            idle.Enqueue(done.worker);
+        }
+        if (!state.AllCompleted) throw new InvalidOperationException("simulated sweep did not complete");
+        return now;
+    }
+
+    /// <summary>Peer: list scheduling in grid order (what a plain job queue does), simulated exactly (no actor overhead).</summary>
+    static double Fifo(int gpus)
+    {
+        var jobs = new List<(string config, double seconds)>();
+        foreach (var config in EpochSeconds.Keys.OrderBy(c => Array.IndexOf(SweepDefinition.CanonicalConfigurations, c)))
+            for (int f = 0; f < 5; f++) jobs.Add((config, EpochSeconds[config] * Epochs));
+        var free = new double[gpus];
+        double lowresDone = 0, allDone = 0;
+        var lowresEnds = new List<double>();
+        foreach (var (config, seconds) in jobs)
+        {
+            int g = Array.IndexOf(free, free.Min());
+            double start = free[g];
+            if (config == "3d_cascade_fullres") start = Math.Max(start, lowresDone);
+            free[g] = start + seconds;
+            if (config == "3d_lowres") { lowresEnds.Add(free[g]); lowresDone = lowresEnds.Max(); }
+            allDone = Math.Max(allDone, free[g]);
+        }
+        return allDone + SelectSeconds;
+    }
+
+    public sealed class FirstAssignment : ReceiveActor
+    {
+        public FirstAssignment(TaskCompletionSource<long> first)
+        {
+            Receive<SweepChanged>(c =>
+            {
+                if (c.Event.Kind == "assigned") first.TrySetResult(Stopwatch.GetTimestamp());
+            });
+        }
+    }
+}
+
+static class Throughput
+{
+    public static async Task Run(string root, int jobs, int workersPerNode, int nodes)
+    {
+        var dir = Path.Combine(root, "throughput");
+        var definition = SweepDefinition.Create("Dataset999_Bench", "nnUNetPlans", "nnUNetTrainer", ["2d"], Enumerable.Range(0, jobs), 1);
+        var coordinator = Bench.Coordinator(Path.Combine(dir, "sweeps.db"), "nnunet.cluster.snapshot-every = 100000");
+        var seed = Akka.Cluster.Cluster.Get(coordinator).SelfAddress;
+        var workers = Enumerable.Range(1, nodes - 1).Select(_ => Bench.Worker(seed)).ToArray();
+        var options = new SimulatedBackendOptions { EpochDuration = _ => TimeSpan.Zero };
+        TrainingBackendFactory backends = Environment.GetEnvironmentVariable("BENCH_NULL") == "1"
+            ? _ => new InstantBackend()
+            : d => new SimulatedTrainingBackend(options, d);
+        // wait until every node is up, so that all workers compete from the start
+        while (Akka.Cluster.Cluster.Get(coordinator).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) < nodes) await Task.Delay(50);
+        var finished = NnUnetClusterHost.WhenSweepFinishedLocally(coordinator);
+        var firstAssignment = new TaskCompletionSource<long>();
+        coordinator.EventStream.Subscribe(coordinator.ActorOf(Props.Create(() => new Makespan.FirstAssignment(firstAssignment))), typeof(SweepChanged));
+        var clock = Stopwatch.StartNew();
+        NnUnetClusterHost.StartCoordinator(coordinator, NnUnetClusterHost.CoordinatorSettingsFrom(coordinator.Settings.Config, definition, dir,
+            Environment.GetEnvironmentVariable("BENCH_NULL") == "1" ? new NullStore() : null));
+        foreach (var node in workers.Prepend(coordinator))
+            NnUnetClusterHost.StartWorkers(node, Enumerable.Range(0, workersPerNode).Select(i => $"sim{i}").ToArray(), backends);
+        var snapshot = await Bench.WaitFinished(coordinator, finished, TimeSpan.FromMinutes(5));
+        double seconds = clock.Elapsed.TotalSeconds;
+        double dispatchSeconds = Stopwatch.GetElapsedTime(await firstAssignment.Task).TotalSeconds - (clock.Elapsed.TotalSeconds - seconds);
+        await Bench.Stop([coordinator, .. workers]);
+        if (snapshot.Status != SweepStatus.Completed) throw new InvalidOperationException($"throughput sweep ended {snapshot.Status}");
+        int assignments = jobs + 1;
+        Console.WriteLine($"throughput: {assignments} jobs (1 epoch, no sleep, real files on {root}) over {workersPerNode * nodes} workers on {nodes} ActorSystems " +
+                          $"(TCP, MessagePack, SQLite journal): {Bench.F(dispatchSeconds)} s from first assignment to sweep end = " +
+                          $"{Bench.F(assignments / dispatchSeconds, "F0")} assignments/s (each: assign, start, progress, completion check, complete); " +
+                          $"{Bench.F(seconds)} s including coordinator start-up and worker registration");
+    }
+}
+
+static class Recovery
+{
+    public static async Task Run(string root, int jobs)
+    {
+        var dir = Path.Combine(root, "recovery");
+        var db = Path.Combine(dir, "sweeps.db");
+        var definition = SweepDefinition.Create("Dataset999_Bench", "nnUNetPlans", "nnUNetTrainer", ["2d"], Enumerable.Range(0, jobs), 1);
+        var options = new SimulatedBackendOptions { EpochDuration = _ => TimeSpan.Zero };
+        foreach (var snapshots in new[] { false, true })
+        {
+            var extra = snapshots ? "nnunet.cluster.snapshot-every = 500" : "nnunet.cluster.snapshot-every = 1000000";
+            if (Directory.Exists(dir)) Directory.Delete(dir, true);
+            var first = Bench.Coordinator(db, extra);
+            var finished = NnUnetClusterHost.WhenSweepFinishedLocally(first);
+            NnUnetClusterHost.StartCoordinator(first, NnUnetClusterHost.CoordinatorSettingsFrom(first.Settings.Config, definition, dir));
+            NnUnetClusterHost.StartWorkers(first, Enumerable.Range(0, 32).Select(i => $"sim{i}").ToArray(), d => new SimulatedTrainingBackend(options, d));
+            await Bench.WaitFinished(first, finished, TimeSpan.FromMinutes(5));
+            await Task.Delay(1000); // let the last asynchronous journal writes land
+            await Bench.Stop(first);
+            long events = CountEvents(db);
+
+            var second = Bench.Coordinator(db, extra);
+            // the node is up and the journal connection warm before the clock starts: we time the replay, not start-up
+            while (Akka.Cluster.Cluster.Get(second).State.Members.Count == 0) await Task.Delay(20);
+            var clock = Stopwatch.StartNew();
+            NnUnetClusterHost.StartCoordinator(second, NnUnetClusterHost.CoordinatorSettingsFrom(second.Settings.Config, definition, dir));
+            var snapshot = await NnUnetClusterHost.GetSnapshotAsync(second, TimeSpan.FromSeconds(60));
+            double seconds = clock.Elapsed.TotalSeconds;
+            await Bench.Stop(second);
+            if (snapshot.Status != SweepStatus.Completed) throw new InvalidOperationException($"recovered sweep is {snapshot.Status}");
+            Console.WriteLine($"recovery: journal of {events} events{(snapshots ? " with a snapshot every 500" : ", no snapshot")}: " +
+                              $"{Bench.F(seconds)} s from coordinator start to its first answer (all {snapshot.CompletedJobs} jobs completed)");
+        }
+    }
+
+    static long CountEvents(string db)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db}");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT COUNT(*) FROM journal";
+        return (long)command.ExecuteScalar()!;
+    }
+}

@@ -1,0 +1,261 @@
+using NnUnet.Core.Datasets;
+using NnUnet.Core.Ensembling;
+using NnUnet.Core.Evaluation;
+using NnUnet.Core.Imaging;
+using NnUnet.Core.Imaging.Nifti;
+using NnUnet.Core.Postprocessing;
+using NnUnet.Core.Preprocessing;
+using NnUnet.Core.Selection;
+using NnUnet.Training.Devices;
+using TorchSharp;
+
+namespace NnUnet.Training.Inference;
+
+/// <summary>What to predict with: one configuration (<see cref="Configuration"/>) or the winner of find-best (<see cref="UseBest"/>).</summary>
+public sealed record PredictionOptions
+{
+    /// <summary>Dataset id, name or folder (resolved against nnUNet_results / nnUNet_raw like the other verbs).</summary>
+    public required string Dataset { get; init; }
+    /// <summary>Configuration to use (2d, 3d_fullres, 3d_lowres, 3d_cascade_fullres); null with <see cref="UseBest"/>.</summary>
+    public string? Configuration { get; init; }
+    /// <summary>Use <c>best_configuration.json</c>: its model or pair ensemble, its folds and its postprocessing.</summary>
+    public bool UseBest { get; init; }
+    /// <summary>Folds to average; null: those of best_configuration.json, else 0..4 (as nnUNetv2_predict).</summary>
+    public IReadOnlyList<int>? Folds { get; init; }
+    public string Trainer { get; init; } = "nnUNetTrainer";
+    public string Plans { get; init; } = "nnUNetPlans";
+    /// <summary>"auto", "cpu", "cuda" or "cuda:N".</summary>
+    public string Device { get; init; } = "auto";
+    /// <summary>Also write <c>CASE.npz</c> (softmax probabilities, raw array order) and <c>CASE.pkl.json</c>.</summary>
+    public bool SaveProbabilities { get; init; }
+    /// <summary>A postprocessing.json to apply instead of the one found with the model.</summary>
+    public string? PostprocessingFile { get; init; }
+    public bool DisablePostprocessing { get; init; }
+    /// <summary>Called after every case (from the predicting thread).</summary>
+    public Action<CasePredictionResult, int, int>? OnCaseDone { get; init; }
+    /// <summary>Called before every case with its id, index and the case count.</summary>
+    public Action<string, int, int>? OnCaseStart { get; init; }
+}
+
+/// <summary>One input case: its segmentation file on success, else the error naming what went wrong.</summary>
+public sealed record CasePredictionResult(string CaseId, string? OutputFile, string? Error)
+{
+    public bool Succeeded => Error is null;
+}
+
+/// <summary>Outcome of <see cref="Predictor.PredictFolder"/>.</summary>
+public sealed record PredictionRun(string Model, IReadOnlyList<string> ModelFolders, IReadOnlyList<int> Folds,
+    string? PostprocessingSource, IReadOnlyList<string> PostprocessingSteps, IReadOnlyList<CasePredictionResult> Cases)
+{
+    public int Failed => Cases.Count(c => !c.Succeeded);
+}
+
+/// <summary>
+/// nnU-Net's <c>nnUNetv2_predict</c> for a folder of raw cases (<c>CASE_XXXX.nii.gz</c>, one file per channel): each
+/// case is preprocessed like the training data, predicted by the sliding window (mirroring, folds averaged), exported
+/// back to the input's geometry, postprocessed and written as <c>CASE{file_ending}</c>. A pair ensemble averages the two
+/// configurations' softmax probabilities in raw geometry (<see cref="ProbabilityEnsembler"/>) before the argmax, as
+/// <c>nnUNetv2_ensemble</c>. A case that fails is reported and the others go on.
+/// <para>Differences from nnU-Net, on purpose: the cascade's previous stage is run in the same call (nnU-Net needs a
+/// separate 3d_lowres run and <c>-prev_stage_predictions</c>), and postprocessing is applied here (nnU-Net:
+/// a separate <c>nnUNetv2_apply_postprocessing</c>), both so that one verb produces the final segmentation.</para>
+/// </summary>
+public static class Predictor
+{
+    public static readonly IReadOnlyList<int> DefaultFolds = [0, 1, 2, 3, 4];
+
+    public static PredictionRun PredictFolder(NnUnetPaths paths, string inputFolder, string outputFolder, PredictionOptions options,
+        CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        ArgumentNullException.ThrowIfNull(options);
+        if (!Directory.Exists(inputFolder)) throw new DirectoryNotFoundException($"input folder {inputFolder} does not exist");
+        if (options.UseBest == (options.Configuration is not null))
+            throw new ArgumentException("give either a configuration or 'best' (best_configuration.json), not both or neither");
+        string datasetName = DatasetLocator.ResolveName(options.Dataset, paths);
+        string resultsFolder = paths.ResultsDatasetFolder(datasetName);
+        if (!Directory.Exists(resultsFolder)) throw new DirectoryNotFoundException($"{resultsFolder} does not exist: no trained models for {datasetName}");
+
+        var (modelName, modelFolders, folds, defaultPostprocessing) = ChooseModels(resultsFolder, options);
+        var (postprocessing, postprocessingSource) = LoadPostprocessing(options, defaultPostprocessing);
+        var device = TorchDevices.Resolve(options.Device);
+        var models = new List<PredictorModel>(modelFolders.Count);
+        try
+        {
+            foreach (string folder in modelFolders) models.Add(PredictorModel.Load(folder, folds, device));
+            var dataset = models[0].Dataset;
+            for (int m = 1; m < models.Count; m++)
+                if (models[m].Exporter.NumOutputChannels != models[0].Exporter.NumOutputChannels)
+                    throw new InvalidDataException($"ensemble members {modelFolders[0]} and {modelFolders[m]} predict different numbers of classes");
+            Directory.CreateDirectory(outputFolder);
+            var cases = ListInputCases(inputFolder, dataset, out var invalid);
+            var results = new List<CasePredictionResult>(cases.Count + invalid.Count);
+            results.AddRange(invalid);
+            int total = cases.Count + invalid.Count;
+            foreach (var r in invalid) options.OnCaseDone?.Invoke(r, results.Count, total);
+            foreach (var rawCase in cases)
+            {
+                ct.ThrowIfCancellationRequested();
+                options.OnCaseStart?.Invoke(rawCase.Id, results.Count, total);
+                CasePredictionResult result;
+                try
+                {
+                    string file = PredictCase(rawCase, models, postprocessing, outputFolder, options.SaveProbabilities, ct);
+                    result = new CasePredictionResult(rawCase.Id, file, null);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    result = new CasePredictionResult(rawCase.Id, null, ex.Message);
+                }
+                results.Add(result);
+                options.OnCaseDone?.Invoke(result, results.Count, total);
+            }
+            var steps = new List<string>();
+            foreach (var step in postprocessing.Steps) steps.Add(step.Description);
+            return new PredictionRun(modelName, modelFolders, folds, postprocessingSource, steps, results);
+        }
+        finally
+        {
+            foreach (var model in models) model.Dispose();
+        }
+    }
+
+    private static (string Name, IReadOnlyList<string> Folders, IReadOnlyList<int> Folds, string? Postprocessing) ChooseModels(
+        string resultsFolder, PredictionOptions options)
+    {
+        string bestPath = Path.Combine(resultsFolder, BestConfiguration.FileName);
+        if (options.UseBest)
+        {
+            var best = BestConfiguration.Load(bestPath);
+            var folders = new List<string>();
+            foreach (string configuration in best.Best.Configurations)
+                folders.Add(Path.Combine(resultsFolder, PredictorModel.FolderName(best.Trainer, best.Plans, configuration)));
+            return (best.Best.Name, folders, options.Folds ?? best.Folds, best.PostprocessingFile);
+        }
+        string folder = Path.Combine(resultsFolder, PredictorModel.FolderName(options.Trainer, options.Plans, options.Configuration!));
+        var folds = options.Folds ?? DefaultFolds;
+        // the postprocessing find-best determined for this very model, else none
+        string? postprocessing = null;
+        if (File.Exists(bestPath))
+        {
+            var best = BestConfiguration.Load(bestPath);
+            if (!best.IsEnsemble && best.Trainer == options.Trainer && best.Plans == options.Plans && best.Best.Configurations.Count == 1
+                && best.Best.Configurations[0] == options.Configuration)
+                postprocessing = best.PostprocessingFile;
+        }
+        if (postprocessing is null)
+        {
+            string crossval = Path.Combine(folder, $"crossval_results_folds_{string.Join("_", folds)}", PostprocessingDecision.FileName);
+            if (File.Exists(crossval)) postprocessing = crossval;
+        }
+        return (Path.GetFileName(folder), [folder], folds, postprocessing);
+    }
+
+    private static (PostprocessingPlan Plan, string? Source) LoadPostprocessing(PredictionOptions options, string? found)
+    {
+        if (options.DisablePostprocessing) return (new PostprocessingPlan([]), null);
+        string? path = options.PostprocessingFile ?? found;
+        if (path is null) return (new PostprocessingPlan([]), null);
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"postprocessing file {path} does not exist (rerun find-best, or pass --disable-postprocessing)", path);
+        return (PostprocessingPlan.Load(path), path);
+    }
+
+    /// <summary>
+    /// Groups <c>CASE_XXXX{file_ending}</c> files into cases with channels 0..n-1 (n from dataset.json); files with the
+    /// ending but another name pattern, and cases with missing or extra channels, come back as failed entries.
+    /// </summary>
+    public static List<RawCase> ListInputCases(string inputFolder, DatasetJson dataset, out List<CasePredictionResult> invalid)
+    {
+        invalid = [];
+        var channels = new SortedDictionary<string, SortedDictionary<int, string>>(StringComparer.Ordinal);
+        foreach (string name in RawDataset.VisibleFileNames(inputFolder))
+        {
+            if (!name.EndsWith(dataset.FileEnding, StringComparison.Ordinal)) continue;
+            if (!RawDataset.TryParseImageFileName(name, dataset.FileEnding, out string caseId, out int channel))
+            {
+                string stem = name[..^dataset.FileEnding.Length];
+                invalid.Add(new CasePredictionResult(stem, null, $"{Path.Combine(inputFolder, name)}: not named CASE_XXXX{dataset.FileEnding} (XXXX: the 4-digit channel)"));
+                continue;
+            }
+            if (!channels.TryGetValue(caseId, out var files)) channels[caseId] = files = new SortedDictionary<int, string>();
+            files[channel] = Path.Combine(inputFolder, name);
+        }
+        var cases = new List<RawCase>(channels.Count);
+        foreach (var (caseId, files) in channels)
+        {
+            var ordered = new List<string>(files.Count);
+            string? problem = null;
+            for (int c = 0; c < dataset.NumChannels; c++)
+            {
+                if (files.TryGetValue(c, out var file)) ordered.Add(file);
+                else problem ??= $"case {caseId}: channel file {RawDataset.ImageFileName(caseId, c, dataset.FileEnding)} is missing in {inputFolder} (the dataset has {dataset.NumChannels} channel(s))";
+            }
+            if (problem is null && files.Count != dataset.NumChannels)
+                problem = $"case {caseId}: {files.Count} channel files in {inputFolder}, the dataset has {dataset.NumChannels} channel(s)";
+            if (problem is null) cases.Add(new RawCase(caseId, ordered, null));
+            else invalid.Add(new CasePredictionResult(caseId, null, problem));
+        }
+        if (cases.Count == 0 && invalid.Count == 0)
+            throw new InvalidDataException($"{inputFolder}: no input images (CASE_XXXX{dataset.FileEnding})");
+        return cases;
+    }
+
+    /// <summary>Predicts one case with every model (averaging probabilities for several), postprocesses and writes it.</summary>
+    private static string PredictCase(RawCase rawCase, IReadOnlyList<PredictorModel> models, PostprocessingPlan postprocessing,
+        string outputFolder, bool saveProbabilities, CancellationToken ct)
+    {
+        var image = RawCaseReader.ReadImages(rawCase);
+        var first = models[0];
+        string outputTruncated = Path.Combine(outputFolder, rawCase.Id);
+        MedicalImage segmentation;
+        CaseProperties properties;
+        ProbabilityMap? probabilities = null;
+        int[] raw = image.SpatialShape;
+        if (models.Count == 1)
+        {
+            using var scope = torch.NewDisposeScope();
+            var (logits, caseProperties) = first.PredictLogits(rawCase.Id, image, ct);
+            properties = caseProperties;
+            var exported = first.Exporter.Convert(logits, properties, saveProbabilities, rawCase.Id);
+            segmentation = exported.Segmentation;
+            if (saveProbabilities)
+                probabilities = new ProbabilityMap(exported.ProbabilityChannels, raw[0], raw[1], raw[2], exported.Probabilities!);
+        }
+        else
+        {
+            var members = new List<ProbabilityMap>(models.Count);
+            properties = null!;
+            foreach (var model in models)
+            {
+                using var scope = torch.NewDisposeScope();
+                var (logits, caseProperties) = model.PredictLogits(rawCase.Id, image, ct);
+                properties ??= caseProperties;
+                var exported = model.Exporter.Convert(logits, caseProperties, withProbabilities: true, rawCase.Id);
+                members.Add(new ProbabilityMap(exported.ProbabilityChannels, raw[0], raw[1], raw[2], exported.Probabilities!));
+            }
+            probabilities = ProbabilityEnsembler.Average(members, rawCase.Id);
+            var labels = ProbabilityEnsembler.ToSegmentation(probabilities, SegmentationHeads.ForDataset(first.Dataset));
+            segmentation = labels.ToImage(first.Exporter.SegmentationType, image.Geometry);
+        }
+
+        if (!postprocessing.IsEmpty)
+        {
+            var labels = LabelVolume.FromImage(segmentation, outputTruncated + first.Dataset.FileEnding);
+            postprocessing.ApplyTo(labels);
+            segmentation = labels.ToImage(first.Exporter.SegmentationType, segmentation.Geometry);
+        }
+
+        if (saveProbabilities)
+        {
+            probabilities!.Save(outputTruncated + PredictionExporter.ProbabilitiesSuffix);
+            PredictionExporter.WriteAtomically(outputTruncated + PredictionExporter.PropertiesSuffix, path =>
+                File.WriteAllBytes(path, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(properties, PreprocessedStore.JsonOptions)));
+        }
+        string segmentationPath = outputTruncated + first.Dataset.FileEnding;
+        if (!segmentationPath.EndsWith(".nii.gz", StringComparison.Ordinal) && !segmentationPath.EndsWith(".nii", StringComparison.Ordinal))
+            throw new NotSupportedException($"dataset file ending '{first.Dataset.FileEnding}': only NIfTI (.nii.gz, .nii) is written");
+        NiftiWriter.Write(segmentationPath, segmentation);
+        return segmentationPath;
+    }
+}

@@ -1,0 +1,479 @@
+using System.Diagnostics;
+using System.Globalization;
+using NnUnet.Core.Datasets;
+using NnUnet.Core.Planning;
+using NnUnet.Core.Preprocessing;
+using NnUnet.Training.Augmentation;
+using NnUnet.Training.Data;
+using NnUnet.Training.Devices;
+using NnUnet.Training.Loss;
+using NnUnet.Training.Network;
+using NnUnet.Training.Optim;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace NnUnet.Training.Trainer;
+
+/// <summary>
+/// nnU-Net v2's <c>nnUNetTrainer</c> for one fold: PlainConvUNet from the plan, Dice+CE with deep supervision, SGD
+/// (1e-2, momentum 0.99, Nesterov, wd 3e-5), poly LR set at each epoch start, grad-norm clip 12, 250 iterations and
+/// 50 validation iterations per epoch, online pseudo-Dice with EMA, checkpoints and progress.png.
+/// Differences on purpose (see docs/training.md): checkpoint_latest every epoch (nnU-Net: every 50), a mid-epoch
+/// checkpoint on cancellation, and batches that depend only on (seed, batch index) so <c>--continue</c> reproduces
+/// the uninterrupted run exactly on CPU. Precision is fp32 throughout (TF32 matmuls allowed on CUDA): TorchSharp has no
+/// autocast, and fp32 keeps resume bit-exact.
+/// </summary>
+public sealed class NnUnetTrainer
+{
+    public const double InitialLearningRate = 1e-2;
+    public const double GradientClipNorm = 12;
+    public const double OversampleForegroundPercent = 0.33;
+    private const int TrainStream = 0, ValidationStream = 1;
+
+    private readonly IFoldValidator? validator;
+    private readonly Func<FoldSetup, IBatchAugmenter>? augmenterFactory;
+
+    /// <param name="validator">Runs the post-training validation (normally <c>NnUnet.Training.Inference.FoldValidator</c>); null skips it (with a message).</param>
+    /// <param name="augmenterFactory">Builds the training augmentation; null: nnU-Net's pipeline (<see cref="DefaultAugmenter"/>).</param>
+    public NnUnetTrainer(IFoldValidator? validator = null, Func<FoldSetup, IBatchAugmenter>? augmenterFactory = null)
+    {
+        this.validator = validator;
+        this.augmenterFactory = augmenterFactory;
+    }
+
+    /// <summary>Everything resolved from the files before training starts (also used by <c>--dry-run</c>).</summary>
+    public sealed record FoldSetup(
+        TrainingJob Job, NnUnetPlans Plans, PlansConfiguration Configuration, DatasetJson Dataset, string DataFolder,
+        int InputChannels, int NumClasses, CrossValidationFold Split, PatchGeometry Geometry);
+
+    public static FoldSetup Resolve(TrainingJob job)
+    {
+        job.Validate();
+        string datasetFolder = Path.Combine(job.PreprocessedRoot, job.DatasetName);
+        string plansPath = Path.Combine(datasetFolder, job.PlansName + ".json");
+        if (!File.Exists(plansPath)) throw new FileNotFoundException($"{plansPath}: plans not found; run nnunet plan first", plansPath);
+        var plans = NnUnetPlans.Load(plansPath);
+        var config = plans.GetConfiguration(job.Configuration);
+        if (config.PreviousStage is not null)
+            throw new NotSupportedException($"{job.Configuration}: cascade training (previous stage '{config.PreviousStage}') is not implemented in this trainer yet");
+
+        string datasetJsonPath = Path.Combine(datasetFolder, DatasetJson.FileName);
+        if (!File.Exists(datasetJsonPath) && job.RawRoot is not null) datasetJsonPath = Path.Combine(job.RawRoot, job.DatasetName, DatasetJson.FileName);
+        if (!File.Exists(datasetJsonPath)) throw new FileNotFoundException($"{datasetJsonPath}: dataset.json not found (neither in the preprocessed nor the raw dataset folder)", datasetJsonPath);
+        var dataset = DatasetJson.Load(datasetJsonPath);
+        if (dataset.HasRegions) throw new NotSupportedException($"{datasetJsonPath}: region-based training is not implemented in this trainer");
+        int numClasses = 0;
+        foreach (var label in dataset.Labels)
+            if (!(dataset.IgnoreLabel is { } ignore && label.Values[0] == ignore)) numClasses++;
+        if (dataset.HasIgnoreLabel) throw new NotSupportedException($"{datasetJsonPath}: datasets with an ignore label are not supported by this trainer");
+
+        string dataFolder = Path.Combine(datasetFolder, config.DataIdentifier);
+        if (!Directory.Exists(dataFolder)) throw new DirectoryNotFoundException($"{dataFolder}: preprocessed data for '{job.Configuration}' not found; run nnunet preprocess first");
+        var caseIds = PreprocessedStore.ListCases(dataFolder);
+        if (caseIds.Count == 0) throw new InvalidDataException($"{dataFolder}: no preprocessed cases");
+        CrossValidationFold split = job.Fold == TrainingJob.AllFolds
+            ? CrossValidationSplits.AllCasesFold(caseIds)
+            : CrossValidationSplits.SelectFold(CrossValidationSplits.LoadOrCreate(datasetFolder, caseIds, out _), job.Fold, caseIds);
+        foreach (var id in split.Train.Concat(split.Val))
+            if (!File.Exists(PreprocessedStore.DataPath(dataFolder, id)))
+                throw new InvalidDataException($"{Path.Combine(datasetFolder, CrossValidationSplits.FileName)}: case '{id}' of fold {job.FoldName} has no preprocessed data in {dataFolder}");
+        if (split.Train.Count == 0 || split.Val.Count == 0)
+            throw new InvalidDataException($"fold {job.FoldName} has {split.Train.Count} training and {split.Val.Count} validation cases; both must be non-empty");
+
+        int dims = config.Architecture.ArchKwargs.SpatialDims;
+        if (config.PatchSize.Length != dims)
+            throw new InvalidDataException($"{plansPath}: configuration '{job.Configuration}' has a {config.PatchSize.Length}-axis patch for a {dims}D network");
+        return new FoldSetup(job, plans, config, dataset, dataFolder, dataset.NumChannels, numClasses, split, PatchGeometry.For(config.PatchSize));
+    }
+
+    /// <summary>nnU-Net v2's training augmentation for the configuration's patch (masked channels from use_mask_for_norm).</summary>
+    public static IBatchAugmenter DefaultAugmenter(FoldSetup setup) =>
+        new NnUnetAugmenter(AugmentationOptions.ForPatch(setup.Configuration.PatchSize, setup.Configuration.UseMaskForNorm));
+
+    /// <summary>Training without augmentation: only the centre crop of the loaded patch.</summary>
+    public static IBatchAugmenter NoAugmentation(FoldSetup setup) => new CenterCropAugmenter(setup.Geometry.FinalPatchSize);
+
+    /// <summary>The network the job would train (for <c>--dry-run</c> and tests).</summary>
+    public static PlainConvUNet BuildNetwork(FoldSetup setup) =>
+        new(setup.Configuration.Architecture.ArchKwargs, setup.InputChannels, setup.NumClasses, deepSupervision: true);
+
+    public async Task<TrainingOutcome> RunAsync(TrainingJob job, ITrainingProgressSink sink, CancellationToken ct)
+    {
+        var setup = Resolve(job);
+        var device = TorchDevices.Resolve(job.Device);
+        ConfigureTorch(device);
+        Directory.CreateDirectory(job.FoldOutputFolder);
+        CopyPlanningFiles(setup);
+        using var log = new TrainingLogWriter(Path.Combine(job.FoldOutputFolder, "training_log.txt"), sink);
+
+        if (job.ValidationOnly) return await ValidateOnlyAsync(setup, device, log, ct).ConfigureAwait(false);
+
+        Checkpoint? resume = job.ContinueTraining ? FindResumeCheckpoint(job.FoldOutputFolder, log) : null;
+        long seed = resume?.Metadata.Seed ?? job.Seed ?? Random.Shared.NextInt64(0, long.MaxValue);
+        if (resume is not null && job.Seed is { } asked && asked != seed)
+            log.Line($"--seed {asked} ignored: continuing with the checkpoint's seed {seed}");
+
+        manual_seed(seed);
+        using var network = BuildNetwork(setup);
+        network.to(device);
+        using var optimizer = new NesterovSgd(network.parameters(), InitialLearningRate);
+        var curves = new TrainingCurves();
+        double? bestEma = null;
+        int startEpoch = 0, startIteration = 0;
+        var partialLosses = new List<double>();
+        if (resume is not null)
+        {
+            using (resume)
+            {
+                CheckCompatible(resume.Metadata, setup, job);
+                resume.LoadWeightsInto(network);
+                optimizer.LoadMomentumBuffers(resume.MomentumBuffers);
+                curves = resume.Metadata.Curves;
+                bestEma = resume.Metadata.BestEma;
+                startEpoch = resume.Metadata.Epoch;
+                startIteration = resume.Metadata.Iteration;
+                partialLosses = resume.Metadata.PartialTrainLosses;
+                if (resume.Metadata.TorchRngState is { } state)
+                {
+                    using var stateTensor = tensor(Convert.FromBase64String(state), ScalarType.Byte);
+                    random.set_rng_state(stateTensor);
+                }
+            }
+            log.Line($"continuing from epoch {startEpoch}{(startIteration > 0 ? $", iteration {startIteration}" : "")}");
+        }
+
+        log.Line($"training {job.DatasetName} {job.Configuration} fold {job.FoldName} on {device} (TorchSharp, fp32{(device.type == DeviceType.CUDA ? ", TF32 matmuls" : "")}), seed {seed}");
+        log.Line($"{setup.Split.Train.Count} training and {setup.Split.Val.Count} validation cases; patch [{string.Join(", ", setup.Configuration.PatchSize)}], loaded patch [{string.Join(", ", setup.Geometry.InitialPatchSize)}], batch {setup.Configuration.BatchSize}; {network.ParameterCount():N0} parameters");
+
+        var run = new FoldRun(this, setup, network, optimizer, device, seed, curves, bestEma, log, sink);
+        var status = await run.TrainAsync(startEpoch, startIteration, partialLosses, ct).ConfigureAwait(false);
+        string? finalPath = null;
+        bool validated = false;
+        if (status == TrainingStatus.Completed)
+        {
+            finalPath = run.SaveCheckpoint("checkpoint_final", job.Epochs, 0, [], keepPrevious: false);
+            // as nnU-Net: once final exists, latest is obsolete
+            string latest = Path.Combine(job.FoldOutputFolder, "checkpoint_latest" + Checkpoint.Extension);
+            File.Delete(latest);
+            File.Delete(latest + ".prev");
+            validated = await RunValidatorAsync(setup, network, device, log, ct).ConfigureAwait(false);
+        }
+        return new TrainingOutcome(status, job.FoldOutputFolder, run.Curves.Count, run.BestEma,
+            run.Curves.Count > 0 ? run.Curves.EmaForegroundDice[^1] : null, finalPath, validated);
+    }
+
+    private async Task<TrainingOutcome> ValidateOnlyAsync(FoldSetup setup, Device device, TrainingLogWriter log, CancellationToken ct)
+    {
+        string finalPath = Path.Combine(setup.Job.FoldOutputFolder, "checkpoint_final" + Checkpoint.Extension);
+        if (!File.Exists(finalPath)) throw new FileNotFoundException($"{finalPath}: --validation-only needs a finished training (checkpoint_final)", finalPath);
+        using var checkpoint = Checkpoint.Load(finalPath);
+        using var network = BuildNetwork(setup);
+        checkpoint.LoadWeightsInto(network);
+        network.to(device);
+        bool validated = await RunValidatorAsync(setup, network, device, log, ct).ConfigureAwait(false);
+        var curves = checkpoint.Metadata.Curves;
+        return new TrainingOutcome(TrainingStatus.ValidatedOnly, setup.Job.FoldOutputFolder, curves.Count, checkpoint.Metadata.BestEma,
+            curves.Count > 0 ? curves.EmaForegroundDice[^1] : null, finalPath, validated);
+    }
+
+    private async Task<bool> RunValidatorAsync(FoldSetup setup, PlainConvUNet network, Device device, TrainingLogWriter log, CancellationToken ct)
+    {
+        if (validator is null)
+        {
+            log.Line("validation of the fold skipped: no validator (sliding-window predictor) configured");
+            return false;
+        }
+        network.eval();
+        log.Line($"validating {setup.Split.Val.Count} cases");
+        var context = new FoldValidationContext(setup.Plans, setup.Job.Configuration, setup.Dataset,
+            Path.Combine(setup.Job.PreprocessedRoot, setup.Job.DatasetName), setup.Geometry.MirrorAxes, device);
+        await validator.ValidateAsync(setup.Job.FoldOutputFolder, network, context, setup.Split.Val, ct).ConfigureAwait(false);
+        return true;
+    }
+
+    /// <summary>checkpoint_final, then checkpoint_latest, its previous version, then checkpoint_best (nnU-Net's order), skipping damaged files.</summary>
+    internal static Checkpoint? FindResumeCheckpoint(string foldFolder, TrainingLogWriter log)
+    {
+        string latest = Path.Combine(foldFolder, "checkpoint_latest" + Checkpoint.Extension);
+        string[] candidates =
+        [
+            Path.Combine(foldFolder, "checkpoint_final" + Checkpoint.Extension), latest, latest + ".prev",
+            Path.Combine(foldFolder, "checkpoint_best" + Checkpoint.Extension),
+        ];
+        foreach (var path in candidates)
+        {
+            if (!File.Exists(path)) continue;
+            try
+            {
+                var checkpoint = Checkpoint.Load(path);
+                log.Line($"resuming from {Path.GetFileName(path)}");
+                return checkpoint;
+            }
+            catch (InvalidDataException ex)
+            {
+                log.Line($"WARNING: {ex.Message}; trying an older checkpoint");
+            }
+        }
+        log.Line("WARNING: --continue found no usable checkpoint; starting a new training");
+        return null;
+    }
+
+    private static void CheckCompatible(CheckpointMetadata m, FoldSetup setup, TrainingJob job)
+    {
+        if (m.Configuration != job.Configuration || m.Fold != job.FoldName || m.DatasetName != job.DatasetName)
+            throw new InvalidDataException($"checkpoint in {job.FoldOutputFolder} belongs to {m.DatasetName} {m.Configuration} fold {m.Fold}");
+        if (m.MaxEpochs != job.Epochs || m.ItersPerEpoch != job.ItersPerEpoch || m.ValIters != job.ValIters)
+            throw new InvalidDataException($"checkpoint in {job.FoldOutputFolder} was trained with --epochs {m.MaxEpochs} --iters-per-epoch {m.ItersPerEpoch} --val-iters {m.ValIters}; continue with the same values");
+        if (m.InputChannels != setup.InputChannels || m.NumClasses != setup.NumClasses)
+            throw new InvalidDataException($"checkpoint in {job.FoldOutputFolder}: {m.InputChannels} channels / {m.NumClasses} classes, the dataset now has {setup.InputChannels} / {setup.NumClasses}");
+    }
+
+    private static void ConfigureTorch(Device device)
+    {
+        if (device.type == DeviceType.CUDA)
+        {
+            backends.cuda.matmul.allow_tf32 = true;
+            backends.cudnn.allow_tf32 = true;
+        }
+        else if (Environment.GetEnvironmentVariable("OMP_NUM_THREADS") is null)
+        {
+            set_num_threads(Math.Max(1, Environment.ProcessorCount));
+        }
+    }
+
+    private static void CopyPlanningFiles(FoldSetup setup)
+    {
+        string target = setup.Job.TrainerOutputFolder;
+        string source = Path.Combine(setup.Job.PreprocessedRoot, setup.Job.DatasetName);
+        (string from, string to)[] files =
+        [
+            (Path.Combine(source, setup.Job.PlansName + ".json"), "plans.json"),
+            (setup.Dataset.Source, DatasetJson.FileName),
+            (Path.Combine(source, "dataset_fingerprint.json"), "dataset_fingerprint.json"),
+        ];
+        foreach (var (from, to) in files)
+        {
+            if (!File.Exists(from)) continue;
+            string destination = Path.Combine(target, to);
+            string temp = destination + ".tmp" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+            File.Copy(from, temp, overwrite: true);
+            File.Move(temp, destination, overwrite: true);
+        }
+    }
+
+    /// <summary>The state of one training run (network, optimizer, curves) and its epoch loop.</summary>
+    private sealed class FoldRun(NnUnetTrainer owner, FoldSetup setup, PlainConvUNet network, NesterovSgd optimizer, Device device,
+        long seed, TrainingCurves curves, double? bestEma, TrainingLogWriter log, ITrainingProgressSink sink)
+    {
+        public TrainingCurves Curves { get; } = curves;
+        public double? BestEma { get; private set; } = bestEma;
+        private TrainingJob Job => setup.Job;
+
+        public async Task<TrainingStatus> TrainAsync(int startEpoch, int startIteration, List<double> partialLosses, CancellationToken ct)
+        {
+            var config = setup.Configuration;
+            var geometry = setup.Geometry;
+            var trainCases = new FolderCaseSource(setup.DataFolder, setup.Split.Train);
+            var valCases = new FolderCaseSource(setup.DataFolder, setup.Split.Val);
+            var trainSampler = new PatchSampler(trainCases, geometry.FinalPatchSize, geometry.InitialPatchSize, config.BatchSize, OversampleForegroundPercent);
+            var valSampler = new PatchSampler(valCases, geometry.FinalPatchSize, geometry.FinalPatchSize, config.BatchSize, OversampleForegroundPercent);
+            var augmenter = (owner.augmenterFactory ?? DefaultAugmenter).Invoke(setup);
+            var validationCrop = new CenterCropAugmenter(geometry.FinalPatchSize);
+            // augmentation runs where the batch is made; on CUDA the spatial transforms run on the GPU
+            var augmentDevice = device;
+            var loss = new DeepSupervisionLoss(new DiceCeLoss(config.BatchDice), config.Architecture.ArchKwargs.NStages - 1);
+            var parameters = network.parameters().ToArray();
+
+            for (int epoch = startEpoch; epoch < Job.Epochs; epoch++)
+            {
+                var watch = Stopwatch.StartNew();
+                double lr = PolyLearningRate.At(InitialLearningRate, epoch, Job.Epochs);
+                optimizer.LearningRate = lr;
+                log.Line("");
+                log.Line($"Epoch {epoch}");
+                log.Line($"Current learning rate: {lr.ToString("0.#####", CultureInfo.InvariantCulture)}");
+
+                network.train();
+                int firstIteration = epoch == startEpoch ? startIteration : 0;
+                var losses = epoch == startEpoch ? new List<double>(partialLosses) : new List<double>(Job.ItersPerEpoch);
+                await using (var loader = new BatchLoader(trainSampler, augmenter, seed, TrainStream, (long)epoch * Job.ItersPerEpoch + firstIteration,
+                                 Job.ItersPerEpoch - firstIteration, Job.LoaderQueueCapacity, augmentDevice, CancellationToken.None))
+                {
+                    for (int it = firstIteration; it < Job.ItersPerEpoch; it++)
+                    {
+                        if (ct.IsCancellationRequested)
+                        {
+                            SaveCheckpoint("checkpoint_latest", epoch, it, losses, keepPrevious: true);
+                            log.Line($"cancelled at epoch {epoch}, iteration {it}: checkpoint_latest written; resume with --continue");
+                            return TrainingStatus.Cancelled;
+                        }
+                        using var batch = await loader.NextAsync(CancellationToken.None).ConfigureAwait(false);
+                        losses.Add(TrainStep(batch, loss, parameters));
+                        sink.OnIteration(epoch, it, Job.ItersPerEpoch);
+                    }
+                }
+
+                var (valLoss, dicePerClass) = await ValidateEpochAsync(valSampler, validationCrop, loss, epoch, augmentDevice).ConfigureAwait(false);
+                double meanDice = NanMean(dicePerClass);
+                double ema = TrainingCurves.NextEma(Curves.EmaForegroundDice, meanDice);
+                double trainLoss = Mean(losses);
+                double seconds = watch.Elapsed.TotalSeconds;
+                Curves.TrainLosses.Add(trainLoss);
+                Curves.ValLosses.Add(valLoss);
+                Curves.DicePerClass.Add(dicePerClass);
+                Curves.MeanForegroundDice.Add(meanDice);
+                Curves.EmaForegroundDice.Add(ema);
+                Curves.LearningRates.Add(lr);
+                Curves.EpochSeconds.Add(seconds);
+
+                log.Line($"train_loss {Round(trainLoss)}");
+                log.Line($"val_loss {Round(valLoss)}");
+                log.Line($"Pseudo dice [{string.Join(", ", dicePerClass.Select(Round))}]");
+                log.Line($"Epoch time: {seconds.ToString("0.00", CultureInfo.InvariantCulture)} s");
+                bool newBest = BestEma is null || ema > BestEma.Value;
+                SaveCheckpoint("checkpoint_latest", epoch + 1, 0, [], keepPrevious: true);
+                if (newBest)
+                {
+                    BestEma = ema;
+                    log.Line($"Yayy! New best EMA pseudo Dice: {Round(ema)}");
+                    SaveCheckpoint("checkpoint_best", epoch + 1, 0, [], keepPrevious: false);
+                }
+                try { ProgressPlot.Save(Curves, Path.Combine(Job.FoldOutputFolder, "progress.png")); }
+                catch (Exception ex) when (ex is IOException or InvalidOperationException or ArgumentException)
+                {
+                    log.Line($"WARNING: progress.png not written: {ex.Message}");
+                }
+                sink.OnEpochCompleted(new EpochProgress(epoch, Job.Epochs, trainLoss, valLoss, dicePerClass, meanDice, ema, newBest, lr, seconds,
+                    EstimateTimeLeft(epoch)));
+            }
+            return TrainingStatus.Completed;
+        }
+
+        private double TrainStep(TrainingBatch batch, DeepSupervisionLoss loss, TorchSharp.Modules.Parameter[] parameters)
+        {
+            using var scope = NewDisposeScope();
+            var data = batch.Data.to(device);
+            var target = batch.Target.to(device);
+            optimizer.ZeroGrad();
+            var outputs = network.ForwardWithDeepSupervision(data);
+            var value = loss.Compute(outputs, target);
+            value.backward();
+            nn.utils.clip_grad_norm_(parameters, GradientClipNorm);
+            optimizer.Step();
+            return value.item<float>();
+        }
+
+        private async Task<(double loss, double[] dice)> ValidateEpochAsync(PatchSampler sampler, IBatchAugmenter crop, DeepSupervisionLoss loss, int epoch, Device augmentDevice)
+        {
+            network.eval();
+            int foreground = setup.NumClasses - 1;
+            var tp = new double[foreground];
+            var fp = new double[foreground];
+            var fn = new double[foreground];
+            double lossSum = 0;
+            await using (var loader = new BatchLoader(sampler, crop, seed, ValidationStream, (long)epoch * Job.ValIters, Job.ValIters,
+                             Job.LoaderQueueCapacity, augmentDevice, CancellationToken.None))
+            {
+                for (int v = 0; v < Job.ValIters; v++)
+                {
+                    using var batch = await loader.NextAsync(CancellationToken.None).ConfigureAwait(false);
+                    using var scope = NewDisposeScope();
+                    using var noGrad = no_grad();
+                    var data = batch.Data.to(device);
+                    var target = batch.Target.to(device);
+                    var outputs = network.ForwardWithDeepSupervision(data);
+                    lossSum += loss.Compute(outputs, target).item<float>();
+                    var prediction = outputs[0].argmax(1);
+                    var reference = target.select(1, 0);
+                    var counts = new Tensor[3 * foreground];
+                    for (int c = 1; c <= foreground; c++)
+                    {
+                        var p = prediction.eq(c);
+                        var g = reference.eq(c);
+                        counts[3 * (c - 1)] = p.logical_and(g).sum();
+                        counts[3 * (c - 1) + 1] = p.logical_and(g.logical_not()).sum();
+                        counts[3 * (c - 1) + 2] = p.logical_not().logical_and(g).sum();
+                    }
+                    var host = stack(counts).cpu().data<long>().ToArray();
+                    for (int c = 0; c < foreground; c++) { tp[c] += host[3 * c]; fp[c] += host[3 * c + 1]; fn[c] += host[3 * c + 2]; }
+                }
+            }
+            network.train();
+            var dice = new double[foreground];
+            for (int c = 0; c < foreground; c++)
+            {
+                double denominator = 2 * tp[c] + fp[c] + fn[c];
+                dice[c] = denominator == 0 ? double.NaN : 2 * tp[c] / denominator;
+            }
+            return (lossSum / Job.ValIters, dice);
+        }
+
+        public string SaveCheckpoint(string name, int epoch, int iteration, List<double> partialLosses, bool keepPrevious)
+        {
+            var geometry = setup.Geometry;
+            var metadata = new CheckpointMetadata
+            {
+                TrainerName = TrainingJob.TrainerName, PlansName = Job.PlansName, DatasetName = Job.DatasetName,
+                Configuration = Job.Configuration, Fold = Job.FoldName, Architecture = network.Architecture,
+                InputChannels = network.InputChannels, NumClasses = network.NumClasses, PatchSize = geometry.FinalPatchSize,
+                MirrorAxes = geometry.MirrorAxes, MaxEpochs = Job.Epochs, ItersPerEpoch = Job.ItersPerEpoch, ValIters = Job.ValIters,
+                Seed = seed, Epoch = epoch, Iteration = iteration, PartialTrainLosses = partialLosses, Curves = Curves, BestEma = BestEma,
+                TorchRngState = RngState(),
+            };
+            string path = Path.Combine(Job.FoldOutputFolder, name + Checkpoint.Extension);
+            Checkpoint.Save(path, metadata, network.state_dict(), optimizer.MomentumBuffers, keepPrevious);
+            return path;
+        }
+
+        private static string RngState()
+        {
+            using var state = random.get_rng_state();
+            return Convert.ToBase64String(state.data<byte>().ToArray());
+        }
+
+        private TimeSpan EstimateTimeLeft(int epoch)
+        {
+            int recent = Math.Min(5, Curves.EpochSeconds.Count);
+            double sum = 0;
+            for (int i = Curves.EpochSeconds.Count - recent; i < Curves.EpochSeconds.Count; i++) sum += Curves.EpochSeconds[i];
+            return TimeSpan.FromSeconds(recent == 0 ? 0 : sum / recent * (Job.Epochs - epoch - 1));
+        }
+    }
+
+    private static double Mean(List<double> values)
+    {
+        double s = 0;
+        foreach (double v in values) s += v;
+        return values.Count == 0 ? double.NaN : s / values.Count;
+    }
+
+    private static double NanMean(double[] values)
+    {
+        double s = 0; int n = 0;
+        foreach (double v in values) if (!double.IsNaN(v)) { s += v; n++; }
+        return n == 0 ? double.NaN : s / n;
+    }
+
+    private static string Round(double v) => Math.Round(v, 4).ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>training_log.txt (appended, timestamped like nnU-Net's) mirrored to the progress sink.</summary>
+internal sealed class TrainingLogWriter : IDisposable
+{
+    private readonly StreamWriter writer;
+    private readonly ITrainingProgressSink sink;
+
+    public TrainingLogWriter(string path, ITrainingProgressSink sink)
+    {
+        writer = new StreamWriter(path, append: true) { AutoFlush = true };
+        this.sink = sink;
+    }
+
+    public void Line(string text)
+    {
+        writer.WriteLine($"{DateTime.Now.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture)}: {text}");
+        if (text.Length > 0) sink.OnMessage(text);
+    }
+
+    public void Dispose() => writer.Dispose();
+}
