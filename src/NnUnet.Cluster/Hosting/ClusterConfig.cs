@@ -40,7 +40,8 @@ public static class ClusterConfig
     {
         if (options.Port is < 0 or > 65535) throw new ArgumentException($"port must be in 0..65535, got {options.Port}");
         foreach (var seed in options.Seeds ?? [])
-            if (!seed.StartsWith($"akka.tcp://{SystemName}@", StringComparison.Ordinal) || !seed.Contains(':', StringComparison.Ordinal))
+            if (!(seed.StartsWith($"akka.tcp://{SystemName}@", StringComparison.Ordinal) || seed.StartsWith($"akka.ssl.tcp://{SystemName}@", StringComparison.Ordinal))
+                || !seed.Contains(':', StringComparison.Ordinal))
                 throw new ArgumentException($"seed '{seed}' is not an address like akka.tcp://{SystemName}@HOST:PORT");
         var roleFile = options.Kind switch
         {
@@ -68,6 +69,12 @@ public static class ClusterConfig
         }
         config = config.WithFallback(ConfigurationFactory.ParseString(roleFile))
                        .WithFallback(ConfigurationFactory.ParseString(BuiltInFile("base.hocon")));
+        if (config.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl", false))
+        {
+            // TLS changes the address scheme; seeds may be written either way (the CLI builds akka.tcp ones)
+            var tlsSeeds = string.Join(", ", (options.Seeds ?? []).Select(s => $"\"{ToTlsAddress(s)}\""));
+            config = ConfigurationFactory.ParseString($"akka.cluster.seed-nodes = [{tlsSeeds}]").WithFallback(config);
+        }
         bool journalFromConfig = config.GetBoolean("nnunet.cluster.journal-from-config", false);
         if (!journalFromConfig && options.SqliteJournalPath is { } db && options.Kind is NodeKind.Embedded or NodeKind.Coordinator)
             config = ConfigurationFactory.ParseString(SqliteJournal(db)).WithFallback(config);
@@ -75,6 +82,10 @@ public static class ClusterConfig
             .WithFallback(Akka.Cluster.Tools.Singleton.ClusterSingleton.DefaultConfig())
             .WithFallback(Akka.Cluster.Tools.PublishSubscribe.DistributedPubSub.DefaultConfig());
     }
+
+    /// <summary><c>akka.tcp://nnunet@h:p</c> as the TLS address <c>akka.ssl.tcp://nnunet@h:p</c> (unchanged when already TLS).</summary>
+    public static string ToTlsAddress(string address) =>
+        address.StartsWith("akka.tcp://", StringComparison.Ordinal) ? "akka.ssl.tcp://" + address["akka.tcp://".Length..] : address;
 
     /// <summary>Journal and snapshot store in one SQLite file (Microsoft.Data.Sqlite provider of LinqToDB).</summary>
     public static string SqliteJournal(string path)

@@ -21,7 +21,9 @@ public static class NnUnetClusterHost
     /// <summary>Starts the actor system; with no seed nodes configured the node forms a cluster of its own.</summary>
     public static ActorSystem StartSystem(Config config)
     {
-        var system = ActorSystem.Create(ClusterConfig.SystemName, config);
+        var system = ClusterTls.IsPinned(config)
+            ? ActorSystem.Create(ClusterConfig.SystemName, ClusterTls.PinnedSetup(ref config))
+            : ActorSystem.Create(ClusterConfig.SystemName, config);
         var cluster = Akka.Cluster.Cluster.Get(system);
         if (config.GetStringList("akka.cluster.seed-nodes").Count == 0) cluster.Join(cluster.SelfAddress);
         return system;

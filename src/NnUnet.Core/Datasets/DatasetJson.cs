@@ -109,6 +109,10 @@ public sealed class DatasetJson
         foreach (var (caseId, caseNode) in cases)
         {
             string field = $"dataset.{caseId}";
+            // the id names output files (preprocessed/<id>.npz, predictions): it must be a plain file name
+            if (!IsPlainFileName(caseId))
+                throw Error(Source, field, "is not a valid case id: it must be a plain file name (no '/', '\\', '..' or empty), " +
+                                           "because it names output files");
             if (caseNode is not JsonObject entry) throw Error(Source, field, "must be an object with \"images\" and \"label\"");
             if (entry["images"] is not JsonArray images || images.Count == 0) throw Error(Source, field + ".images", "must be a non-empty list of file paths");
             var imagePaths = new string[images.Count];
@@ -202,6 +206,9 @@ public sealed class DatasetJson
 
     private static InvalidDataException Error(string source, string field, string problem) =>
         new($"{source}: field '{field}' {problem}");
+
+    private static bool IsPlainFileName(string id) =>
+        id.Length > 0 && id != "." && id != ".." && id.IndexOfAny(['/', '\\', '\0']) < 0 && id.IndexOfAny(Path.GetInvalidFileNameChars()) < 0;
 
     private static string ResolveCasePath(string datasetFolder, string path)
     {

@@ -22,6 +22,8 @@ namespace NnUnet.Core.Imaging.Nifti;
 public static class NiftiReader
 {
     private const int ChunkBytes = 1 << 24;
+    // deflate's maximum compression ratio is 1032:1 (258-byte matches coded in 2 bits); a little slack for headers
+    private const long MaxDeflateRatio = 1040;
 
     /// <summary>Reads and validates the header only (shape, type, geometry); the voxels are not read.</summary>
     public static NiftiHeader ReadHeader(string path)
@@ -44,6 +46,13 @@ public static class NiftiReader
             throw new InvalidDataException(
                 $"{path}: file is truncated: {file.Length} bytes, but vox_offset {header.DataOffset} + {dataBytes} bytes of voxels " +
                 $"(dim {header.SizeX}x{header.SizeY}x{header.SizeZ}x{header.Channels} of {header.StoredType}) are needed");
+
+        // Deflate cannot expand data more than ~1032:1, so a gzip file of n bytes holds at most ~1032 n bytes: dims
+        // that claim more are a lie, rejected here before the voxel array is allocated (a 10 KB file must not cost GBs).
+        if (gzipped && header.DataOffset + dataBytes > file.Length * MaxDeflateRatio)
+            throw new InvalidDataException(
+                $"{path}: dim {header.SizeX}x{header.SizeY}x{header.SizeZ}x{header.Channels} of {header.StoredType} needs " +
+                $"{dataBytes} bytes of voxels, more than a {file.Length}-byte gzip file can hold: the header's dims are wrong or the file is truncated");
 
         Skip(stream, header.DataOffset - header.HeaderSize, path);
         Array voxels = header.StoredType switch
