@@ -27,12 +27,12 @@ public static class NnUnetApp
         });
         try
         {
-            return app.Run(args.Where(a => a != "--verbose").ToArray());
+            // nnU-Net spells the worker count "-np"; POSIX parsing would read it as "-n -p".
+            return app.Run(args.Where(a => a != "--verbose").Select(a => a == "-np" ? "--np" : a).ToArray());
         }
         catch (Exception ex) when (!verbose)
         {
             var inner = ex is CommandAppException { InnerException: not null } ? ex.InnerException! : ex;
-            AnsiConsole.Console.Profile.Out = new AnsiConsoleOutput(Console.Error);
             Console.Error.WriteLine($"error: {inner.Message}");
             if (inner is CommandAppException or CommandParseException or CommandRuntimeException)
             {

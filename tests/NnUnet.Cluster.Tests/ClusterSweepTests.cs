@@ -104,7 +104,9 @@ public class ClusterSweepTests
         var snapshot = await LocalCluster.WaitFinished(second, Timeout);
 
         Assert.Equal(SweepStatus.Completed, snapshot.Status);
-        foreach (var job in snapshot.Jobs) Assert.Equal(1, cluster.Log.CompletedRuns(job.JobId));
+        var runs = string.Join("\n", cluster.Log.Runs.Select(r => $"{r.JobId} a{r.Attempt} start {r.StartEpoch} completed {r.Completed} cancelled {r.Cancelled}"));
+        var history = string.Join("\n", snapshot.RecentEvents.Where(e => e.Kind != "progress").Select(e => e.Text));
+        foreach (var job in snapshot.Jobs) Assert.True(cluster.Log.CompletedRuns(job.JobId) == 1, $"{job.JobId} completed {cluster.Log.CompletedRuns(job.JobId)} times\n{runs}\n--\n{history}");
         foreach (var done in before.Jobs.Where(j => j.Status == JobDisplayStatus.Completed))
             Assert.Equal(done.Attempt, snapshot.Jobs.Single(j => j.JobId == done.JobId).Attempt);
     }

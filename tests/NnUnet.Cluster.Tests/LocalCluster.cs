@@ -35,6 +35,7 @@ public sealed class LocalCluster : IDisposable
         nnunet.cluster.lease-check-interval = 200ms
         nnunet.cluster.snapshot-every = 25
         nnunet.cluster.stop-timeout = 5s
+        nnunet.cluster.adoption-grace = 2s
         """;
 
     public string ResultsRoot { get; } = Directory.CreateTempSubdirectory("nnunet-cluster-").FullName;

@@ -111,6 +111,6 @@ public sealed class MultiProcessTests : IDisposable
         var killed = json.RootElement.GetProperty("jobs").EnumerateArray().Single(j => j.GetProperty("job_id").GetString() == job);
         Assert.True(killed.GetProperty("attempt").GetInt32() >= 2);
         Assert.Matches(@"continue from checkpoint at epoch [3-7]", File.ReadAllText(log));
-        Assert.True(File.Exists(Path.Combine(foldDir, "checkpoint_final.pth")));
+        Assert.True(File.Exists(Path.Combine(foldDir, "checkpoint_final.ckpt")));
     }
 }

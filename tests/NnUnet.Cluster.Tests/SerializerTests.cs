@@ -47,7 +47,7 @@ public sealed class SerializerTests : IDisposable
         new JobProgressed("2d/fold_0", 2, 3, 7, 0.1, 0.2, 0.3, 0.4, 5.5, At),
         new JobCompleted("2d/fold_0", 2, "/s.json", new Dictionary<string, double> { ["foreground_mean_dice"] = 0.9 }, At),
         new JobFailed("2d/fold_0", 2, "CUDA out of memory", true, At),
-        new JobRequeued("2d/fold_0", 2, "node left", true, At),
+        new JobRequeued("2d/fold_0", 2, "node left", true, At, At.AddSeconds(10)),
         new JobRetried("2d/fold_0", At),
         new JobCancelled("2d/fold_0", "operator", At),
         new SweepPaused(At),

@@ -213,8 +213,8 @@ public class SweepStateTests
     {
         var state = NewState(Def(["2d"], [0]));
         var a = Assign(state, "w0")!;
-        var e = Assert.IsType<JobFailed>(Assert.Single(Do(state, new CompleteJob(a.JobId, a.Attempt, "s", new(), "/r/fold_0/checkpoint_final.pth does not exist", T0))));
-        Assert.Contains("checkpoint_final.pth", e.Reason);
+        var e = Assert.IsType<JobFailed>(Assert.Single(Do(state, new CompleteJob(a.JobId, a.Attempt, "s", new(), "/r/fold_0/checkpoint_final.ckpt does not exist", T0))));
+        Assert.Contains("checkpoint_final.ckpt", e.Reason);
         Assert.False(e.Final);
         Assert.Equal(JobStatus.Pending, state.Job(a.JobId).Status);
         Assert.Equal(1, state.Job(a.JobId).Failures);
@@ -282,6 +282,30 @@ public class SweepStateTests
         Assert.Equal(c.JobId, c2.JobId);
         Assert.Empty(state.Decide(new AdoptRunningJob("w2", "n", c.JobId, c.Attempt, T0)));
         Assert.Empty(state.Decide(new CompleteJob(c.JobId, c.Attempt, "s", new(), null, T0)));
+    }
+
+    [Fact]
+    public void Recovery_HoldsRequeuedJobsForTheAdoptionGrace_ThenHandsThemOut()
+    {
+        var state = NewState(Def(["2d"], [0, 1]));
+        var a = Assign(state, "w0", T0)!;
+        var events = Do(state, new RequeueAfterRecovery(T0.AddSeconds(5), TimeSpan.FromSeconds(10)));
+        Assert.Equal(T0.AddSeconds(15), Assert.IsType<JobRequeued>(Assert.Single(events)).HeldUntil);
+        Assert.Equal(T0.AddSeconds(15), state.EarliestHoldEnd());
+        // during the grace another worker gets the other fold, not the held one
+        Assert.Equal("2d/fold_1", Assign(state, "w1", T0.AddSeconds(6))!.JobId);
+        Assert.Null(Assign(state, "w2", T0.AddSeconds(14)));
+        // the old worker's completion arrives in time: accepted
+        Complete(state, a);
+        Assert.Null(state.EarliestHoldEnd());
+        // a held job nobody claims goes out after the grace
+        var state2 = NewState(Def(["2d"], [0]));
+        Assign(state2, "w0", T0);
+        Do(state2, new RequeueAfterRecovery(T0, TimeSpan.FromSeconds(10)));
+        Assert.Null(Assign(state2, "w1", T0.AddSeconds(9)));
+        var later = Assign(state2, "w1", T0.AddSeconds(10))!;
+        Assert.Equal(2, later.Attempt);
+        Assert.Empty(state2.Decide(new AdoptRunningJob("w0", "n", later.JobId, 1, T0.AddSeconds(11))));
     }
 
     [Fact]

@@ -22,7 +22,8 @@ public sealed record CoordinatorSettings(
     TimeSpan LeaseCheckInterval,
     TimeSpan ProgressPersistInterval,
     int SnapshotEvery,
-    int RecentEventCount = 200);
+    int RecentEventCount = 200,
+    TimeSpan AdoptionGrace = default);
 
 /// <summary>
 /// The sweep's coordinator: a cluster singleton (role <c>coordinator</c>), event-sourced. It keeps the rules out of
@@ -36,6 +37,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
     private sealed record WorkerEntry(string WorkerId, IActorRef Ref, string Node, string Device);
     private sealed class Initialize : INoSerializationVerificationNeeded { public static readonly Initialize Instance = new(); }
     private sealed class LeaseTick : INoSerializationVerificationNeeded { public static readonly LeaseTick Instance = new(); }
+    private sealed class HoldOver : INoSerializationVerificationNeeded { public static readonly HoldOver Instance = new(); }
 
     /// <summary>Hand-over/termination message of the singleton: stop after the journal has every event written so far.</summary>
     public sealed class Stop : INoSerializationVerificationNeeded { public static readonly Stop Instance = new(); }
@@ -77,7 +79,9 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         {
             _log.Info("sweep {0}: recovered, {1} jobs", settings.Definition.SweepId, _state.JobOrder.Count);
             Execute(new DefineSweep(settings.Definition, DateTime.UtcNow));
-            Execute(new RequeueAfterRecovery(DateTime.UtcNow));
+            Execute(new RequeueAfterRecovery(DateTime.UtcNow, settings.AdoptionGrace));
+            if (_state.EarliestHoldEnd() is { } holdEnd)
+                Timers.StartSingleTimer("hold", HoldOver.Instance, holdEnd - DateTime.UtcNow + TimeSpan.FromMilliseconds(50));
             Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.InitialStateAsEvents, typeof(ClusterEvent.MemberRemoved));
             _mediator = DistributedPubSub.Get(Context.System).Mediator;
             Timers.StartPeriodicTimer("lease", LeaseTick.Instance, settings.LeaseCheckInterval);
@@ -130,6 +134,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         });
         Command<ClusterEvent.CurrentClusterState>(_ => { });
         Command<LeaseTick>(_ => Execute(new ExpireLeases(_settings.HeartbeatLease, DateTime.UtcNow)));
+        Command<HoldOver>(_ => TryDispatch());
         Command<GetSweepSnapshot>(_ => Sender.Tell(BuildSnapshot()));
         Command<SweepControl>(OnControl);
         Command<Stop>(_ => DeferAsync(Stop.Instance, _ => Context.Stop(Self)));

@@ -5,9 +5,10 @@ namespace NnUnet.Cluster.Backends;
 /// <summary>nnU-Net v2's folder names under <c>nnUNet_results</c>, in one place.</summary>
 public static class ResultLayout
 {
-    public const string CheckpointFinal = "checkpoint_final.pth";
-    public const string CheckpointLatest = "checkpoint_latest.pth";
-    public const string CheckpointBest = "checkpoint_best.pth";
+    // The trainer's own checkpoint format (NnUnet.Training.Trainer.Checkpoint): nnU-Net's names, .ckpt because it is not a PyTorch pickle.
+    public const string CheckpointFinal = "checkpoint_final.ckpt";
+    public const string CheckpointLatest = "checkpoint_latest.ckpt";
+    public const string CheckpointBest = "checkpoint_best.ckpt";
     public const string TrainingLog = "training_log.txt";
     public const string SweepDatabase = "sweeps.db";
     public const string InferenceInformation = "inference_information.json";
@@ -52,7 +53,7 @@ public interface IResultStore
     string? MissingOutputs(JobSpec spec);
 }
 
-/// <summary>Checks the files on the (shared) file system: a training fold needs <c>validation/summary.json</c> and <c>checkpoint_final.pth</c>.</summary>
+/// <summary>Checks the files on the (shared) file system: a training fold needs <c>validation/summary.json</c> and <c>checkpoint_final.ckpt</c>.</summary>
 public sealed class FileResultStore : IResultStore
 {
     public string? MissingOutputs(JobSpec spec)

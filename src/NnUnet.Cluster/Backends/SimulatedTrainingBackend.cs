@@ -38,8 +38,8 @@ public sealed class SimulatedRunLog
 
 /// <summary>
 /// A stand-in trainer for tests, benchmarks and <c>--simulate</c>: sleeps per epoch, reports progress, writes real
-/// (small) files in nnU-Net's layout atomically: <c>checkpoint_latest.pth</c> (JSON with the epoch), <c>training_log.txt</c>,
-/// <c>checkpoint_final.pth</c>, <c>validation/summary.json</c>; low-res folds also <c>predicted_next_stage/</c>; the
+/// (small) files in nnU-Net's layout atomically: <c>checkpoint_latest.ckpt</c> (JSON with the epoch), <c>training_log.txt</c>,
+/// <c>checkpoint_final.ckpt</c>, <c>validation/summary.json</c>; low-res folds also <c>predicted_next_stage/</c>; the
 /// selection writes <c>inference_information.json</c>. Continue-from-checkpoint resumes at the saved epoch, so resume is
 /// observable in the log exactly as with the real trainer.
 /// </summary>

@@ -19,7 +19,7 @@ public sealed record JobOutcome(string SummaryPath, Dictionary<string, double> M
 /// The seam between the cluster and the work: runs one job (a training fold, the selection, the prediction) given
 /// only ids and paths. Failure = an exception; cancellation = <see cref="OperationCanceledException"/> after writing
 /// whatever checkpoint the trainer writes on stop. With <see cref="JobSpec.ContinueFromCheckpoint"/> the trainer
-/// resumes from <c>checkpoint_latest.pth</c> (or starts fresh when there is none).
+/// resumes from <c>checkpoint_latest.ckpt</c> (or starts fresh when there is none).
 /// </summary>
 public interface ITrainingBackend
 {

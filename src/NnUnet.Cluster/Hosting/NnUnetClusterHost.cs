@@ -33,7 +33,7 @@ public static class NnUnetClusterHost
         var c = config.GetConfig("nnunet.cluster");
         return new CoordinatorSettings(definition, Path.GetFullPath(resultsRoot), resultStore ?? new FileResultStore(),
             c.GetTimeSpan("heartbeat-lease"), c.GetTimeSpan("lease-check-interval"), c.GetTimeSpan("progress-persist-interval"),
-            c.GetInt("snapshot-every"));
+            c.GetInt("snapshot-every"), AdoptionGrace: c.GetTimeSpan("adoption-grace"));
     }
 
     /// <summary>

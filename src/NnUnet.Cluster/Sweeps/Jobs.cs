@@ -34,7 +34,8 @@ public sealed record JobRecord(
     DateTime? LastHeartbeatAt,
     DateTime? FinishedAt,
     string? SummaryPath,
-    Dictionary<string, double>? Metrics) : INnUnetMessage
+    Dictionary<string, double>? Metrics,
+    DateTime? HeldUntil = null) : INnUnetMessage
 {
     public bool IsTerminal => Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;
 

@@ -28,8 +28,11 @@ public sealed record WorkerLost(string WorkerId, string Reason, DateTime At) : S
 /// <summary>Running jobs without a heartbeat for longer than <paramref name="Lease"/> go back to pending.</summary>
 public sealed record ExpireLeases(TimeSpan Lease, DateTime At) : SweepCommand(At);
 
-/// <summary>After the coordinator recovered: every job that was running goes back to pending, resumed from its checkpoint.</summary>
-public sealed record RequeueAfterRecovery(DateTime At) : SweepCommand(At);
+/// <summary>
+/// After the coordinator recovered: every job that was running goes back to pending, resumed from its checkpoint,
+/// but is held for <paramref name="AdoptionGrace"/>: the worker still running it may re-register and keep it, or report its completion.
+/// </summary>
+public sealed record RequeueAfterRecovery(DateTime At, TimeSpan AdoptionGrace = default) : SweepCommand(At);
 
 public sealed record PauseSweep(DateTime At) : SweepCommand(At);
 

@@ -24,8 +24,10 @@ public sealed record JobCompleted(string JobId, int Attempt, string SummaryPath,
 /// <summary>An attempt failed. <paramref name="Final"/>: the job used up its attempts and stays failed; otherwise it is pending again and resumes from its checkpoint.</summary>
 public sealed record JobFailed(string JobId, int Attempt, string Reason, bool Final, DateTime At) : ISweepEvent;
 
-/// <summary>An attempt ended without a failure of the job itself (worker lost, lease expired, coordinator restart): pending again, resume from checkpoint.</summary>
-public sealed record JobRequeued(string JobId, int Attempt, string Reason, bool Adoptable, DateTime At) : ISweepEvent;
+/// <summary>An attempt ended without a failure of the job itself (worker lost, lease expired, coordinator restart): pending again, resume from checkpoint.
+/// <paramref name="Adoptable"/>: after a coordinator restart the worker that ran it may still take it back; until
+/// <paramref name="HeldUntil"/> nobody else gets it, so that workers have time to re-register.</summary>
+public sealed record JobRequeued(string JobId, int Attempt, string Reason, bool Adoptable, DateTime At, DateTime? HeldUntil = null) : ISweepEvent;
 
 /// <summary>Operator retry of a failed or cancelled job: pending again with a fresh attempt budget.</summary>
 public sealed record JobRetried(string JobId, DateTime At) : ISweepEvent;

@@ -82,7 +82,7 @@ public sealed class SweepState
                     events.Add(new JobRequeued(held.JobId, held.Attempt, $"worker {assign.WorkerId} asked for new work while holding this job", false, assign.At));
                 if (!Paused)
                 {
-                    var next = NextJob();
+                    var next = NextJob(assign.At);
                     if (held is not null && IsReadyIgnoringStatus(held) && (next is null || Better(held, next))) next = held;
                     if (next is not null)
                         events.Add(new JobAssigned(next.JobId, next.Attempt + 1, assign.WorkerId, assign.Node,
@@ -139,7 +139,8 @@ public sealed class SweepState
             {
                 var events = new List<ISweepEvent>();
                 foreach (var job in RunningJobs)
-                    events.Add(new JobRequeued(job.JobId, job.Attempt, "coordinator restarted; continue from checkpoint", true, recovery.At));
+                    events.Add(new JobRequeued(job.JobId, job.Attempt, "coordinator restarted; continue from checkpoint", true, recovery.At,
+                        recovery.AdoptionGrace > TimeSpan.Zero ? recovery.At + recovery.AdoptionGrace : null));
                 return events;
             }
             case PauseSweep pause:
@@ -186,12 +187,12 @@ public sealed class SweepState
                 Update(a.JobId, j => j with
                 {
                     Status = JobStatus.Running, Attempt = a.Attempt, WorkerId = a.WorkerId, Node = a.Node,
-                    ResumeFromCheckpoint = a.ResumeFromCheckpoint, AdoptableAfterRecovery = false,
+                    ResumeFromCheckpoint = a.ResumeFromCheckpoint, AdoptableAfterRecovery = false, HeldUntil = null,
                     StartedAt = a.At, LastHeartbeatAt = a.At,
                 });
                 break;
             case JobAdopted a:
-                Update(a.JobId, j => j with { Status = JobStatus.Running, WorkerId = a.WorkerId, Node = a.Node, AdoptableAfterRecovery = false, LastHeartbeatAt = a.At });
+                Update(a.JobId, j => j with { Status = JobStatus.Running, WorkerId = a.WorkerId, Node = a.Node, AdoptableAfterRecovery = false, HeldUntil = null, LastHeartbeatAt = a.At });
                 break;
             case JobProgressed p:
                 Update(p.JobId, j => j with
@@ -221,7 +222,7 @@ public sealed class SweepState
                 });
                 break;
             case JobRequeued r:
-                Update(r.JobId, j => j with { Status = JobStatus.Pending, WorkerId = null, ResumeFromCheckpoint = true, AdoptableAfterRecovery = r.Adoptable });
+                Update(r.JobId, j => j with { Status = JobStatus.Pending, WorkerId = null, ResumeFromCheckpoint = true, AdoptableAfterRecovery = r.Adoptable, HeldUntil = r.HeldUntil });
                 break;
             case JobRetried r:
                 Update(r.JobId, j => j with { Status = JobStatus.Pending, Failures = 0, FinishedAt = null, ResumeFromCheckpoint = true });
@@ -342,19 +343,34 @@ public sealed class SweepState
 
     private bool IsReadyIgnoringStatus(JobRecord job) => _openDependencies[job.JobId] == 0;
 
-    /// <summary>The job the next idle worker gets, or null (nothing ready, or paused).</summary>
-    public JobRecord? NextJob()
+    /// <summary>The job the next idle worker gets at <paramref name="now"/>, or null (nothing ready, or paused). Jobs held after a recovery are skipped until their hold ends.</summary>
+    public JobRecord? NextJob(DateTime? now = null)
     {
         if (Paused) return null;
         JobRecord? best = null;
         foreach (var set in _readyByGroup.Values)
         {
-            if (set.Count == 0) continue;
-            // within a group the job with the most epochs left goes first (longest job first), then grid order
-            var candidate = _jobs[_order[set.Min.index]];
-            if (best is null || Better(candidate, best)) best = candidate;
+            // within a group the job with the most epochs left goes first (longest job first), then grid order;
+            // held jobs are at most one per worker, so this scan stays short
+            foreach (var (_, index) in set)
+            {
+                var candidate = _jobs[_order[index]];
+                if (candidate.HeldUntil is { } until && (now is null || now < until)) continue;
+                if (best is null || Better(candidate, best)) best = candidate;
+                break;
+            }
         }
         return best;
+    }
+
+    /// <summary>The earliest end of a recovery hold, if any job is held (the coordinator dispatches again then).</summary>
+    public DateTime? EarliestHoldEnd()
+    {
+        DateTime? earliest = null;
+        foreach (var set in _readyByGroup.Values)
+            foreach (var (_, index) in set)
+                if (_jobs[_order[index]].HeldUntil is { } until && (earliest is null || until < earliest)) earliest = until;
+        return earliest;
     }
 
     /// <summary>Priority: longer remaining path to the end of the sweep, then longer own remaining time, then grid order.</summary>

@@ -58,8 +58,9 @@ public sealed class PostprocessingResult
 /// Step 2 (more than one label or region): for each in dataset order, starting from the current best, keep only that
 /// one's largest component; accepted iff its mean Dice strictly increases. Comparisons follow IEEE rules as Python's do
 /// (a NaN Dice never counts as an increase nor as a decrease). Components use full connectivity.
-/// Instead of writing each candidate's predictions to temporary folders, as nnU-Net does, each evaluation re-applies the
-/// accepted steps to the original prediction in memory; the numbers are the same.
+/// Instead of writing each candidate's predictions to temporary folders, as nnU-Net does: with plain labels every case is
+/// read once and all candidates' metrics are computed from it (see DetermineInOnePass); with regions each evaluation
+/// re-applies the accepted steps to the original prediction in memory. The numbers are the same.
 /// </summary>
 public static class PostprocessingDecision
 {
@@ -74,9 +75,12 @@ public static class PostprocessingDecision
         Determine(cases.Count, i => cases[i], labelsOrRegions, foregroundLabels, ignoreLabel, degreeOfParallelism);
 
     internal static PostprocessingResult Determine(int count, Func<int, LabeledCase> load, IReadOnlyList<LabelOrRegion> labelsOrRegions,
-        IReadOnlyList<int> foregroundLabels, int? ignoreLabel, int degreeOfParallelism)
+        IReadOnlyList<int> foregroundLabels, int? ignoreLabel, int degreeOfParallelism, bool allowSinglePass = true)
     {
         if (count == 0) throw new ArgumentException("no cases to determine postprocessing on");
+        bool anyRegion = false;
+        foreach (var target in labelsOrRegions) anyRegion |= target.IsRegion;
+        if (allowSinglePass && !anyRegion) return DetermineInOnePass(count, load, labelsOrRegions, foregroundLabels, ignoreLabel, degreeOfParallelism);
         EvaluationSummary Evaluate(IReadOnlyList<PostprocessingStep> steps) =>
             SegmentationEvaluator.Evaluate(count, i =>
             {
@@ -117,6 +121,97 @@ public static class PostprocessingDecision
             }
         }
         return new PostprocessingResult(baseline, current, accepted, trials);
+    }
+
+    /// <summary>
+    /// The same decision for plain labels, reading each case once. Keeping a label's largest component only changes that
+    /// label's voxels (to background), so a label's metrics depend only on the steps that name it (and on step 1): per
+    /// case the metrics of the prediction (B), of step 1 applied (S), and of each label's step applied to B and to S
+    /// give every summary the sequential decision looks at. Regions overlap, so they take the general path.
+    /// </summary>
+    private static PostprocessingResult DetermineInOnePass(int count, Func<int, LabeledCase> load, IReadOnlyList<LabelOrRegion> labels,
+        IReadOnlyList<int> foregroundLabels, int? ignoreLabel, int degreeOfParallelism)
+    {
+        int n = labels.Count;
+        var allForeground = PostprocessingStep.AllForeground(foregroundLabels);
+        var singles = new PostprocessingStep[n];
+        for (int k = 0; k < n; k++) singles[k] = PostprocessingStep.Single(labels[k]);
+        var names = new (string Reference, string Prediction)[count];
+        var baseline = new LabelMetrics[count][];
+        var afterStep1 = new LabelMetrics[count][];
+        var singleOnBaseline = new LabelMetrics[count][];
+        var singleOnStep1 = new LabelMetrics[count][];
+        SegmentationEvaluator.RunParallel(count, degreeOfParallelism, i =>
+        {
+            var c = load(i);
+            if (!c.Reference.SameShape(c.Prediction))
+                throw new InvalidDataException($"{c.PredictionFile}: prediction shape ({string.Join(", ", c.Prediction.Shape)}) differs from reference shape ({string.Join(", ", c.Reference.Shape)})");
+            names[i] = (c.ReferenceFile, c.PredictionFile);
+            baseline[i] = SegmentationMetrics.Compute(c.Reference.Labels, c.Prediction.Labels, labels, ignoreLabel);
+            var step1 = c.Prediction.Clone();
+            allForeground.ApplyTo(step1);
+            afterStep1[i] = SegmentationMetrics.Compute(c.Reference.Labels, step1.Labels, labels, ignoreLabel);
+            singleOnBaseline[i] = new LabelMetrics[n];
+            singleOnStep1[i] = new LabelMetrics[n];
+            for (int k = 0; k < n; k++)
+            {
+                singleOnBaseline[i][k] = MetricsAfter(singles[k], c.Prediction, c.Reference, k, labels, ignoreLabel);
+                singleOnStep1[i][k] = MetricsAfter(singles[k], step1, c.Reference, k, labels, ignoreLabel);
+            }
+        });
+
+        EvaluationSummary Summarize(LabelMetrics[][] perCase)
+        {
+            var cases = new CaseEvaluation[count];
+            for (int i = 0; i < count; i++)
+            {
+                var metrics = new Dictionary<string, LabelMetrics>(n);
+                for (int k = 0; k < n; k++) metrics[labels[k].Key] = perCase[i][k];
+                cases[i] = new CaseEvaluation(names[i].Reference, names[i].Prediction, metrics);
+            }
+            return EvaluationSummary.FromCases(cases, labels);
+        }
+
+        var accepted = new List<PostprocessingStep>();
+        var trials = new List<PostprocessingTrial>();
+        var baselineSummary = Summarize(baseline);
+        var candidate = Summarize(afterStep1);
+        bool keep = candidate.ForegroundMean.Dice > baselineSummary.ForegroundMean.Dice;
+        if (keep)
+        {
+            foreach (var (key, means) in candidate.Mean)
+                if (means.Dice < baselineSummary.Mean[key].Dice) { keep = false; break; }
+        }
+        trials.Add(new PostprocessingTrial(allForeground, "all_foreground", "foreground", baselineSummary.ForegroundMean.Dice, candidate.ForegroundMean.Dice, keep));
+        var current = keep ? afterStep1 : baseline;
+        var currentSummary = keep ? candidate : baselineSummary;
+        var singleOnSource = keep ? singleOnStep1 : singleOnBaseline;
+        if (keep) accepted.Add(allForeground);
+        current = current.Select(m => (LabelMetrics[])m.Clone()).ToArray();
+
+        if (n > 1)
+        {
+            for (int k = 0; k < n; k++)
+            {
+                var tried = current.Select(m => (LabelMetrics[])m.Clone()).ToArray();
+                for (int i = 0; i < count; i++) tried[i][k] = singleOnSource[i][k];
+                candidate = Summarize(tried);
+                string key = labels[k].Key;
+                double before = currentSummary.Mean[key].Dice, after = candidate.Mean[key].Dice;
+                keep = after > before;
+                trials.Add(new PostprocessingTrial(singles[k], "per_label_or_region", key, before, after, keep));
+                if (keep) { accepted.Add(singles[k]); current = tried; currentSummary = candidate; }
+            }
+        }
+        return new PostprocessingResult(baselineSummary, currentSummary, accepted, trials);
+    }
+
+    private static LabelMetrics MetricsAfter(PostprocessingStep step, LabelVolume prediction, LabelVolume reference, int labelIndex,
+        IReadOnlyList<LabelOrRegion> labels, int? ignoreLabel)
+    {
+        var applied = prediction.Clone();
+        step.ApplyTo(applied);
+        return SegmentationMetrics.Compute(reference.Labels, applied.Labels, [labels[labelIndex]], ignoreLabel)[0];
     }
 
     /// <summary>

@@ -102,7 +102,7 @@ public static class BestConfigurationFinder
             Candidates = candidates,
         };
         result.Save(Path.Combine(resultsFolder, BestConfiguration.FileName));
-        WriteInferenceInformation(result, datasetNameOrId, options, models, Path.Combine(resultsFolder, InferenceInformationFile));
+        WriteInferenceInformation(result, datasetName, options, models, Path.Combine(resultsFolder, InferenceInformationFile));
         File.WriteAllText(Path.Combine(resultsFolder, InferenceInstructionsFile), InferenceInstructions(result));
         return result;
     }
@@ -207,7 +207,7 @@ public static class BestConfigurationFinder
         }
     }
 
-    private static void WriteInferenceInformation(BestConfiguration result, string datasetNameOrId, SelectionOptions options,
+    private static void WriteInferenceInformation(BestConfiguration result, string datasetName, SelectionOptions options,
         List<TrainedModel> models, string path)
     {
         var selected = new List<object?>();
@@ -221,7 +221,7 @@ public static class BestConfigurationFinder
         var document = new Dictionary<string, object?>
         {
             ["folds"] = result.Folds.Select(f => (object?)f).ToList(),
-            ["dataset_name_or_id"] = datasetNameOrId,
+            ["dataset_name_or_id"] = datasetName, // nnU-Net's entry point passes the resolved name
             ["considered_models"] = considered,
             ["ensembling_allowed"] = options.AllowEnsembling,
             ["all_results"] = allResults,

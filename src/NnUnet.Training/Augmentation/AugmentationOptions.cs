@@ -9,6 +9,9 @@ namespace NnUnet.Training.Augmentation;
 /// </summary>
 public sealed record AugmentationOptions
 {
+    /// <summary>max(patch)/patch[0] above this makes a 3D patch "anisotropic": dummy-2D augmentation (nnU-Net's ANISO_THRESHOLD).</summary>
+    public const double AnisotropyThreshold = 3.0;
+
     /// <summary>The final patch size (z, y, x) or (y, x) the network sees.</summary>
     public required int[] PatchSize { get; init; }
     /// <summary>Rotation angle range per axis (radians); nnU-Net draws each axis' angle from it.</summary>
@@ -65,9 +68,28 @@ public sealed record AugmentationOptions
     public static AugmentationOptions ForPatch(int[] patchSize, bool[]? useMaskForNorm = null)
     {
         ArgumentNullException.ThrowIfNull(patchSize);
+        if (patchSize.Length is not (2 or 3))
+            throw new ArgumentException($"patch size must have 2 or 3 axes, got ({string.Join(", ", patchSize)})", nameof(patchSize));
         foreach (int p in patchSize)
             if (p < 1) throw new ArgumentException($"patch size must be positive, got ({string.Join(", ", patchSize)})", nameof(patchSize));
-        return FromGeometry(PatchGeometry.For(patchSize), useMaskForNorm);
+        int max = patchSize.Max(), min = patchSize.Min();
+        double deg = Math.PI / 180;
+        bool dummy = false;
+        double rotation;
+        if (patchSize.Length == 2) rotation = (double)max / min > 1.5 ? 15 * deg : 180 * deg;
+        else
+        {
+            dummy = (double)max / patchSize[0] > AnisotropyThreshold;
+            rotation = dummy ? 180 * deg : 30 * deg;
+        }
+        return new AugmentationOptions
+        {
+            PatchSize = (int[])patchSize.Clone(),
+            Rotation = (-rotation, rotation),
+            DummyTwoD = dummy,
+            MirrorAxes = patchSize.Length == 2 ? [0, 1] : [0, 1, 2],
+            MaskedChannels = useMaskForNorm is null ? [] : (bool[])useMaskForNorm.Clone(),
+        };
     }
 
     public static AugmentationOptions FromGeometry(PatchGeometry geometry, bool[]? useMaskForNorm = null)

@@ -121,15 +121,26 @@ public sealed class DeepSupervisionLoss
         return total!.MoveToOuterDisposeScope();
     }
 
-    /// <summary>Nearest-exact resize of (b, 1, *spatial) labels to the spatial shape of <paramref name="outputShape"/>.</summary>
+    /// <summary>
+    /// Nearest-exact resize of (b, 1, *spatial) labels to the spatial shape of <paramref name="outputShape"/>: source
+    /// index <c>floor((i + 0.5) in / out)</c> per axis (PyTorch's 'nearest-exact'), done with index_select so integer
+    /// labels never go through floats.
+    /// </summary>
     public static Tensor DownsampleTarget(Tensor target, long[] outputShape)
     {
-        bool same = true;
-        for (int d = 2; d < outputShape.Length; d++) same &= target.shape[d] == outputShape[d];
-        if (same) return target.alias();
-        var size = outputShape[2..];
-        using var asFloat = target.to(ScalarType.Float32);
-        using var resized = nn.functional.interpolate(asFloat, size, mode: InterpolationMode.NearestExact);
-        return resized.to(target.dtype);
+        var result = target.alias();
+        for (int d = 2; d < outputShape.Length; d++)
+        {
+            long inSize = target.shape[d], outSize = outputShape[d];
+            if (inSize == outSize) continue;
+            double scale = (double)inSize / outSize;
+            var indices = new long[outSize];
+            for (long i = 0; i < outSize; i++) indices[i] = Math.Min(inSize - 1, (long)Math.Floor((i + 0.5) * scale));
+            using var index = tensor(indices, device: target.device);
+            var next = result.index_select(d, index);
+            result.Dispose();
+            result = next;
+        }
+        return result;
     }
 }

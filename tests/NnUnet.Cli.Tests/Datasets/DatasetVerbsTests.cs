@@ -91,6 +91,11 @@ public sealed class DatasetVerbsTests : IDisposable
         Assert.Equal(NnUnetApp.ExitBadInput, unknown.ExitCode);
         Assert.Contains("no dataset with id 99", unknown.Error);
         Assert.Equal(NnUnetApp.ExitBadInput, Run("fingerprint", "8", "--np", "0").ExitCode);
+
+        File.WriteAllText(Path.Combine(folder, "dataset.json"), """{"channel_names": {"0": "CT"}, "labels": {"liver": 1}, "numTraining": 3, "file_ending": ".nii.gz"}""");
+        var badJson = Run("verify", "8");
+        Assert.Equal(NnUnetApp.ExitProblems, badJson.ExitCode);
+        Assert.Contains("'labels.background'", badJson.Out);
     }
 
     [Fact]

@@ -136,6 +136,42 @@ public sealed class PlanCommandTests : IDisposable
     }
 
     [Fact]
+    public void Fingerprint_then_plan_on_a_real_dataset()
+    {
+        var location = NnUnet.Core.Demo.SyntheticDataset.Write(Raw, 5, "Demo", new NnUnet.Core.Demo.SyntheticDatasetOptions(TrainingCases: 5, TestCases: 0));
+        var fingerprinted = Run("fingerprint", "5", "--raw", Raw, "--preprocessed", Preprocessed, "--np", "2", "--foreground-samples", "5000", "--json");
+        Assert.True(fingerprinted.ExitCode == NnUnetApp.ExitOk, fingerprinted.Error);
+
+        var (exitCode, output, error) = Run("plan", "5", "--raw", Raw, "--preprocessed", Preprocessed, "--json");
+
+        Assert.True(exitCode == NnUnetApp.ExitOk, error);
+        var fingerprint = DatasetFingerprintExtractor.Load(Path.Combine(Preprocessed, location.Name, DatasetFingerprintExtractor.FileName));
+        var plans = NnUnetPlans.Load(Path.Combine(Preprocessed, location.Name, "nnUNetPlans.json"));
+        Assert.Equal(JsonNode.Parse(output)!.ToJsonString(), JsonNode.Parse(plans.ToJson())!.ToJsonString());
+        Assert.Equal(location.Name, plans.DatasetName);
+        var expected = ExperimentPlanner.Plan(fingerprint, new PlannerDatasetInfo(location.Name, ["CT"], 3, 5));
+        Assert.Equal(expected.ToJson(), plans.ToJson());
+        Assert.Equal([3.0, 1.0, 1.0], plans.GetConfiguration("3d_fullres").Spacing);
+        Assert.Equal(["CTNormalization"], plans.GetConfiguration("2d").NormalizationSchemes);
+    }
+
+    [Fact]
+    public void Plans_name_sets_the_file_and_the_data_identifiers()
+    {
+        WriteFingerprint("pre/Dataset006_Lung/dataset_fingerprint.json");
+        WriteFile("raw/Dataset006_Lung/dataset.json", LungDatasetJson);
+
+        var (exitCode, _, error) = Run("plan", "6", "-p", "MyPlans", "--gpu-memory-gb", "24", "--raw", Raw, "--preprocessed", Preprocessed);
+
+        Assert.True(exitCode == NnUnetApp.ExitOk, error);
+        Assert.False(File.Exists(Path.Combine(Preprocessed, "Dataset006_Lung", "nnUNetPlans.json")));
+        var plans = NnUnetPlans.Load(Path.Combine(Preprocessed, "Dataset006_Lung", "MyPlans.json"));
+        Assert.Equal("MyPlans", plans.PlansName);
+        Assert.Equal("MyPlans_3d_lowres", plans.GetConfiguration("3d_lowres").DataIdentifier);
+        Assert.Equal([112, 256, 256], plans.GetConfiguration("3d_fullres").PatchSize);
+    }
+
+    [Fact]
     public void Missing_fingerprint_is_a_bad_input_error_naming_the_file()
     {
         WriteFile("raw/Dataset006_Lung/dataset.json", LungDatasetJson);

@@ -127,3 +127,63 @@ public class PostprocessingDecisionTests
         finally { Directory.Delete(folder, true); }
     }
 }
+
+public class PostprocessingOnePassTests
+{
+    private static LabelVolume RandomReference(Random rng)
+    {
+        var v = new LabelVolume(6, 10, 10, new int[600]);
+        for (int label = 1; label <= 3; label++)
+        {
+            int boxes = rng.Next(1, 3);
+            for (int b = 0; b < boxes; b++)
+            {
+                int z0 = rng.Next(0, 4), y0 = rng.Next(0, 7), x0 = rng.Next(0, 7);
+                int dz = rng.Next(1, 3), dy = rng.Next(1, 4), dx = rng.Next(1, 4);
+                for (int z = z0; z < Math.Min(6, z0 + dz); z++)
+                    for (int y = y0; y < Math.Min(10, y0 + dy); y++)
+                        for (int x = x0; x < Math.Min(10, x0 + dx); x++)
+                            v.Labels[(z * 10 + y) * 10 + x] = label;
+            }
+        }
+        return v;
+    }
+
+    private static LabelVolume Noisy(LabelVolume reference, Random rng, double flip)
+    {
+        var p = reference.Clone();
+        for (int i = 0; i < p.Length; i++) if (rng.NextDouble() < flip) p.Labels[i] = rng.Next(0, 4);
+        return p;
+    }
+
+    [Fact]
+    public void One_pass_decision_equals_the_sequential_decision_on_random_cases()
+    {
+        int acceptedSteps = 0, rejectedSteps = 0;
+        for (int seed = 0; seed < 12; seed++)
+        {
+            var rng = new Random(seed);
+            var cases = new List<LabeledCase>();
+            for (int c = 0; c < 4; c++)
+            {
+                var reference = RandomReference(rng);
+                cases.Add(new LabeledCase($"r{c}", $"p{c}", reference, Noisy(reference, rng, seed % 3 == 0 ? 0.002 : 0.02)));
+            }
+            var labels = LabelOrRegion.Labels(1, 2, 3);
+            var onePass = PostprocessingDecision.Determine(cases.Count, i => cases[i], labels, [1, 2, 3], seed % 2 == 0 ? 3 : null, 2, allowSinglePass: true);
+            var sequential = PostprocessingDecision.Determine(cases.Count, i => cases[i], labels, [1, 2, 3], seed % 2 == 0 ? 3 : null, 2, allowSinglePass: false);
+
+            Assert.Equal(sequential.Baseline.ToJson(), onePass.Baseline.ToJson());
+            Assert.Equal(sequential.Postprocessed.ToJson(), onePass.Postprocessed.ToJson());
+            Assert.Equal(sequential.Trials.Count, onePass.Trials.Count);
+            for (int t = 0; t < sequential.Trials.Count; t++)
+            {
+                Assert.Equal(sequential.Trials[t].Accepted, onePass.Trials[t].Accepted);
+                Assert.Equal(sequential.Trials[t].DiceBefore, onePass.Trials[t].DiceBefore);
+                Assert.Equal(sequential.Trials[t].DiceAfter, onePass.Trials[t].DiceAfter);
+                if (onePass.Trials[t].Accepted) acceptedSteps++; else rejectedSteps++;
+            }
+        }
+        Assert.True(acceptedSteps > 0 && rejectedSteps > 0, $"accepted {acceptedSteps}, rejected {rejectedSteps}: the cases should exercise both");
+    }
+}

@@ -57,7 +57,15 @@ public sealed class VerifyCommand : Command<VerifyCommand.Settings>
 
     private static DatasetVerificationReport RunWithProgress(IAnsiConsole console, DatasetLocation location, Settings settings, CancellationToken cancellationToken)
     {
-        int cases = RawDataset.Open(location).TrainingCases.Count;
+        int cases;
+        try
+        {
+            cases = RawDataset.Open(location).TrainingCases.Count;
+        }
+        catch (Exception ex) when (ex is InvalidDataException or IOException)
+        {
+            cases = 0; // the verifier reports this problem itself
+        }
         DatasetVerificationReport? report = null;
         console.Progress().AutoClear(true).Start(progress =>
         {

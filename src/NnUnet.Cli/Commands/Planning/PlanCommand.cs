@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using NnUnet.Cli.Commands.Datasets;
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Fingerprinting;
 using NnUnet.Core.Planning;
@@ -16,9 +17,7 @@ namespace NnUnet.Cli.Commands.Planning;
 /// </summary>
 public sealed class PlanCommand : Command<PlanCommand.Settings>
 {
-    public const string FingerprintFileName = "dataset_fingerprint.json";
-
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : RootsSettings
     {
         [CommandArgument(0, "[DATASET]")]
         [Description("dataset id (4 or 004), name (Dataset004_Hippocampus) or folder; reads its fingerprint from nnUNet_preprocessed and writes nnUNetPlans.json there")]
@@ -49,14 +48,6 @@ public sealed class PlanCommand : Command<PlanCommand.Settings>
         [CommandOption("--json")]
         [Description("print the plans JSON to stdout instead of a summary")]
         public bool Json { get; init; }
-
-        [CommandOption("--raw <FOLDER>")]
-        [Description("nnUNet_raw folder (default: the nnUNet_raw environment variable)")]
-        public string? Raw { get; init; }
-
-        [CommandOption("--preprocessed <FOLDER>")]
-        [Description("nnUNet_preprocessed folder (default: the nnUNet_preprocessed environment variable)")]
-        public string? Preprocessed { get; init; }
 
         public bool FromFiles => Fingerprint is not null || DatasetJson is not null;
 
@@ -106,11 +97,11 @@ public sealed class PlanCommand : Command<PlanCommand.Settings>
 
     private static int PlanDataset(Settings settings, PlannerOptions options)
     {
-        var paths = NnUnetPaths.FromEnvironment(settings.Raw, settings.Preprocessed);
+        var paths = settings.Paths();
         string name = DatasetLocator.ResolveName(settings.Dataset!, paths);
         string preprocessedFolder = paths.PreprocessedDatasetFolder(name);
 
-        string fingerprintPath = Path.Combine(preprocessedFolder, FingerprintFileName);
+        string fingerprintPath = Path.Combine(preprocessedFolder, DatasetFingerprintExtractor.FileName);
         if (!File.Exists(fingerprintPath))
             throw new FileNotFoundException($"{fingerprintPath} does not exist: run 'nnunet fingerprint {settings.Dataset}' first", fingerprintPath);
         var fingerprint = LoadFingerprint(fingerprintPath);
@@ -140,22 +131,10 @@ public sealed class PlanCommand : Command<PlanCommand.Settings>
     internal static PlannerDatasetInfo InfoFor(string datasetName, DatasetJson datasetJson) =>
         new(datasetName, datasetJson.ChannelNames, datasetJson.Labels.Count + (datasetJson.HasIgnoreLabel ? 1 : 0), datasetJson.NumTraining);
 
-    private static DatasetFingerprint LoadFingerprint(string path)
-    {
-        try
-        {
-            return JsonSerializer.Deserialize<DatasetFingerprint>(File.ReadAllText(path))
-                   ?? throw new InvalidDataException($"{path}: empty dataset fingerprint");
-        }
-        catch (JsonException ex)
-        {
-            throw new InvalidDataException($"{path}: not a valid dataset fingerprint ({ex.Message})", ex);
-        }
-        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new FileNotFoundException($"{path} does not exist", path, ex);
-        }
-    }
+    private static DatasetFingerprint LoadFingerprint(string path) =>
+        File.Exists(path)
+            ? DatasetFingerprintExtractor.Load(path)
+            : throw new FileNotFoundException($"{path} does not exist", path);
 
     /// <summary>The DatasetXXX_Name folder holding dataset.json or the fingerprint, else dataset.json's "name", else the folder name.</summary>
     private static string DatasetNameFor(string datasetJsonPath, string fingerprintPath, DatasetJson datasetJson)

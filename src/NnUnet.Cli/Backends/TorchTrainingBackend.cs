@@ -1,0 +1,124 @@
+using System.Text.Json;
+using NnUnet.Cluster.Backends;
+using NnUnet.Cluster.Sweeps;
+using NnUnet.Core.Datasets;
+using NnUnet.Core.Selection;
+using NnUnet.Training.Inference;
+using NnUnet.Training.Trainer;
+using ClusterEpoch = NnUnet.Cluster.Backends.EpochProgress;
+using TrainerEpoch = NnUnet.Training.Trainer.EpochProgress;
+
+namespace NnUnet.Cli.Backends;
+
+/// <summary>Sweep-wide training budget the cluster's job spec does not carry (nnU-Net's defaults unless a demo shrinks them).</summary>
+public sealed record TorchBackendOptions
+{
+    public int ItersPerEpoch { get; init; } = 250;
+    public int ValIters { get; init; } = 50;
+    /// <summary>Seed of every fold's training; null lets each fold draw one (it is kept in its checkpoints).</summary>
+    public long? Seed { get; init; }
+}
+
+/// <summary>
+/// The real backend of a worker: runs a sweep's jobs with the TorchSharp trainer (training folds, including their
+/// validation), the best-configuration finder (selection) and the predictor (test-set prediction). The job carries
+/// only ids and paths; raw and preprocessed roots come from this node's <see cref="NnUnetPaths"/> (shared storage).
+/// </summary>
+public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, TorchBackendOptions options) : ITrainingBackend
+{
+    public string Name => "torchsharp";
+
+    public Task<JobOutcome> RunAsync(JobSpec spec, IJobProgressSink progress, CancellationToken cancellationToken) => spec.Kind switch
+    {
+        JobKind.Train => TrainAsync(spec, progress, cancellationToken),
+        JobKind.Select => Task.Run(() => Select(spec), cancellationToken),
+        JobKind.Predict => Task.Run(() => Predict(spec, cancellationToken), cancellationToken),
+        _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Kind, "unknown job kind"),
+    };
+
+    private NnUnetPaths PathsFor(JobSpec spec) => nodePaths with { Results = spec.ResultsRoot };
+
+    private async Task<JobOutcome> TrainAsync(JobSpec spec, IJobProgressSink progress, CancellationToken ct)
+    {
+        var paths = PathsFor(spec);
+        var job = new TrainingJob
+        {
+            RawRoot = paths.Raw,
+            PreprocessedRoot = paths.Preprocessed ?? throw new InvalidOperationException("nnUNet_preprocessed is not set on this worker node"),
+            ResultsRoot = spec.ResultsRoot,
+            DatasetName = spec.DatasetName,
+            Configuration = spec.Configuration ?? throw new ArgumentException($"training job {spec.JobId} has no configuration"),
+            Fold = spec.Fold,
+            PlansName = spec.PlansName,
+            Epochs = spec.Epochs,
+            ItersPerEpoch = options.ItersPerEpoch,
+            ValIters = options.ValIters,
+            Device = device,
+            Seed = options.Seed,
+            ContinueTraining = spec.ContinueFromCheckpoint,
+        };
+        var trainer = new NnUnetTrainer(new FoldValidator());
+        var outcome = await Task.Run(() => trainer.RunAsync(job, new ProgressForwarder(progress), ct), ct).ConfigureAwait(false);
+        if (outcome.Status == TrainingStatus.Cancelled) throw new OperationCanceledException($"{spec.JobId} was cancelled at epoch {outcome.EpochsCompleted}");
+        string summary = ResultLayout.ValidationSummary(job.FoldOutputFolder);
+        var metrics = new Dictionary<string, double> { ["epochs"] = outcome.EpochsCompleted };
+        if (ReadForegroundDice(summary) is { } dice) metrics["foreground_mean_dice"] = dice;
+        if (outcome.BestEmaPseudoDice is { } best) metrics["best_ema_pseudo_dice"] = best;
+        return new JobOutcome(summary, metrics);
+    }
+
+    private JobOutcome Select(JobSpec spec)
+    {
+        var result = BestConfigurationFinder.Run(PathsFor(spec), spec.DatasetName, new SelectionOptions
+        {
+            Configurations = spec.Configurations,
+            Folds = spec.Folds,
+            Trainer = spec.TrainerName,
+            Plans = spec.PlansName,
+        });
+        var metrics = new Dictionary<string, double> { ["foreground_mean_dice"] = result.ForegroundMeanDiceAfterPostprocessing };
+        foreach (var candidate in result.Candidates) metrics["cv_dice:" + candidate.Name] = candidate.ForegroundMeanDice;
+        return new JobOutcome(ResultLayout.OutputPath(spec), metrics);
+    }
+
+    private JobOutcome Predict(JobSpec spec, CancellationToken ct)
+    {
+        var paths = PathsFor(spec);
+        var location = DatasetLocator.Locate(spec.DatasetName, paths);
+        string input = Path.Combine(location.RawFolder, "imagesTs");
+        if (!Directory.Exists(input)) throw new DirectoryNotFoundException($"{input}: the dataset has no imagesTs to predict");
+        string output = ResultLayout.OutputPath(spec);
+        var run = Predictor.PredictFolder(paths, input, output, new PredictionOptions
+        {
+            Dataset = spec.DatasetName,
+            UseBest = true,
+            Folds = spec.Folds,
+            Trainer = spec.TrainerName,
+            Plans = spec.PlansName,
+            Device = device,
+        }, ct);
+        if (run.Failed > 0)
+            throw new InvalidOperationException($"{run.Failed} of {run.Cases.Count} test cases failed: " +
+                string.Join("; ", run.Cases.Where(c => !c.Succeeded).Select(c => $"{c.CaseId}: {c.Error}")));
+        return new JobOutcome(output, new Dictionary<string, double> { ["cases"] = run.Cases.Count });
+    }
+
+    private static double? ReadForegroundDice(string summaryPath)
+    {
+        if (!File.Exists(summaryPath)) return null;
+        using var document = JsonDocument.Parse(File.ReadAllText(summaryPath), new JsonDocumentOptions { AllowTrailingCommas = true });
+        if (document.RootElement.TryGetProperty("foreground_mean", out var mean) && mean.TryGetProperty("Dice", out var dice) &&
+            dice.ValueKind == JsonValueKind.Number)
+            return dice.GetDouble();
+        return null;
+    }
+
+    /// <summary>Forwards the trainer's epochs to the worker (which sends them to the coordinator as progress and heartbeat).</summary>
+    private sealed class ProgressForwarder(IJobProgressSink sink) : ITrainingProgressSink
+    {
+        public void OnEpochCompleted(TrainerEpoch p) =>
+            sink.ReportEpoch(new ClusterEpoch(p.Epoch, p.TotalEpochs, p.TrainLoss, p.ValLoss, p.MeanForegroundPseudoDice, p.EmaPseudoDice, p.EpochSeconds));
+
+        public void OnMessage(string line) { }
+    }
+}

@@ -1,0 +1,178 @@
+using System.ComponentModel;
+using System.Globalization;
+using System.Text.Json;
+using NnUnet.Core.Datasets;
+using NnUnet.Training.Inference;
+using NnUnet.Training.Trainer;
+using Spectre.Console;
+using Spectre.Console.Cli;
+
+namespace NnUnet.Cli.Commands.Training;
+
+/// <summary>
+/// <c>nnunet train DATASET CONFIG FOLD</c>: nnU-Net's nnUNetTrainer for one fold (checkpoints, training_log.txt,
+/// progress.png under nnUNet_results/DATASET/nnUNetTrainer__PLANS__CONFIG/fold_F), then validation of the fold.
+/// Ctrl-C stops at the next iteration after writing checkpoint_latest; <c>--continue</c> resumes exactly.
+/// </summary>
+internal sealed class TrainCommand : AsyncCommand<TrainCommand.Settings>
+{
+    internal sealed class Settings : CommandSettings
+    {
+        [CommandArgument(0, "<DATASET>")]
+        [Description("Dataset id (4), name (Dataset004_Hippocampus) or folder")]
+        public string Dataset { get; init; } = "";
+
+        [CommandArgument(1, "<CONFIGURATION>")]
+        [Description("2d, 3d_fullres, 3d_lowres (a configuration of the plans)")]
+        public string Configuration { get; init; } = "";
+
+        [CommandArgument(2, "<FOLD>")]
+        [Description("Fold index (0-4 for the default 5-fold split, larger: random 80:20 split) or 'all'")]
+        public string Fold { get; init; } = "";
+
+        [CommandOption("--epochs <N>")]
+        [Description("Training epochs (nnU-Net: 1000)")]
+        [DefaultValue(1000)]
+        public int Epochs { get; init; } = 1000;
+
+        [CommandOption("--iters-per-epoch <N>")]
+        [Description("Training iterations per epoch (nnU-Net: 250)")]
+        [DefaultValue(250)]
+        public int ItersPerEpoch { get; init; } = 250;
+
+        [CommandOption("--val-iters <N>")]
+        [Description("Validation iterations per epoch for the online pseudo-Dice (nnU-Net: 50)")]
+        [DefaultValue(50)]
+        public int ValIters { get; init; } = 50;
+
+        [CommandOption("--device <DEVICE>")]
+        [Description("auto (CUDA when available, else CPU), cpu, cuda or cuda:N")]
+        [DefaultValue("auto")]
+        public string Device { get; init; } = "auto";
+
+        [CommandOption("--seed <N>")]
+        [Description("Seed of weight init and batch sampling (default: random, recorded in the checkpoint)")]
+        public long? Seed { get; init; }
+
+        [CommandOption("-c|--continue")]
+        [Description("Resume from checkpoint_final, _latest (or its previous copy if damaged) or _best")]
+        public bool Continue { get; init; }
+
+        [CommandOption("--validation-only|--val")]
+        [Description("Only run the validation of a finished fold (needs checkpoint_final)")]
+        public bool ValidationOnly { get; init; }
+
+        [CommandOption("--dry-run")]
+        [Description("Resolve plans, split and network, print them (parameter count included) and exit")]
+        public bool DryRun { get; init; }
+
+        [CommandOption("--no-augmentation")]
+        [Description("Train without data augmentation (centre crop only)")]
+        public bool NoAugmentation { get; init; }
+
+        [CommandOption("-p|--plans <NAME>")]
+        [Description("Plans identifier (nnUNet_preprocessed/DATASET/<NAME>.json)")]
+        [DefaultValue("nnUNetPlans")]
+        public string Plans { get; init; } = "nnUNetPlans";
+
+        [CommandOption("--raw <DIR>")]
+        [Description("nnUNet_raw folder (default: environment variable nnUNet_raw)")]
+        public string? Raw { get; init; }
+
+        [CommandOption("--preprocessed <DIR>")]
+        [Description("nnUNet_preprocessed folder (default: environment variable nnUNet_preprocessed)")]
+        public string? Preprocessed { get; init; }
+
+        [CommandOption("--results <DIR>")]
+        [Description("nnUNet_results folder (default: environment variable nnUNet_results)")]
+        public string? Results { get; init; }
+
+        [CommandOption("--json")]
+        [Description("Print the outcome (or the dry run) as JSON")]
+        public bool Json { get; init; }
+
+        public override ValidationResult Validate()
+        {
+            if (ParseFold(Fold) is null) return ValidationResult.Error($"FOLD must be a non-negative number or 'all', got '{Fold}'");
+            if (Epochs < 1 || ItersPerEpoch < 1 || ValIters < 1) return ValidationResult.Error("--epochs, --iters-per-epoch and --val-iters must be at least 1");
+            if (Continue && ValidationOnly) return ValidationResult.Error("--continue and --validation-only exclude each other");
+            return ValidationResult.Success();
+        }
+    }
+
+    internal static int? ParseFold(string fold) =>
+        fold.Equals("all", StringComparison.OrdinalIgnoreCase) ? TrainingJob.AllFolds
+        : int.TryParse(fold, NumberStyles.None, CultureInfo.InvariantCulture, out int f) ? f : null;
+
+    public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
+    {
+        var paths = NnUnetPaths.FromEnvironment(settings.Raw, settings.Preprocessed, settings.Results);
+        var job = new TrainingJob
+        {
+            RawRoot = paths.Raw, PreprocessedRoot = paths.RequirePreprocessed(),
+            ResultsRoot = settings.DryRun ? paths.Results ?? "nnUNet_results" : paths.RequireResults(),
+            DatasetName = DatasetLocator.ResolveName(settings.Dataset, paths), Configuration = settings.Configuration,
+            Fold = ParseFold(settings.Fold)!.Value, PlansName = settings.Plans, Epochs = settings.Epochs,
+            ItersPerEpoch = settings.ItersPerEpoch, ValIters = settings.ValIters, Device = settings.Device, Seed = settings.Seed,
+            ContinueTraining = settings.Continue, ValidationOnly = settings.ValidationOnly,
+        };
+        if (settings.DryRun) return DryRun(job, settings.Json);
+
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            var trainer = new NnUnetTrainer(new FoldValidator(), settings.NoAugmentation ? NnUnetTrainer.NoAugmentation : null);
+            var sink = new ConsoleSink(quiet: settings.Json);
+            var outcome = await trainer.RunAsync(job, sink, cts.Token).ConfigureAwait(false);
+            if (settings.Json) Console.WriteLine(JsonSerializer.Serialize(outcome, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
+            else AnsiConsole.MarkupLineInterpolated($"{outcome.Status}: {outcome.EpochsCompleted} epochs, best EMA pseudo-Dice {outcome.BestEmaPseudoDice?.ToString("F4", CultureInfo.InvariantCulture) ?? "-"} -> {outcome.OutputFolder}");
+            return outcome.Status == TrainingStatus.Cancelled ? NnUnetApp.ExitInterrupted : NnUnetApp.ExitOk;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    private static int DryRun(TrainingJob job, bool json)
+    {
+        var setup = NnUnetTrainer.Resolve(job);
+        using var network = NnUnetTrainer.BuildNetwork(setup);
+        long parameters = network.ParameterCount();
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                dataset = job.DatasetName, configuration = job.Configuration, fold = job.FoldName, output = job.FoldOutputFolder,
+                train_cases = setup.Split.Train.Count, val_cases = setup.Split.Val.Count, input_channels = setup.InputChannels,
+                num_classes = setup.NumClasses, patch_size = setup.Configuration.PatchSize, initial_patch_size = setup.Geometry.InitialPatchSize,
+                batch_size = setup.Configuration.BatchSize, batch_dice = setup.Configuration.BatchDice, parameters,
+            }, new JsonSerializerOptions { WriteIndented = true }));
+            return NnUnetApp.ExitOk;
+        }
+        Console.WriteLine($"dataset        {job.DatasetName}");
+        Console.WriteLine($"configuration  {job.Configuration}, fold {job.FoldName}: {setup.Split.Train.Count} training / {setup.Split.Val.Count} validation cases");
+        Console.WriteLine($"network        PlainConvUNet {setup.Configuration.Architecture.ArchKwargs.NStages} stages, {setup.InputChannels} input channel(s), {setup.NumClasses} classes");
+        Console.WriteLine($"parameters     {parameters.ToString("N0", CultureInfo.InvariantCulture)}");
+        Console.WriteLine($"patch          [{string.Join(", ", setup.Configuration.PatchSize)}] (loaded [{string.Join(", ", setup.Geometry.InitialPatchSize)}]), batch {setup.Configuration.BatchSize}, batch dice {setup.Configuration.BatchDice}");
+        Console.WriteLine($"output         {job.FoldOutputFolder}");
+        return NnUnetApp.ExitOk;
+    }
+
+    /// <summary>Prints the log lines (nnU-Net style) and a one-line epoch summary.</summary>
+    private sealed class ConsoleSink(bool quiet) : ITrainingProgressSink
+    {
+        public void OnEpochCompleted(EpochProgress p)
+        {
+            if (quiet) return;
+            Console.WriteLine($"epoch {p.Epoch + 1}/{p.TotalEpochs} done, EMA pseudo-Dice {p.EmaPseudoDice.ToString("F4", CultureInfo.InvariantCulture)}, ETA {p.EstimatedTimeLeft:hh\\:mm\\:ss}");
+        }
+
+        public void OnMessage(string line)
+        {
+            if (!quiet) Console.WriteLine(line);
+        }
+    }
+}
