@@ -11,8 +11,10 @@ public sealed class PredictCommandTests : IDisposable
 
     public void Dispose() => _fx.Dispose();
 
-    private (int ExitCode, string Out, string Error) Predict(params string[] extra) =>
-        CliRunner.Run(["predict", "-i", _fx.Input, "-o", _fx.Output, "-d", PredictionFixture.DatasetName, "--results", _fx.Results, "--device", "cpu", .. extra]);
+    private (int ExitCode, string Out, string Error) Predict(params string[] extra) => PredictDataset(PredictionFixture.DatasetName, extra);
+
+    private (int ExitCode, string Out, string Error) PredictDataset(string dataset, params string[] extra) =>
+        CliRunner.Run(["predict", "-i", _fx.Input, "-o", _fx.Output, "-d", dataset, "--results", _fx.Results, "--device", "cpu", .. extra]);
 
     [Fact]
     public void PredictsEveryCaseInTheInputsGeometryAndExitsZero()
@@ -43,7 +45,7 @@ public sealed class PredictCommandTests : IDisposable
         _fx.WriteInput("case_001", 1);
         File.WriteAllText(Path.Combine(_fx.Input, "broken_0000.nii.gz"), "not a nifti file");
 
-        var (code, stdout, stderr) = Predict("-c", "3d_fullres", "-f", "0");
+        var (code, stdout, stderr) = PredictDataset("777", "-c", "3d_fullres", "-f", "0"); // the id, found in nnUNet_results
 
         Assert.Equal(NnUnetApp.ExitProblems, code);
         Assert.Contains("case broken failed", stderr);
