@@ -4,6 +4,8 @@ using NnUnet.Core.Datasets;
 using NnUnet.Core.Imaging;
 using NnUnet.Core.Imaging.Nifti;
 using NnUnet.Core.Planning;
+using NnUnet.Core.Postprocessing;
+using NnUnet.Core.Selection;
 using NnUnet.Core.Preprocessing;
 using NnUnet.Training.Inference;
 using NnUnet.Training.Network;
@@ -126,5 +128,25 @@ internal sealed class PredictionFixture : IDisposable
         string path = Path.Combine(Input, RawDataset.ImageFileName(caseId, 0, ".nii.gz"));
         NiftiWriter.Write(path, Image(seed));
         return path;
+    }
+
+    /// <summary>best_configuration.json choosing a single model (one configuration) or the pair ensemble, with a postprocessing.json that keeps the largest
+    /// foreground component; returns the postprocessing file.</summary>
+    public string WriteBestConfiguration(string[] configurations)
+    {
+        string source = Path.Combine(ResultsDataset, "ensembles", "chosen");
+        Directory.CreateDirectory(source);
+        string postprocessing = Path.Combine(source, PostprocessingDecision.FileName);
+        File.WriteAllText(postprocessing,
+            """{"postprocessing_fns": ["remove_all_but_largest_component_from_segmentation"], "postprocessing_kwargs": [{"labels_or_regions": [1, 2]}]}""");
+        var folders = configurations.Select(c => Path.Combine(ResultsDataset, PredictorModel.FolderName("nnUNetTrainer", "nnUNetPlans", c))).ToList();
+        var ensemble = new SelectionCandidate(configurations.Length == 1 ? Path.GetFileName(folders[0]) : "ensemble___a___b___0", configurations.Length == 1 ? "single" : "ensemble", configurations, folders, source, 0.8);
+        new BestConfiguration
+        {
+            Dataset = PredictionFixture.DatasetName, Trainer = "nnUNetTrainer", Plans = "nnUNetPlans", Folds = [0], Best = ensemble,
+            ForegroundMeanDiceAfterPostprocessing = 0.81, PostprocessingFile = postprocessing, PostprocessingSteps = ["keep largest component of foreground"],
+            Candidates = [ensemble],
+        }.Save(Path.Combine(ResultsDataset, BestConfiguration.FileName));
+        return postprocessing;
     }
 }

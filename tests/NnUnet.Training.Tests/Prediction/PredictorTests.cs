@@ -125,7 +125,7 @@ public sealed class PredictorTests : IDisposable
         _fx.WriteModel("3d_fullres", 0);
         _fx.WriteModel("3d_lowres", 0);
         _fx.WriteInput("case_001", 1);
-        string postprocessing = WriteBestConfiguration(["3d_fullres", "3d_lowres"]);
+        string postprocessing = _fx.WriteBestConfiguration(["3d_fullres", "3d_lowres"]);
 
         var run = Predict(new PredictionOptions { Dataset = PredictionFixture.DatasetName, UseBest = true });
         Assert.Equal(0, run.Failed);
@@ -167,25 +167,5 @@ public sealed class PredictorTests : IDisposable
         var ex = Assert.Throws<DirectoryNotFoundException>(() =>
             Predict(new PredictionOptions { Dataset = PredictionFixture.DatasetName, Configuration = "3d_cascade_fullres", Folds = [0] }));
         Assert.Contains("3d_lowres", ex.Message);
-    }
-
-    /// <summary>best_configuration.json choosing the pair ensemble, with a postprocessing.json that keeps the largest
-    /// foreground component; returns the postprocessing file.</summary>
-    private string WriteBestConfiguration(string[] configurations)
-    {
-        string source = Path.Combine(_fx.ResultsDataset, "ensembles", "chosen");
-        Directory.CreateDirectory(source);
-        string postprocessing = Path.Combine(source, PostprocessingDecision.FileName);
-        File.WriteAllText(postprocessing,
-            """{"postprocessing_fns": ["remove_all_but_largest_component_from_segmentation"], "postprocessing_kwargs": [{"labels_or_regions": [1, 2]}]}""");
-        var folders = configurations.Select(c => Path.Combine(_fx.ResultsDataset, PredictorModel.FolderName("nnUNetTrainer", "nnUNetPlans", c))).ToList();
-        var ensemble = new SelectionCandidate("ensemble___a___b___0", "ensemble", configurations, folders, source, 0.8);
-        new BestConfiguration
-        {
-            Dataset = PredictionFixture.DatasetName, Trainer = "nnUNetTrainer", Plans = "nnUNetPlans", Folds = [0], Best = ensemble,
-            ForegroundMeanDiceAfterPostprocessing = 0.81, PostprocessingFile = postprocessing, PostprocessingSteps = ["keep largest component of foreground"],
-            Candidates = [ensemble],
-        }.Save(Path.Combine(_fx.ResultsDataset, BestConfiguration.FileName));
-        return postprocessing;
     }
 }

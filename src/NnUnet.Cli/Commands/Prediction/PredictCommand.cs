@@ -131,7 +131,8 @@ public sealed class PredictCommand : Command<PredictCommand.Settings>
             PostprocessingFile = settings.PostprocessingFile,
             DisablePostprocessing = settings.DisablePostprocessing,
         };
-        var console = AnsiConsole.Console;
+        // a console on the current Console.Out (the static AnsiConsole.Console keeps the writer it first saw)
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
         PredictionRun run = null!;
         console.Progress()
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
@@ -155,12 +156,14 @@ public sealed class PredictCommand : Command<PredictCommand.Settings>
                 task.Description = "done";
             });
 
-        console.MarkupLine($"model: [bold]{Markup.Escape(run.Model)}[/], folds {string.Join(", ", run.Folds)}");
-        console.MarkupLine(run.PostprocessingSource is null
+        // plain lines (not markup): no wrapping of long paths, easy to parse
+        var stdout = Console.Out;
+        stdout.WriteLine($"model: {run.Model}, folds {string.Join(", ", run.Folds)}");
+        stdout.WriteLine(run.PostprocessingSource is null
             ? "postprocessing: none"
-            : $"postprocessing: {Markup.Escape(run.PostprocessingSteps.Count == 0 ? "none accepted" : string.Join("; ", run.PostprocessingSteps))} ({Markup.Escape(run.PostprocessingSource)})");
+            : $"postprocessing: {(run.PostprocessingSteps.Count == 0 ? "none accepted" : string.Join("; ", run.PostprocessingSteps))} ({run.PostprocessingSource})");
         int failed = run.Failed;
-        console.MarkupLine($"{run.Cases.Count - failed} of {run.Cases.Count} cases written to {Markup.Escape(Path.GetFullPath(settings.Output))}");
+        stdout.WriteLine($"{run.Cases.Count - failed} of {run.Cases.Count} cases written to {Path.GetFullPath(settings.Output)}");
         if (failed == 0) return NnUnetApp.ExitOk;
         var names = new List<string>();
         foreach (var c in run.Cases) if (!c.Succeeded) names.Add(c.CaseId);

@@ -1,0 +1,93 @@
+using NnUnet.Core.Imaging.Nifti;
+using NnUnet.Training.Tests.Prediction;
+
+namespace NnUnet.Cli.Tests.Prediction;
+
+/// <summary>`nnunet predict` end to end: a real results tree (random-weight checkpoints), oblique NIfTI inputs.</summary>
+[Collection(ConsoleCollection.Name)]
+public sealed class PredictCommandTests : IDisposable
+{
+    private readonly PredictionFixture _fx = new("cli-predict-");
+
+    public void Dispose() => _fx.Dispose();
+
+    private (int ExitCode, string Out, string Error) Predict(params string[] extra) => PredictDataset(PredictionFixture.DatasetName, extra);
+
+    private (int ExitCode, string Out, string Error) PredictDataset(string dataset, params string[] extra) =>
+        CliRunner.Run(["predict", "-i", _fx.Input, "-o", _fx.Output, "-d", dataset, "--results", _fx.Results, "--device", "cpu", .. extra]);
+
+    [Fact]
+    public void PredictsEveryCaseInTheInputsGeometryAndExitsZero()
+    {
+        _fx.WriteModel("3d_fullres", 0, 1);
+        _fx.WriteInput("case_001", 1);
+        _fx.WriteInput("case_002", 2);
+
+        var (code, stdout, stderr) = Predict("-c", "3d_fullres", "--folds", "0", "--folds", "1", "--save-probabilities");
+
+        Assert.True(code == NnUnetApp.ExitOk, stdout + stderr);
+        Assert.Contains("2 of 2 cases written", stdout);
+        Assert.Contains("nnUNetTrainer__nnUNetPlans__3d_fullres", stdout);
+        foreach (string c in new[] { "case_001", "case_002" })
+        {
+            var input = NiftiReader.Read(Path.Combine(_fx.Input, c + "_0000.nii.gz"));
+            var output = NiftiReader.Read(Path.Combine(_fx.Output, c + ".nii.gz"));
+            Assert.Equal(input.SpatialShape, output.SpatialShape);
+            Assert.Equal(input.Geometry, output.Geometry);
+            Assert.True(File.Exists(Path.Combine(_fx.Output, c + ".npz")));
+        }
+    }
+
+    [Fact]
+    public void AFailingCaseIsNamedOnStderrTheOthersAreWrittenAndTheExitCodeIsOne()
+    {
+        _fx.WriteModel("3d_fullres", 0);
+        _fx.WriteInput("case_001", 1);
+        File.WriteAllText(Path.Combine(_fx.Input, "broken_0000.nii.gz"), "not a nifti file");
+
+        var (code, stdout, stderr) = PredictDataset("777", "-c", "3d_fullres", "-f", "0"); // the id, found in nnUNet_results
+
+        Assert.Equal(NnUnetApp.ExitProblems, code);
+        Assert.Contains("case broken failed", stderr);
+        Assert.Contains("1 case(s) failed: broken", stderr);
+        Assert.True(File.Exists(Path.Combine(_fx.Output, "case_001.nii.gz")));
+        Assert.Contains("1 of 2 cases written", stdout);
+    }
+
+    [Fact]
+    public void BestUsesBestConfigurationJsonWithItsFoldsAndPostprocessing()
+    {
+        _fx.WriteModel("3d_fullres", 0);
+        _fx.WriteInput("case_001", 1);
+        string postprocessing = _fx.WriteBestConfiguration(["3d_fullres"]);
+
+        var (code, stdout, stderr) = Predict("--best");
+
+        Assert.True(code == NnUnetApp.ExitOk, stdout + stderr);
+        Assert.Contains("folds 0", stdout);
+        Assert.Contains("keep largest component of", stdout);
+        Assert.Contains(Path.GetFileName(postprocessing), stdout);
+        Assert.True(File.Exists(Path.Combine(_fx.Output, "case_001.nii.gz")));
+
+        // -c of the chosen model finds the same postprocessing; --disable-postprocessing turns it off
+        (code, stdout, _) = Predict("-c", "3d_fullres", "-f", "0");
+        Assert.Equal(NnUnetApp.ExitOk, code);
+        Assert.Contains("keep largest component of", stdout);
+        (code, stdout, _) = Predict("-c", "3d_fullres", "-f", "0", "--disable-postprocessing");
+        Assert.Equal(NnUnetApp.ExitOk, code);
+        Assert.Contains("postprocessing: none", stdout);
+    }
+
+    [Fact]
+    public void ConfigurationAndBestTogetherOrAMissingModelAreBadInput()
+    {
+        _fx.WriteInput("case_001", 1);
+        var (code, _, _) = Predict("-c", "3d_fullres", "--best");
+        Assert.Equal(NnUnetApp.ExitBadInput, code);
+
+        Directory.CreateDirectory(Path.Combine(_fx.ResultsDataset, "nnUNetTrainer__nnUNetPlans__3d_fullres"));
+        var (missing, stdout, stderr) = Predict("-c", "3d_fullres", "-f", "0");
+        Assert.Equal(NnUnetApp.ExitBadInput, missing);
+        Assert.Contains("plans.json", stdout + stderr);
+    }
+}
