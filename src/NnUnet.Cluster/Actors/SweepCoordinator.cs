@@ -318,7 +318,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             : _state.IsFinished ? SweepStatus.FinishedWithFailures
             : _state.Paused ? SweepStatus.Paused : SweepStatus.Running;
         if (jobId is not null) job = SweepSnapshot.View(_state, _state.Job(jobId));
-        var changed = new SweepChanged(sweepId, SweepSnapshot.Describe(e), job, snapshotStatus);
+        var changed = new SweepChanged(sweepId, SweepSnapshot.Describe(e), job, snapshotStatus, e as JobProgressed);
         Context.System.EventStream.Publish(changed);
         _mediator?.Tell(new Publish(SweepTopics.Changes, changed));
         if (_state.IsFinished) PublishFinishedOnce();
