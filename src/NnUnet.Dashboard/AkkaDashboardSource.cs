@@ -54,6 +54,7 @@ public sealed class AkkaDashboardSource(ActorSystem system, TimeSpan? askTimeout
     {
         public void Dispose()
         {
+            if (system.WhenTerminated.IsCompleted) return;
             DistributedPubSub.Get(system).Mediator.Tell(new Unsubscribe(SweepTopics.Changes, listener));
             listener.Tell(PoisonPill.Instance);
         }
