@@ -99,7 +99,7 @@ public sealed class DashboardState
         int busy = 0;
         foreach (var w in snapshot.Workers) if (w.JobId is not null) busy++;
         sb.Append("# HELP nnunet_workers Registered workers (one per GPU or CPU device) by state.\n# TYPE nnunet_workers gauge\n");
-        sb.Append(inv, $"nnunet_workers{{state=\"busy\"}} {busy}\nnunet_workers{{state=\"idle\"}} {snapshot.Workers.Length - busy}\n");
+        sb.Append(inv, $"nnunet_workers{{state=\"busy\"}} {busy}\nnnunet_workers{{state=\"idle\"}} {snapshot.Workers.Length - busy}\n");
         sb.Append("# HELP nnunet_sweep_paused 1 while the sweep is paused.\n# TYPE nnunet_sweep_paused gauge\n");
         sb.Append(inv, $"nnunet_sweep_paused {(snapshot.Status == SweepStatus.Paused ? 1 : 0)}\n");
         sb.Append("# HELP nnunet_sweep_eta_seconds Estimated seconds until the sweep is done.\n# TYPE nnunet_sweep_eta_seconds gauge\n");
@@ -116,7 +116,7 @@ public sealed class DashboardState
             for (int i = 0; i < EpochSecondsBuckets.Length; i++)
                 sb.Append(inv, $"nnunet_epoch_duration_seconds_bucket{{le=\"{EpochSecondsBuckets[i]:R}\"}} {_bucketCounts[i]}\n");
             sb.Append(inv, $"nnunet_epoch_duration_seconds_bucket{{le=\"+Inf\"}} {_epochCount}\n");
-            sb.Append(inv, $"nnunet_epoch_duration_seconds_sum {_epochSecondsSum:R}\nnunet_epoch_duration_seconds_count {_epochCount}\n");
+            sb.Append(inv, $"nnunet_epoch_duration_seconds_sum {_epochSecondsSum:R}\nnnunet_epoch_duration_seconds_count {_epochCount}\n");
         }
         return sb.ToString();
     }
