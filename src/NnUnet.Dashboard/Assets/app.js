@@ -47,7 +47,7 @@ function cellHtml(j) {
   const pct = j.totalEpochs > 0 ? Math.round(100 * j.epoch / j.totalEpochs) : 0;
   return `<a href="/jobs/${esc(j.jobId)}"><span class="state">${esc(st)}</span>` +
     (j.kind === "Train" ? ` ${j.epoch}/${j.totalEpochs}<div class="bar"><i style="width:${pct}%"></i></div>` +
-      `Dice ${fmt(j.lastPseudoDice)} · best EMA ${fmt(j.bestEmaPseudoDice)}<br>` : "<br>") +
+      `Dice ${fmt(j.lastPseudoDice)} · best EMA ${fmt(j.bestEmaPseudoDice)}<br>` : ` ${esc(j.jobId)}<br>`) +
     `ETA ${duration(j.etaSeconds)}` + (j.workerId ? `<br><small>${esc(j.workerId)}</small>` : "") +
     (j.lastError ? `<br><small title="${esc(j.lastError)}">${esc(j.lastError).slice(0, 60)}</small>` : "") + `</a>`;
 }
@@ -108,12 +108,12 @@ function onGridChange(ch) {
 
 // ---------- job page ----------
 const jobId = decodeURIComponent(location.pathname.replace(/^\/jobs\//, ""));
-let history = [];
+let epochs = [];
 function chart(el, series, opts = {}) {
   const W = 460, H = 200, L = 50, R = 10, T = 10, B = 24;
-  const xs = history.map((p) => p.epoch);
-  const all = series.flatMap((s) => history.map(s.y)).filter((v) => Number.isFinite(v));
-  if (!history.length || !all.length) { el.innerHTML = `<svg width="${W}" height="${H}"><text x="${W / 2 - 40}" y="${H / 2}">no epochs yet</text></svg>`; return; }
+  const xs = epochs.map((p) => p.epoch);
+  const all = series.flatMap((s) => epochs.map(s.y)).filter((v) => Number.isFinite(v));
+  if (!epochs.length || !all.length) { el.innerHTML = `<svg width="${W}" height="${H}"><text x="${W / 2 - 40}" y="${H / 2}">no epochs yet</text></svg>`; return; }
   let lo = Math.min(...all), hi = Math.max(...all); if (opts.zero) lo = Math.min(0, lo); if (hi === lo) { hi += 1; lo -= opts.zero ? 0 : 1; }
   const x0 = Math.min(...xs), x1 = Math.max(x0 + 1, Math.max(...xs));
   const sx = (x) => L + (x - x0) / (x1 - x0) * (W - L - R), sy = (y) => T + (hi - y) / (hi - lo) * (H - T - B);
@@ -121,7 +121,7 @@ function chart(el, series, opts = {}) {
   for (let i = 0; i <= 4; i++) { const v = lo + (hi - lo) * i / 4, y = sy(v); svg += `<line x1="${L}" x2="${W - R}" y1="${y}" y2="${y}" stroke="#eee"/><text x="2" y="${y + 3}">${v.toPrecision(3)}</text>`; }
   svg += `<text x="${L}" y="${H - 6}">epoch ${x0}</text><text x="${W - R - 60}" y="${H - 6}">epoch ${x1}</text>`;
   series.forEach((s, k) => {
-    const pts = history.filter((p) => Number.isFinite(s.y(p))).map((p) => `${sx(p.epoch).toFixed(1)},${sy(s.y(p)).toFixed(1)}`).join(" ");
+    const pts = epochs.filter((p) => Number.isFinite(s.y(p))).map((p) => `${sx(p.epoch).toFixed(1)},${sy(s.y(p)).toFixed(1)}`).join(" ");
     svg += `<polyline fill="none" stroke="${s.color}" stroke-width="1.6" points="${pts}"/><text x="${L + 10 + k * 110}" y="${T + 10}" style="fill:${s.color}">${esc(s.name)}</text>`;
   });
   el.innerHTML = svg + "</svg>";
@@ -141,15 +141,15 @@ function renderJob(j) {
 async function refreshJob() {
   const res = await fetch(`/api/jobs/${jobId}`);
   if (!res.ok) { $("job-status").textContent = `not found (${res.status})`; return; }
-  const body = await res.json(); history = body.history; renderJob(body.job); renderCharts();
+  const body = await res.json(); epochs = body.history; renderJob(body.job); renderCharts();
 }
 function onJobChange(ch) {
   if (!ch.job || ch.job.jobId !== jobId) return;
   renderJob(ch.job);
   if (ch.progress) {
     const p = ch.progress;
-    history = history.filter((h) => h.epoch < p.epoch);
-    history.push({ attempt: p.attempt, epoch: p.epoch, totalEpochs: p.totalEpochs, trainLoss: p.trainLoss, validationLoss: p.validationLoss,
+    epochs = epochs.filter((h) => h.epoch < p.epoch);
+    epochs.push({ attempt: p.attempt, epoch: p.epoch, totalEpochs: p.totalEpochs, trainLoss: p.trainLoss, validationLoss: p.validationLoss,
       pseudoDice: p.pseudoDice, emaPseudoDice: p.emaPseudoDice, learningRate: 1e-2 * Math.pow(1 - Math.max(0, p.epoch - 1) / Math.max(1, p.totalEpochs), 0.9),
       epochSeconds: p.epochSeconds, at: p.at });
     renderCharts();
