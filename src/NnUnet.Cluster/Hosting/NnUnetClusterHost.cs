@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Akka.Actor;
 using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
@@ -50,14 +51,24 @@ public static class NnUnetClusterHost
             ClusterSingletonManagerSettings.Create(system).WithRole("coordinator")), CoordinatorManagerName);
     }
 
-    /// <summary>The proxy through which every node talks to the coordinator, wherever the singleton currently lives.</summary>
+    private static readonly ConditionalWeakTable<ActorSystem, IActorRef> Proxies = new();
+    private static readonly Lock ProxyGate = new();
+
+    /// <summary>
+    /// The proxy through which every node talks to the coordinator, wherever the singleton currently lives. Created once
+    /// per actor system and remembered: looking it up by name under load could time out and create a second one
+    /// ("actor name is not unique"), and the dashboard calls this from many request threads at once.
+    /// </summary>
     public static IActorRef CoordinatorProxy(ActorSystem system)
     {
-        var existing = system.ActorSelection($"/user/{CoordinatorProxyName}").ResolveOne(TimeSpan.FromMilliseconds(200));
-        try { return existing.GetAwaiter().GetResult(); }
-        catch (ActorNotFoundException) { }
-        return system.ActorOf(ClusterSingletonProxy.Props($"/user/{CoordinatorManagerName}",
-            ClusterSingletonProxySettings.Create(system).WithRole("coordinator")), CoordinatorProxyName);
+        lock (ProxyGate)
+        {
+            if (Proxies.TryGetValue(system, out var proxy)) return proxy;
+            proxy = system.ActorOf(ClusterSingletonProxy.Props($"/user/{CoordinatorManagerName}",
+                ClusterSingletonProxySettings.Create(system).WithRole("coordinator")), CoordinatorProxyName);
+            Proxies.Add(system, proxy);
+            return proxy;
+        }
     }
 
     /// <summary>Starts one worker actor per device ("cuda:0", "cpu", ...). Worker ids are <c>host:port/device</c> (plus #n for repeated devices).</summary>
