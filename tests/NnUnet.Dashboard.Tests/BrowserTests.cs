@@ -38,34 +38,45 @@ public sealed class BrowserTests
         var requests = new List<string>();
         page.Request += (_, r) => { lock (requests) requests.Add(r.Url); };
 
+        // paused before the workers get work: the grid then holds pending cells whatever the machine's speed, and
+        // the page's Resume button (with the token from the URL fragment) is what sets them going
+        using (var http = new HttpClient { BaseAddress = sweep.Server.Url })
+        using (var pause = new HttpRequestMessage(HttpMethod.Post, "/api/actions/pause"))
+        {
+            pause.Headers.Add(DashboardOptions.TokenHeader, SimulatedSweep.Token);
+            Assert.True((await http.SendAsync(pause)).IsSuccessStatusCode);
+        }
+
         await page.GotoAsync(sweep.Server.BrowserUrl);
-        var cell = page.Locator("td[data-job=\"3d_fullres/fold_1\"]");
-        try { await cell.WaitForAsync(new() { Timeout = 15000 }); }
+        try { await page.Locator("#grid td.cell[data-state]").First.WaitForAsync(new() { Timeout = 20000 }); }
         catch (TimeoutException) { throw new TimeoutException("the grid never appeared; page errors: " + string.Join(" | ", errors)); }
         Assert.Equal(4, await page.Locator("#grid td.cell").CountAsync());
+        await page.Locator("#sweep-status").Filter(new() { HasText = "Paused" }).WaitForAsync(new() { Timeout = 10000 });
         // the token moved from the URL fragment into the tab's storage
         Assert.DoesNotContain("token", page.Url);
         Assert.Equal(SimulatedSweep.Token, await page.EvaluateAsync<string>("sessionStorage.getItem('nnunet-token')"));
 
+        var refused = await page.EvaluateAsync<int>("fetch('/api/actions/resume', { method: 'POST' }).then(r => r.status)");
+        Assert.Equal(401, refused);
+        Assert.Equal("Paused", await page.Locator("#sweep-status").TextContentAsync());
+
+        var pending = await page.EvaluateAsync<string?>(
+            "() => [...document.querySelectorAll('#grid td.cell')].find(td => td.dataset.state === 'ready' || td.dataset.state === 'waiting')?.dataset.job ?? null");
+        Assert.NotNull(pending);
+        var before = await page.Locator($"td[data-job=\"{pending}\"]").GetAttributeAsync("data-state");
+
         // a marker on window survives only if the page is never reloaded
         await page.EvaluateAsync("window.__noReload = true");
-        var first = await cell.GetAttributeAsync("data-state");
-        await page.WaitForFunctionAsync("s => document.querySelector('td[data-job=\"3d_fullres/fold_1\"]').dataset.state !== s", first,
-            new() { Timeout = 30000 });
-        await page.WaitForFunctionAsync("() => document.querySelector('td[data-job=\"2d/fold_0\"]').dataset.state === 'completed'",
-            null, new() { Timeout = 30000 });
+        await page.Locator("#resume").ClickAsync();
+        await page.Locator("#action-result").Filter(new() { HasText = "resume: 200" }).WaitForAsync(new() { Timeout = 10000 });
+        await page.WaitForFunctionAsync("([job, s]) => document.querySelector(`td[data-job=\"${job}\"]`).dataset.state !== s",
+            new[] { pending, before }, new() { Timeout = 30000 });
+        await page.WaitForFunctionAsync("() => [...document.querySelectorAll('#grid td.cell')].every(td => td.dataset.state === 'completed')",
+            null, new() { Timeout = 60000 });
         Assert.True(await page.EvaluateAsync<bool>("window.__noReload === true"));
         Assert.Equal("live", await page.Locator("#live").TextContentAsync());
         Assert.Contains("Up", await page.Locator("#members").TextContentAsync());
-
-        var refused = await page.EvaluateAsync<int>("fetch('/api/actions/pause', { method: 'POST' }).then(r => r.status)");
-        Assert.Equal(401, refused);
-        var withToken = await page.EvaluateAsync<int>(
-            "fetch('/api/actions/pause', { method: 'POST', headers: { 'X-Dashboard-Token': sessionStorage.getItem('nnunet-token') } }).then(r => r.status)");
-        Assert.Equal(200, withToken);
-        await page.Locator("#sweep-status").Filter(new() { HasText = "Paused" }).WaitForAsync(new() { Timeout = 10000 });
-        await page.Locator("#resume").ClickAsync();
-        await page.Locator("#action-result").Filter(new() { HasText = "resume: 200" }).WaitForAsync(new() { Timeout = 10000 });
+        await page.WaitForTimeoutAsync(1500); // let the once-a-second snapshot refresh settle the counters for the screenshot
 
         var output = Path.Combine(RepositoryRoot(), "TestResults");
         Directory.CreateDirectory(output);
