@@ -69,6 +69,8 @@ public sealed class SerializerTests : IDisposable
         new SweepControl(SweepControlAction.RetryJob, "2d/fold_0"),
         new SweepControlResult(false, "no such job"),
         new SweepChanged("sweep-1", EventView, View, SweepStatus.Paused),
+        new SweepChanged("sweep-1", EventView, View, SweepStatus.Running,
+            new JobProgressed("2d/fold_0", 1, 3, 10, 0.5, 0.6, 0.7, 0.65, 1.25, new DateTime(2026, 1, 2, 3, 4, 5, DateTimeKind.Utc))),
         new SweepFinished("sweep-1", SweepStatus.Completed, 21, 0),
     ];
 

@@ -325,7 +325,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             : finished ? SweepStatus.FinishedWithFailures
             : _state.Paused ? SweepStatus.Paused : SweepStatus.Running;
         if (jobId is not null) job = SweepSnapshot.View(_state, _state.Job(jobId));
-        var changed = new SweepChanged(sweepId, view, job, snapshotStatus);
+        var changed = new SweepChanged(sweepId, view, job, snapshotStatus, e as JobProgressed);
         Context.System.EventStream.Publish(changed);
         _mediator?.Tell(new Publish(SweepTopics.Changes, changed));
         if (finished || _state.AllCompleted) PublishFinishedOnce();

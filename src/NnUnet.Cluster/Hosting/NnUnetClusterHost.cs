@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Akka.Actor;
 using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
@@ -52,12 +53,17 @@ public static class NnUnetClusterHost
             ClusterSingletonManagerSettings.Create(system).WithRole("coordinator")), CoordinatorManagerName);
     }
 
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<ActorSystem, IActorRef> Proxies = new();
+    private static readonly ConditionalWeakTable<ActorSystem, IActorRef> Proxies = new();
+    private static readonly Lock ProxyGate = new();
 
-    /// <summary>The proxy through which every node talks to the coordinator, wherever the singleton currently lives (one per system).</summary>
+    /// <summary>
+    /// The proxy through which every node talks to the coordinator, wherever the singleton currently lives. Created once
+    /// per actor system and remembered: looking it up by name under load could time out and create a second one
+    /// ("actor name is not unique"), and the dashboard calls this from many request threads at once.
+    /// </summary>
     public static IActorRef CoordinatorProxy(ActorSystem system)
     {
-        lock (Proxies)
+        lock (ProxyGate)
         {
             if (Proxies.TryGetValue(system, out var proxy)) return proxy;
             proxy = system.ActorOf(ClusterSingletonProxy.Props($"/user/{CoordinatorManagerName}",

@@ -42,8 +42,12 @@ public sealed record SweepControl(SweepControlAction Action, string? JobId) : IN
 
 public sealed record SweepControlResult(bool Ok, string Message) : INnUnetMessage;
 
-/// <summary>Published on the <see cref="SweepTopics.Changes"/> topic after every applied event.</summary>
-public sealed record SweepChanged(string SweepId, SweepEventView Event, JobView? Job, SweepStatus Status) : INnUnetMessage;
+/// <summary>
+/// Published on the <see cref="SweepTopics.Changes"/> topic after every applied event. <paramref name="Progress"/> is the
+/// raw epoch record when the event is a finished epoch (losses, pseudo-Dice, epoch time), so that subscribers such as the
+/// dashboard can draw per-epoch curves without the coordinator keeping (or persisting) every epoch.
+/// </summary>
+public sealed record SweepChanged(string SweepId, SweepEventView Event, JobView? Job, SweepStatus Status, JobProgressed? Progress = null) : INnUnetMessage;
 
 /// <summary>Published once (on <see cref="SweepTopics.Finished"/>) when no job can run any more.</summary>
 public sealed record SweepFinished(string SweepId, SweepStatus Status, int CompletedJobs, int FailedJobs) : INnUnetMessage;

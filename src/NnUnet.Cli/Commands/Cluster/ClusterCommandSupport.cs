@@ -77,6 +77,19 @@ internal class SweepDefinitionSettings : CommandSettings
     [Description("print the final grid as JSON")]
     public bool Json { get; init; }
 
+    [CommandOption("--dashboard <HOST:PORT>")]
+    [Description("where the web dashboard listens (loopback unless you name another address)")]
+    [DefaultValue("127.0.0.1:5080")]
+    public string Dashboard { get; init; } = "127.0.0.1:5080";
+
+    [CommandOption("--no-dashboard")]
+    [Description("do not start the web dashboard")]
+    public bool NoDashboard { get; init; }
+
+    [CommandOption("--dashboard-token <TOKEN>")]
+    [Description("token the dashboard's actions (pause, resume, retry, cancel) require; default: a random one, printed at start")]
+    public string? DashboardToken { get; init; }
+
     public (SweepDefinition definition, string resultsRoot) Resolve()
     {
         var paths = NnUnetPaths.FromEnvironment(preprocessed: Preprocessed, results: Results);

@@ -54,6 +54,7 @@ internal sealed class SweepVerb : AsyncCommand<SweepSettings>
         var finished = NnUnetClusterHost.WhenSweepFinishedLocally(system);
         NnUnetClusterHost.StartCoordinator(system, NnUnetClusterHost.CoordinatorSettingsFrom(system.Settings.Config, definition, resultsRoot));
         NnUnetClusterHost.StartWorkers(system, devices, backends);
+        await using var dashboard = await DashboardHookup.StartAsync(settings, system, definition, resultsRoot, cts.Token);
         Console.Error.WriteLine($"sweep {definition.SweepId}: {string.Join(", ", definition.Configurations)} x folds {string.Join(",", definition.Folds)}; " +
                                 $"{devices.Length} worker(s) [{string.Join(", ", devices)}]; journal {journal}");
 

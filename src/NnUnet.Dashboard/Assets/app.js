@@ -1,0 +1,168 @@
+// nnU-Net sweep dashboard: plain JS, no external code. Live updates come over Server-Sent Events (/api/events).
+"use strict";
+const $ = (id) => document.getElementById(id);
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+const fmt = (x, d = 4) => (x === null || x === undefined || Number.isNaN(x)) ? "–" : Number(x).toFixed(d);
+function duration(s) {
+  if (s === null || s === undefined) return "–";
+  s = Math.round(s); const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+  return h > 0 ? `${h}h${String(m).padStart(2, "0")}m` : m > 0 ? `${m}m${String(r).padStart(2, "0")}s` : `${r}s`;
+}
+
+// The action token: from the start-up URL's fragment (#token=...), kept for this tab only.
+(function takeToken() {
+  const m = location.hash.match(/token=([^&]+)/);
+  if (m) { sessionStorage.setItem("nnunet-token", decodeURIComponent(m[1])); history.replaceState(null, "", location.pathname); }
+})();
+function token() {
+  let t = sessionStorage.getItem("nnunet-token");
+  if (!t) { t = prompt("Dashboard token (printed by nnunet at start-up):") || ""; if (t) sessionStorage.setItem("nnunet-token", t); }
+  return t;
+}
+function showTokenState() { const el = $("token-state"); if (el) el.textContent = sessionStorage.getItem("nnunet-token") ? "token set" : "no token: actions will ask"; }
+async function act(action, job) {
+  const url = `/api/actions/${action}` + (job ? `?job=${encodeURIComponent(job)}` : "");
+  const res = await fetch(url, { method: "POST", headers: { "X-Dashboard-Token": token() } });
+  let body = {}; try { body = await res.json(); } catch { }
+  if (res.status === 401) sessionStorage.removeItem("nnunet-token");
+  $("action-result").textContent = `${action}: ${res.status} ${body.message ?? ""}`;
+  showTokenState();
+  scheduleRefresh(0);
+}
+
+let refreshTimer = null;
+function scheduleRefresh(ms) { if (refreshTimer) return; refreshTimer = setTimeout(() => { refreshTimer = null; refresh(); }, ms); }
+
+function connect(onChange) {
+  const es = new EventSource("/api/events");
+  es.addEventListener("hello", () => { $("live").textContent = "live"; $("live").className = "live on"; scheduleRefresh(0); });
+  es.addEventListener("change", (e) => onChange(JSON.parse(e.data)));
+  es.onerror = () => { $("live").textContent = "reconnecting"; $("live").className = "live off"; };
+}
+
+// ---------- grid page ----------
+let sweep = null;
+function cellHtml(j) {
+  const st = j.status.toLowerCase();
+  const pct = j.totalEpochs > 0 ? Math.round(100 * j.epoch / j.totalEpochs) : 0;
+  return `<a href="/jobs/${esc(j.jobId)}"><span class="state">${esc(st)}</span>` +
+    (j.kind === "Train" ? ` ${j.epoch}/${j.totalEpochs}<div class="bar"><i style="width:${pct}%"></i></div>` +
+      `Dice ${fmt(j.lastPseudoDice)} · best EMA ${fmt(j.bestEmaPseudoDice)}<br>` : ` ${esc(j.jobId)}<br>`) +
+    `ETA ${duration(j.etaSeconds)}` + (j.workerId ? `<br><small>${esc(j.workerId)}</small>` : "") +
+    (j.lastError ? `<br><small title="${esc(j.lastError)}">${esc(j.lastError).slice(0, 60)}</small>` : "") + `</a>`;
+}
+function setCell(j) {
+  const td = document.querySelector(`[data-job="${CSS.escape(j.jobId)}"]`);
+  if (!td) return false;
+  td.className = `cell st-${j.status.toLowerCase()}`; td.dataset.state = j.status.toLowerCase(); td.innerHTML = cellHtml(j);
+  return true;
+}
+function renderGrid(s) {
+  const def = s.definition; const grid = $("grid");
+  if (!def) { grid.querySelector("thead").innerHTML = "<tr><th>no sweep defined</th></tr>"; return; }
+  grid.querySelector("thead").innerHTML = "<tr><th>configuration</th>" + def.folds.map((f) => `<th>fold ${f}</th>`).join("") + "</tr>";
+  grid.querySelector("tbody").innerHTML = def.configurations.map((c) =>
+    `<tr><th>${esc(c)}</th>` + def.folds.map((f) => `<td class="cell" data-job="${esc(c)}/fold_${f}"></td>`).join("") + "</tr>").join("");
+  const stages = s.jobs.filter((j) => j.kind !== "Train");
+  $("stages").innerHTML = stages.length ? "<h2>Final stages</h2><table><tr>" + stages.map((j) => `<td class="cell" data-job="${esc(j.jobId)}"></td>`).join("") + "</tr></table>" : "";
+  for (const j of s.jobs) setCell(j);
+}
+function renderStatus(s) {
+  $("sweep-id").textContent = s.sweepId ?? "";
+  $("sweep-status").textContent = s.status;
+  $("sweep-counts").textContent = `${s.completedJobs}/${s.totalJobs} done` + (s.failedJobs ? `, ${s.failedJobs} failed` : "");
+  $("sweep-eta").textContent = duration(s.etaSeconds);
+}
+async function refreshGrid() {
+  const res = await fetch("/api/sweep"); if (!res.ok) return;
+  const { snapshot, selection } = await res.json();
+  const shapeChanged = !sweep || sweep.sweepId !== snapshot.sweepId || !document.querySelector("[data-job]");
+  sweep = snapshot;
+  if (shapeChanged) renderGrid(snapshot); else for (const j of snapshot.jobs) setCell(j);
+  renderStatus(snapshot);
+  $("events").innerHTML = snapshot.recentEvents.slice().reverse().map((e) => `<li>${esc(new Date(e.at).toLocaleTimeString())} ${esc(e.text)}</li>`).join("");
+  renderSelection(selection);
+  const cl = await fetch("/api/cluster"); if (!cl.ok) return;
+  const { members, workers } = await cl.json();
+  $("workers").querySelector("tbody").innerHTML = workers.map((w) =>
+    `<tr><td>${esc(w.workerId)}</td><td>${esc(w.device)}</td><td>${w.jobId ? `<a href="/jobs/${esc(w.jobId)}">${esc(w.jobId)}</a>` : "idle"}</td></tr>`).join("");
+  $("members").querySelector("tbody").innerHTML = members.map((m) =>
+    `<tr><td>${esc(m.address)}${m.isSelf ? " (this node)" : ""}</td><td>${esc(m.status)}</td><td>${esc(m.roles.join(", "))}</td><td>${m.reachable ? "yes" : "<b>NO</b>"}</td></tr>`).join("");
+}
+function renderSelection(sel) {
+  if (!sel) { $("selection-section").hidden = true; return; }
+  $("selection-section").hidden = false;
+  if (sel.error) { $("selection").textContent = `${sel.path}: ${sel.error}`; return; }
+  $("selection").innerHTML = `<p>best: <b>${esc(sel.best)}</b> (${esc(sel.kind)}; ${esc(sel.configurations.join(" + "))}), folds ${esc(sel.folds.join(","))}, ` +
+    `CV Dice after postprocessing <b>${fmt(sel.diceAfterPostprocessing)}</b>; postprocessing: ${esc(sel.postprocessingSteps.length ? sel.postprocessingSteps.join("; ") : "none")}</p>` +
+    "<table><tr><th>candidate</th><th>kind</th><th>CV Dice</th></tr>" +
+    sel.candidates.map((c) => `<tr><td>${esc(c.name)}</td><td>${esc(c.kind)}</td><td>${fmt(c.dice)}</td></tr>`).join("") + "</table>";
+}
+function onGridChange(ch) {
+  if (ch.job && !setCell(ch.job)) scheduleRefresh(0);
+  const li = document.createElement("li"); li.textContent = `${new Date(ch.event.at).toLocaleTimeString()} ${ch.event.text}`;
+  if (ch.event.kind !== "progress") $("events").prepend(li);
+  if (sweep) { sweep.status = ch.status; $("sweep-status").textContent = ch.status; }
+  scheduleRefresh(1000); // counts, workers, ETA: re-read the snapshot at most once a second
+}
+
+// ---------- job page ----------
+const jobId = decodeURIComponent(location.pathname.replace(/^\/jobs\//, ""));
+let epochs = [];
+function chart(el, series, opts = {}) {
+  const W = 460, H = 200, L = 50, R = 10, T = 10, B = 24;
+  const xs = epochs.map((p) => p.epoch);
+  const all = series.flatMap((s) => epochs.map(s.y)).filter((v) => Number.isFinite(v));
+  if (!epochs.length || !all.length) { el.innerHTML = `<svg width="${W}" height="${H}"><text x="${W / 2 - 40}" y="${H / 2}">no epochs yet</text></svg>`; return; }
+  let lo = Math.min(...all), hi = Math.max(...all); if (opts.zero) lo = Math.min(0, lo); if (hi === lo) { hi += 1; lo -= opts.zero ? 0 : 1; }
+  const x0 = Math.min(...xs), x1 = Math.max(x0 + 1, Math.max(...xs));
+  const sx = (x) => L + (x - x0) / (x1 - x0) * (W - L - R), sy = (y) => T + (hi - y) / (hi - lo) * (H - T - B);
+  let svg = `<svg width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" role="img">`;
+  for (let i = 0; i <= 4; i++) { const v = lo + (hi - lo) * i / 4, y = sy(v); svg += `<line x1="${L}" x2="${W - R}" y1="${y}" y2="${y}" stroke="#eee"/><text x="2" y="${y + 3}">${v.toPrecision(3)}</text>`; }
+  svg += `<text x="${L}" y="${H - 6}">epoch ${x0}</text><text x="${W - R - 60}" y="${H - 6}">epoch ${x1}</text>`;
+  series.forEach((s, k) => {
+    const pts = epochs.filter((p) => Number.isFinite(s.y(p))).map((p) => `${sx(p.epoch).toFixed(1)},${sy(s.y(p)).toFixed(1)}`).join(" ");
+    svg += `<polyline fill="none" stroke="${s.color}" stroke-width="1.6" points="${pts}"/><text x="${L + 10 + k * 110}" y="${T + 10}" style="fill:${s.color}">${esc(s.name)}</text>`;
+  });
+  el.innerHTML = svg + "</svg>";
+}
+function renderCharts() {
+  chart($("chart-loss"), [{ name: "train", color: "#3b7dd8", y: (p) => p.trainLoss }, { name: "validation", color: "#d8573b", y: (p) => p.validationLoss }]);
+  chart($("chart-dice"), [{ name: "pseudo-Dice", color: "#999", y: (p) => p.pseudoDice }, { name: "EMA", color: "#2e8b57", y: (p) => p.emaPseudoDice }], { zero: true });
+  chart($("chart-lr"), [{ name: "LR", color: "#7a3bd8", y: (p) => p.learningRate }], { zero: true });
+  chart($("chart-time"), [{ name: "seconds", color: "#d89a3b", y: (p) => p.epochSeconds }], { zero: true });
+}
+function renderJob(j) {
+  $("job-id").textContent = j.jobId; $("job-status").textContent = j.status;
+  $("job-epoch").textContent = `${j.epoch}/${j.totalEpochs}`; $("job-ema").textContent = fmt(j.bestEmaPseudoDice);
+  $("job-worker").textContent = j.workerId ?? "–"; $("job-eta").textContent = duration(j.etaSeconds);
+  $("job-error").textContent = j.lastError ?? "";
+}
+async function refreshJob() {
+  const res = await fetch(`/api/jobs/${jobId}`);
+  if (!res.ok) { $("job-status").textContent = `not found (${res.status})`; return; }
+  const body = await res.json(); epochs = body.history; renderJob(body.job); renderCharts();
+}
+function onJobChange(ch) {
+  if (!ch.job || ch.job.jobId !== jobId) return;
+  renderJob(ch.job);
+  if (ch.progress) {
+    const p = ch.progress;
+    epochs = epochs.filter((h) => h.epoch < p.epoch);
+    epochs.push({ attempt: p.attempt, epoch: p.epoch, totalEpochs: p.totalEpochs, trainLoss: p.trainLoss, validationLoss: p.validationLoss,
+      pseudoDice: p.pseudoDice, emaPseudoDice: p.emaPseudoDice, learningRate: 1e-2 * Math.pow(1 - Math.max(0, p.epoch - 1) / Math.max(1, p.totalEpochs), 0.9),
+      epochSeconds: p.epochSeconds, at: p.at });
+    renderCharts();
+  }
+}
+
+const page = document.body.dataset.page;
+const refresh = page === "grid" ? refreshGrid : refreshJob;
+if (page === "grid") {
+  $("pause").onclick = () => act("pause"); $("resume").onclick = () => act("resume");
+} else {
+  $("retry").onclick = () => act("retry", jobId); $("cancel").onclick = () => act("cancel", jobId);
+}
+showTokenState();
+refresh();
+connect(page === "grid" ? onGridChange : onJobChange);

@@ -1,0 +1,123 @@
+using System.Globalization;
+using System.Text;
+using System.Threading.Channels;
+using NnUnet.Cluster.Messages;
+using NnUnet.Cluster.Sweeps;
+
+namespace NnUnet.Dashboard;
+
+/// <summary>One finished epoch of a job, for the curves. <paramref name="LearningRate"/> is derived (see <see cref="DashboardState.PolyLearningRate"/>).</summary>
+public sealed record EpochPoint(int Attempt, int Epoch, int TotalEpochs, double TrainLoss, double ValidationLoss, double PseudoDice,
+    double EmaPseudoDice, double LearningRate, double EpochSeconds, DateTime At);
+
+/// <summary>
+/// What the dashboard learns from the stream of changes, beyond the coordinator's snapshot: per-job epoch history
+/// (kept here in memory, since the coordinator keeps only the latest epoch), counters for <c>/metrics</c>, and the
+/// fan-out of changes to the Server-Sent-Events clients. History starts when the dashboard starts; in the embedded
+/// sweep and on the coordinator node that is when the sweep starts (or resumes).
+/// </summary>
+public sealed class DashboardState
+{
+    /// <summary>nnU-Net's default trainer: initial LR 1e-2, poly schedule with exponent 0.9, stepped once per epoch.</summary>
+    public const double InitialLearningRate = 1e-2;
+    public const int MaxEpochsKept = 5000;
+    /// <summary>Upper bounds (seconds) of the epoch-duration histogram.</summary>
+    public static readonly double[] EpochSecondsBuckets = [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600];
+
+    private readonly Lock _gate = new();
+    private readonly Dictionary<string, List<EpochPoint>> _history = new(StringComparer.Ordinal);
+    private readonly List<Channel<SweepChanged>> _clients = [];
+    private readonly long[] _bucketCounts = new long[EpochSecondsBuckets.Length];
+    private long _epochCount, _assignments, _failures, _requeues;
+    private double _epochSecondsSum;
+
+    /// <summary>LR nnU-Net's PolyLRScheduler sets for the 1-based <paramref name="epoch"/>: lr0 * (1 - (epoch-1)/total)^0.9.</summary>
+    public static double PolyLearningRate(int epoch, int totalEpochs) =>
+        InitialLearningRate * Math.Pow(1.0 - (double)Math.Max(0, epoch - 1) / Math.Max(1, totalEpochs), 0.9);
+
+    public void Apply(SweepChanged change)
+    {
+        List<Channel<SweepChanged>> clients;
+        lock (_gate)
+        {
+            switch (change.Event.Kind)
+            {
+                case "assigned": _assignments++; break;
+                case "failed": _failures++; break;
+                case "requeued": _requeues++; break;
+            }
+            if (change.Progress is { } p)
+            {
+                if (!_history.TryGetValue(p.JobId, out var list)) _history[p.JobId] = list = [];
+                // a re-run from a checkpoint repeats epochs: the newer attempt's value replaces the older one
+                int at = list.FindIndex(x => x.Epoch >= p.Epoch);
+                if (at >= 0) list.RemoveRange(at, list.Count - at);
+                if (list.Count < MaxEpochsKept)
+                    list.Add(new EpochPoint(p.Attempt, p.Epoch, p.TotalEpochs, p.TrainLoss, p.ValidationLoss, p.PseudoDice, p.EmaPseudoDice,
+                        PolyLearningRate(p.Epoch, p.TotalEpochs), p.EpochSeconds, p.At));
+                _epochCount++;
+                _epochSecondsSum += p.EpochSeconds;
+                for (int i = 0; i < EpochSecondsBuckets.Length; i++)
+                    if (p.EpochSeconds <= EpochSecondsBuckets[i]) _bucketCounts[i]++;
+            }
+            clients = [.. _clients];
+        }
+        foreach (var c in clients) c.Writer.TryWrite(change);
+    }
+
+    public EpochPoint[] History(string jobId)
+    {
+        lock (_gate) return _history.TryGetValue(jobId, out var list) ? [.. list] : [];
+    }
+
+    /// <summary>A bounded queue of changes for one SSE client; a slow client loses the oldest, then re-reads the snapshot.</summary>
+    public Channel<SweepChanged> Connect()
+    {
+        var channel = Channel.CreateBounded<SweepChanged>(new BoundedChannelOptions(1000) { FullMode = BoundedChannelFullMode.DropOldest });
+        lock (_gate) _clients.Add(channel);
+        return channel;
+    }
+
+    public void Disconnect(Channel<SweepChanged> channel)
+    {
+        lock (_gate) _clients.Remove(channel);
+        channel.Writer.TryComplete();
+    }
+
+    public int ConnectedClients { get { lock (_gate) return _clients.Count; } }
+
+    /// <summary>Prometheus text exposition (version 0.0.4) of the snapshot plus the counters seen since start-up.</summary>
+    public string Metrics(SweepSnapshot snapshot)
+    {
+        var sb = new StringBuilder();
+        var inv = CultureInfo.InvariantCulture;
+        var byState = new Dictionary<JobDisplayStatus, int>();
+        foreach (var s in Enum.GetValues<JobDisplayStatus>()) byState[s] = 0;
+        foreach (var j in snapshot.Jobs) byState[j.Status]++;
+        sb.Append("# HELP nnunet_jobs Jobs of the sweep by state.\n# TYPE nnunet_jobs gauge\n");
+        foreach (var (state, n) in byState) sb.Append(inv, $"nnunet_jobs{{state=\"{state.ToString().ToLowerInvariant()}\"}} {n}\n");
+        int busy = 0;
+        foreach (var w in snapshot.Workers) if (w.JobId is not null) busy++;
+        sb.Append("# HELP nnunet_workers Registered workers (one per GPU or CPU device) by state.\n# TYPE nnunet_workers gauge\n");
+        sb.Append(inv, $"nnunet_workers{{state=\"busy\"}} {busy}\nnnunet_workers{{state=\"idle\"}} {snapshot.Workers.Length - busy}\n");
+        sb.Append("# HELP nnunet_sweep_paused 1 while the sweep is paused.\n# TYPE nnunet_sweep_paused gauge\n");
+        sb.Append(inv, $"nnunet_sweep_paused {(snapshot.Status == SweepStatus.Paused ? 1 : 0)}\n");
+        sb.Append("# HELP nnunet_sweep_eta_seconds Estimated seconds until the sweep is done.\n# TYPE nnunet_sweep_eta_seconds gauge\n");
+        sb.Append(inv, $"nnunet_sweep_eta_seconds {snapshot.EtaSeconds ?? 0:R}\n");
+        lock (_gate)
+        {
+            sb.Append("# HELP nnunet_job_assignments_total Job assignments seen by this dashboard.\n# TYPE nnunet_job_assignments_total counter\n");
+            sb.Append(inv, $"nnunet_job_assignments_total {_assignments}\n");
+            sb.Append("# HELP nnunet_job_failures_total Failed job attempts seen by this dashboard.\n# TYPE nnunet_job_failures_total counter\n");
+            sb.Append(inv, $"nnunet_job_failures_total {_failures}\n");
+            sb.Append("# HELP nnunet_job_requeues_total Attempts re-queued (worker lost, lease expired) seen by this dashboard.\n# TYPE nnunet_job_requeues_total counter\n");
+            sb.Append(inv, $"nnunet_job_requeues_total {_requeues}\n");
+            sb.Append("# HELP nnunet_epoch_duration_seconds Duration of finished training epochs.\n# TYPE nnunet_epoch_duration_seconds histogram\n");
+            for (int i = 0; i < EpochSecondsBuckets.Length; i++)
+                sb.Append(inv, $"nnunet_epoch_duration_seconds_bucket{{le=\"{EpochSecondsBuckets[i]:R}\"}} {_bucketCounts[i]}\n");
+            sb.Append(inv, $"nnunet_epoch_duration_seconds_bucket{{le=\"+Inf\"}} {_epochCount}\n");
+            sb.Append(inv, $"nnunet_epoch_duration_seconds_sum {_epochSecondsSum:R}\nnnunet_epoch_duration_seconds_count {_epochCount}\n");
+        }
+        return sb.ToString();
+    }
+}

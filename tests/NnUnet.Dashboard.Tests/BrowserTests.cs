@@ -1,0 +1,95 @@
+using Microsoft.Playwright;
+
+namespace NnUnet.Dashboard.Tests;
+
+/// <summary>
+/// The page in a real browser (Debian's chromium driven by Playwright; no browser is ever downloaded) over a simulated
+/// sweep: the grid appears, cells change state live without a reload, a POST without the token is refused, and a
+/// screenshot lands in <c>TestResults/dashboard.png</c> at the repository root for a human look.
+/// </summary>
+public sealed class BrowserTests
+{
+    private const string Chromium = "/usr/bin/chromium";
+
+    private static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "NnUnetCluster.sln"))) return dir.FullName;
+        return AppContext.BaseDirectory;
+    }
+
+    [Fact]
+    public async Task GridUpdatesLive_PostWithoutTokenRefused_Screenshot()
+    {
+        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: apt-get install -y chromium (scripts/setup.sh does)");
+        Environment.SetEnvironmentVariable("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
+        await using var sweep = await SimulatedSweep.StartAsync(["2d", "3d_fullres"], [0, 1], 12, TimeSpan.FromMilliseconds(120), workers: 2);
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new()
+        {
+            ExecutablePath = Chromium,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        });
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 900 } });
+        // JavaScript errors; HTTP error statuses (the refused POST, the favicon) are expected and left out
+        var errors = new List<string>();
+        page.PageError += (_, e) => { lock (errors) errors.Add(e); };
+        page.Console += (_, m) => { if (m.Type == "error" && !m.Text.StartsWith("Failed to load resource", StringComparison.Ordinal)) lock (errors) errors.Add(m.Text); };
+        var requests = new List<string>();
+        page.Request += (_, r) => { lock (requests) requests.Add(r.Url); };
+
+        // paused before the workers get work: the grid then holds pending cells whatever the machine's speed, and
+        // the page's Resume button (with the token from the URL fragment) is what sets them going
+        using (var http = new HttpClient { BaseAddress = sweep.Server.Url })
+        using (var pause = new HttpRequestMessage(HttpMethod.Post, "/api/actions/pause"))
+        {
+            pause.Headers.Add(DashboardOptions.TokenHeader, SimulatedSweep.Token);
+            Assert.True((await http.SendAsync(pause)).IsSuccessStatusCode);
+        }
+
+        await page.GotoAsync(sweep.Server.BrowserUrl);
+        try { await page.Locator("#grid td.cell[data-state]").First.WaitForAsync(new() { Timeout = 20000 }); }
+        catch (TimeoutException) { throw new TimeoutException("the grid never appeared; page errors: " + string.Join(" | ", errors)); }
+        Assert.Equal(4, await page.Locator("#grid td.cell").CountAsync());
+        await page.Locator("#sweep-status").Filter(new() { HasText = "Paused" }).WaitForAsync(new() { Timeout = 10000 });
+        // the token moved from the URL fragment into the tab's storage
+        Assert.DoesNotContain("token", page.Url);
+        Assert.Equal(SimulatedSweep.Token, await page.EvaluateAsync<string>("sessionStorage.getItem('nnunet-token')"));
+
+        var refused = await page.EvaluateAsync<int>("fetch('/api/actions/resume', { method: 'POST' }).then(r => r.status)");
+        Assert.Equal(401, refused);
+        Assert.Equal("Paused", await page.Locator("#sweep-status").TextContentAsync());
+
+        var pending = await page.EvaluateAsync<string?>(
+            "() => [...document.querySelectorAll('#grid td.cell')].find(td => td.dataset.state === 'ready' || td.dataset.state === 'waiting')?.dataset.job ?? null");
+        Assert.NotNull(pending);
+        var before = await page.Locator($"td[data-job=\"{pending}\"]").GetAttributeAsync("data-state");
+
+        // a marker on window survives only if the page is never reloaded
+        await page.EvaluateAsync("window.__noReload = true");
+        await page.Locator("#resume").ClickAsync();
+        await page.Locator("#action-result").Filter(new() { HasText = "resume: 200" }).WaitForAsync(new() { Timeout = 10000 });
+        await page.WaitForFunctionAsync("([job, s]) => document.querySelector(`td[data-job=\"${job}\"]`).dataset.state !== s",
+            new[] { pending, before }, new() { Timeout = 30000 });
+        await page.WaitForFunctionAsync("() => [...document.querySelectorAll('#grid td.cell')].every(td => td.dataset.state === 'completed')",
+            null, new() { Timeout = 60000 });
+        Assert.True(await page.EvaluateAsync<bool>("window.__noReload === true"));
+        Assert.Equal("live", await page.Locator("#live").TextContentAsync());
+        Assert.Contains("Up", await page.Locator("#members").TextContentAsync());
+        await page.WaitForTimeoutAsync(1500); // let the once-a-second snapshot refresh settle the counters for the screenshot
+
+        var output = Path.Combine(RepositoryRoot(), "TestResults");
+        Directory.CreateDirectory(output);
+        await page.ScreenshotAsync(new() { Path = Path.Combine(output, "dashboard.png"), FullPage = true });
+
+        // the job page draws its curves from the live history
+        var job = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 700 } });
+        await job.GotoAsync(sweep.Server.Url + "jobs/2d/fold_0");
+        await job.Locator("#chart-loss svg polyline").First.WaitForAsync(new() { Timeout = 15000 });
+        Assert.Equal(2, await job.Locator("#chart-dice svg polyline").CountAsync());
+        await job.ScreenshotAsync(new() { Path = Path.Combine(output, "dashboard-job.png"), FullPage = true });
+
+        Assert.Empty(errors);
+        foreach (var url in requests) Assert.StartsWith(sweep.Server.Url.ToString(), url);
+    }
+}

@@ -1,0 +1,60 @@
+using Akka.Actor;
+using NnUnet.Cluster.Backends;
+using NnUnet.Cluster.Hosting;
+using NnUnet.Cluster.Sweeps;
+
+namespace NnUnet.Dashboard.Tests;
+
+/// <summary>
+/// A real embedded sweep (one-node Akka cluster on 127.0.0.1, SQLite journal in a temp nnUNet_results, simulated
+/// training backend) with the dashboard started on it exactly as <c>nnunet sweep</c> does: over <see cref="AkkaDashboardSource"/>.
+/// </summary>
+internal sealed class SimulatedSweep : IAsyncDisposable
+{
+    public const string Token = "test-token-0123";
+    public string ResultsRoot { get; } = Directory.CreateTempSubdirectory("nnunet-dash-sweep-").FullName;
+    public ActorSystem System { get; }
+    public DashboardServer Server { get; private set; } = null!;
+    public SweepDefinition Definition { get; }
+
+    private SimulatedSweep(SweepDefinition definition, TimeSpan epoch, int workers)
+    {
+        Definition = definition;
+        var journal = ResultLayout.DefaultSweepDatabase(ResultsRoot, definition.DatasetName);
+        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Embedded, SqliteJournalPath: journal,
+            ExtraHocon: "akka.loglevel = WARNING\nnnunet.cluster.progress-persist-interval = 5s"));
+        System = NnUnetClusterHost.StartSystem(config);
+        NnUnetClusterHost.StartCoordinator(System, NnUnetClusterHost.CoordinatorSettingsFrom(System.Settings.Config, definition, ResultsRoot));
+        var options = new SimulatedBackendOptions { EpochDuration = _ => epoch };
+        NnUnetClusterHost.StartWorkers(System, Enumerable.Range(0, workers).Select(i => $"sim{i}").ToArray(),
+            device => new SimulatedTrainingBackend(options, device));
+    }
+
+    public static async Task<SimulatedSweep> StartAsync(string[] configurations, int[] folds, int epochs, TimeSpan epoch, int workers)
+    {
+        var sweep = new SimulatedSweep(SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", configurations, folds, epochs),
+            epoch, workers);
+        sweep.Server = await DashboardServer.StartAsync(new DashboardOptions(DashboardOptions.DefaultHost, 0, Token, sweep.ResultsRoot),
+            new AkkaDashboardSource(sweep.System));
+        return sweep;
+    }
+
+    public static async Task<T> Eventually<T>(Func<Task<T?>> probe, TimeSpan timeout, string what) where T : class
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            try { if (await probe() is { } value) return value; }
+            catch (HttpRequestException) { }
+            await Task.Delay(100);
+        }
+        throw new TimeoutException(what);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        await System.Terminate().WaitAsync(TimeSpan.FromSeconds(15));
+        try { Directory.Delete(ResultsRoot, true); } catch (IOException) { }
+    }
+}
