@@ -10,8 +10,8 @@ namespace NnUnet.Cluster.Tests;
 /// <summary>
 /// Real `nnunet` processes (the CLI built next to these tests): one coordinator and two workers on 127.0.0.1, like
 /// scripts/launch-local-cluster.sh. One worker is killed with SIGKILL in the middle of a fold; the fold resumes from
-/// its checkpoint on the other worker and the sweep finishes. Runs with the simulated backend until the TorchSharp
-/// trainer adapter is registered (then the same harness runs real tiny training: drop --simulate).
+/// its checkpoint on the other worker and the sweep finishes: once with the simulated backend (fast, exact epochs), once
+/// with real TorchSharp training of a tiny synthetic dataset (2 configurations x 2 folds).
 /// </summary>
 public sealed class MultiProcessTests : IDisposable
 {
@@ -46,6 +46,14 @@ public sealed class MultiProcessTests : IDisposable
 
     private sealed record Running(Process Process, StringBuilder Output);
 
+    /// <summary>Runs one nnunet verb to completion (set-up steps of a test).</summary>
+    private void Run(params string[] args)
+    {
+        var step = Start(args);
+        Assert.True(step.Process.WaitForExit(TimeSpan.FromMinutes(3)), $"nnunet {string.Join(' ', args)} did not finish:\n" + Text(step));
+        Assert.True(step.Process.ExitCode == 0, $"nnunet {string.Join(' ', args)} failed ({step.Process.ExitCode}):\n" + Text(step));
+    }
+
     private Running Start(params string[] args)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -53,6 +61,7 @@ public sealed class MultiProcessTests : IDisposable
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["nnUNet_results"] = Path.Combine(_root, "results");
         info.Environment["nnUNet_preprocessed"] = Path.Combine(_root, "preprocessed");
+        info.Environment["nnUNet_raw"] = Path.Combine(_root, "raw");
         var output = new StringBuilder();
         var process = new Process { StartInfo = info };
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
@@ -112,5 +121,49 @@ public sealed class MultiProcessTests : IDisposable
         Assert.True(killed.GetProperty("attempt").GetInt32() >= 2);
         Assert.Matches(@"continue from checkpoint at epoch [3-7]", File.ReadAllText(log));
         Assert.True(File.Exists(Path.Combine(foldDir, "checkpoint_final.ckpt")));
+    }
+
+    [Fact]
+    public async Task RealTraining_SigkilledWorkerProcess_FoldResumesFromCheckpoint_SweepFinishes()
+    {
+        // A tiny real dataset through the real pipeline: 10 cases, planned and preprocessed by the CLI.
+        NnUnet.Core.Demo.SyntheticDataset.Write(Path.Combine(_root, "raw"), 991, "Tiny",
+            new NnUnet.Core.Demo.SyntheticDatasetOptions(TrainingCases: 10, TestCases: 0, Shape: [8, 24, 24]));
+        Run("fingerprint", "991");
+        Run("plan", "991");
+        Run("preprocess", "991", "-c", "2d", "3d_fullres");
+
+        var port = FreePort();
+        var seed = $"akka.tcp://nnunet@127.0.0.1:{port}";
+        var hocon = Path.Combine(_root, "test.hocon");
+        File.WriteAllText(hocon, LocalCluster.TestHocon + "\nakka.loglevel = INFO\n");
+        var coordinator = Start("coordinator", "991", "-c", "2d,3d_fullres", "--folds", "0,1", "--epochs", "6",
+            "--host", "127.0.0.1", "--port", port.ToString(), "--config", hocon, "--linger", "1", "--json");
+        string[] workerArgs = ["worker", "--seed", seed, "--cpu", "1", "--config", hocon, "--iters-per-epoch", "3", "--val-iters", "2"];
+        var survivor = Start(workerArgs);
+        var victim = Start(workerArgs);
+
+        var job = await Eventually(() => Regex.Match(Text(victim), @"starting (\S+) attempt 1") is { Success: true } m ? m.Groups[1].Value : null,
+            TimeSpan.FromSeconds(90), "the victim worker never started a job:\n" + Text(victim));
+        var foldDir = Path.Combine(_root, "results", "Dataset991_Tiny", $"nnUNetTrainer__nnUNetPlans__{job.Split('/')[0]}", job.Split('/')[1]);
+        var log = Path.Combine(foldDir, "training_log.txt");
+        // SIGKILL once two epochs have ended; the second checkpoint may still be in flight, so the resume is from epoch 1 or 2.
+        await Eventually(() => File.Exists(log) && Regex.Matches(File.ReadAllText(log), "Epoch time").Count >= 2 ? "" : null,
+            TimeSpan.FromSeconds(120), $"{job} did not finish two epochs");
+        victim.Process.Kill(entireProcessTree: true);
+
+        Assert.True(coordinator.Process.WaitForExit(TimeSpan.FromMinutes(6)), "coordinator did not finish:\n" + Text(coordinator));
+        Assert.True(coordinator.Process.ExitCode == 0, "coordinator failed:\n" + Text(coordinator));
+        Assert.True(survivor.Process.WaitForExit(TimeSpan.FromSeconds(30)), "survivor did not exit after the sweep:\n" + Text(survivor));
+
+        var output = Text(coordinator);
+        using var json = JsonDocument.Parse(output[output.IndexOf("{\n", StringComparison.Ordinal)..]);
+        Assert.Equal("completed", json.RootElement.GetProperty("status").GetString());
+        var killed = json.RootElement.GetProperty("jobs").EnumerateArray().Single(j => j.GetProperty("job_id").GetString() == job);
+        Assert.True(killed.GetProperty("attempt").GetInt32() >= 2);
+        var text = File.ReadAllText(log);
+        Assert.True(Regex.IsMatch(text, @"continuing from epoch [1-5]"), "the fold did not resume from its checkpoint:\n" + text); // not from epoch 0
+        Assert.True(File.Exists(Path.Combine(foldDir, "checkpoint_final.ckpt")));
+        Assert.True(File.Exists(Path.Combine(foldDir, "validation", "summary.json")));
     }
 }
