@@ -80,6 +80,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             _log.Info("sweep {0}: recovered, {1} jobs", settings.Definition.SweepId, _state.JobOrder.Count);
             Execute(new DefineSweep(settings.Definition, DateTime.UtcNow));
             Execute(new RequeueAfterRecovery(DateTime.UtcNow, settings.AdoptionGrace));
+            AcceptAttemptsFinishedDuringOutage();
             if (_state.EarliestHoldEnd() is { } holdEnd)
                 Timers.StartSingleTimer("hold", HoldOver.Instance, holdEnd - DateTime.UtcNow + TimeSpan.FromMilliseconds(50));
             Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.InitialStateAsEvents, typeof(ClusterEvent.MemberRemoved));
@@ -92,6 +93,25 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         });
         Command<Stop>(_ => Context.Stop(Self));
         CommandAny(_ => Stash.Stash());
+    }
+
+    /// <summary>
+    /// An attempt that was running when the previous coordinator died may have written all its outputs while no
+    /// coordinator listened (its completion was lost with the crashed process, or had not reached the journal yet; the
+    /// worker's node was downed with the coordinator, so nobody re-sends it). The coordinator sees the files itself
+    /// and accepts that attempt instead of running it again.
+    /// </summary>
+    private void AcceptAttemptsFinishedDuringOutage()
+    {
+        var finished = new List<(string JobId, int Attempt, string Output)>();
+        foreach (var job in _state.Jobs)
+        {
+            if (job.Status != JobStatus.Pending || !job.AdoptableAfterRecovery || job.StartedAt is not { } started) continue;
+            var spec = _state.BuildSpec(job.JobId, _settings.ResultsRoot);
+            if (_settings.ResultStore.OutputsWrittenSince(spec, started)) finished.Add((job.JobId, job.Attempt, ResultLayout.OutputPath(spec)));
+        }
+        foreach (var (jobId, attempt, output) in finished)
+            Execute(new CompleteJob(jobId, attempt, output, new Dictionary<string, double>(), null, DateTime.UtcNow));
     }
 
     protected override void PostStop()

@@ -36,12 +36,17 @@ public static class ResultLayout
     /// <summary>Default journal file of an embedded or single-coordinator sweep: next to the dataset's results.</summary>
     public static string DefaultSweepDatabase(string resultsRoot, string dataset) => Path.Combine(DatasetFolder(resultsRoot, dataset), SweepDatabase);
 
-    /// <summary>Writes a file so that readers see either the old or the complete new content (temp file + rename).</summary>
-    public static void WriteAtomically(string path, string content)
+    /// <summary>
+    /// Writes a file so that readers see either the old or the complete new content (temp file + rename). A temp file
+    /// left by a killed writer is never read (readers open only <paramref name="path"/>). <paramref name="beforeRename"/>
+    /// runs between the two steps (fault-injection tests stall there).
+    /// </summary>
+    public static void WriteAtomically(string path, string content, Action? beforeRename = null)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         var temp = path + $".tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
         File.WriteAllText(temp, content);
+        beforeRename?.Invoke();
         File.Move(temp, path, overwrite: true);
     }
 }
@@ -51,11 +56,29 @@ public interface IResultStore
 {
     /// <summary>Null when every required output exists; otherwise a message naming what is missing.</summary>
     string? MissingOutputs(JobSpec spec);
+
+    /// <summary>
+    /// True when every required output exists and was written at or after <paramref name="sinceUtc"/> (the start of
+    /// an attempt): used after a coordinator crash to accept an attempt that finished while nobody listened, without
+    /// mistaking the outputs of an earlier run in the same folder for it.
+    /// </summary>
+    bool OutputsWrittenSince(JobSpec spec, DateTime sinceUtc);
 }
 
 /// <summary>Checks the files on the (shared) file system: a training fold needs <c>validation/summary.json</c> and <c>checkpoint_final.ckpt</c>.</summary>
 public sealed class FileResultStore : IResultStore
 {
+    /// <summary>File-system timestamps are coarse on some shares (and the writer's clock may differ slightly).</summary>
+    private static readonly TimeSpan TimestampTolerance = TimeSpan.FromSeconds(2);
+
+    public bool OutputsWrittenSince(JobSpec spec, DateTime sinceUtc)
+    {
+        if (MissingOutputs(spec) is not null) return false;
+        var output = ResultLayout.OutputPath(spec);
+        var written = spec.Kind == JobKind.Predict ? Directory.GetLastWriteTimeUtc(output) : File.GetLastWriteTimeUtc(output);
+        return written >= sinceUtc - TimestampTolerance;
+    }
+
     public string? MissingOutputs(JobSpec spec)
     {
         switch (spec.Kind)

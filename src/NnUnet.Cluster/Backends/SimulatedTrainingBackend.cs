@@ -21,6 +21,15 @@ public sealed class SimulatedBackendOptions
     /// <summary>Called after each epoch (spec, epoch); tests use it to act mid-job.</summary>
     public Action<JobSpec, int>? AfterEpoch { get; init; }
 
+    /// <summary>
+    /// Fault injection: how long to stall inside the write of checkpoint_latest after an epoch (spec, epoch), between
+    /// the complete temp file and its rename, so a test can kill the process at that moment. Zero = no stall.
+    /// </summary>
+    public Func<JobSpec, int, TimeSpan> StallInCheckpointWrite { get; init; } = (_, _) => TimeSpan.Zero;
+
+    /// <summary>Fault injection: how long to stall in the validation phase (after "validation" is logged, before summary.json).</summary>
+    public Func<JobSpec, TimeSpan> StallInValidation { get; init; } = _ => TimeSpan.Zero;
+
     /// <summary>Records every run; shared between backends of one test to check "each job done once".</summary>
     public SimulatedRunLog Log { get; init; } = new();
 }
@@ -103,13 +112,20 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
             ema = epoch == 1 ? dice : 0.9 * ema + 0.1 * dice;
             double trainLoss = -dice + 0.3 * Math.Exp(-epoch / 10.0);
             if (epoch % options.CheckpointEvery == 0 || epoch == spec.Epochs)
-                ResultLayout.WriteAtomically(latest, JsonSerializer.Serialize(new { epoch, ema_pseudo_dice = ema, simulated = true }));
+            {
+                var stall = options.StallInCheckpointWrite(spec, epoch);
+                ResultLayout.WriteAtomically(latest, JsonSerializer.Serialize(new { epoch, ema_pseudo_dice = ema, simulated = true }),
+                    stall > TimeSpan.Zero ? () => Task.Delay(stall, ct).GetAwaiter().GetResult() : null);
+            }
             File.AppendAllText(logPath, string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}: train_loss {trainLoss:F4} pseudo_dice {dice:F4} ema {ema:F4}\n"));
             progress.ReportEpoch(new EpochProgress(epoch, spec.Epochs, trainLoss, trainLoss + 0.05, dice, ema, clock.Elapsed.TotalSeconds));
             options.AfterEpoch?.Invoke(spec, epoch);
         }
         if (spec.Configuration == SweepDefinition.Lowres)
             ResultLayout.WriteAtomically(Path.Combine(fold, "predicted_next_stage", SweepDefinition.Cascade, "simulated.json"), "{\"simulated\": true}");
+        File.AppendAllText(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: validation\n");
+        if (options.StallInValidation(spec) is var validationStall && validationStall > TimeSpan.Zero)
+            await Task.Delay(validationStall, ct);
         double foregroundMean = ema;
         var summary = ResultLayout.ValidationSummary(fold);
         ResultLayout.WriteAtomically(summary, JsonSerializer.Serialize(new

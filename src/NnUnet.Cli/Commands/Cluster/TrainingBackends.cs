@@ -11,11 +11,18 @@ namespace NnUnet.Cli.Commands.Cluster;
 internal static class TrainingBackends
 {
     /// <summary>The factory a verb uses: the simulated one with <c>--simulate</c>, else the TorchSharp trainer.</summary>
-    public static TrainingBackendFactory Resolve(bool simulate, int simulatedEpochMilliseconds, TorchBackendOptions budget)
+    public static TrainingBackendFactory Resolve(bool simulate, int simulatedEpochMilliseconds, TorchBackendOptions budget, SimulatedStalls? stalls = null)
     {
         if (simulate)
         {
-            var options = new SimulatedBackendOptions { EpochDuration = _ => TimeSpan.FromMilliseconds(simulatedEpochMilliseconds) };
+            var options = new SimulatedBackendOptions
+            {
+                EpochDuration = _ => TimeSpan.FromMilliseconds(simulatedEpochMilliseconds),
+                StallInCheckpointWrite = stalls is { CheckpointEpoch: > 0 } c
+                    ? (spec, epoch) => spec.Attempt == 1 && epoch == c.CheckpointEpoch ? c.Duration : TimeSpan.Zero
+                    : (_, _) => TimeSpan.Zero,
+                StallInValidation = stalls is { InValidation: true } v ? spec => spec.Attempt == 1 ? v.Duration : TimeSpan.Zero : _ => TimeSpan.Zero,
+            };
             return device => new SimulatedTrainingBackend(options, device);
         }
         // Raw and preprocessed roots are this node's view of the shared storage; results come with each job.
@@ -28,5 +35,24 @@ internal static class TrainingBackends
     {
         try { return NnUnet.Training.Devices.TorchDevices.CudaDeviceCount; }
         catch (Exception ex) when (ex is DllNotFoundException or TypeInitializationException or InvalidOperationException) { return 0; }
+    }
+}
+
+/// <summary>
+/// Fault injection for <c>nnunet worker --simulate</c> (tests kill the process while a job stalls): the first attempt
+/// of every job stalls for <paramref name="Duration"/> inside the checkpoint write after epoch
+/// <paramref name="CheckpointEpoch"/> (0 = never) and/or in its validation phase.
+/// </summary>
+internal sealed record SimulatedStalls(int CheckpointEpoch, bool InValidation, TimeSpan Duration)
+{
+    /// <summary>Parses <c>checkpoint:EPOCH:MS</c> or <c>validation:MS</c>.</summary>
+    public static SimulatedStalls Parse(string text)
+    {
+        var parts = text.Split(':');
+        if (parts.Length == 3 && parts[0] == "checkpoint" && int.TryParse(parts[1], out var epoch) && epoch > 0 && int.TryParse(parts[2], out var ms) && ms >= 0)
+            return new(epoch, false, TimeSpan.FromMilliseconds(ms));
+        if (parts.Length == 2 && parts[0] == "validation" && int.TryParse(parts[1], out ms) && ms >= 0)
+            return new(0, true, TimeSpan.FromMilliseconds(ms));
+        throw new ArgumentException($"--sim-stall: '{text}' is neither checkpoint:EPOCH:MS nor validation:MS");
     }
 }

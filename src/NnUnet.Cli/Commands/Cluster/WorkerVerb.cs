@@ -46,6 +46,14 @@ internal sealed class WorkerSettings : CommandSettings
     [DefaultValue(200)]
     public int SimulatedEpochMs { get; init; } = 200;
 
+    [CommandOption("--sim-stall <POINT>")]
+    [Description("fault injection with --simulate: the first attempt of each job stalls inside a checkpoint write (checkpoint:EPOCH:MS) or in validation (validation:MS)")]
+    public string? SimulatedStall { get; init; }
+
+    [CommandOption("--exit-when-removed")]
+    [Description("exit 1 when this node is removed from the cluster (default: start a new node and rejoin the seeds)")]
+    public bool ExitWhenRemoved { get; init; }
+
     [CommandOption("--stay")]
     [Description("keep running after the sweep finished (serve the next sweep)")]
     public bool Stay { get; init; }
@@ -72,28 +80,40 @@ internal sealed class WorkerVerb : AsyncCommand<WorkerSettings>
         var seeds = ClusterCommandSupport.SplitList(settings.Seeds).ToArray();
         if (seeds.Length == 0) throw new ArgumentException("--seed is required: the coordinator's address, e.g. akka.tcp://nnunet@HOST:4053");
         var devices = ClusterCommandSupport.Devices(settings.Gpus, settings.Cpu, settings.Simulate);
-        var backends = TrainingBackends.Resolve(settings.Simulate, settings.SimulatedEpochMs, settings.TrainingBudget);
+        var backends = TrainingBackends.Resolve(settings.Simulate, settings.SimulatedEpochMs, settings.TrainingBudget,
+            settings.SimulatedStall is null ? null : SimulatedStalls.Parse(settings.SimulatedStall));
         var config = ClusterConfig.Build(new NodeOptions(NodeKind.Worker, settings.Host, settings.Port, seeds, settings.Config));
         using var cts = ClusterCommandSupport.CancelOnCtrlC(cancellationToken);
 
-        var system = NnUnetClusterHost.StartSystem(config);
-        var finished = new TaskCompletionSource<SweepFinished>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!settings.Stay) system.ActorOf(Props.Create(() => new FinishWatcher(finished)), "finish-watcher");
         var results = settings.Results is null ? null : Path.GetFullPath(settings.Results);
-        NnUnetClusterHost.StartWorkers(system, devices, backends, results);
-        Console.Error.WriteLine($"worker node {Akka.Cluster.Cluster.Get(system).SelfAddress}: {devices.Length} worker(s) [{string.Join(", ", devices)}], seeds {string.Join(", ", seeds)}");
-
         var cancelled = Task.Delay(Timeout.Infinite, cts.Token).ContinueWith(_ => { }, TaskScheduler.Default);
-        var ended = await Task.WhenAny(finished.Task, system.WhenTerminated, cancelled);
-        if (ended == system.WhenTerminated)
+        while (true)
         {
-            Console.Error.WriteLine("error: this node was removed from the cluster (coordinator unreachable); restart it to rejoin");
-            return NnUnetApp.ExitProblems;
+            var system = NnUnetClusterHost.StartSystem(config);
+            var finished = new TaskCompletionSource<SweepFinished>(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (!settings.Stay) system.ActorOf(Props.Create(() => new FinishWatcher(finished)), "finish-watcher");
+            NnUnetClusterHost.StartWorkers(system, devices, backends, results);
+            Console.Error.WriteLine($"worker node {Akka.Cluster.Cluster.Get(system).SelfAddress}: {devices.Length} worker(s) [{string.Join(", ", devices)}], seeds {string.Join(", ", seeds)}");
+
+            var ended = await Task.WhenAny(finished.Task, system.WhenTerminated, cancelled);
+            if (ended == system.WhenTerminated)
+            {
+                // Removed from the cluster (the coordinator crashed or was cut off: keep-oldest downs the side without it).
+                // A downed ActorSystem cannot join again, so start a fresh one that keeps trying the seeds until the
+                // coordinator is back; its job was cancelled on the way down and resumes from its checkpoint.
+                if (settings.ExitWhenRemoved)
+                {
+                    Console.Error.WriteLine("error: this node was removed from the cluster (coordinator unreachable); restart it to rejoin");
+                    return NnUnetApp.ExitProblems;
+                }
+                Console.Error.WriteLine("this node was removed from the cluster (coordinator unreachable); rejoining with a new node");
+                continue;
+            }
+            await ClusterCommandSupport.ShutdownAsync(system);
+            if (ended == cancelled) return NnUnetApp.ExitInterrupted;
+            Console.Error.WriteLine($"sweep {finished.Task.Result.SweepId} finished ({finished.Task.Result.Status}); worker exits");
+            return NnUnetApp.ExitOk;
         }
-        await ClusterCommandSupport.ShutdownAsync(system);
-        if (ended == cancelled) return NnUnetApp.ExitInterrupted;
-        Console.Error.WriteLine($"sweep {finished.Task.Result.SweepId} finished ({finished.Task.Result.Status}); worker exits");
-        return NnUnetApp.ExitOk;
     }
 
     private sealed class FinishWatcher : ReceiveActor

@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace NnUnet.Cluster.Tests.Faults;
+
+/// <summary>
+/// Real `nnunet coordinator` / `nnunet worker` processes (the CLI built next to these tests) on 127.0.0.1 with the
+/// simulated backend, a temp nnUNet_results, and helpers to kill them (SIGKILL) and read what they left on disk.
+/// </summary>
+public sealed class ProcessCluster : IDisposable
+{
+    public const string Dataset = "Dataset004_Hippocampus";
+    public string Root { get; } = Directory.CreateTempSubdirectory("nnunet-faults-").FullName;
+    public string Results => Path.Combine(Root, "results");
+    public int Port { get; } = FreePort();
+    public string Seed => $"akka.tcp://nnunet@127.0.0.1:{Port}";
+    public string Hocon { get; }
+    private readonly List<Process> _processes = [];
+
+    public ProcessCluster(string? extraHocon = null)
+    {
+        Hocon = Path.Combine(Root, "test.hocon");
+        File.WriteAllText(Hocon, LocalCluster.TestHocon + "\nakka.loglevel = INFO\n" + (extraHocon ?? ""));
+    }
+
+    public sealed record Running(Process Process, StringBuilder Output)
+    {
+        public string Text { get { lock (Output) return Output.ToString(); } }
+        public void Sigkill() => Process.Kill(entireProcessTree: true); // SIGKILL: no leave, no checkpoint on the way out
+    }
+
+    public Running Coordinator(params string[] sweepArgs) =>
+        Start(["coordinator", Dataset, .. sweepArgs, "--host", "127.0.0.1", "--port", Port.ToString(), "--config", Hocon, "--linger", "1", "--json", "--simulate"]);
+
+    public Running Worker(int epochMs, params string[] extra) =>
+        Start(["worker", "--seed", Seed, "--cpu", "1", "--config", Hocon, "--simulate", "--sim-epoch-ms", epochMs.ToString(), .. extra]);
+
+    public Running Start(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(CliDll());
+        foreach (var a in args) info.ArgumentList.Add(a);
+        info.Environment["nnUNet_results"] = Results;
+        info.Environment["nnUNet_preprocessed"] = Path.Combine(Root, "preprocessed");
+        var output = new StringBuilder();
+        var process = new Process { StartInfo = info };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _processes.Add(process);
+        return new Running(process, output);
+    }
+
+    public string FoldFolder(string jobId) =>
+        Path.Combine(Results, Dataset, $"nnUNetTrainer__nnUNetPlans__{jobId.Split('/')[0]}", jobId.Split('/')[1]);
+
+    public string TrainingLog(string jobId) => Path.Combine(FoldFolder(jobId), "training_log.txt");
+
+    public string ReadLog(string jobId) => File.Exists(TrainingLog(jobId)) ? File.ReadAllText(TrainingLog(jobId)) : "";
+
+    /// <summary>The coordinator's final grid (printed with --json after the sweep).</summary>
+    public static JsonDocument FinalGrid(Running coordinator)
+    {
+        var output = coordinator.Text;
+        int start = output.IndexOf("{\n", StringComparison.Ordinal);
+        if (start < 0) throw new InvalidDataException("the coordinator printed no JSON grid:\n" + output);
+        return JsonDocument.Parse(output[start..]);
+    }
+
+    /// <summary>Waits for the process to exit with the code; fails with its output otherwise.</summary>
+    public static void AssertExits(Running r, int code, TimeSpan timeout, string who)
+    {
+        Assert.True(r.Process.WaitForExit(timeout), $"{who} did not exit in {timeout.TotalSeconds} s:\n{r.Text}");
+        r.Process.WaitForExit(); // drain the output readers
+        Assert.True(code == r.Process.ExitCode, $"{who} exited {r.Process.ExitCode}, expected {code}:\n{r.Text}");
+    }
+
+    /// <summary>
+    /// Every training fold's log shows one "training done" (its result was produced once) and at most one fresh start
+    /// at epoch 0 (a fold that had a checkpoint never restarts from scratch).
+    /// </summary>
+    public void AssertEachFoldTrainedOnce(IEnumerable<string> trainJobIds)
+    {
+        foreach (var job in trainJobIds)
+        {
+            var log = ReadLog(job);
+            Assert.True(1 == Regex.Count(log, "training done"), $"{job}: 'training done' {Regex.Count(log, "training done")} times:\n{log}");
+            Assert.True(1 == Regex.Count(log, "start at epoch 0"), $"{job} started from epoch 0 {Regex.Count(log, "start at epoch 0")} times:\n{log}");
+            Assert.True(File.Exists(Path.Combine(FoldFolder(job), "checkpoint_final.ckpt")), job);
+            Assert.True(File.Exists(Path.Combine(FoldFolder(job), "validation", "summary.json")), job);
+        }
+    }
+
+    public static async Task<T> Eventually<T>(Func<T?> probe, TimeSpan timeout, Func<string> what) where T : class
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (probe() is { } value) return value;
+            await Task.Delay(50);
+        }
+        throw new TimeoutException(what());
+    }
+
+    private static string CliDll()
+    {
+        var config = typeof(ProcessCluster).Assembly.Location.Contains("/Release/") ? "Release" : "Debug";
+        var repo = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../.."));
+        var dll = Path.Combine(repo, "src", "NnUnet.Cli", "bin", config, "net10.0", "nnunet.dll");
+        if (!File.Exists(dll)) throw new FileNotFoundException($"{dll} does not exist: build src/NnUnet.Cli ({config}) first");
+        return dll;
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public void Dispose()
+    {
+        foreach (var p in _processes)
+        {
+            try { if (!p.HasExited) p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+            p.Dispose();
+        }
+        try { Directory.Delete(Root, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+}
