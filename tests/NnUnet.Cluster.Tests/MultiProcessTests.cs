@@ -13,6 +13,7 @@ namespace NnUnet.Cluster.Tests;
 /// its checkpoint on the other worker and the sweep finishes: once with the simulated backend (fast, exact epochs), once
 /// with real TorchSharp training of a tiny synthetic dataset (2 configurations x 2 folds).
 /// </summary>
+[Collection(ProcessTests.Collection)]
 public sealed class MultiProcessTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("nnunet-mp-").FullName;
@@ -96,12 +97,13 @@ public sealed class MultiProcessTests : IDisposable
         var coordinator = Start("coordinator", "Dataset004_Hippocampus", "-c", "2d,3d_fullres", "--folds", "0,1", "--epochs", "8",
             "--host", "127.0.0.1", "--port", port.ToString(), "--config", hocon, "--linger", "1", "--json", "--simulate");
         string[] workerArgs = ["worker", "--seed", seed, "--cpu", "1", "--config", hocon, "--simulate", "--sim-epoch-ms", "150"];
-        var survivor = Start(workerArgs);
+        // The victim alone first, so that it gets a job however slowly processes start; then the survivor.
         var victim = Start(workerArgs);
-
-        // the victim's first job, then SIGKILL once that fold has checkpointed epoch 3
         var job = await Eventually(() => Regex.Match(Text(victim), @"starting (\S+) attempt 1") is { Success: true } m ? m.Groups[1].Value : null,
-            TimeSpan.FromSeconds(40), "the victim worker never started a job:\n" + Text(victim));
+            TimeSpan.FromSeconds(60), "the victim worker never started a job:\n" + Text(victim));
+        var survivor = Start(workerArgs);
+
+        // SIGKILL once the victim's fold has checkpointed epoch 3
         var config = job.Split('/')[0];
         var fold = job.Split('/')[1];
         var foldDir = Path.Combine(_root, "results", "Dataset004_Hippocampus", $"nnUNetTrainer__nnUNetPlans__{config}", fold);
@@ -140,11 +142,10 @@ public sealed class MultiProcessTests : IDisposable
         var coordinator = Start("coordinator", "991", "-c", "2d,3d_fullres", "--folds", "0,1", "--epochs", "6",
             "--host", "127.0.0.1", "--port", port.ToString(), "--config", hocon, "--linger", "1", "--json");
         string[] workerArgs = ["worker", "--seed", seed, "--cpu", "1", "--config", hocon, "--iters-per-epoch", "3", "--val-iters", "2"];
-        var survivor = Start(workerArgs);
         var victim = Start(workerArgs);
-
         var job = await Eventually(() => Regex.Match(Text(victim), @"starting (\S+) attempt 1") is { Success: true } m ? m.Groups[1].Value : null,
             TimeSpan.FromSeconds(90), "the victim worker never started a job:\n" + Text(victim));
+        var survivor = Start(workerArgs);
         var foldDir = Path.Combine(_root, "results", "Dataset991_Tiny", $"nnUNetTrainer__nnUNetPlans__{job.Split('/')[0]}", job.Split('/')[1]);
         var log = Path.Combine(foldDir, "training_log.txt");
         // SIGKILL once two epochs have ended; the second checkpoint may still be in flight, so the resume is from epoch 1 or 2.

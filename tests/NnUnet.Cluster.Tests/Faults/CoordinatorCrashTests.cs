@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 namespace NnUnet.Cluster.Tests.Faults;
 
 /// <summary>SIGKILL of the `nnunet coordinator` process mid-sweep, then the same command again.</summary>
+[Collection(ProcessTests.Collection)]
 public sealed class CoordinatorCrashTests : IDisposable
 {
     private readonly ProcessCluster _cluster = new();

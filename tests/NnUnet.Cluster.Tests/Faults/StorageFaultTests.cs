@@ -9,6 +9,7 @@ namespace NnUnet.Cluster.Tests.Faults;
 /// (chmod does not stop root), so the faults are real mounts; where mounting is not permitted, a file stands where the
 /// fold's folder is expected (the write fails the same way, with another message).
 /// </summary>
+[Collection(ProcessTests.Collection)]
 public sealed class StorageFaultTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);

@@ -8,6 +8,7 @@ namespace NnUnet.Cluster.Tests.Faults;
 /// checkpoint and its rename, and in validation before summary.json. The simulated backend stalls there
 /// (<c>--sim-stall</c>, first attempt only) so the kill lands exactly in that window.
 /// </summary>
+[Collection(ProcessTests.Collection)]
 public sealed class WorkerCrashTests : IDisposable
 {
     private readonly ProcessCluster _cluster = new();
@@ -20,10 +21,11 @@ public sealed class WorkerCrashTests : IDisposable
     private async Task<(ProcessCluster.Running coordinator, ProcessCluster.Running survivor, string job)> KillVictimWhen(string stall, Func<string, bool> stalled)
     {
         var coordinator = _cluster.Coordinator(Sweep);
-        var survivor = _cluster.Worker(150);
+        // The victim alone first, so that it gets a job however slowly the machine starts processes; then the survivor.
         var victim = _cluster.Worker(150, "--sim-stall", stall);
         var job = await ProcessCluster.Eventually(() => Regex.Match(victim.Text, @"starting (\S+) attempt 1") is { Success: true } m ? m.Groups[1].Value : null,
-            TimeSpan.FromSeconds(40), () => "the victim never started a job:\n" + victim.Text);
+            TimeSpan.FromSeconds(60), () => "the victim never started a job:\n" + victim.Text);
+        var survivor = _cluster.Worker(150);
         await ProcessCluster.Eventually(() => stalled(job) ? "" : null, TimeSpan.FromSeconds(20), () => $"{job} never stalled:\n{victim.Text}");
         victim.Sigkill();
         Assert.True(victim.Process.WaitForExit(TimeSpan.FromSeconds(5)));

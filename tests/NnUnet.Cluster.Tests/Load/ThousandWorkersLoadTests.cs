@@ -15,6 +15,7 @@ namespace NnUnet.Cluster.Tests.Load;
 /// docs/reliability.md).
 /// </summary>
 [Trait("Category", "Load")]
+[Collection(ProcessTests.Collection)]
 public sealed class ThousandWorkersLoadTests(ITestOutputHelper output) : IDisposable
 {
     private const int Systems = 8, WorkersPerSystem = 125, Folds = 2500;
