@@ -97,11 +97,11 @@ public sealed class MultiProcessTests : IDisposable
         var coordinator = Start("coordinator", "Dataset004_Hippocampus", "-c", "2d,3d_fullres", "--folds", "0,1", "--epochs", "8",
             "--host", "127.0.0.1", "--port", port.ToString(), "--config", hocon, "--linger", "1", "--json", "--simulate");
         string[] workerArgs = ["worker", "--seed", seed, "--cpu", "1", "--config", hocon, "--simulate", "--sim-epoch-ms", "150"];
-        // The victim alone first, so that it gets a job however slowly processes start; then the survivor.
+        // The victim alone, so that it gets a job however slowly processes start; the survivor joins after the kill and
+        // does the rest (so no timing decides who runs what).
         var victim = Start(workerArgs);
         var job = await Eventually(() => Regex.Match(Text(victim), @"starting (\S+) attempt 1") is { Success: true } m ? m.Groups[1].Value : null,
             TimeSpan.FromSeconds(60), "the victim worker never started a job:\n" + Text(victim));
-        var survivor = Start(workerArgs);
 
         // SIGKILL once the victim's fold has checkpointed epoch 3
         var config = job.Split('/')[0];
@@ -110,6 +110,7 @@ public sealed class MultiProcessTests : IDisposable
         var log = Path.Combine(foldDir, "training_log.txt");
         await Eventually(() => File.Exists(log) && File.ReadAllText(log).Contains("epoch 3:") ? "" : null, TimeSpan.FromSeconds(20), $"{job} did not reach epoch 3");
         victim.Process.Kill(entireProcessTree: true); // SIGKILL: no leave, no checkpoint on the way out
+        var survivor = Start(workerArgs);
 
         Assert.True(coordinator.Process.WaitForExit(TimeSpan.FromSeconds(60)), "coordinator did not finish:\n" + Text(coordinator));
         Assert.Equal(0, coordinator.Process.ExitCode);
@@ -145,13 +146,13 @@ public sealed class MultiProcessTests : IDisposable
         var victim = Start(workerArgs);
         var job = await Eventually(() => Regex.Match(Text(victim), @"starting (\S+) attempt 1") is { Success: true } m ? m.Groups[1].Value : null,
             TimeSpan.FromSeconds(90), "the victim worker never started a job:\n" + Text(victim));
-        var survivor = Start(workerArgs);
         var foldDir = Path.Combine(_root, "results", "Dataset991_Tiny", $"nnUNetTrainer__nnUNetPlans__{job.Split('/')[0]}", job.Split('/')[1]);
         var log = Path.Combine(foldDir, "training_log.txt");
         // SIGKILL once two epochs have ended; the second checkpoint may still be in flight, so the resume is from epoch 1 or 2.
         await Eventually(() => File.Exists(log) && Regex.Matches(File.ReadAllText(log), "Epoch time").Count >= 2 ? "" : null,
             TimeSpan.FromSeconds(120), $"{job} did not finish two epochs");
         victim.Process.Kill(entireProcessTree: true);
+        var survivor = Start(workerArgs); // joins after the kill and does the rest
 
         Assert.True(coordinator.Process.WaitForExit(TimeSpan.FromMinutes(6)), "coordinator did not finish:\n" + Text(coordinator));
         Assert.True(coordinator.Process.ExitCode == 0, "coordinator failed:\n" + Text(coordinator));

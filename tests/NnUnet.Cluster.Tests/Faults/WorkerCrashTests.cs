@@ -21,14 +21,15 @@ public sealed class WorkerCrashTests : IDisposable
     private async Task<(ProcessCluster.Running coordinator, ProcessCluster.Running survivor, string job)> KillVictimWhen(string stall, Func<string, bool> stalled)
     {
         var coordinator = _cluster.Coordinator(Sweep);
-        // The victim alone first, so that it gets a job however slowly the machine starts processes; then the survivor.
+        // The victim alone, so that it gets a job however slowly the machine starts processes; the survivor joins after
+        // the kill and does the rest (so no timing decides who runs what).
         var victim = _cluster.Worker(150, "--sim-stall", stall);
         var job = await ProcessCluster.Eventually(() => Regex.Match(victim.Text, @"starting (\S+) attempt 1") is { Success: true } m ? m.Groups[1].Value : null,
             TimeSpan.FromSeconds(60), () => "the victim never started a job:\n" + victim.Text);
-        var survivor = _cluster.Worker(150);
         await ProcessCluster.Eventually(() => stalled(job) ? "" : null, TimeSpan.FromSeconds(20), () => $"{job} never stalled:\n{victim.Text}");
         victim.Sigkill();
         Assert.True(victim.Process.WaitForExit(TimeSpan.FromSeconds(5)));
+        var survivor = _cluster.Worker(150);
         return (coordinator, survivor, job);
     }
 
