@@ -21,15 +21,18 @@ public sealed class WorkerCrashTests : IDisposable
     private async Task<(ProcessCluster.Running coordinator, ProcessCluster.Running survivor, string job)> KillVictimWhen(string stall, Func<string, bool> stalled)
     {
         var coordinator = _cluster.Coordinator(Sweep);
-        // The victim alone, so that it gets a job however slowly the machine starts processes; the survivor joins after
-        // the kill and does the rest (so no timing decides who runs what).
+        // The victim alone, so that it gets a job however slowly the machine starts processes. It stalls (30 s) while the
+        // survivor joins and settles in (its subscription to the sweep's end must reach the coordinator), then dies.
         var victim = _cluster.Worker(150, "--sim-stall", stall);
         var job = await ProcessCluster.Eventually(() => Regex.Match(victim.Text, @"starting (\S+) attempt 1") is { Success: true } m ? m.Groups[1].Value : null,
             TimeSpan.FromSeconds(60), () => "the victim never started a job:\n" + victim.Text);
         await ProcessCluster.Eventually(() => stalled(job) ? "" : null, TimeSpan.FromSeconds(20), () => $"{job} never stalled:\n{victim.Text}");
+        var survivor = _cluster.Worker(150);
+        await ProcessCluster.Eventually(() => survivor.Text.Contains(" registered with ") ? "" : null, TimeSpan.FromSeconds(60),
+            () => "the survivor never registered:\n" + survivor.Text);
+        await Task.Delay(TimeSpan.FromSeconds(3));
         victim.Sigkill();
         Assert.True(victim.Process.WaitForExit(TimeSpan.FromSeconds(5)));
-        var survivor = _cluster.Worker(150);
         return (coordinator, survivor, job);
     }
 
