@@ -37,8 +37,10 @@ public sealed class CoordinatorCrashTests : IDisposable
         Assert.Equal("completed", grid.RootElement.GetProperty("status").GetString());
         _cluster.AssertEachFoldTrainedOnce(trainJobs);
         foreach (var job in doneBeforeCrash) Assert.DoesNotMatch("continue from checkpoint", _cluster.ReadLog(job));
-        // the workers' nodes were removed with the coordinator and rejoined in the same process
-        Assert.All(workers, w => Assert.Contains("rejoining", w.Text));
+        // Nobody restarted the workers: they finished the sweep with the new coordinator (exit 0 above). At least one
+        // node was removed with the coordinator and rejoined in the same process; a node that the restarted coordinator
+        // reached before its removal simply stayed a member (which one happens is timing).
+        Assert.Contains(workers, w => w.Text.Contains("rejoining"));
         // a fold interrupted by the crash (its worker's node was downed before the fold's end) resumed from its checkpoint
         Assert.True(trainJobs.Any(j => Regex.IsMatch(_cluster.ReadLog(j), @"continue from checkpoint at epoch ([2-9]|1[0-9]|2[0-3])\b")),
             "no fold resumed from a checkpoint:\n" + string.Join("\n", trainJobs.Select(j => j + ":\n" + _cluster.ReadLog(j))) + string.Join("\n", workers.Select(w => w.Text)));
