@@ -1,9 +1,5 @@
-using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
-using System.Text.Json;
 using System.Text.RegularExpressions;
+using NnUnet.Cluster.Tests.Faults;
 
 namespace NnUnet.Cluster.Tests;
 
@@ -16,156 +12,71 @@ namespace NnUnet.Cluster.Tests;
 [Collection(ProcessTests.Collection)]
 public sealed class MultiProcessTests : IDisposable
 {
-    private readonly string _root = Directory.CreateTempSubdirectory("nnunet-mp-").FullName;
-    private readonly List<Process> _processes = [];
+    private readonly ProcessCluster _cluster = new();
 
-    public void Dispose()
-    {
-        foreach (var p in _processes)
-        {
-            try { if (!p.HasExited) p.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
-            p.Dispose();
-        }
-        try { Directory.Delete(_root, true); } catch (IOException) { }
-    }
+    public void Dispose() => _cluster.Dispose();
 
-    private static string CliDll()
-    {
-        var config = typeof(MultiProcessTests).Assembly.Location.Contains("/Release/") ? "Release" : "Debug";
-        var repo = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../.."));
-        var dll = Path.Combine(repo, "src", "NnUnet.Cli", "bin", config, "net10.0", "nnunet.dll");
-        if (!File.Exists(dll)) throw new FileNotFoundException($"{dll} does not exist: build src/NnUnet.Cli ({config}) first");
-        return dll;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private sealed record Running(Process Process, StringBuilder Output);
-
-    /// <summary>Runs one nnunet verb to completion (set-up steps of a test).</summary>
-    private void Run(params string[] args)
-    {
-        var step = Start(args);
-        Assert.True(step.Process.WaitForExit(TimeSpan.FromMinutes(3)), $"nnunet {string.Join(' ', args)} did not finish:\n" + Text(step));
-        Assert.True(step.Process.ExitCode == 0, $"nnunet {string.Join(' ', args)} failed ({step.Process.ExitCode}):\n" + Text(step));
-    }
-
-    private Running Start(params string[] args)
-    {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(CliDll());
-        foreach (var a in args) info.ArgumentList.Add(a);
-        info.Environment["nnUNet_results"] = Path.Combine(_root, "results");
-        info.Environment["nnUNet_preprocessed"] = Path.Combine(_root, "preprocessed");
-        info.Environment["nnUNet_raw"] = Path.Combine(_root, "raw");
-        var output = new StringBuilder();
-        var process = new Process { StartInfo = info };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        process.Start();
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        _processes.Add(process);
-        return new Running(process, output);
-    }
-
-    private static string Text(Running r) { lock (r.Output) return r.Output.ToString(); }
-
-    private static async Task<T> Eventually<T>(Func<T?> probe, TimeSpan timeout, string what) where T : class
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            if (probe() is { } value) return value;
-            await Task.Delay(100);
-        }
-        throw new TimeoutException(what);
-    }
+    private static Task<string> FirstJobStarted(ProcessCluster.Running worker, TimeSpan timeout) =>
+        ProcessCluster.Eventually(() => Regex.Match(worker.Text, @"starting (\S+) attempt 1") is { Success: true } m ? m.Groups[1].Value : null,
+            timeout, () => "the victim worker never started a job:\n" + worker.Text);
 
     [Fact]
     public async Task SigkilledWorkerProcess_FoldResumesFromCheckpoint_SweepFinishes()
     {
-        var port = FreePort();
-        var seed = $"akka.tcp://nnunet@127.0.0.1:{port}";
-        var hocon = Path.Combine(_root, "test.hocon");
-        File.WriteAllText(hocon, LocalCluster.TestHocon + "\nakka.loglevel = INFO\n");
-        var coordinator = Start("coordinator", "Dataset004_Hippocampus", "-c", "2d,3d_fullres", "--folds", "0,1", "--epochs", "8",
-            "--host", "127.0.0.1", "--port", port.ToString(), "--config", hocon, "--linger", "1", "--json", "--simulate");
-        string[] workerArgs = ["worker", "--seed", seed, "--cpu", "1", "--config", hocon, "--simulate", "--sim-epoch-ms", "150"];
+        var coordinator = _cluster.Coordinator("-c", "2d,3d_fullres", "--folds", "0,1", "--epochs", "8");
         // The victim alone, so that it gets a job however slowly processes start; the survivor joins after the kill and
         // does the rest (so no timing decides who runs what).
-        var victim = Start(workerArgs);
-        var job = await Eventually(() => Regex.Match(Text(victim), @"starting (\S+) attempt 1") is { Success: true } m ? m.Groups[1].Value : null,
-            TimeSpan.FromSeconds(60), "the victim worker never started a job:\n" + Text(victim));
+        var victim = _cluster.Worker(150);
+        var job = await FirstJobStarted(victim, TimeSpan.FromSeconds(60));
 
         // SIGKILL once the victim's fold has checkpointed epoch 3
-        var config = job.Split('/')[0];
-        var fold = job.Split('/')[1];
-        var foldDir = Path.Combine(_root, "results", "Dataset004_Hippocampus", $"nnUNetTrainer__nnUNetPlans__{config}", fold);
-        var log = Path.Combine(foldDir, "training_log.txt");
-        await Eventually(() => File.Exists(log) && File.ReadAllText(log).Contains("epoch 3:") ? "" : null, TimeSpan.FromSeconds(20), $"{job} did not reach epoch 3");
-        victim.Process.Kill(entireProcessTree: true); // SIGKILL: no leave, no checkpoint on the way out
-        var survivor = Start(workerArgs);
+        await ProcessCluster.Eventually(() => _cluster.ReadLog(job).Contains("epoch 3:") ? "" : null, TimeSpan.FromSeconds(20), () => $"{job} did not reach epoch 3");
+        victim.Sigkill();
+        var survivor = _cluster.Worker(150);
 
-        Assert.True(coordinator.Process.WaitForExit(TimeSpan.FromSeconds(60)), "coordinator did not finish:\n" + Text(coordinator));
-        Assert.Equal(0, coordinator.Process.ExitCode);
-        Assert.True(survivor.Process.WaitForExit(TimeSpan.FromSeconds(20)), "survivor did not exit after the sweep:\n" + Text(survivor));
-        Assert.Equal(0, survivor.Process.ExitCode);
+        ProcessCluster.AssertExits(coordinator, 0, TimeSpan.FromSeconds(60), "coordinator");
+        ProcessCluster.AssertExits(survivor, 0, TimeSpan.FromSeconds(20), "survivor worker");
 
-        var output = Text(coordinator);
-        using var json = JsonDocument.Parse(output[output.IndexOf("{\n", StringComparison.Ordinal)..]);
+        using var json = ProcessCluster.FinalGrid(coordinator);
         Assert.Equal("completed", json.RootElement.GetProperty("status").GetString());
         var killed = json.RootElement.GetProperty("jobs").EnumerateArray().Single(j => j.GetProperty("job_id").GetString() == job);
         Assert.True(killed.GetProperty("attempt").GetInt32() >= 2);
-        Assert.Matches(@"continue from checkpoint at epoch [3-7]", File.ReadAllText(log));
-        Assert.True(File.Exists(Path.Combine(foldDir, "checkpoint_final.ckpt")));
+        Assert.Matches(@"continue from checkpoint at epoch [3-7]", _cluster.ReadLog(job));
+        Assert.True(File.Exists(Path.Combine(_cluster.FoldFolder(job), "checkpoint_final.ckpt")));
     }
 
     [Fact]
     public async Task RealTraining_SigkilledWorkerProcess_FoldResumesFromCheckpoint_SweepFinishes()
     {
         // A tiny real dataset through the real pipeline: 10 cases, planned and preprocessed by the CLI.
-        NnUnet.Core.Demo.SyntheticDataset.Write(Path.Combine(_root, "raw"), 991, "Tiny",
+        const string dataset = "Dataset991_Tiny";
+        NnUnet.Core.Demo.SyntheticDataset.Write(_cluster.Raw, 991, "Tiny",
             new NnUnet.Core.Demo.SyntheticDatasetOptions(TrainingCases: 10, TestCases: 0, Shape: [8, 24, 24]));
-        Run("fingerprint", "991");
-        Run("plan", "991");
-        Run("preprocess", "991", "-c", "2d", "3d_fullres");
+        _cluster.Run("fingerprint", "991");
+        _cluster.Run("plan", "991");
+        _cluster.Run("preprocess", "991", "-c", "2d", "3d_fullres");
 
-        var port = FreePort();
-        var seed = $"akka.tcp://nnunet@127.0.0.1:{port}";
-        var hocon = Path.Combine(_root, "test.hocon");
-        File.WriteAllText(hocon, LocalCluster.TestHocon + "\nakka.loglevel = INFO\n");
-        var coordinator = Start("coordinator", "991", "-c", "2d,3d_fullres", "--folds", "0,1", "--epochs", "6",
-            "--host", "127.0.0.1", "--port", port.ToString(), "--config", hocon, "--linger", "1", "--json");
-        string[] workerArgs = ["worker", "--seed", seed, "--cpu", "1", "--config", hocon, "--iters-per-epoch", "3", "--val-iters", "2"];
-        var victim = Start(workerArgs);
-        var job = await Eventually(() => Regex.Match(Text(victim), @"starting (\S+) attempt 1") is { Success: true } m ? m.Groups[1].Value : null,
-            TimeSpan.FromSeconds(90), "the victim worker never started a job:\n" + Text(victim));
-        var foldDir = Path.Combine(_root, "results", "Dataset991_Tiny", $"nnUNetTrainer__nnUNetPlans__{job.Split('/')[0]}", job.Split('/')[1]);
-        var log = Path.Combine(foldDir, "training_log.txt");
+        var coordinator = _cluster.Start("coordinator", "991", "-c", "2d,3d_fullres", "--folds", "0,1", "--epochs", "6",
+            "--host", "127.0.0.1", "--port", _cluster.Port.ToString(), "--config", _cluster.Hocon, "--linger", "1", "--json");
+        string[] workerArgs = ["worker", "--seed", _cluster.Seed, "--cpu", "1", "--config", _cluster.Hocon, "--iters-per-epoch", "3", "--val-iters", "2"];
+        var victim = _cluster.Start(workerArgs);
+        var job = await FirstJobStarted(victim, TimeSpan.FromSeconds(90));
         // SIGKILL once two epochs have ended; the second checkpoint may still be in flight, so the resume is from epoch 1 or 2.
-        await Eventually(() => File.Exists(log) && Regex.Matches(File.ReadAllText(log), "Epoch time").Count >= 2 ? "" : null,
-            TimeSpan.FromSeconds(120), $"{job} did not finish two epochs");
-        victim.Process.Kill(entireProcessTree: true);
-        var survivor = Start(workerArgs); // joins after the kill and does the rest
+        await ProcessCluster.Eventually(() => Regex.Matches(_cluster.ReadLog(job, dataset), "Epoch time").Count >= 2 ? "" : null,
+            TimeSpan.FromSeconds(120), () => $"{job} did not finish two epochs");
+        victim.Sigkill();
+        var survivor = _cluster.Start(workerArgs); // joins after the kill and does the rest
 
-        Assert.True(coordinator.Process.WaitForExit(TimeSpan.FromMinutes(6)), "coordinator did not finish:\n" + Text(coordinator));
-        Assert.True(coordinator.Process.ExitCode == 0, "coordinator failed:\n" + Text(coordinator));
-        Assert.True(survivor.Process.WaitForExit(TimeSpan.FromSeconds(30)), "survivor did not exit after the sweep:\n" + Text(survivor));
+        ProcessCluster.AssertExits(coordinator, 0, TimeSpan.FromMinutes(6), "coordinator");
+        ProcessCluster.AssertExits(survivor, 0, TimeSpan.FromSeconds(30), "survivor worker");
 
-        var output = Text(coordinator);
-        using var json = JsonDocument.Parse(output[output.IndexOf("{\n", StringComparison.Ordinal)..]);
+        using var json = ProcessCluster.FinalGrid(coordinator);
         Assert.Equal("completed", json.RootElement.GetProperty("status").GetString());
         var killed = json.RootElement.GetProperty("jobs").EnumerateArray().Single(j => j.GetProperty("job_id").GetString() == job);
         Assert.True(killed.GetProperty("attempt").GetInt32() >= 2);
-        var text = File.ReadAllText(log);
+        var text = _cluster.ReadLog(job, dataset);
         Assert.True(Regex.IsMatch(text, @"continuing from epoch [1-5]"), "the fold did not resume from its checkpoint:\n" + text); // not from epoch 0
-        Assert.True(File.Exists(Path.Combine(foldDir, "checkpoint_final.ckpt")));
-        Assert.True(File.Exists(Path.Combine(foldDir, "validation", "summary.json")));
+        Assert.True(File.Exists(Path.Combine(_cluster.FoldFolder(job, dataset), "checkpoint_final.ckpt")));
+        Assert.True(File.Exists(Path.Combine(_cluster.FoldFolder(job, dataset), "validation", "summary.json")));
     }
 }

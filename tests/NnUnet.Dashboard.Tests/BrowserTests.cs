@@ -23,7 +23,17 @@ public sealed class BrowserTests
     {
         Assert.True(File.Exists(Chromium), $"{Chromium} is missing: apt-get install -y chromium (scripts/setup.sh does)");
         Environment.SetEnvironmentVariable("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
-        await using var sweep = await SimulatedSweep.StartAsync(["2d", "3d_fullres"], [0, 1], 12, TimeSpan.FromMilliseconds(120), workers: 2);
+        await using var sweep = await SimulatedSweep.StartAsync(["2d", "3d_fullres"], [0, 1], 12, TimeSpan.FromMilliseconds(120), workers: 2,
+            deferWorkers: true);
+        // paused before any worker exists: the grid then holds pending cells however long the browser takes to start,
+        // and the page's Resume button (with the token from the URL fragment) is what sets them going
+        using (var http = new HttpClient { BaseAddress = sweep.Server.Url })
+        using (var pause = new HttpRequestMessage(HttpMethod.Post, "/api/actions/pause"))
+        {
+            pause.Headers.Add(DashboardOptions.TokenHeader, SimulatedSweep.Token);
+            Assert.True((await http.SendAsync(pause)).IsSuccessStatusCode);
+        }
+        sweep.StartWorkers();
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await playwright.Chromium.LaunchAsync(new()
         {
@@ -37,15 +47,6 @@ public sealed class BrowserTests
         page.Console += (_, m) => { if (m.Type == "error" && !m.Text.StartsWith("Failed to load resource", StringComparison.Ordinal)) lock (errors) errors.Add(m.Text); };
         var requests = new List<string>();
         page.Request += (_, r) => { lock (requests) requests.Add(r.Url); };
-
-        // paused before the workers get work: the grid then holds pending cells whatever the machine's speed, and
-        // the page's Resume button (with the token from the URL fragment) is what sets them going
-        using (var http = new HttpClient { BaseAddress = sweep.Server.Url })
-        using (var pause = new HttpRequestMessage(HttpMethod.Post, "/api/actions/pause"))
-        {
-            pause.Headers.Add(DashboardOptions.TokenHeader, SimulatedSweep.Token);
-            Assert.True((await http.SendAsync(pause)).IsSuccessStatusCode);
-        }
 
         await page.GotoAsync(sweep.Server.BrowserUrl);
         try { await page.Locator("#grid td.cell[data-state]").First.WaitForAsync(new() { Timeout = 20000 }); }

@@ -17,26 +17,41 @@ internal sealed class SimulatedSweep : IAsyncDisposable
     public DashboardServer Server { get; private set; } = null!;
     public SweepDefinition Definition { get; }
 
+    private readonly TimeSpan _epoch;
+    private readonly int _workers;
+
     private SimulatedSweep(SweepDefinition definition, TimeSpan epoch, int workers)
     {
+        _epoch = epoch;
+        _workers = workers;
         Definition = definition;
         var journal = ResultLayout.DefaultSweepDatabase(ResultsRoot, definition.DatasetName);
         var config = ClusterConfig.Build(new NodeOptions(NodeKind.Embedded, SqliteJournalPath: journal,
             ExtraHocon: "akka.loglevel = WARNING\nnnunet.cluster.progress-persist-interval = 5s"));
         System = NnUnetClusterHost.StartSystem(config);
         NnUnetClusterHost.StartCoordinator(System, NnUnetClusterHost.CoordinatorSettingsFrom(System.Settings.Config, definition, ResultsRoot));
-        var options = new SimulatedBackendOptions { EpochDuration = _ => epoch };
-        NnUnetClusterHost.StartWorkers(System, Enumerable.Range(0, workers).Select(i => $"sim{i}").ToArray(),
-            device => new SimulatedTrainingBackend(options, device));
     }
 
-    public static async Task<SimulatedSweep> StartAsync(string[] configurations, int[] folds, int epochs, TimeSpan epoch, int workers)
+    /// <summary>
+    /// The sweep with its dashboard; its workers start at once unless <paramref name="deferWorkers"/>, in which case the
+    /// test calls <see cref="StartWorkers"/> when it is ready for jobs to run (e.g. after pausing the sweep).
+    /// </summary>
+    public static async Task<SimulatedSweep> StartAsync(string[] configurations, int[] folds, int epochs, TimeSpan epoch, int workers,
+        bool deferWorkers = false)
     {
         var sweep = new SimulatedSweep(SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", configurations, folds, epochs),
             epoch, workers);
         sweep.Server = await DashboardServer.StartAsync(new DashboardOptions(DashboardOptions.DefaultHost, 0, Token, sweep.ResultsRoot),
             new AkkaDashboardSource(sweep.System));
+        if (!deferWorkers) sweep.StartWorkers();
         return sweep;
+    }
+
+    public void StartWorkers()
+    {
+        var options = new SimulatedBackendOptions { EpochDuration = _ => _epoch };
+        NnUnetClusterHost.StartWorkers(System, Enumerable.Range(0, _workers).Select(i => $"sim{i}").ToArray(),
+            device => new SimulatedTrainingBackend(options, device));
     }
 
     public static async Task<T> Eventually<T>(Func<Task<T?>> probe, TimeSpan timeout, string what) where T : class

@@ -21,7 +21,7 @@ public sealed class CoordinatorCrashTests : IDisposable
         // longer than the ~3.5 s until the workers' nodes are downed, so that fold is interrupted)
         await ProcessCluster.Eventually(() =>
         {
-            var logs = trainJobs.Select(_cluster.ReadLog).ToArray();
+            var logs = trainJobs.Select(j => _cluster.ReadLog(j)).ToArray();
             return logs.Any(l => l.Contains("training done")) && logs.Any(l => l.Contains("epoch 2:") && !l.Contains("epoch 4:")) ? "" : null;
         }, TimeSpan.FromSeconds(45), () => "no fold completed:\n" + first.Text + string.Join("\n", workers.Select(w => w.Text)));
         first.Sigkill();

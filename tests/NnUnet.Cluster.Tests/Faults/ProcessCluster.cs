@@ -16,6 +16,7 @@ public sealed class ProcessCluster : IDisposable
     public const string Dataset = "Dataset004_Hippocampus";
     public string Root { get; } = Directory.CreateTempSubdirectory("nnunet-faults-").FullName;
     public string Results => Path.Combine(Root, "results");
+    public string Raw => Path.Combine(Root, "raw");
     public int Port { get; } = FreePort();
     public string Seed => $"akka.tcp://nnunet@127.0.0.1:{Port}";
     public string Hocon { get; }
@@ -46,6 +47,7 @@ public sealed class ProcessCluster : IDisposable
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["nnUNet_results"] = Results;
         info.Environment["nnUNet_preprocessed"] = Path.Combine(Root, "preprocessed");
+        info.Environment["nnUNet_raw"] = Raw;
         var output = new StringBuilder();
         var process = new Process { StartInfo = info };
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
@@ -57,12 +59,16 @@ public sealed class ProcessCluster : IDisposable
         return new Running(process, output);
     }
 
-    public string FoldFolder(string jobId) =>
-        Path.Combine(Results, Dataset, $"nnUNetTrainer__nnUNetPlans__{jobId.Split('/')[0]}", jobId.Split('/')[1]);
+    /// <summary>Runs one nnunet verb to completion (set-up steps of a test).</summary>
+    public void Run(params string[] args) => AssertExits(Start(args), 0, TimeSpan.FromMinutes(3), "nnunet " + string.Join(' ', args));
 
-    public string TrainingLog(string jobId) => Path.Combine(FoldFolder(jobId), "training_log.txt");
+    public string FoldFolder(string jobId, string dataset = Dataset) =>
+        Path.Combine(Results, dataset, $"nnUNetTrainer__nnUNetPlans__{jobId.Split('/')[0]}", jobId.Split('/')[1]);
 
-    public string ReadLog(string jobId) => File.Exists(TrainingLog(jobId)) ? File.ReadAllText(TrainingLog(jobId)) : "";
+    public string TrainingLog(string jobId, string dataset = Dataset) => Path.Combine(FoldFolder(jobId, dataset), "training_log.txt");
+
+    public string ReadLog(string jobId, string dataset = Dataset) =>
+        File.Exists(TrainingLog(jobId, dataset)) ? File.ReadAllText(TrainingLog(jobId, dataset)) : "";
 
     /// <summary>The coordinator's final grid (printed with --json after the sweep).</summary>
     public static JsonDocument FinalGrid(Running coordinator)
