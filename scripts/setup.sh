@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One-command, idempotent set-up of a fresh machine for NnUnetCluster.
 #  - makes TorchSharp's native library loadable (needs GLIBCXX_3.4.32),
-#  - installs Debian peers used by tests and benchmarks (nibabel, scipy, skimage, sklearn, chromium),
+#  - installs Debian peers used by tests and benchmarks (nibabel, scipy, skimage, sklearn, chromium, postgresql),
+#    and libisal2 (ISA-L: the fast gzip inflate used for .nii.gz when present),
 #  - restores the .NET solution.
 # Prints what it did; safe to run again.
 set -euo pipefail
@@ -53,9 +54,9 @@ else
   say "         Install a libstdc++6 from GCC >= 13 (e.g. Debian trixie / Ubuntu 24.04) so TorchSharp can load."
 fi
 
-# 2. Debian peers used by fixture scripts, cross-checks, benchmarks and the browser test
+# 2. Debian peers used by fixture scripts, cross-checks, benchmarks and the browser test; ISA-L for .nii.gz loading
 if command -v apt-get >/dev/null && command -v dpkg-query >/dev/null; then
-  want=(python3-nibabel python3-scipy python3-skimage python3-sklearn python3-numpy chromium postgresql)
+  want=(python3-nibabel python3-scipy python3-skimage python3-sklearn python3-numpy chromium postgresql libisal2)
   missing=()
   for p in "${want[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then
@@ -66,7 +67,8 @@ if command -v apt-get >/dev/null && command -v dpkg-query >/dev/null; then
     say "Debian packages present: ${want[*]}"
   fi
 else
-  say "no apt: install python3 with nibabel, scipy, scikit-image, scikit-learn, and chromium yourself for the cross-checks"
+  say "no apt: install python3 with nibabel, scipy, scikit-image, scikit-learn, and chromium yourself for the cross-checks,"
+  say "        and ISA-L (libisal.so.2) for fast .nii.gz loading"
 fi
 
 # 3. .NET restore

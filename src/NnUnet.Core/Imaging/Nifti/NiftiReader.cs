@@ -30,7 +30,7 @@ public static class NiftiReader
     {
         using var file = OpenRead(path);
         bool gzipped = IsGzip(file, path);
-        using Stream stream = gzipped ? new GZipStream(file, CompressionMode.Decompress, leaveOpen: true) : new NonClosingStream(file);
+        using Stream stream = gzipped ? GzipDecompression.Open(file) : new NonClosingStream(file);
         return ReadHeaderFrom(stream, path, gzipped);
     }
 
@@ -39,7 +39,7 @@ public static class NiftiReader
     {
         using var file = OpenRead(path);
         bool gzipped = IsGzip(file, path);
-        using Stream stream = gzipped ? new GZipStream(file, CompressionMode.Decompress, leaveOpen: true) : new NonClosingStream(file);
+        using Stream stream = gzipped ? GzipDecompression.Open(file) : new NonClosingStream(file);
         var header = ReadHeaderFrom(stream, path, gzipped);
         long dataBytes = header.VoxelCount * header.BytesPerVoxel;
         if (!gzipped && file.Length < header.DataOffset + dataBytes)
@@ -163,7 +163,7 @@ public static class NiftiReader
         }
     }
 
-    // .NET's GZipStream reports a stream cut inside its last block or trailer as a normal end, so we check the trailer:
+    // Both decompressors report a stream cut inside its last block or trailer as a normal end, so we check the trailer:
     // its ISIZE field (last 4 bytes of the file) must equal the decompressed length mod 2^32.
     private static readonly byte[] BgzfEofBlock =
         [0x1f, 0x8b, 0x08, 0x04, 0, 0, 0, 0, 0, 0xff, 0x06, 0, 0x42, 0x43, 0x02, 0, 0x1b, 0, 0x03, 0, 0, 0, 0, 0, 0, 0, 0, 0];
