@@ -117,6 +117,24 @@ public class SlidingWindowPredictorTests
     }
 
     [Fact]
+    public void MirrorsStackedInOneBatchEqualMirrorsOneByOne_WithInstanceNormAndInChunks()
+    {
+        using var scope = NewDisposeScope();
+        manual_seed(13);
+        // instance norm is per sample: stacking the mirrored tiles in a batch must not mix them
+        var net = nn.Sequential(nn.Conv3d(1, 4, 3, padding: 1), nn.InstanceNorm3d(4, affine: true), nn.LeakyReLU(0.01), nn.Conv3d(4, 2, 3, padding: 1));
+        var image = randn(new long[] { 1, 10, 12, 9 });
+        var oneByOne = new SlidingWindowPredictor([net], [8, 8, 8], 2, [0, 1, 2], CPU, mirrorBatchVoxels: 1).PredictLogits(image);
+        var allAtOnce = new SlidingWindowPredictor(net, [8, 8, 8], 2, [0, 1, 2], CPU).PredictLogits(image);
+        var inThrees = new SlidingWindowPredictor([net], [8, 8, 8], 2, [0, 1, 2], CPU, mirrorBatchVoxels: 3 * 512).PredictLogits(image);
+        Assert.True(allAtOnce.allclose(oneByOne, rtol: 1e-5, atol: 1e-5));
+        Assert.True(inThrees.allclose(oneByOne, rtol: 1e-5, atol: 1e-5));
+        // and TTA did something: without mirrors the result differs
+        var plain = new SlidingWindowPredictor(net, [8, 8, 8], 2, [], CPU).PredictLogits(image);
+        Assert.False(plain.allclose(oneByOne, rtol: 1e-3, atol: 1e-3));
+    }
+
+    [Fact]
     public void MirrorCombinationsAreAllNonEmptySubsets()
     {
         var combos = SlidingWindowPredictor.MirrorCombinations([0, 1, 2]);
