@@ -11,7 +11,7 @@ using Spectre.Console.Cli;
 namespace NnUnet.Cli.Commands.Cluster;
 
 /// <summary>Options that define a sweep (shared by <c>sweep</c> and <c>coordinator</c>).</summary>
-internal class SweepDefinitionSettings : CommandSettings
+internal class SweepDefinitionSettings : DashboardSettings
 {
     [CommandArgument(0, "<DATASET>")]
     [Description("dataset id (4), name (Dataset004_Hippocampus) or folder")]
@@ -76,19 +76,6 @@ internal class SweepDefinitionSettings : CommandSettings
     [CommandOption("--json")]
     [Description("print the final grid as JSON")]
     public bool Json { get; init; }
-
-    [CommandOption("--dashboard <HOST:PORT>")]
-    [Description("where the web dashboard listens (loopback unless you name another address)")]
-    [DefaultValue("127.0.0.1:5080")]
-    public string Dashboard { get; init; } = "127.0.0.1:5080";
-
-    [CommandOption("--no-dashboard")]
-    [Description("do not start the web dashboard")]
-    public bool NoDashboard { get; init; }
-
-    [CommandOption("--dashboard-token <TOKEN>")]
-    [Description("token the dashboard's actions (pause, resume, retry, cancel) require; default: a random one, printed at start")]
-    public string? DashboardToken { get; init; }
 
     public (SweepDefinition definition, string resultsRoot) Resolve()
     {

@@ -1,13 +1,38 @@
+using System.ComponentModel;
 using Akka.Actor;
 using NnUnet.Cluster.Sweeps;
 using NnUnet.Dashboard;
+using Spectre.Console.Cli;
 
 namespace NnUnet.Cli.Commands.Cluster;
+
+/// <summary>The dashboard's options, on every verb that hosts it (<c>sweep</c>, <c>coordinator</c>, <c>demo</c>).</summary>
+internal class DashboardSettings : CommandSettings
+{
+    public const string DefaultEndpoint = "127.0.0.1:5080";
+
+    [CommandOption("--dashboard <HOST:PORT>")]
+    [Description("where the web dashboard listens (loopback unless you name another address)")]
+    [DefaultValue(DefaultEndpoint)]
+    public string Dashboard { get; init; } = DefaultEndpoint;
+
+    [CommandOption("--no-dashboard")]
+    [Description("do not start the web dashboard")]
+    public bool NoDashboard { get; init; }
+
+    [CommandOption("--dashboard-token <TOKEN>")]
+    [Description("token the dashboard's actions (pause, resume, retry, cancel) require; default: a random one, printed at start")]
+    public string? DashboardToken { get; init; }
+
+    /// <summary>The same options as arguments of another verb (the demo runs <c>sweep</c> with them).</summary>
+    public string[] ToArguments() => NoDashboard ? ["--no-dashboard"]
+        : string.IsNullOrEmpty(DashboardToken) ? ["--dashboard", Dashboard] : ["--dashboard", Dashboard, "--dashboard-token", DashboardToken];
+}
 
 /// <summary>Starts the web dashboard next to a coordinator or embedded sweep, unless <c>--no-dashboard</c>. A port already in use is a warning, not an error.</summary>
 internal static class DashboardHookup
 {
-    public static async Task<DashboardServer?> StartAsync(SweepDefinitionSettings settings, ActorSystem system, SweepDefinition definition,
+    public static async Task<DashboardServer?> StartAsync(DashboardSettings settings, ActorSystem system, SweepDefinition definition,
         string resultsRoot, CancellationToken ct)
     {
         if (settings.NoDashboard) return null;

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Globalization;
+using NnUnet.Cli.Commands.Cluster;
 using NnUnet.Cluster.Backends;
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Demo;
@@ -18,7 +19,7 @@ namespace NnUnet.Cli.Commands.Demo;
 /// </summary>
 internal sealed class DemoCommand : Command<DemoCommand.Settings>
 {
-    internal sealed class Settings : CommandSettings
+    internal sealed class Settings : DashboardSettings
     {
         [CommandOption("--work <DIR>")]
         [Description("work folder holding nnUNet_raw, nnUNet_preprocessed and nnUNet_results")]
@@ -65,6 +66,8 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         int iters = settings.ItersPerEpoch ?? (settings.Quick ? 8 : 25);
         string dataset = DatasetId.ToString(CultureInfo.InvariantCulture);
         AnsiConsole.MarkupLine($"[bold]nnU-Net demo[/] in [blue]{Markup.Escape(work)}[/]: {epochs} epochs x {iters} iterations per fold, {settings.Workers} CPU worker(s)");
+        if (!settings.NoDashboard)
+            AnsiConsole.MarkupLine($"dashboard: [blue]http://{Markup.Escape(settings.Dashboard)}/[/] once the sweep starts (its action token is printed then)");
 
         string datasetName = DatasetLocator.FormatName(DatasetId, DatasetShortName);
         if (!File.Exists(Path.Combine(paths.Raw!, datasetName, DatasetJson.FileName)))
@@ -84,7 +87,7 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         Step("preprocess", ["preprocess", dataset, "-c", .. toPreprocess]);
         int sweepExit = NnUnetApp.Run(["sweep", dataset, "--epochs", epochs.ToString(CultureInfo.InvariantCulture),
             "--iters-per-epoch", iters.ToString(CultureInfo.InvariantCulture), "--val-iters", Math.Max(2, iters / 4).ToString(CultureInfo.InvariantCulture),
-            "--workers", settings.Workers.ToString(CultureInfo.InvariantCulture), "--folds", settings.Folds, "--predict"]);
+            "--workers", settings.Workers.ToString(CultureInfo.InvariantCulture), "--folds", settings.Folds, "--predict", .. settings.ToArguments()]);
         if (sweepExit == NnUnetApp.ExitInterrupted) return sweepExit;
         if (sweepExit != 0) throw new InvalidOperationException($"the sweep ended with exit code {sweepExit}; re-run nnunet demo to resume it");
 
