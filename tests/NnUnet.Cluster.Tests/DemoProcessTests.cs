@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using System.Text.RegularExpressions;
 using NnUnet.Cluster.Tests.Faults;
@@ -18,18 +17,11 @@ public sealed class DemoProcessTests : IDisposable
 
     public void Dispose() => _cluster.Dispose();
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
     [Fact]
     public async Task Demo_RunsThePipelineToTheFinalTable_ServesTheDashboard_AndResumesWhenRunAgain()
     {
         string work = Path.Combine(_cluster.Root, "demo");
-        int port = FreePort();
+        int port = ProcessCluster.FreePort();
         string[] args = ["demo", "--quick", "--work", work, "--epochs", "1", "--iters-per-epoch", "2", "--folds", "0,1",
             "--dashboard", $"127.0.0.1:{port}", "--dashboard-token", "demo-test-token"];
         var first = _cluster.Start(args);

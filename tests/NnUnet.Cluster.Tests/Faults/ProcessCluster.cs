@@ -123,7 +123,7 @@ public sealed class ProcessCluster : IDisposable
         return dll;
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
