@@ -10,7 +10,7 @@ using NnUnet.Core.Preprocessing;
 namespace NnUnet.Cli.Tests.Preprocessing;
 
 /// <summary>`nnunet preprocess` end to end on a tiny NIfTI dataset (real files, real reader).</summary>
-[Collection("console")]
+[Collection(ConsoleCollection.Name)]
 public sealed class PreprocessCommandTests : IDisposable
 {
     private readonly string _root = Directory.CreateTempSubdirectory("cli-preprocess-").FullName;
@@ -68,22 +68,7 @@ public sealed class PreprocessCommandTests : IDisposable
             KernelSizes = [[3, 3, 3]], Strides = [[1, 1, 1]], NConvPerStage = [2], NConvPerStageDecoder = [] } },
     };
 
-    private (int Exit, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        var oldOut = Console.Out; var oldErr = Console.Error;
-        Console.SetOut(stdout); Console.SetError(stderr);
-        try
-        {
-            int exit = NnUnetApp.Run([.. args, "--raw", Raw, "--preprocessed", Preprocessed]);
-            return (exit, stdout.ToString(), stderr.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut); Console.SetError(oldErr);
-        }
-    }
+    private (int Exit, string Out, string Err) Run(params string[] args) => CliRunner.Run([.. args, "--raw", Raw, "--preprocessed", Preprocessed]);
 
     [Fact]
     public void Preprocesses_configurations_nnunet_style_and_resumes()

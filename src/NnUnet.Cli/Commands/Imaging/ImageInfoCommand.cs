@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using NnUnet.Core.Imaging;
 using NnUnet.Core.Imaging.Nifti;
+using NnUnet.Cli.Commands.Datasets;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -49,7 +50,7 @@ internal sealed class ImageInfoCommand : Command<ImageInfoCommand.Settings>
     private static void PrintTable(ImageInfo info)
     {
         // A console bound to Console.Out now (not at start-up), so redirected output (tests, pipes) gets the table.
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
+        var console = CommandConsole.Create();
         var table = new Table().Border(TableBorder.Rounded).AddColumn("field").AddColumn("value");
         table.Title = new TableTitle(Markup.Escape(info.Path));
         foreach (var (field, value) in info.Rows()) table.AddRow(Markup.Escape(field), Markup.Escape(value));

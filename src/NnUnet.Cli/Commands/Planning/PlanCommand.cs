@@ -179,7 +179,7 @@ public sealed class PlanCommand : Command<PlanCommand.Settings>
         }
 
         // Bound to Console.Out at call time, so redirected output (tests, pipes) gets the summary.
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
+        var console = CommandConsole.Create();
         if (Console.IsOutputRedirected) console.Profile.Width = Math.Max(console.Profile.Width, 120); // a log file has no width; don't wrap at 80
         console.MarkupLineInterpolated($"[bold]{plans.DatasetName}[/]: {plans.PlansName}, GPU memory target {settings.GpuMemoryGb.ToString("0.##", CultureInfo.InvariantCulture)} GB");
         console.WriteLine(

@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Globalization;
 using NnUnet.Core.Datasets;
 using NnUnet.Training.Inference;
+using NnUnet.Cli.Commands.Datasets;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -132,7 +133,7 @@ public sealed class PredictCommand : Command<PredictCommand.Settings>
             DisablePostprocessing = settings.DisablePostprocessing,
         };
         // a console on the current Console.Out (the static AnsiConsole.Console keeps the writer it first saw)
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
+        var console = CommandConsole.Create();
         PredictionRun run = null!;
         console.Progress()
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())

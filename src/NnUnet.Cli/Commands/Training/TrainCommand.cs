@@ -4,6 +4,7 @@ using System.Text.Json;
 using NnUnet.Core.Datasets;
 using NnUnet.Training.Inference;
 using NnUnet.Training.Trainer;
+using NnUnet.Cli.Commands.Datasets;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -123,11 +124,19 @@ internal sealed class TrainCommand : AsyncCommand<TrainCommand.Settings>
         Console.CancelKeyPress += onCancel;
         try
         {
+            var console = CommandConsole.Create();
             var trainer = new NnUnetTrainer(new FoldValidator(), settings.NoAugmentation ? NnUnetTrainer.NoAugmentation : null);
-            var sink = new ConsoleSink(quiet: settings.Json);
-            var outcome = await trainer.RunAsync(job, sink, cts.Token).ConfigureAwait(false);
+            var outcome = settings.Json
+                ? await trainer.RunAsync(job, new ConsoleSink(console, null), cts.Token).ConfigureAwait(false)
+                : await console.Progress().AutoClear(false)
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                    .StartAsync(async progress =>
+                    {
+                        var task = progress.AddTask($"{Markup.Escape(job.Configuration)} fold {job.FoldName}: epoch 0/{job.Epochs}", maxValue: job.Epochs);
+                        return await trainer.RunAsync(job, new ConsoleSink(console, task), cts.Token).ConfigureAwait(false);
+                    }).ConfigureAwait(false);
             if (settings.Json) Console.WriteLine(JsonSerializer.Serialize(outcome, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
-            else AnsiConsole.MarkupLineInterpolated($"{outcome.Status}: {outcome.EpochsCompleted} epochs, best EMA pseudo-Dice {outcome.BestEmaPseudoDice?.ToString("F4", CultureInfo.InvariantCulture) ?? "-"} -> {outcome.OutputFolder}");
+            else console.MarkupLineInterpolated($"{outcome.Status}: {outcome.EpochsCompleted} epochs, best EMA pseudo-Dice {outcome.BestEmaPseudoDice?.ToString("F4", CultureInfo.InvariantCulture) ?? "-"} -> {outcome.OutputFolder}");
             return outcome.Status == TrainingStatus.Cancelled ? NnUnetApp.ExitInterrupted : NnUnetApp.ExitOk;
         }
         finally
@@ -161,18 +170,21 @@ internal sealed class TrainCommand : AsyncCommand<TrainCommand.Settings>
         return NnUnetApp.ExitOk;
     }
 
-    /// <summary>Prints the log lines (nnU-Net style) and a one-line epoch summary.</summary>
-    private sealed class ConsoleSink(bool quiet) : ITrainingProgressSink
+    /// <summary>Prints the log lines (nnU-Net style) above a progress bar of the epochs; silent without a bar (--json).</summary>
+    private sealed class ConsoleSink(IAnsiConsole console, ProgressTask? bar) : ITrainingProgressSink
     {
+        private readonly string _name = bar?.Description.Split(':')[0] ?? "";
+
         public void OnEpochCompleted(EpochProgress p)
         {
-            if (quiet) return;
-            Console.WriteLine($"epoch {p.Epoch + 1}/{p.TotalEpochs} done, EMA pseudo-Dice {p.EmaPseudoDice.ToString("F4", CultureInfo.InvariantCulture)}, ETA {p.EstimatedTimeLeft:hh\\:mm\\:ss}");
+            if (bar is null) return;
+            bar.Value = p.Epoch + 1;
+            bar.Description = $"{_name}: epoch {p.Epoch + 1}/{p.TotalEpochs}, EMA pseudo-Dice {p.EmaPseudoDice.ToString("F4", CultureInfo.InvariantCulture)}, ETA {p.EstimatedTimeLeft:hh\\:mm\\:ss}";
         }
 
         public void OnMessage(string line)
         {
-            if (!quiet) Console.WriteLine(line);
+            if (bar is not null) console.WriteLine(line);
         }
     }
 }
