@@ -2,6 +2,7 @@ using NnUnet.Core.Postprocessing;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using NnUnet.Training.Torch;
 
 namespace NnUnet.Training.Augmentation;
 
@@ -25,7 +26,11 @@ public static class CascadeAugmentation
         using var scope = torch.NewDisposeScope();
         var map = labelMap.dim() > 0 && labelMap.shape[0] == 1 ? labelMap.squeeze(0) : labelMap;
         var channels = new Tensor[foregroundLabels.Count];
-        for (int i = 0; i < channels.Length; i++) channels[i] = map.eq(foregroundLabels[i]).to(dtype);
+        for (int i = 0; i < channels.Length; i++)
+        {
+            using var label = TorchScalars.Of(foregroundLabels[i]);
+            channels[i] = map.eq(label).to(dtype);
+        }
         return torch.stack(channels).MoveToOuterDisposeScope();
     }
 
@@ -55,7 +60,7 @@ public static class CascadeAugmentation
         var weight = kernel.unsqueeze(0).unsqueeze(0);
         var hit = dims == 3 ? F.conv3d(input, weight, padding: [radius, radius, radius]) : F.conv2d(input, weight, padding: [radius, radius]);
         // counts are integers; > 0.5 is robust to the float sums of a convolution
-        return hit.squeeze(0).squeeze(0).gt(0.5).MoveToOuterDisposeScope();
+        return hit.squeeze(0).squeeze(0).gt(TorchScalars.Half).MoveToOuterDisposeScope();
     }
 
     /// <summary>Binary erosion: the complement of the dilated complement (outside the volume counts as foreground, as nnU-Net).</summary>
@@ -94,11 +99,11 @@ public static class CascadeAugmentation
     {
         using var scope = torch.NewDisposeScope();
         var target = sample[channel];
-        var before = target.ne(0);
+        var before = target.ne(TorchScalars.Zero);
         var after = Apply(op, before, radius);
         var added = after.logical_and(before.logical_not());
         foreach (int other in oneHotChannels)
-            if (other != channel) sample[other].masked_fill_(added, 0);
+            if (other != channel) sample[other].masked_fill_(added, TorchScalars.Zero);
         target.copy_(after.to(sample.dtype));
     }
 
@@ -111,10 +116,10 @@ public static class CascadeAugmentation
     {
         using var scope = torch.NewDisposeScope();
         var target = sample[channel];
-        if (!target.ne(0).any().item<bool>()) return false;
+        if (!target.ne(TorchScalars.Zero).any().item<bool>()) return false;
         long[] shape = target.dim() == 2 ? [1, target.shape[0], target.shape[1]] : target.shape;
         byte[] foreground;
-        using (var cpu = target.ne(0).to(ScalarType.Byte).cpu().contiguous()) foreground = cpu.data<byte>().ToArray();
+        using (var cpu = target.ne(TorchScalars.Zero).to(ScalarType.Byte).cpu().contiguous()) foreground = cpu.data<byte>().ToArray();
         var labels = new int[foreground.Length];
         // full connectivity (26 in 3D, 8 in 2D), as skimage's label with its default connectivity
         int count = ConnectedComponents.Label(foreground, (int)shape[0], (int)shape[1], (int)shape[2], Connectivity.Full, labels);
@@ -128,7 +133,7 @@ public static class CascadeAugmentation
         var mask = new bool[labels.Length];
         for (int i = 0; i < labels.Length; i++) mask[i] = labels[i] == chosen;
         var maskTensor = torch.tensor(mask, target.shape, device: target.device);
-        target.masked_fill_(maskTensor, 0);
+        target.masked_fill_(maskTensor, TorchScalars.Zero);
         return true;
     }
 

@@ -1,6 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using NnUnet.Training.Torch;
 
 namespace NnUnet.Training.Augmentation;
 
@@ -16,7 +17,8 @@ public static class IntensityAugmentation
     public static void AddGaussianNoise(Tensor sample, double sigma, torch.Generator generator)
     {
         using var noise = torch.randn(sample.shape, sample.dtype, sample.device, generator: generator);
-        sample.add_(noise, alpha: sigma);
+        using var alpha = TorchScalars.Of(sigma);
+        sample.add_(noise, alpha: alpha);
     }
 
     /// <summary>
@@ -41,8 +43,13 @@ public static class IntensityAugmentation
             var padded = F.pad(x, pad, mode);
             // the 1D convolution as a sum of shifted copies: a few fused multiply-adds, much faster than conv3d with
             // a (k, 1, 1) kernel on the CPU and just as cheap on a GPU
-            var blurred = padded.narrow(2 + axis, 0, length).mul(kernel[0]);
-            for (int k = 1; k < kernel.Length; k++) blurred.add_(padded.narrow(2 + axis, k, length), alpha: kernel[k]);
+            Tensor blurred;
+            using (var weight = TorchScalars.Of(kernel[0])) blurred = padded.narrow(2 + axis, 0, length).mul(weight);
+            for (int k = 1; k < kernel.Length; k++)
+            {
+                using var weight = TorchScalars.Of(kernel[k]);
+                blurred.add_(padded.narrow(2 + axis, k, length), alpha: weight);
+            }
             x = blurred;
         }
         sample[channel].copy_(x.squeeze(0).squeeze(0));
@@ -80,7 +87,8 @@ public static class IntensityAugmentation
         {
             if (factors[c] == 1) continue;
             using var channel = sample[c];
-            channel.mul_(factors[c]);
+            using var factor = TorchScalars.Of(factors[c]);
+            channel.mul_(factor);
         }
     }
 
@@ -95,7 +103,8 @@ public static class IntensityAugmentation
         var mean = x.mean();
         var min = x.min();
         var max = x.max();
-        x.sub_(mean).mul_(factor).add_(mean);
+        using var factorScalar = TorchScalars.Of(factor);
+        x.sub_(mean).mul_(factorScalar).add_(mean);
         x.clamp_(min, max);
     }
 
@@ -128,8 +137,11 @@ public static class IntensityAugmentation
         {
             long input = result.shape[2 + a], output = size[a];
             if (input == output) continue;
-            var index = torch.arange(output, dtype: ScalarType.Float64, device: x.device).add_(0.5).mul_((double)input / output)
-                .floor_().clamp_(0, input - 1).to(ScalarType.Int64);
+            using var stop = TorchScalars.Of(output);
+            using var step = TorchScalars.Of((double)input / output);
+            using var last = TorchScalars.Of(input - 1);
+            var index = torch.arange(stop, dtype: ScalarType.Float64, device: x.device).add_(TorchScalars.Half).mul_(step)
+                .floor_().clamp_(TorchScalars.Zero, last).to(ScalarType.Int64);
             result = result.index_select(2 + a, index);
         }
         return result;
@@ -148,10 +160,12 @@ public static class IntensityAugmentation
         var std = x.std();
         var min = x.min();
         var range = x.max().sub_(min);
-        x.sub_(min).div_(range.clamp(min: Epsilon)).pow_(gamma).mul_(range).add_(min);
+        using var epsilon = TorchScalars.Of(Epsilon);
+        using var exponent = TorchScalars.Of(gamma);
+        x.sub_(min).div_(range.clamp(min: epsilon)).pow_(exponent).mul_(range).add_(min);
         var meanHere = x.mean();
         var stdHere = x.std();
-        x.sub_(meanHere).mul_(std.div(stdHere.clamp(min: Epsilon))).add_(mean);
+        x.sub_(meanHere).mul_(std.div(stdHere.clamp(min: epsilon))).add_(mean);
         if (invert) x.neg_();
     }
 }

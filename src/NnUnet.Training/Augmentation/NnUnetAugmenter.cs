@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using NnUnet.Training.Torch;
 
 namespace NnUnet.Training.Augmentation;
 
@@ -126,10 +127,10 @@ public sealed class NnUnetAugmenter : IBatchAugmenter
             s = s.flip(flipDims.ToArray());
         }
 
-        var outside = s[0].lt(0);
+        var outside = s[0].lt(TorchScalars.Zero);
         for (int c = 0; c < o.MaskedChannels.Length; c++)
-            if (o.MaskedChannels[c]) x[c].masked_fill_(outside, 0);
-        s = s.masked_fill(s.lt(0), 0);
+            if (o.MaskedChannels[c]) x[c].masked_fill_(outside, TorchScalars.Zero);
+        s = s.masked_fill(s.lt(TorchScalars.Zero), TorchScalars.Zero);
 
         if (o.Cascade is { } cascade)
         {

@@ -2,6 +2,7 @@ using NnUnet.Training.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using NnUnet.Training.Torch;
 
 namespace NnUnet.Training.Augmentation;
 
@@ -146,7 +147,8 @@ public static class SpatialAugmentation
         var winner = sampled.reshape([nLabels, channels, .. outShape]).argmax(0);
         var result = labels.index_select(0, winner.flatten()).reshape([channels, .. outShape]);
         var outside = OutsideMask(grid, inShape);
-        result.masked_fill_(outside.unsqueeze(0), outsideValue);
+        using var fill = TorchScalars.Of(outsideValue);
+        result.masked_fill_(outside.unsqueeze(0), fill);
         return result.MoveToOuterDisposeScope();
     }
 
@@ -159,7 +161,12 @@ public static class SpatialAugmentation
     {
         var (min, max) = seg.aminmax();
         long low = min.to(ScalarType.Int64).item<long>(), high = max.to(ScalarType.Int64).item<long>();
-        if (high - low < 64) return torch.arange(low, high + 1, seg.dtype, seg.device);
+        if (high - low < 64)
+        {
+            using var start = TorchScalars.Of(low);
+            using var stop = TorchScalars.Of(high + 1);
+            return torch.arange(start, stop, seg.dtype, seg.device);
+        }
         var (distinct, _, _) = seg.unique(sorted: true);
         return distinct;
     }
@@ -174,7 +181,9 @@ public static class SpatialAugmentation
             long size = inShape[d - 1 - k]; // grid component k is array axis d-1-k
             double bound = 1 - 1.0 / size;
             var component = grid.select(-1, k).squeeze(0);
-            var here = component.lt(-bound - 1e-6).logical_or_(component.gt(bound + 1e-6));
+            using var below = TorchScalars.Of(-bound - 1e-6);
+            using var above = TorchScalars.Of(bound + 1e-6);
+            var here = component.lt(below).logical_or_(component.gt(above));
             outside = outside is null ? here : outside.logical_or_(here);
         }
         return outside!;

@@ -2,6 +2,7 @@ using System.Threading.Channels;
 using NnUnet.Training.Augmentation;
 using TorchSharp;
 using static TorchSharp.torch;
+using NnUnet.Training.Torch;
 
 namespace NnUnet.Training.Data;
 
@@ -83,7 +84,7 @@ public sealed class BatchLoader : IAsyncDisposable
         using var generator = new Generator((ulong)DeterministicRandom.TorchSeed(seed, stream, index), augmentDevice);
         var (augData, augSeg) = augmenter.Apply(dataT, segT, generator);
         // seg -1 (outside the image / mask) becomes background, as nnU-Net's RemoveLabelTansform(-1, 0)
-        var target = augSeg.clamp_min(0).to(ScalarType.Int64);
+        var target = augSeg.clamp_min(TorchScalars.Zero).to(ScalarType.Int64);
         var batch = new TrainingBatch(augData.contiguous().MoveToOuterDisposeScope(), target.MoveToOuterDisposeScope(), ids);
         return batch;
     }

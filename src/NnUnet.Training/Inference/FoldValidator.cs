@@ -4,6 +4,7 @@ using NnUnet.Core.Preprocessing;
 using NnUnet.Training.Trainer;
 using TorchSharp;
 using static TorchSharp.torch;
+using NnUnet.Training.Torch;
 
 namespace NnUnet.Training.Inference;
 
@@ -115,7 +116,11 @@ public sealed class FoldValidator : IFoldValidator
     {
         using var map = torch.tensor(labels, [shape[0], shape[1], shape[2]]);
         var channels = new Tensor[foregroundLabels.Count];
-        for (int i = 0; i < channels.Length; i++) channels[i] = map.eq(foregroundLabels[i]).to(ScalarType.Float32);
+        for (int i = 0; i < channels.Length; i++)
+        {
+            using var label = TorchScalars.Of(foregroundLabels[i]);
+            channels[i] = map.eq(label).to(ScalarType.Float32);
+        }
         return torch.stack(channels);
     }
 }

@@ -7,6 +7,7 @@ using NnUnet.Core.Preprocessing;
 using NnUnet.Core.Resampling;
 using TorchSharp;
 using static TorchSharp.torch;
+using NnUnet.Training.Torch;
 
 namespace NnUnet.Training.Inference;
 
@@ -86,7 +87,11 @@ public sealed class PredictionExporter
             probabilities = torch.sigmoid(croppedLogits);
             // regions: paint every region whose probability exceeds 0.5, later entries of regions_class_order on top
             labelIndex = torch.zeros([croppedShape[0], croppedShape[1], croppedShape[2]], ScalarType.Int32);
-            for (int i = 0; i < k; i++) labelIndex.masked_fill_(probabilities[i].gt(0.5), _outputLabels[i]);
+            for (int i = 0; i < k; i++)
+            {
+                using var label = TorchScalars.Of(_outputLabels[i]);
+                labelIndex.masked_fill_(probabilities[i].gt(TorchScalars.Half), label);
+            }
         }
         else
         {
@@ -195,7 +200,11 @@ public sealed class PredictionExporter
         {
             var probabilities = torch.sigmoid(t);
             labelIndex = torch.zeros([targetShape[0], targetShape[1], targetShape[2]], ScalarType.Int32);
-            for (int i = 0; i < k; i++) labelIndex.masked_fill_(probabilities[i].gt(0.5), _outputLabels[i]);
+            for (int i = 0; i < k; i++)
+            {
+                using var label = TorchScalars.Of(_outputLabels[i]);
+                labelIndex.masked_fill_(probabilities[i].gt(TorchScalars.Half), label);
+            }
         }
         else labelIndex = MapIndicesToLabels(t.argmax(0).to(ScalarType.Int32));
         return labelIndex.to(ScalarType.Byte).contiguous().data<byte>().ToArray();

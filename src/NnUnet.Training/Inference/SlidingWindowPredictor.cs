@@ -1,6 +1,7 @@
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
+using NnUnet.Training.Torch;
 
 namespace NnUnet.Training.Inference;
 
@@ -184,7 +185,8 @@ public sealed class SlidingWindowPredictor
                 }
             }
         }
-        var mean = sum!.div_(_networks.Count * (double)PassesPerTile).squeeze(0);
+        using var passes = TorchScalars.Of(_networks.Count * (double)PassesPerTile);
+        var mean = sum!.div_(passes).squeeze(0);
         if (mean.shape[0] != _numClasses)
             throw new InvalidDataException($"the network returned {mean.shape[0]} output channels, {_numClasses} expected");
         return mean;
@@ -278,11 +280,12 @@ public sealed class SlidingWindowPredictor
             map = map is null ? axisTensor : map.mul(axisTensor);
         }
         // each profile peaks at 1 at the centre, so the product's maximum is 1
-        map = map!.mul(maximum).to(ScalarType.Float32);
-        var isZero = map.eq(0);
+        using (var peak = TorchScalars.Of(maximum)) map = map!.mul(peak).to(ScalarType.Float32);
+        var isZero = map.eq(TorchScalars.Zero);
         if (isZero.any().item<bool>())
         {
-            var smallest = map.masked_fill(isZero, float.PositiveInfinity).min();
+            using var infinity = TorchScalars.Of(double.PositiveInfinity);
+            var smallest = map.masked_fill(isZero, infinity).min();
             map = map.where(isZero.logical_not(), smallest);
         }
         return map.contiguous().MoveToOuterDisposeScope();

@@ -1,5 +1,6 @@
 using TorchSharp;
 using static TorchSharp.torch;
+using NnUnet.Training.Torch;
 
 namespace NnUnet.Training.Loss;
 
@@ -37,7 +38,9 @@ public sealed class SoftDiceLoss(bool batchDice, double smooth = 1e-5)
             sumPred = sumPred.sum(dim: 0L);
             sumGt = sumGt.sum(dim: 0L);
         }
-        var dice = (2 * intersect + Smooth) / (sumGt + sumPred + Smooth).clamp_min(1e-8);
+        using var smooth = TorchScalars.Of(Smooth);
+        using var floor = TorchScalars.Of(1e-8);
+        var dice = intersect.mul(TorchScalars.Two).add_(smooth).div_(sumGt.add(sumPred).add_(smooth).clamp_min(floor));
         return (-dice.mean()).MoveToOuterDisposeScope();
     }
 
@@ -69,7 +72,9 @@ public sealed class DiceCeLoss(bool batchDice, double weightCe = 1.0, double wei
         var labels = target.select(1, 0).to(ScalarType.Int64);
         var ce = nn.functional.cross_entropy(logits, labels);
         var dc = dice.Compute(logits, target);
-        return (WeightCe * ce + WeightDice * dc).MoveToOuterDisposeScope();
+        using var weightCe = TorchScalars.Of(WeightCe);
+        using var weightDice = TorchScalars.Of(WeightDice);
+        return ce.mul(weightCe).add(dc, alpha: weightDice).MoveToOuterDisposeScope();
     }
 }
 
@@ -115,8 +120,9 @@ public sealed class DeepSupervisionLoss
         {
             if (Weights[i] == 0) continue;
             var head = DownsampleTarget(target, outputs[i].shape);
-            var term = Weights[i] * inner.Compute(outputs[i], head);
-            total = total is null ? term : total + term;
+            using var weight = TorchScalars.Of(Weights[i]);
+            var term = inner.Compute(outputs[i], head).mul(weight);
+            total = total is null ? term : total.add(term);
         }
         return total!.MoveToOuterDisposeScope();
     }

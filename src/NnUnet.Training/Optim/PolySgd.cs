@@ -1,6 +1,7 @@
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
+using NnUnet.Training.Torch;
 
 namespace NnUnet.Training.Optim;
 
@@ -41,18 +42,21 @@ public sealed class NesterovSgd : IDisposable
     public void Step()
     {
         using var noGrad = no_grad();
+        using var weightDecay = TorchScalars.Of(WeightDecay);
+        using var momentum = TorchScalars.Of(Momentum);
+        using var step = TorchScalars.Of(-LearningRate);
         for (int i = 0; i < parameters.Length; i++)
         {
             var p = parameters[i];
             var grad = p.grad;
             if (grad is null) continue;
-            using var decayed = WeightDecay != 0 ? grad.add(p, alpha: WeightDecay) : grad.alias();
+            using var decayed = WeightDecay != 0 ? grad.add(p, alpha: weightDecay) : grad.alias();
             var buffer = momentumBuffers[i];
             // buffers outlive the caller's dispose scope (a training step usually runs in one)
             if (buffer is null) momentumBuffers[i] = buffer = decayed.clone().DetachFromDisposeScope();
-            else buffer.mul_(Momentum).add_(decayed);
-            using var update = decayed.add(buffer, alpha: Momentum);
-            p.add_(update, alpha: -LearningRate);
+            else buffer.mul_(momentum).add_(decayed);
+            using var update = decayed.add(buffer, alpha: momentum);
+            p.add_(update, alpha: step);
         }
     }
 
@@ -62,6 +66,9 @@ public sealed class NesterovSgd : IDisposable
         if (buffers.Count != parameters.Length)
             throw new InvalidDataException($"optimizer state has {buffers.Count} momentum buffers, the network has {parameters.Length} parameters");
         using var noGrad = no_grad();
+        using var weightDecay = TorchScalars.Of(WeightDecay);
+        using var momentum = TorchScalars.Of(Momentum);
+        using var step = TorchScalars.Of(-LearningRate);
         for (int i = 0; i < parameters.Length; i++)
         {
             momentumBuffers[i]?.Dispose();

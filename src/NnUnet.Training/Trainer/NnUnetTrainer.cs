@@ -11,6 +11,7 @@ using NnUnet.Training.Network;
 using NnUnet.Training.Optim;
 using TorchSharp;
 using static TorchSharp.torch;
+using NnUnet.Training.Torch;
 
 namespace NnUnet.Training.Trainer;
 
@@ -388,8 +389,9 @@ public sealed class NnUnetTrainer
                     var counts = new Tensor[3 * foreground];
                     for (int c = 1; c <= foreground; c++)
                     {
-                        var p = prediction.eq(c);
-                        var g = reference.eq(c);
+                        using var label = TorchScalars.Of(c);
+                        var p = prediction.eq(label);
+                        var g = reference.eq(label);
                         counts[3 * (c - 1)] = p.logical_and(g).sum();
                         counts[3 * (c - 1) + 1] = p.logical_and(g.logical_not()).sum();
                         counts[3 * (c - 1) + 2] = p.logical_not().logical_and(g).sum();
