@@ -2,6 +2,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Core.Datasets;
 
@@ -161,19 +162,9 @@ public static class CrossValidationSplits
             foreach (string id in fold.Val) val.Add(id);
             array.Add(new JsonObject { ["train"] = train, ["val"] = val });
         }
-        string temp = path + "." + Environment.ProcessId + ".tmp";
-        File.WriteAllText(temp, array.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n", new UTF8Encoding(false));
-        try
-        {
-            // A concurrent writer may have created it meanwhile: keep theirs.
-            File.Move(temp, path, overwrite: false);
-            return true;
-        }
-        catch (IOException) when (File.Exists(path))
-        {
-            File.Delete(temp);
-            return false;
-        }
+        // A concurrent writer may have created it meanwhile: keep theirs.
+        string text = array.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
+        return AtomicFile.TryCreate(path, temporary => File.WriteAllText(temporary, text, new UTF8Encoding(false)));
     }
 
     private static List<string> ReadIds(string path, int fold, JsonObject entry, string key)

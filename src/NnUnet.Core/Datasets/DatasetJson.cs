@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Core.Datasets;
 
@@ -199,9 +200,7 @@ public sealed class DatasetJson
     /// <summary>Writes the document atomically (temp file + rename).</summary>
     public void Save(string path)
     {
-        string temp = path + ".tmp";
-        File.WriteAllText(temp, ToJsonString() + "\n", new UTF8Encoding(false));
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.WriteAllText(path, ToJsonString() + "\n");
     }
 
     private static InvalidDataException Error(string source, string field, string problem) =>

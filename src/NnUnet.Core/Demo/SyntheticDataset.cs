@@ -72,7 +72,8 @@ public static class SyntheticDataset
         double cos = Math.Cos(angle), sin = Math.Sin(angle);
         // The lesion sits on the organ's surface along a random in-plane direction.
         double lesionAngle = Uniform(random, 0, 2 * Math.PI);
-        double lesionR = Math.Min(organRy, organRx) * Uniform(random, 0.35, 0.5);
+        // large enough (2-3 slices at 3 mm) for a few hundred training iterations to find it
+        double lesionR = Math.Min(organRy, organRx) * Uniform(random, 0.55, 0.75);
         double lesionY = organY + Math.Sin(lesionAngle) * Math.Min(organRy, organRx) * 0.9;
         double lesionX = organX + Math.Cos(lesionAngle) * Math.Min(organRy, organRx) * 0.9;
         double lesionZ = organZ;

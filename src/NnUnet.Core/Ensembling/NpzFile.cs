@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using System.Runtime.InteropServices;
 using NnUnet.Core.Preprocessing;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Core.Ensembling;
 
@@ -46,15 +47,14 @@ public static class NpzFile
     /// <summary>Writes one array as <c>np.savez_compressed(path, key=array)</c> does (atomically: temp file + rename).</summary>
     public static void Write<T>(string path, string key, ReadOnlySpan<T> data, ReadOnlySpan<int> shape, bool compressed = true) where T : unmanaged
     {
-        string temp = path + ".tmp-" + Environment.ProcessId + "-" + Environment.CurrentManagedThreadId;
-        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
-        using (var zip = new ZipArchive(file, ZipArchiveMode.Create))
+        using var output = AtomicFile.Create(path);
+        using (var zip = new ZipArchive(output.Stream, ZipArchiveMode.Create, leaveOpen: true))
         {
             var entry = zip.CreateEntry(key + ".npy", compressed ? CompressionLevel.Fastest : CompressionLevel.NoCompression);
             using var stream = entry.Open();
             NpyFile.Write(stream, data, shape);
         }
-        File.Move(temp, path, overwrite: true);
+        output.Commit();
     }
 
     private static ZipArchive OpenZip(string path)

@@ -2,6 +2,7 @@ using System.Collections;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Core.Evaluation;
 
@@ -24,11 +25,7 @@ public static class PythonJson
     /// <summary>Writes atomically (temp file + rename) so a reader never sees half a file.</summary>
     public static void Save(object? value, string path, bool sortKeys = true)
     {
-        string? folder = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (folder is not null) Directory.CreateDirectory(folder);
-        string temp = path + ".tmp-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture) + "-" + Environment.CurrentManagedThreadId.ToString(CultureInfo.InvariantCulture);
-        File.WriteAllText(temp, Serialize(value, sortKeys), new UTF8Encoding(false));
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.WriteAllText(path, Serialize(value, sortKeys));
     }
 
     /// <summary>Parses JSON that may hold bare NaN / Infinity / -Infinity (Python's json output); those become the

@@ -3,6 +3,7 @@ using System.Text.Json;
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Imaging;
 using NnUnet.Core.Preprocessing;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Core.Fingerprinting;
 
@@ -222,9 +223,7 @@ public static class DatasetFingerprintExtractor
     /// <summary>Writes the fingerprint atomically (temp file + rename).</summary>
     public static void Save(string path, DatasetFingerprint fingerprint)
     {
-        string temp = path + "." + Environment.ProcessId + ".tmp";
-        File.WriteAllText(temp, JsonSerializer.Serialize(fingerprint, WriteOptions) + "\n", new UTF8Encoding(false));
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(fingerprint, WriteOptions) + "\n");
     }
 
     /// <summary>numpy <c>median</c> of float64 values.</summary>

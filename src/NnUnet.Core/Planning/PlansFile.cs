@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Core.Planning;
 
@@ -45,11 +46,7 @@ public static class PlansFile
         }
 
         var merged = plans with { Configurations = configurations };
-        string folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(folder);
-        string temp = Path.Combine(folder, $".{Path.GetFileName(path)}.{Environment.ProcessId}.tmp");
-        File.WriteAllText(temp, merged.ToJson() + "\n", new UTF8Encoding(false));
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.WriteAllText(path, merged.ToJson() + "\n");
         return kept;
     }
 }

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Imaging;
 using NnUnet.Core.Planning;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Core.Preprocessing;
 
@@ -96,9 +97,7 @@ public sealed class DatasetPreprocessor
             var src = new FileInfo(source);
             var dst = new FileInfo(destination);
             if (dst.Exists && dst.Length == src.Length && dst.LastWriteTimeUtc >= src.LastWriteTimeUtc) continue;
-            string temp = destination + ".tmp-" + Environment.ProcessId;
-            File.Copy(source, temp, overwrite: true);
-            File.Move(temp, destination, overwrite: true);
+            AtomicFile.Copy(source, destination);
             copied++;
         }
         return copied;
@@ -127,9 +126,7 @@ public sealed class DatasetPreprocessor
         bool unchanged = !File.Exists(path) || File.ReadAllText(path) == text;
         if (!File.Exists(path) || !unchanged)
         {
-            string temp = path + ".tmp-" + Environment.ProcessId;
-            File.WriteAllText(temp, text);
-            File.Move(temp, path, overwrite: true);
+            AtomicFile.WriteAllText(path, text);
         }
         return unchanged;
     }

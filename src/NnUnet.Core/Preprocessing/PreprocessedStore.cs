@@ -1,4 +1,5 @@
 using System.Text.Json;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Core.Preprocessing;
 
@@ -27,27 +28,13 @@ public static class PreprocessedStore
         Directory.CreateDirectory(folder);
         string id = preprocessed.CaseId;
         int[] shape = preprocessed.Shape;
-        WriteAtomically(DataPath(folder, id), path =>
+        AtomicFile.Write(DataPath(folder, id), path =>
             NpyFile.Write<float>(path, preprocessed.Data, [preprocessed.Channels, shape[0], shape[1], shape[2]]));
         if (preprocessed.Seg is { } seg)
-            WriteAtomically(SegPath(folder, id), path => NpyFile.Write<sbyte>(path, seg, [1, shape[0], shape[1], shape[2]]));
+            AtomicFile.Write(SegPath(folder, id), path => NpyFile.Write<sbyte>(path, seg, [1, shape[0], shape[1], shape[2]]));
         else File.Delete(SegPath(folder, id));
-        WriteAtomically(PropertiesPath(folder, id), path =>
+        AtomicFile.Write(PropertiesPath(folder, id), path =>
             File.WriteAllBytes(path, JsonSerializer.SerializeToUtf8Bytes(preprocessed.Properties, JsonOptions)));
-    }
-
-    private static void WriteAtomically(string path, Action<string> write)
-    {
-        string temp = path + ".tmp-" + Environment.ProcessId + "-" + Environment.CurrentManagedThreadId;
-        try
-        {
-            write(temp);
-            File.Move(temp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
     }
 
     /// <summary>Case ids with both a properties file and a data file, sorted ordinally.</summary>

@@ -1,4 +1,5 @@
 using NnUnet.Core.Preprocessing;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Training.Inference;
 
@@ -21,7 +22,7 @@ public static class NextStagePredictions
     {
         Directory.CreateDirectory(folder);
         var copy = labels.ToArray();
-        PredictionExporter.WriteAtomically(PathFor(folder, caseId), path => NpyFile.Write<byte>(path, copy, [1, shape[0], shape[1], shape[2]]));
+        AtomicFile.Write(PathFor(folder, caseId), path => NpyFile.Write<byte>(path, copy, [1, shape[0], shape[1], shape[2]]));
     }
 
     /// <summary>Loads a case's previous-stage label map; a missing file names the case and the folder.</summary>

@@ -8,6 +8,7 @@ using NnUnet.Core.Resampling;
 using TorchSharp;
 using static TorchSharp.torch;
 using NnUnet.Training.Torch;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Training.Inference;
 
@@ -164,7 +165,7 @@ public sealed class PredictionExporter
             var raw = properties.ShapeBeforeCropping;
             NpzFile.Write<float>(outputFileTruncated + ProbabilitiesSuffix, ProbabilitiesKey, prediction.Probabilities,
                 [prediction.ProbabilityChannels, raw[0], raw[1], raw[2]]);
-            WriteAtomically(outputFileTruncated + PropertiesSuffix, path =>
+            AtomicFile.Write(outputFileTruncated + PropertiesSuffix, path =>
                 File.WriteAllBytes(path, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(properties, PreprocessedStore.JsonOptions)));
         }
         string segmentationPath = outputFileTruncated + _dataset.FileEnding;
@@ -208,21 +209,5 @@ public sealed class PredictionExporter
         }
         else labelIndex = MapIndicesToLabels(t.argmax(0).to(ScalarType.Int32));
         return labelIndex.to(ScalarType.Byte).contiguous().data<byte>().ToArray();
-    }
-
-    /// <summary>Writes to a hidden temporary name with the same ending (writers choose compression by it), then renames.</summary>
-    internal static void WriteAtomically(string path, Action<string> write)
-    {
-        string full = Path.GetFullPath(path);
-        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".tmp-{Environment.ProcessId}-{Environment.CurrentManagedThreadId}-{Path.GetFileName(full)}");
-        try
-        {
-            write(temp);
-            File.Move(temp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
     }
 }

@@ -8,6 +8,7 @@ using NnUnet.Core.Preprocessing;
 using NnUnet.Core.Selection;
 using NnUnet.Training.Devices;
 using TorchSharp;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Training.Inference;
 
@@ -249,7 +250,7 @@ public static class Predictor
         if (saveProbabilities)
         {
             probabilities!.Save(outputTruncated + PredictionExporter.ProbabilitiesSuffix);
-            PredictionExporter.WriteAtomically(outputTruncated + PredictionExporter.PropertiesSuffix, path =>
+            AtomicFile.Write(outputTruncated + PredictionExporter.PropertiesSuffix, path =>
                 File.WriteAllBytes(path, System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(properties, PreprocessedStore.JsonOptions)));
         }
         string segmentationPath = outputTruncated + first.Dataset.FileEnding;

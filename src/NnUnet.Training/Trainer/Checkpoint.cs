@@ -5,6 +5,7 @@ using System.Text.Json.Serialization;
 using NnUnet.Core.Planning;
 using TorchSharp;
 using static TorchSharp.torch;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Training.Trainer;
 
@@ -76,11 +77,9 @@ public sealed class Checkpoint : IDisposable
     /// With <paramref name="keepPrevious"/>, the replaced file is kept as <c>PATH.prev</c> (fallback when the newest is damaged).</summary>
     public static void Save(string path, CheckpointMetadata metadata, Dictionary<string, Tensor> networkState, IReadOnlyList<Tensor?> momentumBuffers, bool keepPrevious = false)
     {
-        string directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(directory);
-        string temp = path + ".tmp";
-        using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        using var target = AtomicFile.Create(path);
         {
+            var file = target.Stream;
             using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
             var output = new HashingStream(file, hash);
             using (var writer = new BinaryWriter(output, Encoding.UTF8, leaveOpen: true))
@@ -103,11 +102,12 @@ public sealed class Checkpoint : IDisposable
             hash.GetHashAndReset().CopyTo(footer, 8);
             TailMagic.CopyTo(footer, 40);
             file.Write(footer);
-            file.Flush(flushToDisk: true);
         }
         // renames only: a reader sees the old file, the new file, or (briefly) only PATH.prev, never a partial one
-        if (keepPrevious && File.Exists(path)) File.Move(path, path + ".prev", overwrite: true);
-        File.Move(temp, path, overwrite: true);
+        target.Commit(flushToDisk: true, beforeRename: () =>
+        {
+            if (keepPrevious && File.Exists(path)) File.Move(path, path + ".prev", overwrite: true);
+        });
     }
 
     /// <summary>Reads and verifies a checkpoint; throws <see cref="InvalidDataException"/> naming the file when it is truncated or corrupt.</summary>

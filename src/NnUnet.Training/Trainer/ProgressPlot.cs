@@ -1,4 +1,5 @@
 using ScottPlot;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Training.Trainer;
 
@@ -42,8 +43,6 @@ public static class ProgressPlot
         lr.Axes.Bottom.Label.Text = "epoch";
         lr.ShowLegend(Alignment.UpperLeft);
 
-        string temp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, ".progress.tmp.png");
-        figure.SavePng(temp, 1200, 1600);
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.Write(path, temporary => figure.SavePng(temporary, 1200, 1600));
     }
 }

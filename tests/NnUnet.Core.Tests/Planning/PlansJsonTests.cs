@@ -127,7 +127,7 @@ public sealed class PlansJsonTests : IDisposable
         Assert.Equal([80, 192, 160], loaded.GetConfiguration("3d_fullres_bs4").PatchSize);
         Assert.Equal(4, loaded.GetConfiguration("3d_fullres_bs4").BatchSize);
         Assert.Equal(replanned.GetConfiguration("3d_fullres").PatchSize, loaded.GetConfiguration("3d_fullres").PatchSize);
-        Assert.Empty(Directory.GetFiles(_folder, "*.tmp"));
+        Assert.Empty(Directory.GetFiles(_folder, "*.tmp-*"));
     }
 
     [Fact]

@@ -28,7 +28,7 @@ public sealed class NpzInteropTests : IDisposable
         string output = RunPython("import numpy as np, sys\na = np.load(sys.argv[1])['probabilities']\n" +
                                   "print(a.dtype, a.shape, round(float(a.sum(0).min()), 4), round(float(a.sum(0).max()), 4))", truncated + ".npz");
         Assert.Equal("float32 (3, 3, 4, 5) 1.0 1.0", output.Trim());
-        Assert.Empty(Directory.GetFiles(_dir, ".tmp*"));
+        Assert.Empty(Directory.GetFiles(_dir, "*.tmp-*"));
     }
 
     private static string RunPython(string script, params string[] args)

@@ -31,11 +31,11 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         public bool Quick { get; init; }
 
         [CommandOption("--epochs <E>")]
-        [Description("epochs per fold (default 8, --quick 2)")]
+        [Description("epochs per fold (default 6, --quick 2)")]
         public int? Epochs { get; init; }
 
         [CommandOption("--iters-per-epoch <N>")]
-        [Description("training iterations per epoch (default 25, --quick 8)")]
+        [Description("training iterations per epoch (default 20, --quick 8)")]
         public int? ItersPerEpoch { get; init; }
 
         [CommandOption("--workers <N>")]
@@ -62,8 +62,8 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         Environment.SetEnvironmentVariable(NnUnetPaths.PreprocessedVariable, paths.Preprocessed);
         Environment.SetEnvironmentVariable(NnUnetPaths.ResultsVariable, paths.Results);
 
-        int epochs = settings.Epochs ?? (settings.Quick ? 2 : 8);
-        int iters = settings.ItersPerEpoch ?? (settings.Quick ? 8 : 25);
+        int epochs = settings.Epochs ?? (settings.Quick ? 2 : 6);
+        int iters = settings.ItersPerEpoch ?? (settings.Quick ? 8 : 20);
         string dataset = DatasetId.ToString(CultureInfo.InvariantCulture);
         AnsiConsole.MarkupLine($"[bold]nnU-Net demo[/] in [blue]{Markup.Escape(work)}[/]: {epochs} epochs x {iters} iterations per fold, {settings.Workers} CPU worker(s)");
         if (!settings.NoDashboard)
@@ -75,7 +75,7 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
             AnsiConsole.MarkupLine("[grey]generating the synthetic dataset (organ + lesion, anisotropic CT-like volumes, 20 training + 5 test cases)[/]");
             SyntheticDataset.Write(paths.Raw!, DatasetId, DatasetShortName, settings.Quick
                 ? new SyntheticDatasetOptions(Shape: [12, 32, 32])
-                : new SyntheticDatasetOptions());
+                : new SyntheticDatasetOptions(Shape: [16, 40, 40]));
         }
 
         Step("verify", ["verify", dataset]);

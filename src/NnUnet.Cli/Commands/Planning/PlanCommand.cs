@@ -8,6 +8,7 @@ using NnUnet.Core.Fingerprinting;
 using NnUnet.Core.Planning;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Cli.Commands.Planning;
 
@@ -119,7 +120,7 @@ public sealed class PlanCommand : Command<PlanCommand.Settings>
 
         var plans = ExperimentPlanner.Plan(fingerprint, InfoFor(name, datasetJson), options);
         if (rawDatasetJson is not null && !SameFile(rawDatasetJson, preprocessedDatasetJson))
-            CopyAtomically(rawDatasetJson, preprocessedDatasetJson);
+            AtomicFile.Copy(rawDatasetJson, preprocessedDatasetJson);
         string plansPath = PlansFile.PathFor(preprocessedFolder, options.PlansName);
         var kept = PlansFile.SaveKeepingCustomConfigurations(plans, plansPath);
         Report(settings, plans, datasetJson, plansPath, kept);
@@ -161,14 +162,6 @@ public sealed class PlanCommand : Command<PlanCommand.Settings>
 
     private static bool SameFile(string a, string b) =>
         string.Equals(Path.GetFullPath(a), Path.GetFullPath(b), StringComparison.Ordinal);
-
-    private static void CopyAtomically(string source, string destination)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(destination)!);
-        string temp = destination + "." + Environment.ProcessId + ".tmp";
-        File.Copy(source, temp, overwrite: true);
-        File.Move(temp, destination, overwrite: true);
-    }
 
     private static void Report(Settings settings, NnUnetPlans plans, DatasetJson datasetJson, string? writtenTo, IReadOnlyList<string> kept)
     {

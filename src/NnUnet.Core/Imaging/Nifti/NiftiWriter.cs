@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using System.Runtime.InteropServices;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Core.Imaging.Nifti;
 
@@ -46,29 +47,14 @@ public static class NiftiWriter
             throw new ArgumentException($"{path}: shape {image.SizeX}x{image.SizeY}x{image.SizeZ}x{image.Channels} exceeds NIfTI-1's 32767 per axis; write NIfTI-2");
         byte[] header = NiftiLayout.Encode(HeaderFields(image, version), version);
 
-        string fullPath = Path.GetFullPath(path);
-        string folder = Path.GetDirectoryName(fullPath)!;
-        Directory.CreateDirectory(folder);
-        string temporary = Path.Combine(folder, $".{Path.GetFileName(fullPath)}.{Guid.NewGuid():N}.tmp");
-        try
+        using var file = AtomicFile.Create(path);
+        if (gzip)
         {
-            using (var file = new FileStream(temporary, FileMode.CreateNew, FileAccess.Write, FileShare.None, bufferSize: 1 << 16))
-            {
-                if (gzip)
-                {
-                    using var compressed = new GZipStream(file, options.Compression, leaveOpen: true);
-                    WriteContent(compressed, header, image);
-                }
-                else WriteContent(file, header, image);
-                file.Flush(flushToDisk: false);
-            }
-            File.Move(temporary, fullPath, overwrite: true);
+            using var compressed = new GZipStream(file.Stream, options.Compression, leaveOpen: true);
+            WriteContent(compressed, header, image);
         }
-        catch
-        {
-            try { File.Delete(temporary); } catch (IOException) { } // best effort: the original error matters more
-            throw;
-        }
+        else WriteContent(file.Stream, header, image);
+        file.Commit();
     }
 
     private static void CheckGeometry(ImageGeometry g, string path)
