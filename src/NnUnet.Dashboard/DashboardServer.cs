@@ -14,6 +14,8 @@ using Microsoft.Extensions.Logging;
 using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.Selection;
+using NnUnet.Core.Results;
+using NnUnet.Cluster.Backends;
 
 namespace NnUnet.Dashboard;
 
@@ -106,7 +108,7 @@ public sealed class DashboardServer : IAsyncDisposable
             var snapshot = await source.GetSnapshotAsync(ct);
             var job = Array.Find(snapshot.Jobs, j => j.JobId == id);
             return job is null ? Results.NotFound(new { error = $"no job '{id}' in sweep {snapshot.SweepId}" })
-                : JsonResult(new { job, history = state.History(id) });
+                : JsonResult(new { job, history = DashboardState.WithStoredCurves(state.History(id), StoredCurves(options, snapshot, job), job.TotalEpochs) });
         });
         app.MapGet("/api/cluster", async (CancellationToken ct) =>
         {
@@ -148,6 +150,16 @@ public sealed class DashboardServer : IAsyncDisposable
     private static IResult JsonResult(object value) => Results.Json(value, Json);
 
     /// <summary>The final selection, when the selection job (or <c>nnunet find-best</c>) wrote best_configuration.json.</summary>
+    /// <summary>The fold's progress.json when this node sees the results folder (the coordinator's usually does).</summary>
+    private static TrainingCurves? StoredCurves(DashboardOptions options, SweepSnapshot snapshot, JobView job)
+    {
+        var definition = snapshot.Definition;
+        string? dataset = options.DatasetName ?? definition?.DatasetName;
+        if (options.ResultsRoot is null || dataset is null || definition is null || job.Kind != JobKind.Train || job.Configuration is null) return null;
+        return TrainingCurves.TryLoad(ResultLayout.FoldFolder(options.ResultsRoot, dataset, definition.TrainerName, definition.PlansName,
+            job.Configuration, job.Fold));
+    }
+
     internal static object? ReadSelection(DashboardOptions options, SweepSnapshot snapshot)
     {
         string? dataset = options.DatasetName ?? snapshot.Definition?.DatasetName;

@@ -3,18 +3,23 @@ using System.Text;
 using System.Threading.Channels;
 using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Dashboard;
 
-/// <summary>One finished epoch of a job, for the curves. <paramref name="LearningRate"/> is derived (see <see cref="DashboardState.PolyLearningRate"/>).</summary>
+/// <summary>
+/// One finished epoch (1-based) of a job, for the curves. Live points derive <paramref name="LearningRate"/> (see
+/// <see cref="DashboardState.PolyLearningRate"/>); points read from the fold's <c>progress.json</c> carry the rate the
+/// trainer used, attempt 0 and no time.
+/// </summary>
 public sealed record EpochPoint(int Attempt, int Epoch, int TotalEpochs, double TrainLoss, double ValidationLoss, double PseudoDice,
-    double EmaPseudoDice, double LearningRate, double EpochSeconds, DateTime At);
+    double EmaPseudoDice, double LearningRate, double EpochSeconds, DateTime? At);
 
 /// <summary>
 /// What the dashboard learns from the stream of changes, beyond the coordinator's snapshot: per-job epoch history
 /// (kept here in memory, since the coordinator keeps only the latest epoch), counters for <c>/metrics</c>, and the
-/// fan-out of changes to the Server-Sent-Events clients. History starts when the dashboard starts; in the embedded
-/// sweep and on the coordinator node that is when the sweep starts (or resumes).
+/// fan-out of changes to the Server-Sent-Events clients. Live history starts when the dashboard starts; epochs before
+/// that come from the fold's progress.json (<see cref="WithStoredCurves"/>).
 /// </summary>
 public sealed class DashboardState
 {
@@ -68,6 +73,23 @@ public sealed class DashboardState
     public EpochPoint[] History(string jobId)
     {
         lock (_gate) return _history.TryGetValue(jobId, out var list) ? [.. list] : [];
+    }
+
+    /// <summary>
+    /// The live points completed with the fold's stored curves: epochs this dashboard did not see (it started later, or
+    /// the coordinator restarted) come from <paramref name="stored"/>; where both have an epoch the live point wins but
+    /// takes the stored learning rate, the one the trainer really used.
+    /// </summary>
+    public static EpochPoint[] WithStoredCurves(EpochPoint[] live, TrainingCurves? stored, int totalEpochs)
+    {
+        if (stored is null || stored.Count == 0) return live;
+        var byEpoch = new SortedDictionary<int, EpochPoint>();
+        for (int i = 0; i < stored.Count; i++)
+            byEpoch[i + 1] = new EpochPoint(0, i + 1, totalEpochs, stored.TrainLosses[i], stored.ValLosses[i], stored.MeanForegroundDice[i],
+                stored.EmaForegroundDice[i], stored.LearningRates[i], stored.EpochSeconds[i], null);
+        foreach (var point in live)
+            byEpoch[point.Epoch] = byEpoch.TryGetValue(point.Epoch, out var fromDisk) ? point with { LearningRate = fromDisk.LearningRate } : point;
+        return [.. byEpoch.Values];
     }
 
     /// <summary>A bounded queue of changes for one SSE client; a slow client loses the oldest, then re-reads the snapshot.</summary>

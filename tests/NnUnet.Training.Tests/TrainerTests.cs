@@ -1,4 +1,5 @@
 using NnUnet.Training.Trainer;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Training.Tests;
 
@@ -51,6 +52,12 @@ public class TrainerTests
         Assert.Equal(4, reference.Count);
         Assert.NotEqual(reference.TrainLosses[3], actual.TrainLosses[3]); // different folds really differ (the comparison is not vacuous)
         Assert.True(File.Exists(Path.Combine(resumed.OutputFolder, "progress.png")));
+        // progress.json (what the dashboard reads) holds the same curves as the final checkpoint, across the resumes
+        var progress = TrainingCurves.TryLoad(resumed.OutputFolder);
+        Assert.NotNull(progress);
+        Assert.Equal(actual.TrainLosses, progress.TrainLosses);
+        Assert.Equal(actual.LearningRates, progress.LearningRates);
+        Assert.Equal(actual.EmaForegroundDice, progress.EmaForegroundDice);
         Assert.True(File.Exists(Path.Combine(resumed.OutputFolder, "checkpoint_best.ckpt")));
         Assert.False(File.Exists(Path.Combine(resumed.OutputFolder, "checkpoint_latest.ckpt")));
         string log = File.ReadAllText(Path.Combine(resumed.OutputFolder, "training_log.txt"));

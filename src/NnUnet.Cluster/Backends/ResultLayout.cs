@@ -20,8 +20,11 @@ public static class ResultLayout
         Path.Combine(resultsRoot, dataset, $"{trainer}__{plans}__{configuration}");
 
     public static string FoldFolder(JobSpec spec) =>
-        Path.Combine(TrainingOutputFolder(spec.ResultsRoot, spec.DatasetName, spec.TrainerName, spec.PlansName,
-            spec.Configuration ?? throw new ArgumentException($"job {spec.JobId} has no configuration")), $"fold_{spec.Fold}");
+        FoldFolder(spec.ResultsRoot, spec.DatasetName, spec.TrainerName, spec.PlansName,
+            spec.Configuration ?? throw new ArgumentException($"job {spec.JobId} has no configuration"), spec.Fold);
+
+    public static string FoldFolder(string resultsRoot, string dataset, string trainer, string plans, string configuration, int fold) =>
+        Path.Combine(TrainingOutputFolder(resultsRoot, dataset, trainer, plans, configuration), $"fold_{fold}");
 
     public static string ValidationSummary(string foldFolder) => Path.Combine(foldFolder, "validation", "summary.json");
 

@@ -6,6 +6,7 @@ using NnUnet.Core.Planning;
 using TorchSharp;
 using static TorchSharp.torch;
 using NnUnet.Core.IO;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Training.Trainer;
 

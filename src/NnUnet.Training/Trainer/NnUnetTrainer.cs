@@ -12,6 +12,7 @@ using NnUnet.Training.Optim;
 using TorchSharp;
 using static TorchSharp.torch;
 using NnUnet.Training.Torch;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Training.Trainer;
 
@@ -339,10 +340,15 @@ public sealed class NnUnetTrainer
                     log.Line($"Yayy! New best EMA pseudo Dice: {Round(ema)}");
                     SaveCheckpoint("checkpoint_best", epoch + 1, 0, [], keepPrevious: false);
                 }
-                try { ProgressPlot.Save(Curves, Path.Combine(Job.FoldOutputFolder, "progress.png")); }
-                catch (Exception ex) when (ex is IOException or InvalidOperationException or ArgumentException)
+                // the curves for the dashboard and the plot for people; losing them must not stop training
+                try
                 {
-                    log.Line($"WARNING: progress.png not written: {ex.Message}");
+                    Curves.Save(Job.FoldOutputFolder);
+                    ProgressPlot.Save(Curves, Path.Combine(Job.FoldOutputFolder, "progress.png"));
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
+                {
+                    log.Line($"WARNING: {TrainingCurves.FileName} / progress.png not written: {ex.Message}");
                 }
                 sink.OnEpochCompleted(new EpochProgress(epoch, Job.Epochs, trainLoss, valLoss, dicePerClass, meanDice, ema, newBest, lr, seconds,
                     EstimateTimeLeft(epoch)));

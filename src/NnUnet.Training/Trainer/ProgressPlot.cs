@@ -1,5 +1,6 @@
 using ScottPlot;
 using NnUnet.Core.IO;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Training.Trainer;
 

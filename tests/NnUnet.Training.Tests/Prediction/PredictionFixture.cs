@@ -11,6 +11,7 @@ using NnUnet.Training.Inference;
 using NnUnet.Training.Network;
 using NnUnet.Training.Trainer;
 using TorchSharp;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Training.Tests.Prediction;
 
