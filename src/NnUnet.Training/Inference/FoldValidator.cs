@@ -40,7 +40,7 @@ public sealed class FoldValidator : IFoldValidator
         var exporter = new PredictionExporter(context.Plans, configuration, context.Dataset);
         var predictor = new SlidingWindowPredictor(network, configuration.PatchSize, exporter.NumOutputChannels,
             context.MirrorAxes, context.Device);
-        int[] foregroundLabels = ForegroundLabels(context);
+        int[] foregroundLabels = NextStagePredictions.ForegroundLabels(context.Dataset);
         bool cascade = configuration.PreviousStage is not null;
         if (cascade && context.PreviousStagePredictionsFolder is null)
             throw new ArgumentException($"configuration {context.ConfigurationName} is a cascade stage: the previous stage's predictions folder is needed");
@@ -100,14 +100,6 @@ public sealed class FoldValidator : IFoldValidator
         if (!reference.SameShape(predicted))
             throw new InvalidDataException($"case {caseId}: prediction shape ({string.Join(", ", predicted.Shape)}) differs from the reference {referenceFile} ({string.Join(", ", reference.Shape)})");
         return new LabeledCase(referenceFile, predictionFile, reference, predicted);
-    }
-
-    /// <summary>nnU-Net's label_manager.foreground_labels: every label value except 0.</summary>
-    private static int[] ForegroundLabels(FoldValidationContext context)
-    {
-        var labels = new List<int>();
-        foreach (int label in context.Dataset.AllLabels) if (label != 0) labels.Add(label);
-        return labels.ToArray();
     }
 
     /// <summary>One float channel per foreground label of a (z, y, x) label map.</summary>
