@@ -12,7 +12,7 @@ namespace NnUnet.Training.Inference;
 /// predicted with the sliding window (step 0.5, Gaussian weighting, mirror test-time augmentation), exported to
 /// <c>fold_F/validation/CASE{file_ending}</c> (+ <c>CASE.npz</c> probabilities) in the raw geometry and, for a
 /// configuration with next stages (3d_lowres), resampled to each next stage's preprocessed shape into
-/// <c>predicted_next_stage/NEXT/CASE.npy</c>. Finally the folder is evaluated against
+/// <c>predicted_next_stage/NEXT/CASE.npy</c> (skipped, as nnU-Net, where the next stage is not preprocessed). Finally the folder is evaluated against
 /// <c>nnUNet_preprocessed/DatasetXXX/gt_segmentations</c> into <c>validation/summary.json</c>.
 /// A cascade configuration gets the previous stage's prediction as one-hot input channels, as in training.
 /// </summary>
@@ -76,7 +76,11 @@ public sealed class FoldValidator : IFoldValidator
             evaluated.Add(ReferenceAndPrediction(referenceFolder, caseId, outputTruncated + context.Dataset.FileEnding, prediction, context));
             for (int i = 0; i < nextStages.Length; i++)
             {
-                var header = NpyFile.ReadHeader(PreprocessedStore.DataPath(nextStageFolders[i].PreprocessedFolder, caseId));
+                // as nnU-Net: without the next stage's preprocessed case there is no target shape; skip the export (the
+                // cascade then refuses to start, naming the missing prediction)
+                string nextData = PreprocessedStore.DataPath(nextStageFolders[i].PreprocessedFolder, caseId);
+                if (!File.Exists(nextData)) continue;
+                var header = NpyFile.ReadHeader(nextData);
                 int[] target = [header.Shape[1], header.Shape[2], header.Shape[3]];
                 var labels = exporter.ResampleSegmentationToShape(logits, target, preprocessed.Properties);
                 NextStagePredictions.Save(nextStageFolders[i].Folder, caseId, labels, target);

@@ -81,7 +81,8 @@ public static class NextStagePredictions
         throw new FileNotFoundException(
             $"cascade: {missing.Count} of {caseIds.Count} cases have no {previousStage} prediction in {folder} (missing {shown}). " +
             $"Train and validate all {previousStage} folds first (nnunet train {datasetName} {previousStage} FOLD for every fold 0-4; " +
-            "their validation exports the predictions of their validation cases, together every training case)",
+            "their validation exports the predictions of their validation cases, together every training case, " +
+            $"once the cascade's data in {preprocessedFolder} is preprocessed; --validation-only re-exports a trained fold)",
             PathFor(folder, missing[0]));
     }
 }
