@@ -137,6 +137,23 @@ public class CascadeTrainingTests
         AssertOneHotMatchesTarget(sampler, defaults, batches: 12, expectAllEqual: false);
     }
 
+    [Fact]
+    public void PreviousStageSourceKeepsMapsWithinItsBudgetAndChecksTheShape()
+    {
+        using var fixture = CascadeDataset(out var cases);
+        WritePredictions(fixture.Results, cases.Take(2));
+        string folder = PredictionsFolder(fixture.Results);
+        var cached = new PreviousStageSource(folder);
+        var uncached = new PreviousStageSource(folder, cacheBytes: 0);
+        var expected = cached.Get("case_000", cases[0].Shape);
+        Assert.Equal(expected, uncached.Get("case_000", cases[0].Shape));
+        File.Delete(NextStagePredictions.PathFor(folder, "case_000"));
+        Assert.Same(expected, cached.Get("case_000", cases[0].Shape)); // kept in memory
+        Assert.Throws<FileNotFoundException>(() => uncached.Get("case_000", cases[0].Shape)); // over budget: read again
+        var wrong = Assert.Throws<InvalidDataException>(() => cached.Get("case_001", [6, 24, 23]));
+        Assert.Contains("case_001", wrong.Message);
+    }
+
     private static void AssertOneHotMatchesTarget(PatchSampler sampler, IBatchAugmenter augmenter, int batches, bool expectAllEqual)
     {
         int equal = 0, changed = 0;
