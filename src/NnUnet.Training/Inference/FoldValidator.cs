@@ -106,12 +106,12 @@ public sealed class FoldValidator : IFoldValidator
         return new LabeledCase(referenceFile, predictionFile, reference, predicted);
     }
 
-    /// <summary>One float channel per foreground label of a (z, y, x) label map.</summary>
+    /// <summary>One float channel per foreground label of a (z, y, x) label map (the same encoding as training's
+    /// <see cref="Augmentation.CascadeAugmentation.OneHot"/>).</summary>
     public static Tensor OneHot(byte[] labels, int[] shape, IReadOnlyList<int> foregroundLabels)
     {
-        using var map = torch.tensor(labels, [shape[0], shape[1], shape[2]]);
-        var channels = new Tensor[foregroundLabels.Count];
-        for (int i = 0; i < channels.Length; i++) channels[i] = map.eq(foregroundLabels[i]).to(ScalarType.Float32);
-        return torch.stack(channels);
+        // (1, z, y, x): OneHot drops exactly that leading axis, also for a single-slice volume
+        using var map = torch.tensor(labels, [1, shape[0], shape[1], shape[2]]);
+        return Augmentation.CascadeAugmentation.OneHot(map, foregroundLabels, ScalarType.Float32);
     }
 }
