@@ -6,7 +6,8 @@ using NnUnet.Training.Torch;
 
 namespace NnUnet.Training.Data;
 
-/// <summary>One training batch: data float32 (b, c, *patch) and target int64 (b, 1, *patch) with labels in [0, C).</summary>
+/// <summary>One training batch: data float32 (b, c, *patch) and target int64 (b, 1, *patch) with labels in [0, C);
+/// for the cascade, c includes the one-hot previous-stage channels the augmenter appended.</summary>
 public sealed class TrainingBatch(Tensor data, Tensor target, string[] caseIds) : IDisposable
 {
     public Tensor Data { get; } = data;
@@ -70,19 +71,21 @@ public sealed class BatchLoader : IAsyncDisposable
         var rng = DeterministicRandom.ForBatch(seed, stream, index);
         int b = sampler.BatchSize, c = sampler.Channels;
         var data = new float[b * c * sampler.VoxelsPerPatch];
-        var seg = new short[b * sampler.VoxelsPerPatch];
+        var seg = new short[b * sampler.SegChannels * sampler.VoxelsPerPatch];
         var ids = new string[b];
         sampler.SampleBatch(ref rng, data, seg, ids);
         var dataShape = new long[2 + sampler.PatchSize.Length];
         dataShape[0] = b; dataShape[1] = c;
         for (int d = 0; d < sampler.PatchSize.Length; d++) dataShape[2 + d] = sampler.PatchSize[d];
         var segShape = (long[])dataShape.Clone();
-        segShape[1] = 1;
+        segShape[1] = sampler.SegChannels;
         using var scope = NewDisposeScope();
         var dataT = tensor(data, dataShape).to(augmentDevice);
         var segT = tensor(seg, segShape).to(augmentDevice);
         using var generator = new Generator((ulong)DeterministicRandom.TorchSeed(seed, stream, index), augmentDevice);
         var (augData, augSeg) = augmenter.Apply(dataT, segT, generator);
+        if (augSeg.shape[1] != 1)
+            throw new InvalidOperationException($"{augmenter.GetType().Name} returned a seg with {augSeg.shape[1]} channels; the cascade's previous-stage channel must become data channels (one-hot)");
         // seg -1 (outside the image / mask) becomes background, as nnU-Net's RemoveLabelTansform(-1, 0)
         var target = augSeg.clamp_min(TorchScalars.Zero).to(ScalarType.Int64);
         var batch = new TrainingBatch(augData.contiguous().MoveToOuterDisposeScope(), target.MoveToOuterDisposeScope(), ids);

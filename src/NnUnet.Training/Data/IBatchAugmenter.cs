@@ -9,6 +9,8 @@ namespace NnUnet.Training.Augmentation;
 /// Output: the augmented batch centre-cropped to the final patch size (b, c, *final) and (b, 1, *final), seg still int16
 /// (-1 may remain; the trainer maps it to 0 afterwards, as nnU-Net's RemoveLabel transform). All randomness must come
 /// from <paramref name="rng"/> (a generator on the tensors' device, seeded per batch) so batches are reproducible.
+/// Cascade: seg arrives as (b, 2, *initial) with the previous stage's prediction in channel 1; the output data must carry
+/// it as one-hot channels after the image channels (one per foreground label) and the output seg only channel 0.
 /// </summary>
 public interface IBatchAugmenter
 {

@@ -8,28 +8,35 @@ namespace NnUnet.Training.Data;
 /// class among those with stored locations, a random stored voxel of it, the patch centred there (lower corner clamped
 /// to the padded range). Otherwise the lower corner is uniform over the padded range. Outside the image, data is 0 and
 /// seg -1. A 2D configuration samples 2D patches from the 3D arrays as (1, y, x) patches (a random slice).
+/// Cascade (a <see cref="PreviousStageSource"/>): seg gets a second channel, the previous stage's prediction cut with
+/// the same box (-1 outside the image), as nnU-Net's data loader appends <c>seg_prev</c>.
 /// </summary>
 public sealed class PatchSampler
 {
     private readonly ICaseSource cases;
+    private readonly PreviousStageSource? previousStage;
     private readonly int[] patch3;      // initial patch as (z, y, x); z = 1 in 2D
     private readonly int[] needToPad3;  // initial - final, per axis
 
     public int BatchSize { get; }
     public int Channels { get; }
+    /// <summary>1, or 2 for the cascade (channel 1: the previous stage's prediction).</summary>
+    public int SegChannels => previousStage is null ? 1 : 2;
     public double OversampleForegroundPercent { get; }
     /// <summary>The patch as sampled (initial size), 2 or 3 axes.</summary>
     public int[] PatchSize { get; }
     public bool IsTwoD => PatchSize.Length == 2;
     public long VoxelsPerPatch { get; }
 
-    public PatchSampler(ICaseSource cases, int[] finalPatchSize, int[] initialPatchSize, int batchSize, double oversampleForegroundPercent = 0.33)
+    public PatchSampler(ICaseSource cases, int[] finalPatchSize, int[] initialPatchSize, int batchSize, double oversampleForegroundPercent = 0.33,
+        PreviousStageSource? previousStage = null)
     {
         if (cases.CaseIds.Count == 0) throw new ArgumentException("the patch sampler needs at least one case");
         if (finalPatchSize.Length != initialPatchSize.Length || finalPatchSize.Length is not (2 or 3))
             throw new ArgumentException($"patch sizes must both have 2 or 3 axes: final [{string.Join(",", finalPatchSize)}], initial [{string.Join(",", initialPatchSize)}]");
         if (batchSize < 1) throw new ArgumentException($"batch size must be >= 1, got {batchSize}");
         this.cases = cases;
+        this.previousStage = previousStage;
         BatchSize = batchSize;
         OversampleForegroundPercent = oversampleForegroundPercent;
         PatchSize = (int[])initialPatchSize.Clone();
@@ -49,13 +56,14 @@ public sealed class PatchSampler
     public bool ForcesForeground(int j) => !(j < Math.Round(BatchSize * (1 - OversampleForegroundPercent), MidpointRounding.ToEven));
 
     /// <summary>
-    /// Fills one batch: <paramref name="data"/> (b, c, *patch) and <paramref name="seg"/> (b, 1, *patch), C order.
+    /// Fills one batch: <paramref name="data"/> (b, c, *patch) and <paramref name="seg"/> (b, <see cref="SegChannels"/>, *patch), C order.
     /// <paramref name="caseIds"/> receives the case drawn for each sample.
     /// </summary>
     public void SampleBatch(ref DeterministicRandom rng, Span<float> data, Span<short> seg, string[]? caseIds = null)
     {
         long perSample = VoxelsPerPatch;
-        if (data.Length != BatchSize * Channels * perSample || seg.Length != BatchSize * perSample)
+        long segPerSample = SegChannels * perSample;
+        if (data.Length != BatchSize * Channels * perSample || seg.Length != BatchSize * segPerSample)
             throw new ArgumentException("batch buffers do not match batch size x channels x patch");
         for (int j = 0; j < BatchSize; j++)
         {
@@ -64,7 +72,8 @@ public sealed class PatchSampler
                 throw new InvalidDataException($"case '{c.CaseId}' has {c.Channels} channels, the first case has {Channels}");
             if (caseIds is not null) caseIds[j] = c.CaseId;
             var lower = ChooseLowerCorner(c, ForcesForeground(j), ref rng);
-            Extract(c, lower, data.Slice((int)(j * Channels * perSample), (int)(Channels * perSample)), seg.Slice((int)(j * perSample), (int)perSample));
+            byte[]? previous = previousStage?.Get(c.CaseId, c.Shape);
+            Extract(c, previous, lower, data.Slice((int)(j * Channels * perSample), (int)(Channels * perSample)), seg.Slice((int)(j * segPerSample), (int)segPerSample));
         }
     }
 
@@ -103,7 +112,8 @@ public sealed class PatchSampler
         return v;
     }
 
-    private void Extract(PreprocessedCase c, int[] lower, Span<float> data, Span<short> seg)
+    /// <summary>Copies the box at <paramref name="lower"/>: image channels, seg and (cascade) the previous stage's labels as seg channel 1.</summary>
+    private void Extract(PreprocessedCase c, byte[]? previous, int[] lower, Span<float> data, Span<short> seg)
     {
         data.Clear();
         seg.Fill(-1);
@@ -127,6 +137,12 @@ public sealed class PatchSampler
                 var segRun = caseSeg.AsSpan((int)srcRow, runLength);
                 var segOut = seg.Slice(dstRow, runLength);
                 for (int i = 0; i < runLength; i++) segOut[i] = segRun[i];
+                if (previous is not null)
+                {
+                    var previousRun = previous.AsSpan((int)srcRow, runLength);
+                    var previousOut = seg.Slice((int)VoxelsPerPatch + dstRow, runLength);
+                    for (int i = 0; i < runLength; i++) previousOut[i] = previousRun[i];
+                }
                 for (int ch = 0; ch < Channels; ch++)
                     c.Data.AsSpan((int)(ch * caseVoxels + srcRow), runLength).CopyTo(data.Slice((int)(ch * VoxelsPerPatch) + dstRow, runLength));
             }

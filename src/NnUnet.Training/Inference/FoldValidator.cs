@@ -13,7 +13,7 @@ namespace NnUnet.Training.Inference;
 /// predicted with the sliding window (step 0.5, Gaussian weighting, mirror test-time augmentation), exported to
 /// <c>fold_F/validation/CASE{file_ending}</c> (+ <c>CASE.npz</c> probabilities) in the raw geometry and, for a
 /// configuration with next stages (3d_lowres), resampled to each next stage's preprocessed shape into
-/// <c>predicted_next_stage/NEXT/CASE.npy</c>. Finally the folder is evaluated against
+/// <c>predicted_next_stage/NEXT/CASE.npy</c> (skipped, as nnU-Net, where the next stage is not preprocessed). Finally the folder is evaluated against
 /// <c>nnUNet_preprocessed/DatasetXXX/gt_segmentations</c> into <c>validation/summary.json</c>.
 /// A cascade configuration gets the previous stage's prediction as one-hot input channels, as in training.
 /// </summary>
@@ -41,7 +41,7 @@ public sealed class FoldValidator : IFoldValidator
         var exporter = new PredictionExporter(context.Plans, configuration, context.Dataset);
         var predictor = new SlidingWindowPredictor(network, configuration.PatchSize, exporter.NumOutputChannels,
             context.MirrorAxes, context.Device);
-        int[] foregroundLabels = ForegroundLabels(context);
+        int[] foregroundLabels = NextStagePredictions.ForegroundLabels(context.Dataset);
         bool cascade = configuration.PreviousStage is not null;
         if (cascade && context.PreviousStagePredictionsFolder is null)
             throw new ArgumentException($"configuration {context.ConfigurationName} is a cascade stage: the previous stage's predictions folder is needed");
@@ -77,7 +77,11 @@ public sealed class FoldValidator : IFoldValidator
             evaluated.Add(ReferenceAndPrediction(referenceFolder, caseId, outputTruncated + context.Dataset.FileEnding, prediction, context));
             for (int i = 0; i < nextStages.Length; i++)
             {
-                var header = NpyFile.ReadHeader(PreprocessedStore.DataPath(nextStageFolders[i].PreprocessedFolder, caseId));
+                // as nnU-Net: without the next stage's preprocessed case there is no target shape; skip the export (the
+                // cascade then refuses to start, naming the missing prediction)
+                string nextData = PreprocessedStore.DataPath(nextStageFolders[i].PreprocessedFolder, caseId);
+                if (!File.Exists(nextData)) continue;
+                var header = NpyFile.ReadHeader(nextData);
                 int[] target = [header.Shape[1], header.Shape[2], header.Shape[3]];
                 var labels = exporter.ResampleSegmentationToShape(logits, target, preprocessed.Properties);
                 NextStagePredictions.Save(nextStageFolders[i].Folder, caseId, labels, target);
@@ -103,24 +107,12 @@ public sealed class FoldValidator : IFoldValidator
         return new LabeledCase(referenceFile, predictionFile, reference, predicted);
     }
 
-    /// <summary>nnU-Net's label_manager.foreground_labels: every label value except 0.</summary>
-    private static int[] ForegroundLabels(FoldValidationContext context)
-    {
-        var labels = new List<int>();
-        foreach (int label in context.Dataset.AllLabels) if (label != 0) labels.Add(label);
-        return labels.ToArray();
-    }
-
-    /// <summary>One float channel per foreground label of a (z, y, x) label map.</summary>
+    /// <summary>One float channel per foreground label of a (z, y, x) label map (the same encoding as training's
+    /// <see cref="Augmentation.CascadeAugmentation.OneHot"/>).</summary>
     public static Tensor OneHot(byte[] labels, int[] shape, IReadOnlyList<int> foregroundLabels)
     {
-        using var map = torch.tensor(labels, [shape[0], shape[1], shape[2]]);
-        var channels = new Tensor[foregroundLabels.Count];
-        for (int i = 0; i < channels.Length; i++)
-        {
-            using var label = TorchScalars.Of(foregroundLabels[i]);
-            channels[i] = map.eq(label).to(ScalarType.Float32);
-        }
-        return torch.stack(channels);
+        // (1, z, y, x): OneHot drops exactly that leading axis, also for a single-slice volume
+        using var map = torch.tensor(labels, [1, shape[0], shape[1], shape[2]]);
+        return Augmentation.CascadeAugmentation.OneHot(map, foregroundLabels, ScalarType.Float32);
     }
 }

@@ -37,9 +37,7 @@ public sealed class PredictorModel : IDisposable
         Exporter = new PredictionExporter(plans, configuration, dataset);
         _predictor = new SlidingWindowPredictor(networks.Cast<nn.Module>().ToList(), configuration.PatchSize, Exporter.NumOutputChannels, mirrorAxes, device);
         _preprocessor = new DefaultPreprocessor(plans, configurationName, dataset);
-        var foreground = new List<int>();
-        foreach (int label in dataset.AllLabels) if (label != 0) foreground.Add(label);
-        _foregroundLabels = foreground.ToArray();
+        _foregroundLabels = NextStagePredictions.ForegroundLabels(dataset);
     }
 
     /// <summary>The model folder <c>TRAINER__PLANS__CONFIG</c>.</summary>

@@ -6,6 +6,7 @@ using NnUnet.Core.Preprocessing;
 using NnUnet.Training.Augmentation;
 using NnUnet.Training.Data;
 using NnUnet.Training.Devices;
+using NnUnet.Training.Inference;
 using NnUnet.Training.Loss;
 using NnUnet.Training.Network;
 using NnUnet.Training.Optim;
@@ -24,6 +25,11 @@ namespace NnUnet.Training.Trainer;
 /// checkpoint on cancellation, and batches that depend only on (seed, batch index) so <c>--continue</c> reproduces
 /// the uninterrupted run exactly on CPU. Precision is fp32 throughout (TF32 matmuls allowed on CUDA): TorchSharp has no
 /// autocast, and fp32 keeps resume bit-exact.
+/// <para>Cascade (a configuration with <c>previous_stage</c>, nnU-Net's <c>is_cascaded</c>): every case's previous-stage
+/// prediction (<see cref="NextStagePredictions"/>, written by that stage's fold validations) travels as a second seg
+/// channel through patch sampling and the spatial transforms, then becomes one one-hot input channel per foreground label
+/// (with nnU-Net's random binary operators and component removal in training); the network has image channels +
+/// foreground labels inputs. A run refuses to start while a case's prediction is missing.</para>
 /// </summary>
 public sealed class NnUnetTrainer
 {
@@ -44,9 +50,18 @@ public sealed class NnUnetTrainer
     }
 
     /// <summary>Everything resolved from the files before training starts (also used by <c>--dry-run</c>).</summary>
+    /// <param name="InputChannels">Network inputs: image channels, plus one per foreground label for a cascade.</param>
+    /// <param name="Cascade">The previous stage's predictions (cascade configurations only).</param>
     public sealed record FoldSetup(
         TrainingJob Job, NnUnetPlans Plans, PlansConfiguration Configuration, DatasetJson Dataset, string DataFolder,
-        int InputChannels, int NumClasses, CrossValidationFold Split, PatchGeometry Geometry);
+        int InputChannels, int NumClasses, CrossValidationFold Split, PatchGeometry Geometry, CascadeInput? Cascade = null);
+
+    /// <summary>
+    /// A cascade's extra input: the <paramref name="PreviousStage"/> configuration's predictions in
+    /// <paramref name="PredictionsFolder"/> (<c>nnUNet_results/DATASET/TRAINER__PLANS__PREVIOUS/predicted_next_stage/CONFIG</c>,
+    /// nnU-Net's <c>folder_with_segs_from_previous_stage</c>), one-hot over <paramref name="ForegroundLabels"/>.
+    /// </summary>
+    public sealed record CascadeInput(string PreviousStage, string PredictionsFolder, int[] ForegroundLabels);
 
     public static FoldSetup Resolve(TrainingJob job)
     {
@@ -56,8 +71,6 @@ public sealed class NnUnetTrainer
         if (!File.Exists(plansPath)) throw new FileNotFoundException($"{plansPath}: plans not found; run nnunet plan first", plansPath);
         var plans = NnUnetPlans.Load(plansPath);
         var config = plans.GetConfiguration(job.Configuration);
-        if (config.PreviousStage is not null)
-            throw new NotSupportedException($"{job.Configuration}: cascade training (previous stage '{config.PreviousStage}') is not implemented in this trainer yet");
 
         string datasetJsonPath = Path.Combine(datasetFolder, DatasetJson.FileName);
         if (!File.Exists(datasetJsonPath) && job.RawRoot is not null) datasetJsonPath = Path.Combine(job.RawRoot, job.DatasetName, DatasetJson.FileName);
@@ -85,15 +98,39 @@ public sealed class NnUnetTrainer
         int dims = config.Architecture.ArchKwargs.SpatialDims;
         if (config.PatchSize.Length != dims)
             throw new InvalidDataException($"{plansPath}: configuration '{job.Configuration}' has a {config.PatchSize.Length}-axis patch for a {dims}D network");
-        return new FoldSetup(job, plans, config, dataset, dataFolder, dataset.NumChannels, numClasses, split, PatchGeometry.For(config.PatchSize));
+        CascadeInput? cascade = null;
+        if (config.PreviousStage is { } previous)
+        {
+            if (!plans.ConfigurationNames.Contains(previous))
+                throw new InvalidDataException($"{plansPath}: configuration '{job.Configuration}' has previous_stage '{previous}', which the plans do not define");
+            if (dims != 3) throw new InvalidDataException($"{plansPath}: cascade configuration '{job.Configuration}' must be 3D");
+            string previousModel = (job with { Configuration = previous }).TrainerOutputFolder;
+            cascade = new CascadeInput(previous, NextStagePredictions.FolderForModel(previousModel, job.Configuration), NextStagePredictions.ForegroundLabels(dataset));
+        }
+        int inputChannels = dataset.NumChannels + (cascade?.ForegroundLabels.Length ?? 0);
+        return new FoldSetup(job, plans, config, dataset, dataFolder, inputChannels, numClasses, split, PatchGeometry.For(config.PatchSize), cascade);
+    }
+
+    /// <summary>
+    /// Cascade: refuses to start unless every case the run reads (training and validation cases; only validation ones
+    /// for <c>--validation-only</c>) has its previous-stage prediction, in the preprocessed shape. No-op otherwise.
+    /// </summary>
+    public static void RequirePreviousStagePredictions(FoldSetup setup)
+    {
+        if (setup.Cascade is not { } cascade) return;
+        var cases = setup.Job.ValidationOnly ? setup.Split.Val : setup.Split.Train.Concat(setup.Split.Val).ToList();
+        NextStagePredictions.RequireAll(cascade.PredictionsFolder, setup.DataFolder, cases, cascade.PreviousStage, setup.Job.DatasetName);
     }
 
     /// <summary>nnU-Net v2's training augmentation for the configuration's patch (masked channels from use_mask_for_norm).</summary>
     public static IBatchAugmenter DefaultAugmenter(FoldSetup setup) =>
-        new NnUnetAugmenter(AugmentationOptions.ForPatch(setup.Configuration.PatchSize, setup.Configuration.UseMaskForNorm));
+        new NnUnetAugmenter(AugmentationOptions.ForPatch(setup.Configuration.PatchSize, setup.Configuration.UseMaskForNorm) with
+        {
+            Cascade = setup.Cascade is { } cascade ? new CascadeAugmentationOptions { ForegroundLabels = cascade.ForegroundLabels } : null,
+        });
 
-    /// <summary>Training without augmentation: only the centre crop of the loaded patch.</summary>
-    public static IBatchAugmenter NoAugmentation(FoldSetup setup) => new CenterCropAugmenter(setup.Geometry.FinalPatchSize);
+    /// <summary>Training without augmentation: only the centre crop of the loaded patch (cascade: + the one-hot previous stage).</summary>
+    public static IBatchAugmenter NoAugmentation(FoldSetup setup) => new CenterCropAugmenter(setup.Geometry.FinalPatchSize, setup.Cascade?.ForegroundLabels);
 
     /// <summary>The network the job would train (for <c>--dry-run</c> and tests).</summary>
     public static PlainConvUNet BuildNetwork(FoldSetup setup) =>
@@ -102,6 +139,7 @@ public sealed class NnUnetTrainer
     public async Task<TrainingOutcome> RunAsync(TrainingJob job, ITrainingProgressSink sink, CancellationToken ct)
     {
         var setup = Resolve(job);
+        RequirePreviousStagePredictions(setup);
         var device = TorchDevices.Resolve(job.Device);
         ConfigureTorch(device);
         Directory.CreateDirectory(job.FoldOutputFolder);
@@ -188,7 +226,8 @@ public sealed class NnUnetTrainer
         network.eval();
         log.Line($"validating {setup.Split.Val.Count} cases");
         var context = new FoldValidationContext(setup.Plans, setup.Job.Configuration, setup.Dataset,
-            Path.Combine(setup.Job.PreprocessedRoot, setup.Job.DatasetName), setup.Geometry.MirrorAxes, device);
+            Path.Combine(setup.Job.PreprocessedRoot, setup.Job.DatasetName), setup.Geometry.MirrorAxes, device,
+            PreviousStagePredictionsFolder: setup.Cascade?.PredictionsFolder);
         await validator.ValidateAsync(setup.Job.FoldOutputFolder, network, context, setup.Split.Val, ct).ConfigureAwait(false);
         return true;
     }
@@ -277,10 +316,12 @@ public sealed class NnUnetTrainer
             var geometry = setup.Geometry;
             var trainCases = new FolderCaseSource(setup.DataFolder, setup.Split.Train);
             var valCases = new FolderCaseSource(setup.DataFolder, setup.Split.Val);
-            var trainSampler = new PatchSampler(trainCases, geometry.FinalPatchSize, geometry.InitialPatchSize, config.BatchSize, OversampleForegroundPercent);
-            var valSampler = new PatchSampler(valCases, geometry.FinalPatchSize, geometry.FinalPatchSize, config.BatchSize, OversampleForegroundPercent);
+            var previousStage = setup.Cascade is { } cascade ? new PreviousStageSource(cascade.PredictionsFolder) : null;
+            var trainSampler = new PatchSampler(trainCases, geometry.FinalPatchSize, geometry.InitialPatchSize, config.BatchSize, OversampleForegroundPercent, previousStage);
+            var valSampler = new PatchSampler(valCases, geometry.FinalPatchSize, geometry.FinalPatchSize, config.BatchSize, OversampleForegroundPercent, previousStage);
             var augmenter = (owner.augmenterFactory ?? DefaultAugmenter).Invoke(setup);
-            var validationCrop = new CenterCropAugmenter(geometry.FinalPatchSize);
+            // nnU-Net's validation transforms: no augmentation; the cascade's previous stage becomes one-hot channels
+            var validationCrop = new CenterCropAugmenter(geometry.FinalPatchSize, setup.Cascade?.ForegroundLabels);
             // augmentation runs where the batch is made; on CUDA the spatial transforms run on the GPU
             var augmentDevice = device;
             var loss = new DeepSupervisionLoss(new DiceCeLoss(config.BatchDice), config.Architecture.ArchKwargs.NStages - 1);

@@ -126,6 +126,23 @@ public sealed class FoldValidatorTests : IDisposable
     }
 
     [Fact]
+    public void LowresValidationSkipsTheNextStageExportWhereTheNextStageIsNotPreprocessed()
+    {
+        var plans = InferenceTestData.Plans(Transpose, new()
+        {
+            ["3d_lowres"] = ([1, 1, 1], [4, 8, 8], "3d_cascade_fullres", null),
+            ["3d_cascade_fullres"] = ([1, 1, 1], [4, 8, 8], null, "3d_lowres"),
+        });
+        string[] cases = ["case_a"];
+        string preprocessed = PrepareCases(plans, cases, "3d_lowres"); // the cascade's (3d_fullres') data is not preprocessed
+        string lowresFold = Path.Combine(_root, "results", plans.DatasetName, "nnUNetTrainer__nnUNetPlans__3d_lowres", "fold_0");
+        var context = new FoldValidationContext(plans, "3d_lowres", InferenceTestData.Labels(2), preprocessed, [], CPU, SaveProbabilities: false);
+        var summary = new FoldValidator().Validate(lowresFold, Threshold(1, 0, 5, 0), context, cases, CancellationToken.None);
+        Assert.Equal(1.0, summary.ForegroundMean.Dice, 9); // the fold's own validation is complete
+        Assert.False(File.Exists(NextStagePredictions.PathFor(NextStagePredictions.FolderFor(lowresFold, "3d_cascade_fullres"), "case_a")));
+    }
+
+    [Fact]
     public void TwoDimensionalConfigurationValidatesSliceBySlice()
     {
         var plans = InferenceTestData.Plans(Transpose, new() { ["2d"] = ([1, 1], [8, 8], null, null) });

@@ -24,7 +24,7 @@ internal sealed class TrainCommand : AsyncCommand<TrainCommand.Settings>
         public string Dataset { get; init; } = "";
 
         [CommandArgument(1, "<CONFIGURATION>")]
-        [Description("2d, 3d_fullres, 3d_lowres (a configuration of the plans)")]
+        [Description("2d, 3d_fullres, 3d_lowres or 3d_cascade_fullres (a configuration of the plans; the cascade needs every 3d_lowres fold trained and validated first)")]
         public string Configuration { get; init; } = "";
 
         [CommandArgument(2, "<FOLD>")]
@@ -158,6 +158,7 @@ internal sealed class TrainCommand : AsyncCommand<TrainCommand.Settings>
                 train_cases = setup.Split.Train.Count, val_cases = setup.Split.Val.Count, input_channels = setup.InputChannels,
                 num_classes = setup.NumClasses, patch_size = setup.Configuration.PatchSize, initial_patch_size = setup.Geometry.InitialPatchSize,
                 batch_size = setup.Configuration.BatchSize, batch_dice = setup.Configuration.BatchDice, parameters,
+                previous_stage = setup.Cascade?.PreviousStage, previous_stage_predictions = setup.Cascade?.PredictionsFolder,
             }, new JsonSerializerOptions { WriteIndented = true }));
             return NnUnetApp.ExitOk;
         }
@@ -166,6 +167,8 @@ internal sealed class TrainCommand : AsyncCommand<TrainCommand.Settings>
         Console.WriteLine($"network        PlainConvUNet {setup.Configuration.Architecture.ArchKwargs.NStages} stages, {setup.InputChannels} input channel(s), {setup.NumClasses} classes");
         Console.WriteLine($"parameters     {parameters.ToString("N0", CultureInfo.InvariantCulture)}");
         Console.WriteLine($"patch          [{string.Join(", ", setup.Configuration.PatchSize)}] (loaded [{string.Join(", ", setup.Geometry.InitialPatchSize)}]), batch {setup.Configuration.BatchSize}, batch dice {setup.Configuration.BatchDice}");
+        if (setup.Cascade is { } cascade)
+            Console.WriteLine($"cascade        + one-hot of the {cascade.PreviousStage} predictions ({cascade.ForegroundLabels.Length} channel(s)) from {cascade.PredictionsFolder}");
         Console.WriteLine($"output         {job.FoldOutputFolder}");
         return NnUnetApp.ExitOk;
     }
