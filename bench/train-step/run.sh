@@ -2,6 +2,8 @@
 # Training step (forward + backward + grad clip + SGD) of the same 3D PlainConvUNet, same batch and patch, with
 # nnU-Net's Dice+CE deep-supervision loss: NnUnet.Training (TorchSharp) vs PyTorch (Debian python3-torch) on CPU,
 # same machine, same run, same thread count. Prints the median step time of each and the speed ratio (ours / PyTorch).
+# Also the data side (AUGMENT=0 skips it): samples/s one loader thread makes (patch sampling + nnU-Net's augmentation
+# at the same patch, torch on 1 thread) against the samples/s the step consumes (target >= 1.5).
 # Override the plan with env: STAGES BASE BATCH PZ PY PX WARMUP STEPS THREADS.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -16,7 +18,8 @@ echo "plan: stages ${args[0]}, base features ${args[1]}, batch ${args[2]}, patch
 rounds="${ROUNDS:-2}"
 best_ours=""; best_theirs=""
 for r in $(seq "$rounds"); do
-  ours=$(dotnet "$work/bin/TrainStepBench.dll" "${args[@]}")
+  ours=$(dotnet "$work/bin/TrainStepBench.dll" "${args[@]}" 2>"$work/augment-$r.txt")
+  cat "$work/augment-$r.txt"
   theirs=$(/usr/bin/python3 "$here/torch_step.py" "${args[@]}")
   echo "round $r: $ours | $theirs"
   best_ours=$(/usr/bin/python3 -c "import sys; a=sys.argv[1]; b=sys.argv[2]; print(a if not b or float(a.split()[2]) < float(b.split()[2]) else b)" "$ours" "$best_ours")
