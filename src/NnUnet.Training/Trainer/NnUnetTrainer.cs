@@ -14,6 +14,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using NnUnet.Training.Torch;
 using NnUnet.Core.Results;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Training.Trainer;
 
@@ -295,10 +296,7 @@ public sealed class NnUnetTrainer
         foreach (var (from, to) in files)
         {
             if (!File.Exists(from)) continue;
-            string destination = Path.Combine(target, to);
-            string temp = destination + ".tmp" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-            File.Copy(from, temp, overwrite: true);
-            File.Move(temp, destination, overwrite: true);
+            AtomicFile.Copy(from, Path.Combine(target, to));
         }
     }
 
