@@ -29,7 +29,7 @@ internal sealed class PreprocessCommand : Command<PreprocessCommand.Settings>
         [Description("Configurations to preprocess (repeat or list after -c). Default: 2d 3d_fullres 3d_lowres; those missing in the plans are skipped")]
         public string[] Configurations { get; init; } = [];
 
-        [CommandOption("-n|--np|--num-processes <N>")]
+        [CommandOption("-j|--np|--num-processes <N>")]
         [Description("Cases preprocessed at the same time (each also uses all cores for resampling). One value for all configurations, or repeat once per configuration (--np 8 --np 4). Default 2")]
         public int[] NumProcesses { get; init; } = [];
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Evaluation;
 using NnUnet.Core.Selection;
+using NnUnet.Cli.Commands.Datasets;
 using Spectre.Console;
 using Spectre.Console.Cli;
 
@@ -15,12 +16,8 @@ namespace NnUnet.Cli.Commands.Selection;
 /// </summary>
 public sealed class FindBestCommand : Command<FindBestCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : DatasetSettings
     {
-        [CommandArgument(0, "<DATASET>")]
-        [Description("dataset id (4 or 004) or name (Dataset004_Hippocampus)")]
-        public string Dataset { get; init; } = "";
-
         [CommandOption("-c|--configurations <CONFIG>")]
         [Description("configurations to consider, in tie-break order (repeat or comma-separate; default: 2d,3d_fullres,3d_lowres,3d_cascade_fullres; those the plans lack are skipped)")]
         public string[]? Configurations { get; init; }
@@ -67,25 +64,9 @@ public sealed class FindBestCommand : Command<FindBestCommand.Settings>
         [Description("only single configurations, no pair ensembles")]
         public bool DisableEnsembling { get; init; }
 
-        [CommandOption("-j|--parallel <N>")]
+        [CommandOption("-j|--np|--parallel <N>")]
         [Description("cases processed at the same time (default: one per core, at most 8)")]
         public int Parallel { get; init; }
-
-        [CommandOption("--json")]
-        [Description("print best_configuration.json to stdout instead of the table")]
-        public bool Json { get; init; }
-
-        [CommandOption("--raw <FOLDER>")]
-        [Description("nnUNet_raw folder (default: the nnUNet_raw environment variable)")]
-        public string? Raw { get; init; }
-
-        [CommandOption("--preprocessed <FOLDER>")]
-        [Description("nnUNet_preprocessed folder (default: the nnUNet_preprocessed environment variable)")]
-        public string? Preprocessed { get; init; }
-
-        [CommandOption("--results <FOLDER>")]
-        [Description("nnUNet_results folder (default: the nnUNet_results environment variable)")]
-        public string? Results { get; init; }
 
         public override ValidationResult Validate()
         {
