@@ -20,11 +20,11 @@ public class CascadeTrainingTests
     private const string Cascade = "3d_cascade_fullres", Lowres = "3d_lowres";
 
     /// <summary>5 cases (fold 0 validates one), plans with 3d_fullres, 3d_lowres and the cascade inheriting 3d_fullres.</summary>
-    private static TrainingFixture CascadeDataset(out List<PreprocessedCase> cases)
+    private static TrainingFixture CascadeDataset(out List<PreprocessedCase> cases, int baseFeatures = 4)
     {
         var fixture = new TrainingFixture();
         cases = SyntheticData.Make(5, [6, 24, 24], seed: 8);
-        fixture.Write("3d_fullres", TestPlans.Arch3d(stages: 3, baseFeatures: 4), [4, 16, 16], batchSize: 2, cases);
+        fixture.Write("3d_fullres", TestPlans.Arch3d(stages: 3, baseFeatures: baseFeatures), [4, 16, 16], batchSize: 2, cases);
         string plansPath = Path.Combine(fixture.Preprocessed, TrainingFixture.DatasetName, "nnUNetPlans.json");
         var plans = JsonNode.Parse(File.ReadAllText(plansPath))!.AsObject();
         var configurations = plans["configurations"]!.AsObject();
@@ -220,6 +220,27 @@ public class CascadeTrainingTests
             Assert.Equal(expected.TrainLosses[e], actual.TrainLosses[e], 6);
             Assert.Equal(expected.ValLosses[e], actual.ValLosses[e], 6);
         }
+    }
+
+    /// <summary>
+    /// The network really uses the extra channels: with a perfect previous stage, 100 iterations of the full pipeline
+    /// (nnU-Net augmentation including the cascade operators) give both classes a high online pseudo-Dice, far above
+    /// 3d_fullres trained alike on the image alone (observed 0.92 / 0.92 against 0.64 / 0.00; other seeds alike).
+    /// </summary>
+    [Fact]
+    public async Task CascadeLearnsFromItsPreviousStageChannels()
+    {
+        using var fixture = CascadeDataset(out var cases, baseFeatures: 16);
+        WritePredictions(fixture.Results, cases);
+        var cascade = new RecordingSink();
+        await new NnUnetTrainer().RunAsync(fixture.Job(Cascade, 5, 20, 4, seed: 1), cascade, CancellationToken.None);
+        var imageOnly = new RecordingSink();
+        await new NnUnetTrainer().RunAsync(fixture.Job("3d_fullres", 5, 20, 4, seed: 1), imageOnly, CancellationToken.None);
+        var last = cascade.Epochs[^1];
+        Assert.True(last.MeanForegroundPseudoDice >= 0.85 && last.PseudoDicePerClass[1] >= 0.8,
+            $"cascade pseudo-Dice [{string.Join(", ", last.PseudoDicePerClass)}]");
+        Assert.True(last.MeanForegroundPseudoDice > imageOnly.Epochs[^1].MeanForegroundPseudoDice + 0.1,
+            $"cascade {last.MeanForegroundPseudoDice:F3} vs image only {imageOnly.Epochs[^1].MeanForegroundPseudoDice:F3}");
     }
 
     private sealed class CascadeValidator(string expectedFolder) : IFoldValidator

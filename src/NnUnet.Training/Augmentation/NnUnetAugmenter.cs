@@ -135,7 +135,8 @@ public sealed class NnUnetAugmenter : IBatchAugmenter
         if (o.Cascade is { } cascade)
         {
             // previous-stage prediction (seg channel 1) -> one-hot data channels, then their own augmentation
-            var oneHot = CascadeAugmentation.OneHot(s[1], cascade.ForegroundLabels, x.dtype);
+            // (1, *spatial): OneHot drops exactly that axis, also for a patch of depth 1
+            var oneHot = CascadeAugmentation.OneHot(s.narrow(0, 1, 1), cascade.ForegroundLabels, x.dtype);
             x = torch.cat([x, oneHot], 0);
             s = s.narrow(0, 0, 1);
             var oneHotChannels = new int[cascade.ForegroundLabels.Length];
