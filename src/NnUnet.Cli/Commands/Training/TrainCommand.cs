@@ -17,12 +17,8 @@ namespace NnUnet.Cli.Commands.Training;
 /// </summary>
 internal sealed class TrainCommand : AsyncCommand<TrainCommand.Settings>
 {
-    internal sealed class Settings : CommandSettings
+    internal sealed class Settings : DatasetSettings
     {
-        [CommandArgument(0, "<DATASET>")]
-        [Description("Dataset id (4), name (Dataset004_Hippocampus) or folder")]
-        public string Dataset { get; init; } = "";
-
         [CommandArgument(1, "<CONFIGURATION>")]
         [Description("2d, 3d_fullres, 3d_lowres or 3d_cascade_fullres (a configuration of the plans; the cascade needs every 3d_lowres fold trained and validated first)")]
         public string Configuration { get; init; } = "";
@@ -76,22 +72,6 @@ internal sealed class TrainCommand : AsyncCommand<TrainCommand.Settings>
         [DefaultValue("nnUNetPlans")]
         public string Plans { get; init; } = "nnUNetPlans";
 
-        [CommandOption("--raw <DIR>")]
-        [Description("nnUNet_raw folder (default: environment variable nnUNet_raw)")]
-        public string? Raw { get; init; }
-
-        [CommandOption("--preprocessed <DIR>")]
-        [Description("nnUNet_preprocessed folder (default: environment variable nnUNet_preprocessed)")]
-        public string? Preprocessed { get; init; }
-
-        [CommandOption("--results <DIR>")]
-        [Description("nnUNet_results folder (default: environment variable nnUNet_results)")]
-        public string? Results { get; init; }
-
-        [CommandOption("--json")]
-        [Description("Print the outcome (or the dry run) as JSON")]
-        public bool Json { get; init; }
-
         public override ValidationResult Validate()
         {
             if (ParseFold(Fold) is null) return ValidationResult.Error($"FOLD must be a non-negative number or 'all', got '{Fold}'");
@@ -107,7 +87,7 @@ internal sealed class TrainCommand : AsyncCommand<TrainCommand.Settings>
 
     public override async Task<int> ExecuteAsync(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
-        var paths = NnUnetPaths.FromEnvironment(settings.Raw, settings.Preprocessed, settings.Results);
+        var paths = settings.Paths();
         var job = new TrainingJob
         {
             RawRoot = paths.Raw, PreprocessedRoot = paths.RequirePreprocessed(),
