@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-command, idempotent set-up of a fresh machine for NnUnetCluster.
 #  - makes TorchSharp's native library loadable (needs GLIBCXX_3.4.32),
-#  - installs Debian peers used by tests and benchmarks (nibabel, scipy, skimage, sklearn, chromium),
+#  - installs Debian peers used by tests and benchmarks (nibabel, scipy, skimage, sklearn, chromium, postgresql),
 #  - restores the .NET solution.
 # Prints what it did; safe to run again.
 set -euo pipefail
@@ -67,6 +67,18 @@ if command -v apt-get >/dev/null && command -v dpkg-query >/dev/null; then
   fi
 else
   say "no apt: install python3 with nibabel, scipy, scikit-image, scikit-learn, and chromium yourself for the cross-checks"
+fi
+
+# 2b. PostgreSQL server binaries for the coordinator fail-over test (it starts a throwaway server with initdb/pg_ctl;
+#     as root it runs them as the 'postgres' user that Debian's package creates)
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] && [ -x "$pg_bin/pg_ctl" ]; then
+  say "PostgreSQL server binaries: $pg_bin"
+  if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+    say "WARNING: running as root but there is no 'postgres' user: the PostgreSQL test cannot start its server"
+  fi
+else
+  say "WARNING: PostgreSQL server binaries (initdb, pg_ctl) not found under /usr/lib/postgresql/*/bin: CoordinatorFailoverTests will fail"
 fi
 
 # 3. .NET restore
