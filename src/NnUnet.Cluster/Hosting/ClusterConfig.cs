@@ -36,12 +36,15 @@ public static class ClusterConfig
         return reader.ReadToEnd();
     }
 
+    // akka.tcp, akka.ssl.tcp, or a scheme with transport adapters (akka.trttl.tcp: the throttler the partition tests use)
+    private static readonly System.Text.RegularExpressions.Regex SeedAddress =
+        new($@"^akka(\.[a-z]+)*\.tcp://{SystemName}@[^/]+:\d+/?$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
     public static Config Build(NodeOptions options)
     {
         if (options.Port is < 0 or > 65535) throw new ArgumentException($"port must be in 0..65535, got {options.Port}");
         foreach (var seed in options.Seeds ?? [])
-            if (!(seed.StartsWith($"akka.tcp://{SystemName}@", StringComparison.Ordinal) || seed.StartsWith($"akka.ssl.tcp://{SystemName}@", StringComparison.Ordinal))
-                || !seed.Contains(':', StringComparison.Ordinal))
+            if (!SeedAddress.IsMatch(seed))
                 throw new ArgumentException($"seed '{seed}' is not an address like akka.tcp://{SystemName}@HOST:PORT");
         var roleFile = options.Kind switch
         {
