@@ -90,11 +90,37 @@ public static class ClusterConfig
     public static string ToTlsAddress(string address) =>
         address.StartsWith("akka.tcp://", StringComparison.Ordinal) ? "akka.ssl.tcp://" + address["akka.tcp://".Length..] : address;
 
+    /// <summary>
+    /// Fails at start, naming the folder, when the SQLite journal cannot be written there (read-only file system,
+    /// permissions, a file in the way). Otherwise the journal plugin would fail inside the coordinator singleton,
+    /// which restarts with back-off for ever while the sweep waits.
+    /// </summary>
+    public static void EnsureWritable(string journalFile)
+    {
+        var folder = Path.GetDirectoryName(journalFile)!;
+        string Advice(string reason) =>
+            $"the sweep journal cannot be written: {reason}. Make the folder writable, or keep the journal elsewhere " +
+            "with --journal FILE (or in PostgreSQL: --config cluster-config/postgres-journal.hocon)";
+        try
+        {
+            Directory.CreateDirectory(folder);
+            var probe = Path.Combine(folder, $".nnunet-write-probe-{Environment.ProcessId}-{Guid.NewGuid():N}");
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+            if (File.Exists(journalFile)) using (new FileStream(journalFile, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite)) { }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException(Advice(File.Exists(journalFile) && Directory.Exists(folder)
+                ? $"{journalFile} or its folder is not writable ({ex.Message})"
+                : $"folder {folder} is not writable ({ex.Message})"), ex);
+        }
+    }
+
     /// <summary>Journal and snapshot store in one SQLite file (Microsoft.Data.Sqlite provider of LinqToDB).</summary>
     public static string SqliteJournal(string path)
     {
         var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        EnsureWritable(full);
         var connection = $"Data Source={full.Replace("\\", "\\\\").Replace("\"", "\\\"")};Pooling=True";
         return $$"""
             akka.persistence {

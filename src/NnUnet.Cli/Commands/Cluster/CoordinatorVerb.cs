@@ -55,7 +55,7 @@ internal sealed class CoordinatorVerb : AsyncCommand<CoordinatorSettings>
         {
             // downed by the split-brain resolver (e.g. the side without the oldest node): the sweep goes on elsewhere
             // or resumes from the journal when a coordinator starts again
-            Console.Error.WriteLine("error: this coordinator node was removed from the cluster before the sweep finished; start it again to rejoin");
+            Console.Error.WriteLine("error: this coordinator node stopped before the sweep finished (removed from the cluster by the split-brain resolver, or shut down); start it again to rejoin");
             return NnUnetApp.ExitProblems;
         }
         var last = await NnUnetClusterHost.GetSnapshotAsync(system, TimeSpan.FromSeconds(10));
