@@ -88,4 +88,47 @@ public sealed class WorkerPartitionTests
         Assert.Matches(@"attempt [2-9]: continue from checkpoint at epoch ([2-9]|[1-3][0-9])\n", log);
         Console.WriteLine($"partition: job re-assigned {reassignedAfter.TotalSeconds:F1} s after the cut, victim downed itself after {victimDownAfter.TotalSeconds:F1} s");
     }
+
+    /// <summary>
+    /// The victim's attempt ends inside the partition: its completion report is dropped with the link, and the node is
+    /// downed before it could re-send it. The coordinator finds every output on storage, written after the attempt
+    /// started, and accepts that attempt when the node is removed, instead of running the fold again elsewhere.
+    /// </summary>
+    [Fact]
+    public async Task WorkerPartitionedAsItsAttemptFinishes_AttemptAcceptedFromStorage_NotRunAgain()
+    {
+        using var cluster = new LocalCluster();
+        var definition = LocalCluster.Definition(["2d"], [0, 1, 2], 6);
+        var coordinator = cluster.StartCoordinator(definition, Throttled);
+        var seed = LocalCluster.AddressOf(coordinator);
+
+        var atEpoch4 = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var cut = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var victimBackend = cluster.Backend(TimeSpan.FromMilliseconds(150), afterEpoch: (spec, epoch) =>
+        {
+            // the first job holds at epoch 4 until the partition is in place, then trains to its end inside it
+            if (epoch == 4 && atEpoch4.TrySetResult(spec.JobId)) cut.Task.Wait(Timeout);
+        });
+        var victim = cluster.StartWorker(seed, 1, victimBackend, Throttled);
+        var survivor = cluster.StartWorker(seed, 1, cluster.Backend(TimeSpan.FromMilliseconds(60)), Throttled);
+        var job = await atEpoch4.Task.WaitAsync(Timeout);
+        var victimAddress = LocalCluster.AddressOf(victim);
+        foreach (var peer in new[] { coordinator, survivor })
+        {
+            await SetThrottle(victim, LocalCluster.AddressOf(peer), Blackhole.Instance);
+            await SetThrottle(peer, victimAddress, Blackhole.Instance);
+        }
+        cut.SetResult();
+
+        var final = await LocalCluster.WaitFinished(coordinator, TimeSpan.FromSeconds(60));
+        Assert.Equal(SweepStatus.Completed, final.Status);
+        await victim.WhenTerminated.WaitAsync(Timeout); // it downed itself, as in the test above
+        // the victim's run completed (inside the partition) and is the job's only completed run: attempt 1 accepted
+        Assert.Contains(cluster.Log.Runs, r => r.JobId == job && r.Attempt == 1 && r.Completed);
+        foreach (var j in final.Jobs) Assert.True(1 == cluster.Log.CompletedRuns(j.JobId), $"{j.JobId}: {cluster.Log.CompletedRuns(j.JobId)} completed runs");
+        var done = final.Jobs.Single(j => j.JobId == job);
+        Assert.Equal(1, done.Attempt);
+        var log = File.ReadAllText(Path.Combine(cluster.ResultsRoot, "Dataset004_Hippocampus", "nnUNetTrainer__nnUNetPlans__2d", job.Split('/')[1], "training_log.txt"));
+        Assert.True(1 == Regex.Count(log, "training done") && !log.Contains("continue from checkpoint"), log);
+    }
 }
