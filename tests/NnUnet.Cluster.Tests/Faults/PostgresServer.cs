@@ -14,7 +14,7 @@ public sealed class PostgresServer : IDisposable
 {
     public const string User = "nnunet";
     public const string Database = "nnunet";
-    public string Root { get; } = Directory.CreateTempSubdirectory("nnunet-pg-").FullName;
+    public string Root { get; } = CreateRoot();
     public int Port { get; } = ProcessCluster.FreePort();
     public string ConnectionString => $"Host=127.0.0.1;Port={Port};Database={Database};Username={User};Pooling=false;Timeout=5";
     private readonly string? _bin;
@@ -46,6 +46,18 @@ public sealed class PostgresServer : IDisposable
         connection.Open();
         using var create = new NpgsqlCommand($"CREATE DATABASE {Database}", connection);
         create.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// A fresh folder for data and socket. As root under /tmp itself: the server then runs as postgres, which could not
+    /// reach a folder inside a private TMPDIR (e.g. under /root).
+    /// </summary>
+    private static string CreateRoot()
+    {
+        if (Environment.UserName != "root" || !Directory.Exists("/tmp")) return Directory.CreateTempSubdirectory("nnunet-pg-").FullName;
+        var path = Path.Combine("/tmp", "nnunet-pg-" + Guid.NewGuid().ToString("N")[..12]);
+        Directory.CreateDirectory(path);
+        return path;
     }
 
     /// <summary>Runs a scalar query against the test database.</summary>
