@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using Akka.Actor;
 using Akka.Remote;
 using Akka.Remote.Transport;
+using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Sweeps;
 
 namespace NnUnet.Cluster.Tests.Faults;
@@ -26,12 +27,26 @@ public sealed class WorkerPartitionTests
             $"throttle {mode} towards {peer} was not applied");
     }
 
-    [Fact]
-    public async Task PartitionedWorker_IsRemovedBySplitBrainResolver_JobFinishesElsewhere_HealedWorkerDoesNotDoubleReport()
+    /// <summary>The split-brain resolver block of a shipped file (the HA one: its last block), without its journal.</summary>
+    private static string ResolverOf(string builtInFile)
     {
+        var text = ClusterConfig.BuiltInFile(builtInFile);
+        int at = text.IndexOf("akka.cluster.split-brain-resolver {", StringComparison.Ordinal);
+        Assert.True(at >= 0, $"{builtInFile} has no akka.cluster.split-brain-resolver block");
+        return text[at..];
+    }
+
+    /// <param name="resolverFile">"" = base.hocon's split-brain resolver; else the shipped file whose resolver to use.</param>
+    [Theory]
+    [InlineData("")]
+    [InlineData("postgres-ha.hocon")]
+    public async Task PartitionedWorker_IsRemovedBySplitBrainResolver_JobFinishesElsewhere_HealedWorkerDoesNotDoubleReport(string resolverFile)
+    {
+        var Throttled = WorkerPartitionTests.Throttled + (resolverFile == "" ? "" : "\n" + ResolverOf(resolverFile));
         using var cluster = new LocalCluster();
         var definition = LocalCluster.Definition(["2d"], [0, 1, 2], 40);
         var coordinator = cluster.StartCoordinator(definition, Throttled);
+        if (resolverFile != "") Assert.True(coordinator.Settings.Config.GetBoolean("akka.cluster.split-brain-resolver.keep-oldest.down-if-alone"));
         var seed = LocalCluster.AddressOf(coordinator);
         Assert.Equal("akka.trttl.tcp", seed.Protocol);
 
