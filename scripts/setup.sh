@@ -71,6 +71,18 @@ else
   say "        and ISA-L (libisal.so.2) for fast .nii.gz loading"
 fi
 
+# 2b. PostgreSQL server binaries for the coordinator fail-over test (it starts a throwaway server with initdb/pg_ctl;
+#     as root it runs them as the 'postgres' user that Debian's package creates)
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -n "$pg_bin" ] && [ -x "$pg_bin/initdb" ] && [ -x "$pg_bin/pg_ctl" ]; then
+  say "PostgreSQL server binaries: $pg_bin"
+  if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+    say "WARNING: running as root but there is no 'postgres' user: the PostgreSQL test cannot start its server"
+  fi
+else
+  say "WARNING: PostgreSQL server binaries (initdb, pg_ctl) not found under /usr/lib/postgresql/*/bin: CoordinatorFailoverTests will fail"
+fi
+
 # 3. .NET restore
 command -v dotnet >/dev/null || { say "ERROR: dotnet (SDK 10) is not on PATH"; exit 1; }
 say "dotnet restore"

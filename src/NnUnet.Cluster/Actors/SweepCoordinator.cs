@@ -243,7 +243,22 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         _idle.Remove(worker.WorkerId);
         Context.Unwatch(worker.Ref);
         _log.Info("worker {0} lost: {1}", worker.WorkerId, reason);
+        AcceptIfFinishedOnStorage(_state.JobOfWorker(worker.WorkerId));
         Execute(new WorkerLost(worker.WorkerId, $"{worker.WorkerId}: {reason}", DateTime.UtcNow));
+    }
+
+    /// <summary>
+    /// A lost worker may have finished its attempt while it could not report (a network partition drops the completion
+    /// with the link; the node is downed before it can re-send). If every output of the attempt is on storage, written
+    /// after the attempt started, the attempt is accepted instead of running the job again elsewhere.
+    /// </summary>
+    private void AcceptIfFinishedOnStorage(JobRecord? job)
+    {
+        if (job is not { Status: JobStatus.Running, StartedAt: { } started }) return;
+        var spec = _state.BuildSpec(job.JobId, _settings.ResultsRoot);
+        if (!_settings.ResultStore.OutputsWrittenSince(spec, started)) return;
+        _log.Info("{0} attempt {1}: its lost worker had written every output, accepted", job.JobId, job.Attempt);
+        Execute(new CompleteJob(job.JobId, job.Attempt, ResultLayout.OutputPath(spec), new Dictionary<string, double>(), null, DateTime.UtcNow));
     }
 
     /// <summary>Assigns ready jobs to idle workers, oldest idle worker first.</summary>

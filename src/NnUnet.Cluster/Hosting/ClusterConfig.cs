@@ -36,12 +36,15 @@ public static class ClusterConfig
         return reader.ReadToEnd();
     }
 
+    // akka.tcp, akka.ssl.tcp, or a scheme with transport adapters (akka.trttl.tcp: the throttler the partition tests use)
+    private static readonly System.Text.RegularExpressions.Regex SeedAddress =
+        new($@"^akka(\.[a-z]+)*\.tcp://{SystemName}@[^/]+:\d+/?$", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
     public static Config Build(NodeOptions options)
     {
         if (options.Port is < 0 or > 65535) throw new ArgumentException($"port must be in 0..65535, got {options.Port}");
         foreach (var seed in options.Seeds ?? [])
-            if (!(seed.StartsWith($"akka.tcp://{SystemName}@", StringComparison.Ordinal) || seed.StartsWith($"akka.ssl.tcp://{SystemName}@", StringComparison.Ordinal))
-                || !seed.Contains(':', StringComparison.Ordinal))
+            if (!SeedAddress.IsMatch(seed))
                 throw new ArgumentException($"seed '{seed}' is not an address like akka.tcp://{SystemName}@HOST:PORT");
         var roleFile = options.Kind switch
         {
@@ -87,11 +90,37 @@ public static class ClusterConfig
     public static string ToTlsAddress(string address) =>
         address.StartsWith("akka.tcp://", StringComparison.Ordinal) ? "akka.ssl.tcp://" + address["akka.tcp://".Length..] : address;
 
+    /// <summary>
+    /// Fails at start, naming the folder, when the SQLite journal cannot be written there (read-only file system,
+    /// permissions, a file in the way). Otherwise the journal plugin would fail inside the coordinator singleton,
+    /// which restarts with back-off for ever while the sweep waits.
+    /// </summary>
+    public static void EnsureWritable(string journalFile)
+    {
+        var folder = Path.GetDirectoryName(journalFile)!;
+        string Advice(string reason) =>
+            $"the sweep journal cannot be written: {reason}. Make the folder writable, or keep the journal elsewhere " +
+            "with --journal FILE (or in PostgreSQL: --config cluster-config/postgres-journal.hocon)";
+        try
+        {
+            Directory.CreateDirectory(folder);
+            var probe = Path.Combine(folder, $".nnunet-write-probe-{Environment.ProcessId}-{Guid.NewGuid():N}");
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+            if (File.Exists(journalFile)) using (new FileStream(journalFile, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite)) { }
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException(Advice(File.Exists(journalFile) && Directory.Exists(folder)
+                ? $"{journalFile} or its folder is not writable ({ex.Message})"
+                : $"folder {folder} is not writable ({ex.Message})"), ex);
+        }
+    }
+
     /// <summary>Journal and snapshot store in one SQLite file (Microsoft.Data.Sqlite provider of LinqToDB).</summary>
     public static string SqliteJournal(string path)
     {
         var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        EnsureWritable(full);
         var connection = $"Data Source={full.Replace("\\", "\\\\").Replace("\"", "\\\"")};Pooling=True";
         return $$"""
             akka.persistence {

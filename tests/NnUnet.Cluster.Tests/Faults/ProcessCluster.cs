@@ -37,6 +37,11 @@ public sealed class ProcessCluster : IDisposable
     public Running Coordinator(params string[] sweepArgs) =>
         Start(["coordinator", Dataset, .. sweepArgs, "--host", "127.0.0.1", "--port", Port.ToString(), "--config", Hocon, "--linger", "1", "--json", "--simulate"]);
 
+    /// <summary>A second coordinator-role node (stand-by) on its own port that joins the first one; no dashboard.</summary>
+    public Running StandbyCoordinator(int port, params string[] sweepArgs) =>
+        Start(["coordinator", Dataset, .. sweepArgs, "--host", "127.0.0.1", "--port", port.ToString(), "--seed", Seed, "--config", Hocon,
+            "--linger", "1", "--json", "--simulate", "--no-dashboard"]);
+
     public Running Worker(int epochMs, params string[] extra) =>
         Start(["worker", "--seed", Seed, "--cpu", "1", "--config", Hocon, "--simulate", "--sim-epoch-ms", epochMs.ToString(), .. extra]);
 

@@ -15,7 +15,7 @@ public sealed class StorageFaultTests
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
     /// <summary>A mount (or the fallback file) at a folder, undone on dispose.</summary>
-    private sealed class FaultyFolder : IDisposable
+    internal sealed class FaultyFolder : IDisposable
     {
         public string Path { get; }
         public bool Mounted { get; }
@@ -29,7 +29,7 @@ public sealed class StorageFaultTests
             {
                 if (Run("mountpoint", "-q", path)) Run("umount", path);
                 Directory.Delete(path, true);
-                File.WriteAllText(path, "a file where the fold's folder is expected");
+                File.WriteAllText(path, "a file where a folder is expected");
             }
         }
 
@@ -100,5 +100,36 @@ public sealed class StorageFaultTests
         var log = await RunSweepWithFaultyFold(cluster, "size=8k", readOnly: false,
             mounted => mounted ? "No space left on device" : "fold_1");
         if (log.Length > 0) Assert.Contains("continue from checkpoint at epoch 1", log); // attempt 2 resumed from the checkpoint that did fit
+    }
+
+    /// <summary>
+    /// The results dataset folder (where the default SQLite journal lives) is read-only: `nnunet coordinator` and
+    /// `nnunet sweep` refuse at start with the folder's name and exit 2, instead of a journal that fails inside the
+    /// coordinator and restarts for ever.
+    /// </summary>
+    [Fact]
+    public void UnwritableResultsDatasetFolder_CoordinatorAndSweepRefuseAtStartNamingTheFolder()
+    {
+        using var cluster = new ProcessCluster();
+        var datasetFolder = Path.Combine(cluster.Results, ProcessCluster.Dataset);
+        using var faulty = new FaultyFolder(datasetFolder, "size=64k", readOnly: true);
+        string[] sweep = ["-c", "2d", "--folds", "0", "--epochs", "2"];
+        var runs = new[]
+        {
+            cluster.Coordinator(sweep),
+            cluster.Start(["sweep", ProcessCluster.Dataset, .. sweep, "--simulate", "--no-dashboard", "--workers", "1"]),
+        };
+        foreach (var run in runs)
+        {
+            ProcessCluster.AssertExits(run, 2, TimeSpan.FromSeconds(60), "nnunet with an unwritable results folder");
+            var text = run.Text;
+            Assert.Contains("error: the sweep journal cannot be written: folder " + datasetFolder + " is not writable", text);
+            Assert.Contains(faulty.Mounted ? "Read-only file system" : "already exists", text);
+            Assert.Contains("--journal FILE", text);
+            Assert.DoesNotContain("   at ", text);        // no stack trace
+            Assert.DoesNotContain("Unhandled", text);
+            Assert.DoesNotContain("Failure during SQL", text); // refused before the journal was tried
+        }
+        if (faulty.Mounted) Assert.Empty(Directory.GetFileSystemEntries(datasetFolder));
     }
 }

@@ -51,6 +51,13 @@ internal sealed class CoordinatorVerb : AsyncCommand<CoordinatorSettings>
             await ClusterCommandSupport.ShutdownAsync(system);
             return NnUnetApp.ExitInterrupted;
         }
+        if (system.WhenTerminated.IsCompleted && !finished.IsCompleted)
+        {
+            // downed by the split-brain resolver (e.g. the side without the oldest node): the sweep goes on elsewhere
+            // or resumes from the journal when a coordinator starts again
+            Console.Error.WriteLine("error: this coordinator node stopped before the sweep finished (removed from the cluster by the split-brain resolver, or shut down); start it again to rejoin");
+            return NnUnetApp.ExitProblems;
+        }
         var last = await NnUnetClusterHost.GetSnapshotAsync(system, TimeSpan.FromSeconds(10));
         await Task.Delay(TimeSpan.FromSeconds(settings.LingerSeconds), cts.Token).ContinueWith(_ => { }, TaskScheduler.Default);
         await ClusterCommandSupport.ShutdownAsync(system);

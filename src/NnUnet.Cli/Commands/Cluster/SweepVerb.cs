@@ -80,7 +80,8 @@ internal sealed class SweepVerb : AsyncCommand<SweepSettings>
             .StartAsync(async progress =>
             {
                 var bar = progress.AddTask("starting", maxValue: 1);
-                while (!finished.IsCompleted && !ct.IsCancellationRequested)
+                // a node removed from the cluster (downed) terminates its system: stop following then, or wait forever
+                while (!finished.IsCompleted && !ct.IsCancellationRequested && !system.WhenTerminated.IsCompleted)
                 {
                     try
                     {
@@ -96,7 +97,7 @@ internal sealed class SweepVerb : AsyncCommand<SweepSettings>
                                                          $" | {string.Join(", ", running)}");
                     }
                     catch (AskTimeoutException) { }
-                    await Task.WhenAny(finished, Task.Delay(1000, ct).ContinueWith(_ => { }, TaskScheduler.Default));
+                    await Task.WhenAny(finished, system.WhenTerminated, Task.Delay(1000, ct).ContinueWith(_ => { }, TaskScheduler.Default));
                 }
             });
         return last;
