@@ -13,6 +13,7 @@ internal sealed class CoordinatorSettings : SweepDefinitionSettings
     public string Host { get; init; } = "127.0.0.1";
 
     [CommandOption("--port <PORT>")]
+    [Description("port the workers reach this node at (a first coordinator is its own seed, so not 0)")]
     [DefaultValue(4053)]
     public int Port { get; init; } = 4053;
 
@@ -24,6 +25,12 @@ internal sealed class CoordinatorSettings : SweepDefinitionSettings
     [Description("keep serving sweep-status this long after the sweep finished")]
     [DefaultValue(5)]
     public int LingerSeconds { get; init; } = 5;
+
+    public override Spectre.Console.ValidationResult Validate() =>
+        Port is < 0 or > 65535 ? Spectre.Console.ValidationResult.Error($"--port {Port} is not a port")
+        : Port == 0 && Seeds.Length == 0
+            ? Spectre.Console.ValidationResult.Error("--port 0: the first coordinator is the cluster's seed, which workers must be able to name; give a fixed --port")
+            : base.Validate();
 }
 
 /// <summary><c>nnunet coordinator</c>: hosts the sweep's coordinator singleton for workers on other nodes.</summary>
