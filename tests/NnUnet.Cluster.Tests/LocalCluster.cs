@@ -56,15 +56,21 @@ public sealed class LocalCluster : IDisposable
         return system;
     }
 
-    public ActorSystem StartWorker(Address seed, int workers, SimulatedBackendOptions options, string? extraHocon = null)
+    public ActorSystem StartWorker(Address seed, int workers, SimulatedBackendOptions options, string? extraHocon = null) =>
+        StartWorkerNode(seed, workers, options, _ => Task.FromResult<SweepFinished>(null!), extraHocon).System;
+
+    /// <summary>A worker node whose end-of-sweep watcher (<paramref name="watchFinish"/>) starts before its workers, as in `nnunet worker`.</summary>
+    public (ActorSystem System, Task<SweepFinished> Finished) StartWorkerNode(Address seed, int workers, SimulatedBackendOptions options,
+        Func<ActorSystem, Task<SweepFinished>> watchFinish, string? extraHocon = null)
     {
         var config = ClusterConfig.Build(new NodeOptions(NodeKind.Worker, Seeds: [seed.ToString()],
             ExtraHocon: (extraHocon ?? "") + "\nakka.actor.serialize-messages = on\n" + TestHocon));
         var system = NnUnetClusterHost.StartSystem(config);
         _systems.Add(system);
+        var finished = watchFinish(system);
         NnUnetClusterHost.StartWorkers(system, Enumerable.Range(0, workers).Select(i => $"sim{i}").ToArray(),
             device => new SimulatedTrainingBackend(options, device));
-        return system;
+        return (system, finished);
     }
 
     public SimulatedBackendOptions Backend(TimeSpan epoch, Func<JobSpec, int, string?>? failAt = null, Action<JobSpec, int>? afterEpoch = null) =>

@@ -132,6 +132,9 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             }
             if (!_idle.Contains(r.WorkerId)) _idle.Add(r.WorkerId);
             TryDispatch();
+            // Nothing left to run: say so to this worker directly. A worker node that joined moments before the end
+            // (or after it) may not be subscribed to the Finished topic yet, and would otherwise wait forever.
+            if (_state.IsFinished && _idle.Contains(r.WorkerId)) Sender.Tell(FinishedNotice());
         });
         Command<JobProgressReport>(OnProgress);
         Command<JobFinishedReport>(f =>
@@ -352,14 +355,23 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         else _finishedPublished = false;
     }
 
+    private SweepFinished FinishedNotice() => new(_settings.Definition.SweepId,
+        _state.AllCompleted ? SweepStatus.Completed : SweepStatus.FinishedWithFailures, _state.Count(JobStatus.Completed), _state.Count(JobStatus.Failed));
+
+    /// <summary>
+    /// Announces the end once: on the node's event stream and the Finished topic (dashboards, coordinator process), and
+    /// to every idle registered worker directly, because a topic subscription made just before the end may not have
+    /// reached this node yet. Workers that ask for work later get the same notice as the answer (see RequestJob).
+    /// </summary>
     private void PublishFinishedOnce()
     {
         if (_finishedPublished) return;
         _finishedPublished = true;
-        var status = _state.AllCompleted ? SweepStatus.Completed : SweepStatus.FinishedWithFailures;
-        var finished = new SweepFinished(_settings.Definition.SweepId, status, _state.Count(JobStatus.Completed), _state.Count(JobStatus.Failed));
-        _log.Info("sweep {0} finished: {1}", finished.SweepId, status);
+        var finished = FinishedNotice();
+        _log.Info("sweep {0} finished: {1}", finished.SweepId, finished.Status);
         Context.System.EventStream.Publish(finished);
         _mediator?.Tell(new Publish(SweepTopics.Finished, finished));
+        foreach (var workerId in _idle)
+            if (_workers.TryGetValue(workerId, out var w)) w.Ref.Tell(finished);
     }
 }

@@ -124,6 +124,9 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
                 p.ValidationLoss, p.PseudoDice, p.EmaPseudoDice, p.EpochSeconds));
         });
         Receive<RunEnded>(OnRunEnded);
+        // the coordinator's direct answer when nothing is left to run: handed to this node's finish watcher
+        // (NnUnetClusterHost.WhenSweepFinishedOnWorkerNode), which does not depend on the topic's gossip
+        Receive<SweepFinished>(f => Context.System.EventStream.Publish(f));
     }
 
     private void OnStart(StartJob start)
