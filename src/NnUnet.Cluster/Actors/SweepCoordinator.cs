@@ -260,7 +260,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
                 _idle.RemoveAt(0);
                 continue;
             }
-            var events = _state.Decide(new AssignWork(workerId, worker.Node, DateTime.UtcNow));
+            var events = _state.Decide(new AssignWork(workerId, worker.Node, DateTime.UtcNow, _workers.Count));
             if (events.Count == 0) return;
             _idle.RemoveAt(0);
             PersistEvents(events);
