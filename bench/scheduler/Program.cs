@@ -22,8 +22,13 @@ try
     if (what is "all" or "makespan") await Makespan.Run(root);
     if (what is "all" or "makespan-sim") Makespan.SimulatedOnly();
     if (what is "all" or "throughput")
-        await Throughput.Run(root, jobs: args.Length > 1 ? int.Parse(args[1]) : 10_000, workersPerNode: args.Length > 2 ? int.Parse(args[2]) : 64,
-            nodes: args.Length > 3 ? int.Parse(args[3]) : 4);
+    {
+        int workersPerNode = args.Length > 2 ? int.Parse(args[2]) : 64, nodes = args.Length > 3 ? int.Parse(args[3]) : 4;
+        // JIT and connection warm-up, not reported, so that both measured runs start equally warm
+        await Throughput.Run(root, 1_000, workersPerNode, nodes, outputsOnly: false, report: false);
+        foreach (var outputsOnly in new[] { false, true })
+            await Throughput.Run(root, jobs: args.Length > 1 ? int.Parse(args[1]) : 10_000, workersPerNode, nodes, outputsOnly);
+    }
     if (what == "backend")
     {
         var opts = new SimulatedBackendOptions { EpochDuration = _ => TimeSpan.Zero };
@@ -61,6 +66,24 @@ sealed class InstantBackend : ITrainingBackend
         return Task.FromResult(new JobOutcome("s", new()));
     }
 }
+/// <summary>
+/// The least a job must do for the coordinator to accept it: one epoch reported, then the two outputs the completion
+/// check looks for (validation/summary.json, checkpoint_final.ckpt; the selection's file), written atomically. Measures
+/// dispatch without the simulated trainer's own files (checkpoint per epoch, training log, low-res predictions).
+/// </summary>
+sealed class OutputsOnlyBackend : ITrainingBackend
+{
+    public string Name => "outputs-only";
+    public Task<JobOutcome> RunAsync(JobSpec spec, IJobProgressSink progress, CancellationToken ct)
+    {
+        progress.ReportEpoch(new EpochProgress(1, 1, 0, 0, 0, 0, 0.001));
+        var output = ResultLayout.OutputPath(spec);
+        ResultLayout.WriteAtomically(output, "{}");
+        if (spec.Kind == JobKind.Train) ResultLayout.WriteAtomically(Path.Combine(ResultLayout.FoldFolder(spec), ResultLayout.CheckpointFinal), "{}");
+        return Task.FromResult(new JobOutcome(output, new()));
+    }
+}
+
 sealed class NullStore : IResultStore
 {
     public string? MissingOutputs(JobSpec spec) => null;
@@ -272,13 +295,17 @@ static class Makespan
         }
     }
 
+    /// <summary>Notes the time of the first assignment, then leaves the event stream (it would cost the coordinator's node one message per event).</summary>
     public sealed class FirstAssignment : ReceiveActor
     {
         public FirstAssignment(TaskCompletionSource<long> first)
         {
             Receive<SweepChanged>(c =>
             {
-                if (c.Event.Kind == "assigned") first.TrySetResult(Stopwatch.GetTimestamp());
+                if (c.Event.Kind != "assigned") return;
+                first.TrySetResult(Stopwatch.GetTimestamp());
+                Context.System.EventStream.Unsubscribe(Self);
+                Context.Stop(Self);
             });
         }
     }
@@ -286,9 +313,9 @@ static class Makespan
 
 static class Throughput
 {
-    public static async Task Run(string root, int jobs, int workersPerNode, int nodes)
+    public static async Task Run(string root, int jobs, int workersPerNode, int nodes, bool outputsOnly, bool report = true)
     {
-        var dir = Path.Combine(root, "throughput");
+        var dir = Path.Combine(root, $"throughput-{jobs}-{(outputsOnly ? "outputs-only" : "simulated")}");
         var definition = SweepDefinition.Create("Dataset999_Bench", "nnUNetPlans", "nnUNetTrainer", ["2d"], Enumerable.Range(0, jobs), 1);
         var coordinator = Bench.Coordinator(Path.Combine(dir, "sweeps.db"), "nnunet.cluster.snapshot-every = 100000");
         var seed = Akka.Cluster.Cluster.Get(coordinator).SelfAddress;
@@ -296,27 +323,35 @@ static class Throughput
         var options = new SimulatedBackendOptions { EpochDuration = _ => TimeSpan.Zero };
         TrainingBackendFactory backends = Environment.GetEnvironmentVariable("BENCH_NULL") == "1"
             ? _ => new InstantBackend()
-            : d => new SimulatedTrainingBackend(options, d);
+            : outputsOnly ? _ => new OutputsOnlyBackend() : d => new SimulatedTrainingBackend(options, d);
         // wait until every node is up, so that all workers compete from the start
         while (Akka.Cluster.Cluster.Get(coordinator).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) < nodes) await Task.Delay(50);
         var finished = NnUnetClusterHost.WhenSweepFinishedLocally(coordinator);
         var firstAssignment = new TaskCompletionSource<long>();
         coordinator.EventStream.Subscribe(coordinator.ActorOf(Props.Create(() => new Makespan.FirstAssignment(firstAssignment))), typeof(SweepChanged));
         var clock = Stopwatch.StartNew();
+        var cpuAtStart = Process.GetCurrentProcess().TotalProcessorTime;
         NnUnetClusterHost.StartCoordinator(coordinator, NnUnetClusterHost.CoordinatorSettingsFrom(coordinator.Settings.Config, definition, dir,
             Environment.GetEnvironmentVariable("BENCH_NULL") == "1" ? new NullStore() : null));
         foreach (var node in workers.Prepend(coordinator))
             NnUnetClusterHost.StartWorkers(node, Enumerable.Range(0, workersPerNode).Select(i => $"sim{i}").ToArray(), backends);
         var snapshot = await Bench.WaitFinished(coordinator, finished, TimeSpan.FromMinutes(5));
         double seconds = clock.Elapsed.TotalSeconds;
+        // CPU time of the whole process (4 ActorSystems, 256 workers, backend, journal) per job: on a shared machine
+        // this says more than the wall clock, which depends on what else runs
+        double cpuPerJobMs = (Process.GetCurrentProcess().TotalProcessorTime - cpuAtStart).TotalMilliseconds / (jobs + 1);
         double dispatchSeconds = Stopwatch.GetElapsedTime(await firstAssignment.Task).TotalSeconds - (clock.Elapsed.TotalSeconds - seconds);
         await Bench.Stop([coordinator, .. workers]);
         if (snapshot.Status != SweepStatus.Completed) throw new InvalidOperationException($"throughput sweep ended {snapshot.Status}");
         int assignments = jobs + 1;
-        Console.WriteLine($"throughput: {assignments} jobs (1 epoch, no sleep, real files on {root}) over {workersPerNode * nodes} workers on {nodes} ActorSystems " +
+        if (!report) return;
+        var backendName = outputsOnly ? "outputs-only backend (2 files per job)" : "simulated trainer (5 files and 4 log appends per job)";
+        Console.WriteLine($"throughput, {backendName}: {assignments} jobs (1 epoch, no sleep, real files on {root}) over {workersPerNode * nodes} workers on {nodes} ActorSystems " +
                           $"(TCP, MessagePack, SQLite journal): {Bench.F(dispatchSeconds)} s from first assignment to sweep end = " +
                           $"{Bench.F(assignments / dispatchSeconds, "F0")} assignments/s (each: assign, start, progress, completion check, complete); " +
-                          $"{Bench.F(seconds)} s including coordinator start-up and worker registration");
+                          $"{Bench.F(seconds)} s including coordinator start-up and worker registration; " +
+                          $"CPU time {Bench.F(cpuPerJobMs, "F3")} ms per job (whole process, start-up included) = at most " +
+                          $"{Bench.F(Environment.ProcessorCount * 1000 / cpuPerJobMs, "F0")} jobs/s on {Environment.ProcessorCount} idle cores");
     }
 }
 
