@@ -50,7 +50,8 @@ try
         }
         Console.WriteLine($"state alone: {Bench.F(sw.Elapsed.TotalMilliseconds / 10000, "F3")} ms per job");
     }
-    if (what is "all" or "recovery") await Recovery.Run(root, jobs: 3_334);
+    // two persisted events per job (assigned, completed; a progress report of a job shorter than the persist interval is not persisted)
+    if (what is "all" or "recovery") await Recovery.Run(root, jobs: 5_000);
 }
 finally
 {
@@ -142,7 +143,7 @@ static class Makespan
         Console.WriteLine($"makespan: 20 training jobs + selection, total work {Bench.F(work)} s, critical path {Bench.F(criticalPath)} s");
         Console.WriteLine("| GPUs | lower bound s | optimum s | optimum / bound | makespan s (actors) | makespan / bound | makespan / optimum | our policy, exact timing / optimum | critical path first only, exact timing / optimum | FIFO (grid order) / optimum |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
-        foreach (var gpus in new[] { 2, 4, 8, 16, 64 })
+        foreach (var gpus in (Environment.GetEnvironmentVariable("GPUS") ?? "2,4,8,16,64").Split(',').Select(int.Parse))
         {
             var dir = Path.Combine(root, $"makespan-{gpus}");
             var system = Bench.Coordinator(Path.Combine(dir, "sweeps.db"), "");
