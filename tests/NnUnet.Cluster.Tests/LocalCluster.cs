@@ -11,8 +11,9 @@ namespace NnUnet.Cluster.Tests;
 /// Real Akka clusters on 127.0.0.1 (ports picked by the OS) in one test process: coordinator and worker systems,
 /// a temp nnUNet_results folder with the SQLite journal. Worker systems run with serialize-messages = on; the
 /// coordinator system cannot, because Akka.Persistence.Sql sends itself an internal message holding a Task
-/// (WriteFinished) that no serializer can verify. Every coordinator-worker message still crosses a real socket,
-/// and <see cref="SerializerTests"/> round-trips every message type.
+/// (WriteFinished) that no serializer can verify, so it verifies our messages only (<see cref="VerifyOurMessages"/>:
+/// every INnUnetMessage delivered on it, local ones included, is a MessagePack copy). Every coordinator-worker message
+/// also crosses a real socket, and <see cref="SerializerTests"/> round-trips every message type.
 /// </summary>
 public sealed class LocalCluster : IDisposable
 {
@@ -49,7 +50,7 @@ public sealed class LocalCluster : IDisposable
     public ActorSystem StartCoordinator(SweepDefinition definition, string? extraHocon = null, params Address[] seeds)
     {
         var config = ClusterConfig.Build(new NodeOptions(NodeKind.Coordinator, Seeds: seeds.Select(s => s.ToString()).ToArray(),
-            SqliteJournalPath: Database, ExtraHocon: (extraHocon ?? "") + "\n" + TestHocon));
+            SqliteJournalPath: Database, ExtraHocon: (extraHocon ?? "") + "\n" + VerifyOurMessages.Hocon + "\n" + TestHocon));
         var system = NnUnetClusterHost.StartSystem(config);
         _systems.Add(system);
         NnUnetClusterHost.StartCoordinator(system, NnUnetClusterHost.CoordinatorSettingsFrom(system.Settings.Config, definition, ResultsRoot));
