@@ -379,6 +379,8 @@ public sealed class SweepState
 
     private JobRecord? Plan(List<JobRecord> heads, DateTime now, int workers)
     {
+        // large grids: critical path first alone, decided in O(groups) instead of a walk over every job per decision
+        if (Count(JobStatus.Pending) > MaxPlannedJobs) return null;
         var groupIndex = new Dictionary<string, int>(StringComparer.Ordinal);
         var pending = new List<List<JobRecord>>();
         var runningUntil = new List<double>();
