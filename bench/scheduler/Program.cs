@@ -9,7 +9,8 @@ using NnUnet.Cluster.Sweeps;
 // Scheduler benchmarks with real actors and the simulated backend (see bench/README.md, section "scheduler").
 //   makespan    20-job grid (4 configurations x 5 folds, cascade dependencies) + selection on 2..64 simulated GPUs:
 //               measured makespan / lower bound, lower bound = max(critical path, total work / GPUs); the same grid
-//               scheduled FIFO in grid order (simulated, no actors) is the peer.
+//               scheduled FIFO in grid order (simulated, no actors) is the peer; the optimum by exhaustive branch and bound.
+//   makespan-sim the policy alone (no actors) on 2..64 GPUs vs the optimum, with and without the dispatch look-ahead.
 //   throughput  10,000 one-epoch jobs over 256 workers on 4 ActorSystems (coordinator + 3 worker nodes, TCP).
 //   recovery    time until a restarted coordinator answers, replaying a ~10,000-event SQLite journal.
 var what = args.Length > 0 ? args[0] : "all";
@@ -19,9 +20,15 @@ Directory.CreateDirectory(root);
 try
 {
     if (what is "all" or "makespan") await Makespan.Run(root);
+    if (what is "all" or "makespan-sim") Makespan.SimulatedOnly();
     if (what is "all" or "throughput")
-        await Throughput.Run(root, jobs: args.Length > 1 ? int.Parse(args[1]) : 10_000, workersPerNode: args.Length > 2 ? int.Parse(args[2]) : 64,
-            nodes: args.Length > 3 ? int.Parse(args[3]) : 4);
+    {
+        int workersPerNode = args.Length > 2 ? int.Parse(args[2]) : 64, nodes = args.Length > 3 ? int.Parse(args[3]) : 4;
+        // JIT and connection warm-up, not reported, so that both measured runs start equally warm
+        await Throughput.Run(root, 1_000, workersPerNode, nodes, outputsOnly: false, report: false);
+        foreach (var outputsOnly in new[] { false, true })
+            await Throughput.Run(root, jobs: args.Length > 1 ? int.Parse(args[1]) : 10_000, workersPerNode, nodes, outputsOnly);
+    }
     if (what == "backend")
     {
         var opts = new SimulatedBackendOptions { EpochDuration = _ => TimeSpan.Zero };
@@ -43,7 +50,8 @@ try
         }
         Console.WriteLine($"state alone: {Bench.F(sw.Elapsed.TotalMilliseconds / 10000, "F3")} ms per job");
     }
-    if (what is "all" or "recovery") await Recovery.Run(root, jobs: 3_334);
+    // two persisted events per job (assigned, completed; a progress report of a job shorter than the persist interval is not persisted)
+    if (what is "all" or "recovery") await Recovery.Run(root, jobs: 5_000);
 }
 finally
 {
@@ -59,7 +67,29 @@ sealed class InstantBackend : ITrainingBackend
         return Task.FromResult(new JobOutcome("s", new()));
     }
 }
-sealed class NullStore : IResultStore { public string? MissingOutputs(JobSpec spec) => null; }
+/// <summary>
+/// The least a job must do for the coordinator to accept it: one epoch reported, then the two outputs the completion
+/// check looks for (validation/summary.json, checkpoint_final.ckpt; the selection's file), written atomically. Measures
+/// dispatch without the simulated trainer's own files (checkpoint per epoch, training log, low-res predictions).
+/// </summary>
+sealed class OutputsOnlyBackend : ITrainingBackend
+{
+    public string Name => "outputs-only";
+    public Task<JobOutcome> RunAsync(JobSpec spec, IJobProgressSink progress, CancellationToken ct)
+    {
+        progress.ReportEpoch(new EpochProgress(1, 1, 0, 0, 0, 0, 0.001));
+        var output = ResultLayout.OutputPath(spec);
+        ResultLayout.WriteAtomically(output, "{}");
+        if (spec.Kind == JobKind.Train) ResultLayout.WriteAtomically(Path.Combine(ResultLayout.FoldFolder(spec), ResultLayout.CheckpointFinal), "{}");
+        return Task.FromResult(new JobOutcome(output, new()));
+    }
+}
+
+sealed class NullStore : IResultStore
+{
+    public string? MissingOutputs(JobSpec spec) => null;
+    public bool OutputsWrittenSince(JobSpec spec, DateTime sinceUtc) => false;
+}
 sealed class NullSink : IJobProgressSink { public void ReportEpoch(EpochProgress progress) { } }
 
 static class Bench
@@ -111,9 +141,9 @@ static class Makespan
         work += SelectSeconds;
         double criticalPath = (EpochSeconds["3d_lowres"] + EpochSeconds["3d_cascade_fullres"]) * Epochs + SelectSeconds;
         Console.WriteLine($"makespan: 20 training jobs + selection, total work {Bench.F(work)} s, critical path {Bench.F(criticalPath)} s");
-        Console.WriteLine("| GPUs | lower bound s | makespan s (actors) | makespan / bound | our policy, exact timing / bound | FIFO (grid order) / bound |");
-        Console.WriteLine("|---|---|---|---|---|---|");
-        foreach (var gpus in new[] { 2, 4, 8, 16, 64 })
+        Console.WriteLine("| GPUs | lower bound s | optimum s | optimum / bound | makespan s (actors) | makespan / bound | makespan / optimum | our policy, exact timing / optimum | critical path first only, exact timing / optimum | FIFO (grid order) / optimum |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
+        foreach (var gpus in (Environment.GetEnvironmentVariable("GPUS") ?? "2,4,8,16,64").Split(',').Select(int.Parse))
         {
             var dir = Path.Combine(root, $"makespan-{gpus}");
             var system = Bench.Coordinator(Path.Combine(dir, "sweeps.db"), "");
@@ -133,8 +163,28 @@ static class Makespan
             if (snapshot.Status != SweepStatus.Completed) throw new InvalidOperationException($"sweep on {gpus} GPUs ended {snapshot.Status}");
             double bound = Math.Max(criticalPath, work / gpus);
             double fifo = Fifo(gpus);
-            double exact = Policy(definition, gpus);
-            Console.WriteLine($"| {gpus} | {Bench.F(bound)} | {Bench.F(makespan)} | {Bench.F(makespan / bound, "F3")} | {Bench.F(exact / bound, "F3")} | {Bench.F(fifo / bound, "F3")} |");
+            double exact = Policy(definition, gpus, gpus);
+            double criticalPathOnly = Policy(definition, gpus, 0);
+            double optimum = Optimum.Makespan(gpus);
+            if (optimum < bound - 1e-9 || optimum > exact + 1e-9 || optimum > criticalPathOnly + 1e-9 || optimum > fifo + 1e-9)
+                throw new InvalidOperationException($"optimum {optimum} on {gpus} GPUs is not between the bound {bound} and the simulated schedules");
+            Console.WriteLine($"| {gpus} | {Bench.F(bound)} | {Bench.F(optimum)} | {Bench.F(optimum / bound, "F3")} | {Bench.F(makespan)} | {Bench.F(makespan / bound, "F3")} | " +
+                              $"{Bench.F(makespan / optimum, "F3")} | {Bench.F(exact / optimum, "F3")} | {Bench.F(criticalPathOnly / optimum, "F3")} | {Bench.F(fifo / optimum, "F3")} |");
+        }
+    }
+
+    /// <summary>The scheduling policy alone (no actors): exact-timing simulation vs the optimum, and the look-ahead's cost.</summary>
+    public static void SimulatedOnly()
+    {
+        var definition = SweepDefinition.Create("Dataset999_Bench", "nnUNetPlans", "nnUNetTrainer", EpochSeconds.Keys, [0, 1, 2, 3, 4], Epochs);
+        foreach (var gpus in new[] { 2, 3, 4, 5, 6, 8, 12, 16, 64 })
+        {
+            var clock = Stopwatch.StartNew();
+            double planned = Policy(definition, gpus, gpus);
+            double ms = clock.Elapsed.TotalMilliseconds;
+            double optimum = Optimum.Makespan(gpus), criticalPathOnly = Policy(definition, gpus, 0);
+            Console.WriteLine($"{gpus} GPUs: optimum {Bench.F(optimum)} s; look-ahead {Bench.F(planned / optimum, "F3")}, critical path first only " +
+                              $"{Bench.F(criticalPathOnly / optimum, "F3")} of it; look-ahead cost {Bench.F(ms, "F0")} ms for the whole sweep");
         }
     }
 
@@ -142,7 +192,8 @@ static class Makespan
     /// Our scheduling policy without actors or timing noise: the same <see cref="SweepState"/> driven by a discrete-event
     /// simulation (a job reports its epoch time when it ends, so the estimates learn as in the real run).
     /// </summary>
-    static double Policy(SweepDefinition definition, int gpus)
+    /// <param name="plannedWorkers">worker count given to the scheduler (0: no look-ahead, critical path first only).</param>
+    static double Policy(SweepDefinition definition, int gpus, int plannedWorkers)
     {
         var state = new SweepState();
         var t0 = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
@@ -153,10 +204,10 @@ static class Makespan
         void Do(SweepCommand c) { foreach (var e in state.Decide(c)) state.Apply(e); }
         while (true)
         {
-            while (idle.Count > 0 && state.NextJob() is not null)
+            while (idle.Count > 0 && state.NextJob(t0.AddSeconds(now)) is not null)
             {
                 var worker = idle.Dequeue();
-                Do(new AssignWork(worker, "n", t0.AddSeconds(now)));
+                Do(new AssignWork(worker, "n", t0.AddSeconds(now), plannedWorkers));
                 var job = state.JobOfWorker(worker)!;
                 double seconds = job.Kind == JobKind.Train ? EpochSeconds[job.Configuration!] * Epochs : SelectSeconds;
                 running.Enqueue((worker, job), now + seconds);
@@ -193,13 +244,69 @@ static class Makespan
         return allDone + SelectSeconds;
     }
 
+    /// <summary>
+    /// The optimal makespan of the grid on <c>gpus</c> identical GPUs, by exhaustive branch and bound, written apart from
+    /// the scheduler (it shares no code with DispatchPlanner) so that it can judge it. Jobs of a configuration are
+    /// interchangeable, so a state is: the GPUs' free times, the jobs left per configuration, and when the last low-res
+    /// fold ends. At the earliest free GPU the search starts a job of any configuration that may start, or leaves the GPU
+    /// idle until the next moment something changes; every schedule can be shifted left into one of these, so the
+    /// search covers an optimal one. Times in integer milliseconds (exact).
+    /// </summary>
+    static class Optimum
+    {
+        public static double Makespan(int gpus)
+        {
+            string[] configs = ["2d", "3d_fullres", "3d_lowres", "3d_cascade_fullres"];
+            var ms = configs.Select(c => (int)Math.Round(EpochSeconds[c] * Epochs * 1000)).ToArray();
+            const int lowres = 2, cascade = 3;
+            int best = int.MaxValue;
+            var seen = new HashSet<string>();
+            void Search(int[] free, int[] left, int lowresEnd)
+            {
+                int t = free[0], work = 0, sum = 0;
+                for (int c = 0; c < 4; c++) work += left[c] * ms[c];
+                foreach (var f in free) sum += f;
+                int bound = Math.Max(free[^1], (sum + work + gpus - 1) / gpus);
+                if (left[lowres] > 0) bound = Math.Max(bound, t + ms[lowres] + (left[cascade] > 0 ? ms[cascade] : 0));
+                else if (left[cascade] > 0) bound = Math.Max(bound, Math.Max(t, lowresEnd) + ms[cascade]);
+                if (bound >= best) return;
+                if (work == 0) { best = free[^1]; return; }
+                if (!seen.Add(string.Join(",", free) + "|" + string.Join(",", left) + "|" + (left[cascade] > 0 ? lowresEnd : 0))) return;
+                for (int c = 0; c < 4; c++)
+                {
+                    if (left[c] == 0 || (c == cascade && (left[lowres] > 0 || lowresEnd > t))) continue;
+                    var f = (int[])free.Clone();
+                    f[0] = t + ms[c];
+                    Array.Sort(f);
+                    var l = (int[])left.Clone();
+                    l[c]--;
+                    Search(f, l, c == lowres ? Math.Max(lowresEnd, t + ms[c]) : lowresEnd);
+                }
+                int wake = int.MaxValue;
+                foreach (var x in free) if (x > t) { wake = x; break; }
+                if (lowresEnd > t) wake = Math.Min(wake, lowresEnd);
+                if (wake == int.MaxValue) return;
+                var idle = (int[])free.Clone();
+                idle[0] = wake;
+                Array.Sort(idle);
+                Search(idle, left, lowresEnd);
+            }
+            Search(new int[gpus], [5, 5, 5, 5], 0);
+            return best / 1000.0 + SelectSeconds; // the selection runs alone after every training job
+        }
+    }
+
+    /// <summary>Notes the time of the first assignment, then leaves the event stream (it would cost the coordinator's node one message per event).</summary>
     public sealed class FirstAssignment : ReceiveActor
     {
         public FirstAssignment(TaskCompletionSource<long> first)
         {
             Receive<SweepChanged>(c =>
             {
-                if (c.Event.Kind == "assigned") first.TrySetResult(Stopwatch.GetTimestamp());
+                if (c.Event.Kind != "assigned") return;
+                first.TrySetResult(Stopwatch.GetTimestamp());
+                Context.System.EventStream.Unsubscribe(Self);
+                Context.Stop(Self);
             });
         }
     }
@@ -207,9 +314,9 @@ static class Makespan
 
 static class Throughput
 {
-    public static async Task Run(string root, int jobs, int workersPerNode, int nodes)
+    public static async Task Run(string root, int jobs, int workersPerNode, int nodes, bool outputsOnly, bool report = true)
     {
-        var dir = Path.Combine(root, "throughput");
+        var dir = Path.Combine(root, $"throughput-{jobs}-{(outputsOnly ? "outputs-only" : "simulated")}");
         var definition = SweepDefinition.Create("Dataset999_Bench", "nnUNetPlans", "nnUNetTrainer", ["2d"], Enumerable.Range(0, jobs), 1);
         var coordinator = Bench.Coordinator(Path.Combine(dir, "sweeps.db"), "nnunet.cluster.snapshot-every = 100000");
         var seed = Akka.Cluster.Cluster.Get(coordinator).SelfAddress;
@@ -217,27 +324,35 @@ static class Throughput
         var options = new SimulatedBackendOptions { EpochDuration = _ => TimeSpan.Zero };
         TrainingBackendFactory backends = Environment.GetEnvironmentVariable("BENCH_NULL") == "1"
             ? _ => new InstantBackend()
-            : d => new SimulatedTrainingBackend(options, d);
+            : outputsOnly ? _ => new OutputsOnlyBackend() : d => new SimulatedTrainingBackend(options, d);
         // wait until every node is up, so that all workers compete from the start
         while (Akka.Cluster.Cluster.Get(coordinator).State.Members.Count(m => m.Status == Akka.Cluster.MemberStatus.Up) < nodes) await Task.Delay(50);
         var finished = NnUnetClusterHost.WhenSweepFinishedLocally(coordinator);
         var firstAssignment = new TaskCompletionSource<long>();
         coordinator.EventStream.Subscribe(coordinator.ActorOf(Props.Create(() => new Makespan.FirstAssignment(firstAssignment))), typeof(SweepChanged));
         var clock = Stopwatch.StartNew();
+        var cpuAtStart = Process.GetCurrentProcess().TotalProcessorTime;
         NnUnetClusterHost.StartCoordinator(coordinator, NnUnetClusterHost.CoordinatorSettingsFrom(coordinator.Settings.Config, definition, dir,
             Environment.GetEnvironmentVariable("BENCH_NULL") == "1" ? new NullStore() : null));
         foreach (var node in workers.Prepend(coordinator))
             NnUnetClusterHost.StartWorkers(node, Enumerable.Range(0, workersPerNode).Select(i => $"sim{i}").ToArray(), backends);
         var snapshot = await Bench.WaitFinished(coordinator, finished, TimeSpan.FromMinutes(5));
         double seconds = clock.Elapsed.TotalSeconds;
+        // CPU time of the whole process (4 ActorSystems, 256 workers, backend, journal) per job: on a shared machine
+        // this says more than the wall clock, which depends on what else runs
+        double cpuPerJobMs = (Process.GetCurrentProcess().TotalProcessorTime - cpuAtStart).TotalMilliseconds / (jobs + 1);
         double dispatchSeconds = Stopwatch.GetElapsedTime(await firstAssignment.Task).TotalSeconds - (clock.Elapsed.TotalSeconds - seconds);
         await Bench.Stop([coordinator, .. workers]);
         if (snapshot.Status != SweepStatus.Completed) throw new InvalidOperationException($"throughput sweep ended {snapshot.Status}");
         int assignments = jobs + 1;
-        Console.WriteLine($"throughput: {assignments} jobs (1 epoch, no sleep, real files on {root}) over {workersPerNode * nodes} workers on {nodes} ActorSystems " +
+        if (!report) return;
+        var backendName = outputsOnly ? "outputs-only backend (2 files per job)" : "simulated trainer (5 files and 4 log appends per job)";
+        Console.WriteLine($"throughput, {backendName}: {assignments} jobs (1 epoch, no sleep, real files on {root}) over {workersPerNode * nodes} workers on {nodes} ActorSystems " +
                           $"(TCP, MessagePack, SQLite journal): {Bench.F(dispatchSeconds)} s from first assignment to sweep end = " +
                           $"{Bench.F(assignments / dispatchSeconds, "F0")} assignments/s (each: assign, start, progress, completion check, complete); " +
-                          $"{Bench.F(seconds)} s including coordinator start-up and worker registration");
+                          $"{Bench.F(seconds)} s including coordinator start-up and worker registration; " +
+                          $"CPU time {Bench.F(cpuPerJobMs, "F3")} ms per job (whole process, start-up included) = at most " +
+                          $"{Bench.F(Environment.ProcessorCount * 1000 / cpuPerJobMs, "F0")} jobs/s on {Environment.ProcessorCount} idle cores");
     }
 }
 

@@ -11,8 +11,9 @@ namespace NnUnet.Cluster.Tests;
 /// Real Akka clusters on 127.0.0.1 (ports picked by the OS) in one test process: coordinator and worker systems,
 /// a temp nnUNet_results folder with the SQLite journal. Worker systems run with serialize-messages = on; the
 /// coordinator system cannot, because Akka.Persistence.Sql sends itself an internal message holding a Task
-/// (WriteFinished) that no serializer can verify. Every coordinator-worker message still crosses a real socket,
-/// and <see cref="SerializerTests"/> round-trips every message type.
+/// (WriteFinished) that no serializer can verify, so it verifies our messages only (<see cref="VerifyOurMessages"/>:
+/// every INnUnetMessage delivered on it, local ones included, is a MessagePack copy). Every coordinator-worker message
+/// also crosses a real socket, and <see cref="SerializerTests"/> round-trips every message type.
 /// </summary>
 public sealed class LocalCluster : IDisposable
 {
@@ -49,22 +50,28 @@ public sealed class LocalCluster : IDisposable
     public ActorSystem StartCoordinator(SweepDefinition definition, string? extraHocon = null, params Address[] seeds)
     {
         var config = ClusterConfig.Build(new NodeOptions(NodeKind.Coordinator, Seeds: seeds.Select(s => s.ToString()).ToArray(),
-            SqliteJournalPath: Database, ExtraHocon: (extraHocon ?? "") + "\n" + TestHocon));
+            SqliteJournalPath: Database, ExtraHocon: (extraHocon ?? "") + "\n" + VerifyOurMessages.Hocon + "\n" + TestHocon));
         var system = NnUnetClusterHost.StartSystem(config);
         _systems.Add(system);
         NnUnetClusterHost.StartCoordinator(system, NnUnetClusterHost.CoordinatorSettingsFrom(system.Settings.Config, definition, ResultsRoot));
         return system;
     }
 
-    public ActorSystem StartWorker(Address seed, int workers, SimulatedBackendOptions options, string? extraHocon = null)
+    public ActorSystem StartWorker(Address seed, int workers, SimulatedBackendOptions options, string? extraHocon = null) =>
+        StartWorkerNode(seed, workers, options, _ => Task.FromResult<SweepFinished>(null!), extraHocon).System;
+
+    /// <summary>A worker node whose end-of-sweep watcher (<paramref name="watchFinish"/>) starts before its workers, as in `nnunet worker`.</summary>
+    public (ActorSystem System, Task<SweepFinished> Finished) StartWorkerNode(Address seed, int workers, SimulatedBackendOptions options,
+        Func<ActorSystem, Task<SweepFinished>> watchFinish, string? extraHocon = null)
     {
         var config = ClusterConfig.Build(new NodeOptions(NodeKind.Worker, Seeds: [seed.ToString()],
             ExtraHocon: (extraHocon ?? "") + "\nakka.actor.serialize-messages = on\n" + TestHocon));
         var system = NnUnetClusterHost.StartSystem(config);
         _systems.Add(system);
+        var finished = watchFinish(system);
         NnUnetClusterHost.StartWorkers(system, Enumerable.Range(0, workers).Select(i => $"sim{i}").ToArray(),
             device => new SimulatedTrainingBackend(options, device));
-        return system;
+        return (system, finished);
     }
 
     public SimulatedBackendOptions Backend(TimeSpan epoch, Func<JobSpec, int, string?>? failAt = null, Action<JobSpec, int>? afterEpoch = null) =>

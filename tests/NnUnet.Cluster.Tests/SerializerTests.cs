@@ -61,6 +61,7 @@ public sealed class SerializerTests : IDisposable
         new RequestJob("w"),
         new JobProgressReport("w", "2d/fold_0", 2, 3, 7, 0.1, 0.2, 0.3, 0.4, 5.5),
         new JobFinishedReport("w", "2d/fold_0", 2, "/s.json", new Dictionary<string, double> { ["d"] = 1 }),
+        new JobFinishedReport("w", "2d/fold_1", 1, "/s.json", new Dictionary<string, double>(), RequestsNextJob: true),
         new JobFailedReport("w", "2d/fold_0", 2, "boom"),
         new JobRejected("w", "2d/fold_0", 2, "busy"),
         new StartJob(Spec),

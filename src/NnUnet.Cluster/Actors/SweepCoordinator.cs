@@ -123,22 +123,17 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
     private void Active()
     {
         Command<RegisterWorker>(OnRegister);
-        Command<RequestJob>(r =>
-        {
-            if (!_workers.ContainsKey(r.WorkerId))
-            {
-                _log.Warning("job request from unregistered worker {0} ignored (it registers first)", r.WorkerId);
-                return;
-            }
-            if (!_idle.Contains(r.WorkerId)) _idle.Add(r.WorkerId);
-            TryDispatch();
-        });
+        Command<RequestJob>(r => OnRequestJob(r.WorkerId));
         Command<JobProgressReport>(OnProgress);
         Command<JobFinishedReport>(f =>
         {
-            if (!_state.TryGetJob(f.JobId, out _)) return;
-            var spec = _state.BuildSpec(f.JobId, _settings.ResultsRoot);
-            Execute(new CompleteJob(f.JobId, f.Attempt, f.SummaryPath, f.Metrics, _settings.ResultStore.MissingOutputs(spec), DateTime.UtcNow));
+            if (_state.TryGetJob(f.JobId, out _))
+            {
+                // accepted only when the outputs are on storage (checked here, not taken from the worker's word)
+                var spec = _state.BuildSpec(f.JobId, _settings.ResultsRoot);
+                Execute(new CompleteJob(f.JobId, f.Attempt, f.SummaryPath, f.Metrics, _settings.ResultStore.MissingOutputs(spec), DateTime.UtcNow));
+            }
+            if (f.RequestsNextJob) OnRequestJob(f.WorkerId);
         });
         Command<JobFailedReport>(f => Execute(new FailJob(f.JobId, f.Attempt, $"{f.WorkerId}: {f.Error}", DateTime.UtcNow)));
         Command<JobRejected>(r => Execute(new RequeueJob(r.JobId, r.Attempt, $"{r.WorkerId} rejected it: {r.Reason}", DateTime.UtcNow)));
@@ -162,6 +157,20 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         Command<SaveSnapshotFailure>(f => _log.Warning("sweep snapshot failed: {0}", f.Cause.Message));
         Command<DeleteSnapshotsSuccess>(_ => { });
         Command<DeleteSnapshotsFailure>(_ => { });
+    }
+
+    private void OnRequestJob(string workerId)
+    {
+        if (!_workers.ContainsKey(workerId))
+        {
+            _log.Warning("job request from unregistered worker {0} ignored (it registers first)", workerId);
+            return;
+        }
+        if (!_idle.Contains(workerId)) _idle.Add(workerId);
+        TryDispatch();
+        // Nothing left to run: say so to this worker directly. A worker node that joined moments before the end
+        // (or after it) may not be subscribed to the Finished topic yet, and would otherwise wait forever.
+        if (_state.IsFinished && _idle.Contains(workerId)) Sender.Tell(FinishedNotice());
     }
 
     private SweepSnapshot BuildSnapshot()
@@ -198,9 +207,9 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             p.PseudoDice, p.EmaPseudoDice, p.EpochSeconds, DateTime.UtcNow));
         if (events.Count == 0) return;
         var e = (JobProgressed)events[0];
-        bool persist = p.Epoch >= p.TotalEpochs
-                       || !_lastPersistedProgress.TryGetValue(p.JobId, out var last)
-                       || e.At - last >= _settings.ProgressPersistInterval;
+        // at most one persisted progress per job and interval, counted from its (persisted) assignment: a job shorter
+        // than the interval persists none; after a crash its running jobs restart from their checkpoints anyway
+        bool persist = !_lastPersistedProgress.TryGetValue(p.JobId, out var last) || e.At - last >= _settings.ProgressPersistInterval;
         if (persist)
         {
             _lastPersistedProgress[p.JobId] = e.At;
@@ -272,7 +281,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
                 _idle.RemoveAt(0);
                 continue;
             }
-            var events = _state.Decide(new AssignWork(workerId, worker.Node, DateTime.UtcNow));
+            var events = _state.Decide(new AssignWork(workerId, worker.Node, DateTime.UtcNow, _workers.Count));
             if (events.Count == 0) return;
             _idle.RemoveAt(0);
             PersistEvents(events);
@@ -324,6 +333,9 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
 
     private void AfterEvent(ISweepEvent e, string? previousWorker, int previousAttempt)
     {
+        // an assignment is a persisted heartbeat: progress persistence is throttled from it; the entry goes with the run
+        if (e is JobAssigned or JobAdopted) _lastPersistedProgress[JobIdOf(e)!] = e.At;
+        else if (e is not JobProgressed && JobIdOf(e) is { } jobId) _lastPersistedProgress.Remove(jobId);
         switch (e)
         {
             case JobAssigned a when _workers.TryGetValue(a.WorkerId, out var w):
@@ -367,14 +379,23 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         else _finishedPublished = false;
     }
 
+    private SweepFinished FinishedNotice() => new(_settings.Definition.SweepId,
+        _state.AllCompleted ? SweepStatus.Completed : SweepStatus.FinishedWithFailures, _state.Count(JobStatus.Completed), _state.Count(JobStatus.Failed));
+
+    /// <summary>
+    /// Announces the end once: on the node's event stream and the Finished topic (dashboards, coordinator process), and
+    /// to every idle registered worker directly, because a topic subscription made just before the end may not have
+    /// reached this node yet. Workers that ask for work later get the same notice as the answer (see RequestJob).
+    /// </summary>
     private void PublishFinishedOnce()
     {
         if (_finishedPublished) return;
         _finishedPublished = true;
-        var status = _state.AllCompleted ? SweepStatus.Completed : SweepStatus.FinishedWithFailures;
-        var finished = new SweepFinished(_settings.Definition.SweepId, status, _state.Count(JobStatus.Completed), _state.Count(JobStatus.Failed));
-        _log.Info("sweep {0} finished: {1}", finished.SweepId, status);
+        var finished = FinishedNotice();
+        _log.Info("sweep {0} finished: {1}", finished.SweepId, finished.Status);
         Context.System.EventStream.Publish(finished);
         _mediator?.Tell(new Publish(SweepTopics.Finished, finished));
+        foreach (var workerId in _idle)
+            if (_workers.TryGetValue(workerId, out var w)) w.Ref.Tell(finished);
     }
 }

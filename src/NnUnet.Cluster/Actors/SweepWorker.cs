@@ -124,6 +124,9 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
                 p.ValidationLoss, p.PseudoDice, p.EmaPseudoDice, p.EpochSeconds));
         });
         Receive<RunEnded>(OnRunEnded);
+        // the coordinator's direct answer when nothing is left to run: handed to this node's finish watcher
+        // (NnUnetClusterHost.WhenSweepFinishedOnWorkerNode), which does not depend on the topic's gossip
+        Receive<SweepFinished>(f => Context.System.EventStream.Publish(f));
     }
 
     private void OnStart(StartJob start)
@@ -163,9 +166,10 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
         if (ended.Outcome is { } outcome)
         {
             _lastFinished = new JobFinishedReport(_settings.WorkerId, ended.JobId, ended.Attempt, outcome.SummaryPath, outcome.Metrics);
-            _settings.Coordinator.Tell(_lastFinished);
+            _settings.Coordinator.Tell(_lastFinished with { RequestsNextJob = true });
+            return;
         }
-        else if (!ended.Cancelled)
+        if (!ended.Cancelled)
         {
             _log.Warning("worker {0}: {1} attempt {2} failed: {3}", _settings.WorkerId, ended.JobId, ended.Attempt, ended.Error?.Message);
             _settings.Coordinator.Tell(new JobFailedReport(_settings.WorkerId, ended.JobId, ended.Attempt, ended.Error?.Message ?? "unknown error"));

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Akka.Actor;
+using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
 using Akka.Pattern;
@@ -99,18 +100,30 @@ public static class NnUnetClusterHost
         CoordinatorProxy(system).Ask<SweepSnapshot>(GetSweepSnapshot.Instance, timeout);
 
     /// <summary>Completes when this node's coordinator publishes <see cref="SweepFinished"/> (coordinator or embedded node).</summary>
-    public static Task<SweepFinished> WhenSweepFinishedLocally(ActorSystem system)
+    public static Task<SweepFinished> WhenSweepFinishedLocally(ActorSystem system) => WatchFinish(system, subscribeTopic: false);
+
+    /// <summary>
+    /// Completes when the sweep this worker node serves has finished: the coordinator's <see cref="SweepTopics.Finished"/>
+    /// message, or its direct answer to one of this node's workers (a worker that asks for work, or idles, when
+    /// nothing is left to run). The direct answer covers a node that joined just before or after the end, whose topic
+    /// subscription had not reached the coordinator's node yet. Call it before starting the workers.
+    /// </summary>
+    public static Task<SweepFinished> WhenSweepFinishedOnWorkerNode(ActorSystem system) => WatchFinish(system, subscribeTopic: true);
+
+    private static Task<SweepFinished> WatchFinish(ActorSystem system, bool subscribeTopic)
     {
         var done = new TaskCompletionSource<SweepFinished>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var listener = system.ActorOf(Props.Create(() => new FinishListener(done)));
+        var listener = system.ActorOf(Props.Create(() => new FinishListener(done, subscribeTopic)));
         system.EventStream.Subscribe(listener, typeof(SweepFinished));
         return done.Task;
     }
 
     private sealed class FinishListener : ReceiveActor
     {
-        public FinishListener(TaskCompletionSource<SweepFinished> done)
+        public FinishListener(TaskCompletionSource<SweepFinished> done, bool subscribeTopic)
         {
+            if (subscribeTopic) DistributedPubSub.Get(Context.System).Mediator.Tell(new Subscribe(SweepTopics.Finished, Self));
+            Receive<SubscribeAck>(_ => { });
             Receive<SweepFinished>(f =>
             {
                 done.TrySetResult(f);

@@ -16,7 +16,13 @@ public sealed record RequestJob(string WorkerId) : INnUnetMessage;
 public sealed record JobProgressReport(string WorkerId, string JobId, int Attempt, int Epoch, int TotalEpochs, double TrainLoss,
     double ValidationLoss, double PseudoDice, double EmaPseudoDice, double EpochSeconds) : INnUnetMessage;
 
-public sealed record JobFinishedReport(string WorkerId, string JobId, int Attempt, string SummaryPath, Dictionary<string, double> Metrics) : INnUnetMessage;
+/// <summary>
+/// A job ended with its outputs written. <paramref name="RequestsNextJob"/>: the worker is idle and asks for its next
+/// job in the same message (one message less per job than a separate <see cref="RequestJob"/>); false when the report
+/// is sent again after re-registering, which is followed by its own RequestJob.
+/// </summary>
+public sealed record JobFinishedReport(string WorkerId, string JobId, int Attempt, string SummaryPath, Dictionary<string, double> Metrics,
+    bool RequestsNextJob = false) : INnUnetMessage;
 
 public sealed record JobFailedReport(string WorkerId, string JobId, int Attempt, string Error) : INnUnetMessage;
 

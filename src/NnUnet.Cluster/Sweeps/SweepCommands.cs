@@ -5,8 +5,11 @@ public abstract record SweepCommand(DateTime At);
 
 public sealed record DefineSweep(SweepDefinition Definition, DateTime At) : SweepCommand(At);
 
-/// <summary>An idle worker asks for work: assigns the best ready job, if any (nothing while paused).</summary>
-public sealed record AssignWork(string WorkerId, string Node, DateTime At) : SweepCommand(At);
+/// <summary>
+/// An idle worker asks for work: assigns the best ready job, if any (nothing while paused). <paramref name="Workers"/>:
+/// how many workers are registered (0 = unknown), for the dispatch look-ahead.
+/// </summary>
+public sealed record AssignWork(string WorkerId, string Node, DateTime At, int Workers = 0) : SweepCommand(At);
 
 /// <summary>A registering worker says it is still running <paramref name="JobId"/> attempt <paramref name="Attempt"/>.</summary>
 public sealed record AdoptRunningJob(string WorkerId, string Node, string JobId, int Attempt, DateTime At) : SweepCommand(At);

@@ -82,7 +82,7 @@ public sealed class SweepState
                     events.Add(new JobRequeued(held.JobId, held.Attempt, $"worker {assign.WorkerId} asked for new work while holding this job", false, assign.At));
                 if (!Paused)
                 {
-                    var next = NextJob(assign.At);
+                    var next = NextJob(assign.At, assign.Workers);
                     if (held is not null && IsReadyIgnoringStatus(held) && (next is null || Better(held, next))) next = held;
                     if (next is not null)
                         events.Add(new JobAssigned(next.JobId, next.Attempt + 1, assign.WorkerId, assign.Node,
@@ -343,11 +343,17 @@ public sealed class SweepState
 
     private bool IsReadyIgnoringStatus(JobRecord job) => _openDependencies[job.JobId] == 0;
 
-    /// <summary>The job the next idle worker gets at <paramref name="now"/>, or null (nothing ready, or paused). Jobs held after a recovery are skipped until their hold ends.</summary>
-    public JobRecord? NextJob(DateTime? now = null)
+    /// <summary>
+    /// The job the next idle worker gets at <paramref name="now"/>, or null (nothing ready, or paused). Jobs held after a
+    /// recovery are skipped until their hold ends. Critical path first, then the longest job; when
+    /// <paramref name="workers"/> (the registered workers) is known and several groups compete for fewer idle workers
+    /// than ready jobs, <see cref="DispatchPlanner"/> may pick another group whose estimated schedule is strictly shorter.
+    /// </summary>
+    public JobRecord? NextJob(DateTime? now = null, int workers = 0)
     {
         if (Paused) return null;
         JobRecord? best = null;
+        List<JobRecord>? heads = null;
         foreach (var set in _readyByGroup.Values)
         {
             // within a group the job with the most epochs left goes first (longest job first), then grid order;
@@ -356,11 +362,83 @@ public sealed class SweepState
             {
                 var candidate = _jobs[_order[index]];
                 if (candidate.HeldUntil is { } until && (now is null || now < until)) continue;
+                if (best is not null) (heads ??= [best]).Add(candidate);
                 if (best is null || Better(candidate, best)) best = candidate;
                 break;
             }
         }
+        if (heads is not null && workers > 1 && now is { } at && Plan(heads, at, workers) is { } planned) return planned;
         return best;
+    }
+
+    /// <summary>Largest remaining grid the dispatch look-ahead plans for (beyond it: critical path first alone).</summary>
+    public const int MaxPlannedJobs = 200;
+
+    /// <summary>Search nodes per dispatch decision (a few milliseconds).</summary>
+    public const int PlannerNodeBudget = 5_000;
+
+    private JobRecord? Plan(List<JobRecord> heads, DateTime now, int workers)
+    {
+        // large grids: critical path first alone, decided in O(groups) instead of a walk over every job per decision
+        if (Count(JobStatus.Pending) > MaxPlannedJobs) return null;
+        var groupIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        var pending = new List<List<JobRecord>>();
+        var runningUntil = new List<double>();
+        var busy = new List<double>();
+        int readyJobs = 0, plannedJobs = 0;
+        foreach (var id in _order)
+        {
+            var job = _jobs[id];
+            if (job.IsTerminal || (job.Status == JobStatus.Pending && IsBlocked(job))) continue;
+            var group = Group(job);
+            if (!groupIndex.TryGetValue(group, out int g))
+            {
+                groupIndex[group] = g = pending.Count;
+                pending.Add([]);
+                runningUntil.Add(0);
+            }
+            if (job.Status == JobStatus.Running)
+            {
+                // what the reported epochs leave, less the time since the last report
+                double left = EstimatedRemainingSeconds(job) - (job.LastHeartbeatAt is { } beat ? (now - beat).TotalSeconds : 0);
+                left = Math.Max(left, 1e-3); // overdue: about to end
+                runningUntil[g] = Math.Max(runningUntil[g], left);
+                busy.Add(left);
+                continue;
+            }
+            pending[g].Add(job);
+            plannedJobs++;
+            if (IsReady(job)) readyJobs++;
+        }
+        int idle = Math.Max(1, workers - busy.Count);
+        // every ready job starts now anyway, or the grid is too large to search per decision
+        if (readyJobs <= idle || plannedJobs > MaxPlannedJobs) return null;
+
+        var groups = new DispatchPlanner.Group[pending.Count];
+        var firstOfGroup = new JobRecord?[pending.Count];
+        foreach (var (name, g) in groupIndex)
+        {
+            // the order the ready set hands them out: most epochs left first, then grid order
+            pending[g].Sort((a, b) => a.Epoch != b.Epoch ? a.Epoch.CompareTo(b.Epoch) : _index[a.JobId].CompareTo(_index[b.JobId]));
+            var durations = new double[pending[g].Count];
+            for (int i = 0; i < durations.Length; i++) durations[i] = EstimatedRemainingSeconds(pending[g][i]);
+            var dependsOn = new SortedSet<int>();
+            foreach (var job in pending[g])
+                foreach (var dep in job.DependsOn)
+                    if (groupIndex.TryGetValue(Group(_jobs[dep]), out int h) && !_jobs[dep].IsTerminal) dependsOn.Add(h);
+            firstOfGroup[g] = pending[g].Count > 0 ? pending[g][0] : null;
+            groups[g] = new DispatchPlanner.Group(durations, dependsOn.ToArray(), runningUntil[g],
+                firstOfGroup[g] is { } first ? TailSeconds(first) : 0);
+        }
+        heads.Sort((a, b) => Better(a, b) ? -1 : Better(b, a) ? 1 : 0);
+        var candidates = new List<int>(heads.Count);
+        foreach (var head in heads) candidates.Add(groupIndex[Group(head)]);
+        var freeAt = new double[busy.Count + idle];
+        busy.CopyTo(freeAt);
+        int chosen = DispatchPlanner.Choose(groups, freeAt, candidates, PlannerNodeBudget, out _);
+        foreach (var head in heads)
+            if (groupIndex[Group(head)] == chosen) return head;
+        return null;
     }
 
     /// <summary>The earliest end of a recovery hold, if any job is held (the coordinator dispatches again then).</summary>

@@ -90,12 +90,12 @@ internal sealed class WorkerVerb : AsyncCommand<WorkerSettings>
         while (true)
         {
             var system = NnUnetClusterHost.StartSystem(config);
-            var finished = new TaskCompletionSource<SweepFinished>(TaskCreationOptions.RunContinuationsAsynchronously);
-            if (!settings.Stay) system.ActorOf(Props.Create(() => new FinishWatcher(finished)), "finish-watcher");
+            // with --stay the node never exits on a sweep's end
+            var finished = settings.Stay ? new TaskCompletionSource<SweepFinished>().Task : NnUnetClusterHost.WhenSweepFinishedOnWorkerNode(system);
             NnUnetClusterHost.StartWorkers(system, devices, backends, results);
             Console.Error.WriteLine($"worker node {Akka.Cluster.Cluster.Get(system).SelfAddress}: {devices.Length} worker(s) [{string.Join(", ", devices)}], seeds {string.Join(", ", seeds)}");
 
-            var ended = await Task.WhenAny(finished.Task, system.WhenTerminated, cancelled);
+            var ended = await Task.WhenAny(finished, system.WhenTerminated, cancelled);
             if (ended == system.WhenTerminated)
             {
                 // Removed from the cluster (the coordinator crashed or was cut off: keep-oldest downs the side without it).
@@ -111,18 +111,8 @@ internal sealed class WorkerVerb : AsyncCommand<WorkerSettings>
             }
             await ClusterCommandSupport.ShutdownAsync(system);
             if (ended == cancelled) return NnUnetApp.ExitInterrupted;
-            Console.Error.WriteLine($"sweep {finished.Task.Result.SweepId} finished ({finished.Task.Result.Status}); worker exits");
+            Console.Error.WriteLine($"sweep {finished.Result.SweepId} finished ({finished.Result.Status}); worker exits");
             return NnUnetApp.ExitOk;
-        }
-    }
-
-    private sealed class FinishWatcher : ReceiveActor
-    {
-        public FinishWatcher(TaskCompletionSource<SweepFinished> finished)
-        {
-            DistributedPubSub.Get(Context.System).Mediator.Tell(new Subscribe(SweepTopics.Finished, Self));
-            Receive<SubscribeAck>(_ => { });
-            Receive<SweepFinished>(f => finished.TrySetResult(f));
         }
     }
 }

@@ -1,0 +1,145 @@
+using NnUnet.Cluster.Sweeps;
+
+namespace NnUnet.Cluster.Tests;
+
+/// <summary>
+/// The dispatch look-ahead, pure: on the bench's 20-job grid (known optimum by exhaustive search, bench/scheduler) it
+/// reaches the optimum where critical path first alone does not, it keeps critical path first where that is as good,
+/// and it is never worse than critical path first.
+/// </summary>
+public class DispatchPlannerTests
+{
+    private static readonly DateTime T0 = new(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+    // seconds per epoch of the bench's grid (5 epochs): 2d 0.4 s, 3d_fullres 2.0 s, 3d_lowres 1.1 s, cascade 1.7 s per fold
+    private static readonly Dictionary<string, double> EpochSeconds = new()
+    {
+        ["2d"] = 0.08, ["3d_fullres"] = 0.40, ["3d_lowres"] = 0.22, ["3d_cascade_fullres"] = 0.34,
+    };
+    private const double SelectSeconds = 0.1;
+
+    /// <summary>Discrete-event run of the whole sweep through <see cref="SweepState"/>; the estimates are the true durations from the start.</summary>
+    private static (double makespan, List<string> order) Simulate(int gpus, int workersTold)
+    {
+        var definition = SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", EpochSeconds.Keys, [0, 1, 2, 3, 4], 5);
+        var fresh = new SweepState();
+        fresh.Apply(new SweepDefined(definition, T0));
+        // measured epoch times, as if an earlier run had reported them
+        var state = SweepState.FromSnapshot(fresh.ToSnapshot() with
+        {
+            Timings = EpochSeconds.Select(e => new ConfigurationTiming(e.Key, e.Value * 10, 10)).ToArray(),
+        });
+        var running = new PriorityQueue<(string worker, JobRecord job), double>();
+        var idle = new Queue<string>(Enumerable.Range(0, gpus).Select(i => $"g{i}"));
+        var order = new List<string>();
+        double now = 0;
+        while (true)
+        {
+            while (idle.Count > 0)
+            {
+                var events = state.Decide(new AssignWork(idle.Peek(), "n", T0.AddSeconds(now), workersTold));
+                if (events.Count == 0) break;
+                foreach (var e in events) state.Apply(e);
+                var job = state.JobOfWorker(idle.Dequeue())!;
+                order.Add(job.JobId);
+                running.Enqueue((job.WorkerId!, job), now + (job.Kind == JobKind.Train ? EpochSeconds[job.Configuration!] * 5 : SelectSeconds));
+            }
+            if (!running.TryDequeue(out var done, out var end)) break;
+            now = end;
+            foreach (var e in state.Decide(new CompleteJob(done.job.JobId, done.job.Attempt, "s", new(), null, T0.AddSeconds(now)))) state.Apply(e);
+            idle.Enqueue(done.worker);
+        }
+        Assert.True(state.AllCompleted);
+        return (now, order);
+    }
+
+    [Fact]
+    public void FourGpus_LookAheadReachesTheOptimum_CriticalPathFirstAloneDoesNot()
+    {
+        var (criticalPathOnly, cpOrder) = Simulate(4, workersTold: 0);
+        var (planned, plannedOrder) = Simulate(4, workersTold: 4);
+        Assert.Equal(6.8, criticalPathOnly, 6);
+        Assert.Equal(6.7, planned, 6); // the optimum (exhaustive search in bench/scheduler: 6.70 s)
+        Assert.Equal(Enumerable.Repeat("3d_lowres", 4), cpOrder.Take(4).Select(j => j.Split('/')[0]));
+        // critical path first where it costs nothing (every low-res fold starts at once here too); later choices differ
+        Assert.Equal(cpOrder.Take(4), plannedOrder.Take(4));
+        Assert.NotEqual(cpOrder, plannedOrder);
+    }
+
+    [Theory]
+    [InlineData(2, 13.1)]
+    [InlineData(8, 3.8)]
+    [InlineData(16, 2.9)]
+    public void OtherGpuCounts_LookAheadIsOptimal(int gpus, double optimum)
+    {
+        Assert.Equal(optimum, Simulate(gpus, workersTold: gpus).makespan, 6);
+        Assert.True(Simulate(gpus, workersTold: 0).makespan >= optimum - 1e-9);
+    }
+
+    [Fact]
+    public void NeverWorseThanCriticalPathFirst_OnRandomGroups()
+    {
+        var rng = new Random(7);
+        for (int round = 0; round < 200; round++)
+        {
+            int groupCount = rng.Next(2, 5), workers = rng.Next(2, 5);
+            var groups = new DispatchPlanner.Group[groupCount];
+            for (int g = 0; g < groupCount; g++)
+            {
+                var durations = Enumerable.Range(0, rng.Next(1, 5)).Select(_ => Math.Round(0.1 + rng.NextDouble() * 3, 2)).OrderDescending().ToArray();
+                int[] deps = g > 0 && rng.Next(3) == 0 ? [rng.Next(g)] : [];
+                groups[g] = new DispatchPlanner.Group(durations, deps, 0, 0);
+            }
+            var candidates = Enumerable.Range(0, groupCount).Where(g => groups[g].DependsOn.Length == 0).ToList();
+            var free = new double[workers];
+            for (int k = 1; k < workers; k++) free[k] = rng.Next(2) == 0 ? 0 : Math.Round(rng.NextDouble() * 2, 2);
+            int chosen = DispatchPlanner.Choose(groups, free, candidates, 100_000, out double planned);
+            Assert.Contains(chosen, candidates);
+            double greedy = GreedyListSchedule(groups, free, candidates);
+            Assert.True(planned <= greedy + 1e-9, $"round {round}: planned {planned} > critical path first {greedy}");
+            double work = free.Sum() + groups.Sum(g => g.Durations.Sum());
+            Assert.True(planned >= work / workers - 1e-9 && planned >= groups.Max(g => g.Durations.Max()) - 1e-9);
+        }
+    }
+
+    [Fact]
+    public void Ties_KeepTheCriticalPathFirstChoice()
+    {
+        // two workers, two equal independent groups: any order is as good, so the first candidate (critical path first) stays
+        var groups = new[] { new DispatchPlanner.Group([1.0], [], 0, 0), new DispatchPlanner.Group([1.0], [], 0, 0) };
+        Assert.Equal(1, DispatchPlanner.Choose(groups, [0, 0], [1, 0], 1000, out double makespan));
+        Assert.Equal(1.0, makespan, 9);
+    }
+
+    /// <summary>Critical path first list scheduling (tails are 0 here, so: longest first, then group order), written apart from the planner.</summary>
+    private static double GreedyListSchedule(DispatchPlanner.Group[] groups, double[] workerFree, List<int> rootCandidates)
+    {
+        var next = new int[groups.Length];
+        var end = new double[groups.Length];
+        var free = (double[])workerFree.Clone();
+        bool first = true;
+        while (true)
+        {
+            Array.Sort(free);
+            double t = free[0];
+            int pick = -1;
+            for (int g = 0; g < groups.Length; g++)
+            {
+                if (next[g] >= groups[g].Durations.Length) continue;
+                if (groups[g].DependsOn.Any(h => next[h] < groups[h].Durations.Length || end[h] > t)) continue;
+                if (pick < 0 || groups[g].Durations[next[g]] > groups[pick].Durations[next[pick]]) pick = g;
+            }
+            if (first) { pick = rootCandidates[0]; first = false; }
+            if (pick < 0)
+            {
+                if (Enumerable.Range(0, groups.Length).All(i => next[i] >= groups[i].Durations.Length)) break;
+                var waits = end.Where(e => e > t).Concat(free.Where(f => f > t)).ToArray();
+                if (waits.Length == 0) break;
+                free[0] = waits.Min();
+                continue;
+            }
+            free[0] = t + groups[pick].Durations[next[pick]++];
+            end[pick] = Math.Max(end[pick], free[0]);
+        }
+        return end.Max();
+    }
+}
