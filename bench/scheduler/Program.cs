@@ -5,6 +5,7 @@ using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
+using NnUnet.Core.IO;
 
 // Scheduler benchmarks with real actors and the simulated backend (see bench/README.md, section "scheduler").
 //   makespan    20-job grid (4 configurations x 5 folds, cascade dependencies) + selection on 2..64 simulated GPUs:
@@ -79,8 +80,8 @@ sealed class OutputsOnlyBackend : ITrainingBackend
     {
         progress.ReportEpoch(new EpochProgress(1, 1, 0, 0, 0, 0, 0.001));
         var output = ResultLayout.OutputPath(spec);
-        ResultLayout.WriteAtomically(output, "{}");
-        if (spec.Kind == JobKind.Train) ResultLayout.WriteAtomically(Path.Combine(ResultLayout.FoldFolder(spec), ResultLayout.CheckpointFinal), "{}");
+        AtomicFile.WriteAllText(output, "{}");
+        if (spec.Kind == JobKind.Train) AtomicFile.WriteAllText(Path.Combine(ResultLayout.FoldFolder(spec), ResultLayout.CheckpointFinal), "{}");
         return Task.FromResult(new JobOutcome(output, new()));
     }
 }

@@ -38,20 +38,6 @@ public static class ResultLayout
 
     /// <summary>Default journal file of an embedded or single-coordinator sweep: next to the dataset's results.</summary>
     public static string DefaultSweepDatabase(string resultsRoot, string dataset) => Path.Combine(DatasetFolder(resultsRoot, dataset), SweepDatabase);
-
-    /// <summary>
-    /// Writes a file so that readers see either the old or the complete new content (temp file + rename). A temp file
-    /// left by a killed writer is never read (readers open only <paramref name="path"/>). <paramref name="beforeRename"/>
-    /// runs between the two steps (fault-injection tests stall there).
-    /// </summary>
-    public static void WriteAtomically(string path, string content, Action? beforeRename = null)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        var temp = path + $".tmp-{Environment.ProcessId}-{Guid.NewGuid():N}";
-        File.WriteAllText(temp, content);
-        beforeRename?.Invoke();
-        File.Move(temp, path, overwrite: true);
-    }
 }
 
 /// <summary>The coordinator's view of shared storage: does a job's output really exist before its completion is accepted?</summary>

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using NnUnet.Cluster.Sweeps;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Cluster.Backends;
 
@@ -114,7 +115,7 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
             if (epoch % options.CheckpointEvery == 0 || epoch == spec.Epochs)
             {
                 var stall = options.StallInCheckpointWrite(spec, epoch);
-                ResultLayout.WriteAtomically(latest, JsonSerializer.Serialize(new { epoch, ema_pseudo_dice = ema, simulated = true }),
+                AtomicFile.WriteAllText(latest, JsonSerializer.Serialize(new { epoch, ema_pseudo_dice = ema, simulated = true }),
                     stall > TimeSpan.Zero ? () => Task.Delay(stall, ct).GetAwaiter().GetResult() : null);
             }
             File.AppendAllText(logPath, string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}: train_loss {trainLoss:F4} pseudo_dice {dice:F4} ema {ema:F4}\n"));
@@ -122,20 +123,20 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
             options.AfterEpoch?.Invoke(spec, epoch);
         }
         if (spec.Configuration == SweepDefinition.Lowres)
-            ResultLayout.WriteAtomically(Path.Combine(fold, "predicted_next_stage", SweepDefinition.Cascade, "simulated.json"), "{\"simulated\": true}");
+            AtomicFile.WriteAllText(Path.Combine(fold, "predicted_next_stage", SweepDefinition.Cascade, "simulated.json"), "{\"simulated\": true}");
         File.AppendAllText(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: validation\n");
         if (options.StallInValidation(spec) is var validationStall && validationStall > TimeSpan.Zero)
             await Task.Delay(validationStall, ct);
         double foregroundMean = ema;
         var summary = ResultLayout.ValidationSummary(fold);
-        ResultLayout.WriteAtomically(summary, JsonSerializer.Serialize(new
+        AtomicFile.WriteAllText(summary, JsonSerializer.Serialize(new
         {
             metric_per_case = Array.Empty<object>(),
             mean = new Dictionary<string, object> { ["1"] = new { Dice = foregroundMean } },
             foreground_mean = new { Dice = foregroundMean },
             simulated = true,
         }));
-        ResultLayout.WriteAtomically(Path.Combine(fold, ResultLayout.CheckpointFinal), JsonSerializer.Serialize(new { epoch, simulated = true }));
+        AtomicFile.WriteAllText(Path.Combine(fold, ResultLayout.CheckpointFinal), JsonSerializer.Serialize(new { epoch, simulated = true }));
         File.AppendAllText(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: training done\n");
         options.Log.Add(new(spec.JobId, spec.Attempt, device, 0, true, false, null));
         return new JobOutcome(summary, new Dictionary<string, double> { ["foreground_mean_dice"] = foregroundMean, ["epochs"] = epoch });
@@ -158,12 +159,12 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
                     if (!File.Exists(summary)) throw new FileNotFoundException($"selection needs {summary}, which does not exist");
                     folds.Add(summary);
                 }
-            ResultLayout.WriteAtomically(output, JsonSerializer.Serialize(new { simulated = true, summaries = folds, best_configuration = spec.Configurations[0] }));
+            AtomicFile.WriteAllText(output, JsonSerializer.Serialize(new { simulated = true, summaries = folds, best_configuration = spec.Configurations[0] }));
         }
         else
         {
             Directory.CreateDirectory(output);
-            ResultLayout.WriteAtomically(Path.Combine(output, "simulated.json"), "{\"simulated\": true}");
+            AtomicFile.WriteAllText(Path.Combine(output, "simulated.json"), "{\"simulated\": true}");
         }
         progress.ReportEpoch(new EpochProgress(1, 1, 0, 0, 0, 0, clock.Elapsed.TotalSeconds));
         options.Log.Add(new(spec.JobId, spec.Attempt, device, 0, true, false, null));

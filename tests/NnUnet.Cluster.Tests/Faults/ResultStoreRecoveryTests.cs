@@ -1,5 +1,6 @@
 using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Sweeps;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Cluster.Tests.Faults;
 
@@ -28,9 +29,9 @@ public sealed class ResultStoreRecoveryTests : IDisposable
         var attemptStart = DateTime.UtcNow;
         Assert.False(store.OutputsWrittenSince(spec, attemptStart.AddHours(-1))); // nothing there
 
-        ResultLayout.WriteAtomically(ResultLayout.ValidationSummary(fold), "{}");
+        AtomicFile.WriteAllText(ResultLayout.ValidationSummary(fold), "{}");
         Assert.False(store.OutputsWrittenSince(spec, attemptStart.AddHours(-1))); // checkpoint_final missing
-        ResultLayout.WriteAtomically(Path.Combine(fold, ResultLayout.CheckpointFinal), "{}");
+        AtomicFile.WriteAllText(Path.Combine(fold, ResultLayout.CheckpointFinal), "{}");
         Assert.True(store.OutputsWrittenSince(spec, attemptStart));
 
         // the same files from a run an hour before this attempt: not this attempt's result

@@ -54,7 +54,7 @@ public sealed class WorkerCrashTests : IDisposable
     public async Task SigkillDuringCheckpointWrite_TempFileIgnored_FoldResumesFromPreviousCheckpoint()
     {
         string TempFiles(string job) => string.Join(",", Directory.Exists(_cluster.FoldFolder(job))
-            ? Directory.GetFiles(_cluster.FoldFolder(job), "checkpoint_latest.ckpt.tmp-*") : []);
+            ? Directory.GetFiles(_cluster.FoldFolder(job), ".checkpoint_latest.ckpt.tmp-*") : []);
         var (coordinator, survivor, job) = await KillVictimWhen("checkpoint:3:30000", j => TempFiles(j).Length > 0);
         var leftBehind = TempFiles(job);
         // at the kill, the visible checkpoint is the whole one of epoch 2; epoch 3's sits complete in a temp file

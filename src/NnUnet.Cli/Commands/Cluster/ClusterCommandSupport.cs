@@ -91,6 +91,11 @@ internal class SweepDefinitionSettings : DashboardSettings
             configs = NnUnet.Core.Planning.NnUnetPlans.Load(plansPath).ConfigurationNames.ToList();
         }
         var folds = ClusterCommandSupport.ParseInts(Folds, "--folds");
+        // the real trainer's cascade folds read the low-res prediction of every training case, which only the five
+        // low-res folds together produce: a sweep over fewer folds would schedule cascade jobs that can only fail
+        if (!Simulate && configs.Contains(SweepDefinition.Cascade) && !new SortedSet<int>(folds).SetEquals([0, 1, 2, 3, 4]))
+            throw new ArgumentException($"{SweepDefinition.Cascade} trains on the {SweepDefinition.Lowres} predictions of every training case, " +
+                $"which all five {SweepDefinition.Lowres} folds produce: use --folds 0,1,2,3,4, or leave {SweepDefinition.Cascade} out with -c");
         return (SweepDefinition.Create(dataset, Plans, Trainer, configs, folds, Epochs, Predict, MaxAttempts), resultsRoot);
     }
 }
