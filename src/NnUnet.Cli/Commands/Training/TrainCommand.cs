@@ -163,6 +163,8 @@ internal sealed class TrainCommand : AsyncCommand<TrainCommand.Settings>
             if (bar is null) return;
             bar.Value = p.Epoch + 1;
             bar.Description = $"{_name}: epoch {p.Epoch + 1}/{p.TotalEpochs}, EMA pseudo-Dice {p.EmaPseudoDice.ToString("F4", CultureInfo.InvariantCulture)}, ETA {p.EstimatedTimeLeft:hh\\:mm\\:ss}";
+            // a log or pipe gets no live bar (only occasional snapshots of it): one line per epoch there instead
+            if (!console.Profile.Capabilities.Interactive) console.WriteLine(bar.Description);
         }
 
         public void OnMessage(string line)
