@@ -31,11 +31,11 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         public bool Quick { get; init; }
 
         [CommandOption("--epochs <E>")]
-        [Description("epochs per fold (default 6, --quick 2)")]
+        [Description("epochs per fold (default 6, --quick 3)")]
         public int? Epochs { get; init; }
 
         [CommandOption("--iters-per-epoch <N>")]
-        [Description("training iterations per epoch (default 20, --quick 8)")]
+        [Description("training iterations per epoch (default 20, --quick 12)")]
         public int? ItersPerEpoch { get; init; }
 
         [CommandOption("--workers <N>")]
@@ -62,8 +62,10 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         Environment.SetEnvironmentVariable(NnUnetPaths.PreprocessedVariable, paths.Preprocessed);
         Environment.SetEnvironmentVariable(NnUnetPaths.ResultsVariable, paths.Results);
 
-        int epochs = settings.Epochs ?? (settings.Quick ? 2 : 6);
-        int iters = settings.ItersPerEpoch ?? (settings.Quick ? 8 : 20);
+        // measured on 2 idle CPU cores (README): --quick 2 min 8 s, both structures learned (test Dice 0.76 / 0.83);
+        // the default 9 min 35 s (test Dice 0.95 / 0.92)
+        int epochs = settings.Epochs ?? (settings.Quick ? 3 : 6);
+        int iters = settings.ItersPerEpoch ?? (settings.Quick ? 12 : 20);
         string dataset = DatasetId.ToString(CultureInfo.InvariantCulture);
         AnsiConsole.MarkupLine($"[bold]nnU-Net demo[/] in [blue]{Markup.Escape(work)}[/]: {epochs} epochs x {iters} iterations per fold, {settings.Workers} CPU worker(s)");
         if (!settings.NoDashboard)
