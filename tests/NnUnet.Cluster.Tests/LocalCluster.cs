@@ -9,10 +9,11 @@ namespace NnUnet.Cluster.Tests;
 
 /// <summary>
 /// Real Akka clusters on 127.0.0.1 (ports picked by the OS) in one test process: coordinator and worker systems,
-/// a temp nnUNet_results folder with the SQLite journal. Worker systems run with serialize-messages = on; the
-/// coordinator system cannot, because Akka.Persistence.Sql sends itself an internal message holding a Task
-/// (WriteFinished) that no serializer can verify, so it verifies our messages only (<see cref="VerifyOurMessages"/>:
-/// every INnUnetMessage delivered on it, local ones included, is a MessagePack copy). Every coordinator-worker message
+/// a temp nnUNet_results folder with the SQLite journal. Every system verifies our messages (<see cref="VerifyOurMessages"/>:
+/// every INnUnetMessage delivered on it, local ones included, is a MessagePack copy) rather than running with
+/// serialize-messages = on, which checks every message or none: on the coordinator Akka.Persistence.Sql sends itself a
+/// message holding a Task, and on any node Akka's own local ReachabilityChanged fails it and is dropped before the
+/// split-brain resolver sees it (which made partition tests time out). Every coordinator-worker message
 /// also crosses a real socket, and <see cref="SerializerTests"/> round-trips every message type.
 /// </summary>
 public sealed class LocalCluster : IDisposable
@@ -65,7 +66,7 @@ public sealed class LocalCluster : IDisposable
         Func<ActorSystem, Task<SweepFinished>> watchFinish, string? extraHocon = null)
     {
         var config = ClusterConfig.Build(new NodeOptions(NodeKind.Worker, Seeds: [seed.ToString()],
-            ExtraHocon: (extraHocon ?? "") + "\nakka.actor.serialize-messages = on\n" + TestHocon));
+            ExtraHocon: (extraHocon ?? "") + "\n" + VerifyOurMessages.Hocon + "\n" + TestHocon));
         var system = NnUnetClusterHost.StartSystem(config);
         _systems.Add(system);
         var finished = watchFinish(system);
