@@ -49,12 +49,7 @@ public sealed class MultiProcessTests : IDisposable
     public async Task RealTraining_SigkilledWorkerProcess_FoldResumesFromCheckpoint_SweepFinishes()
     {
         // A tiny real dataset through the real pipeline: 10 cases, planned and preprocessed by the CLI.
-        const string dataset = "Dataset991_Tiny";
-        NnUnet.Core.Demo.SyntheticDataset.Write(_cluster.Raw, 991, "Tiny",
-            new NnUnet.Core.Demo.SyntheticDatasetOptions(TrainingCases: 10, TestCases: 0, Shape: [8, 24, 24]));
-        _cluster.Run("fingerprint", "991");
-        _cluster.Run("plan", "991");
-        _cluster.Run("preprocess", "991", "-c", "2d", "3d_fullres");
+        string dataset = _cluster.PrepareSyntheticDataset(991, "Tiny", cases: 10);
 
         var coordinator = _cluster.Start("coordinator", "991", "-c", "2d,3d_fullres", "--folds", "0,1", "--epochs", "6",
             "--host", "127.0.0.1", "--port", _cluster.Port.ToString(), "--config", _cluster.Hocon, "--linger", "1", "--json");

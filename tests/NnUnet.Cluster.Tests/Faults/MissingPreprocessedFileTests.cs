@@ -19,12 +19,7 @@ public sealed class MissingPreprocessedFileTests : IDisposable
     [Fact]
     public async Task MissingPreprocessedCase_FailsItsJobWithTheFile_SweepGoesOn_DashboardShowsTheError()
     {
-        const string dataset = "Dataset993_Missing";
-        NnUnet.Core.Demo.SyntheticDataset.Write(_cluster.Raw, 993, "Missing",
-            new NnUnet.Core.Demo.SyntheticDatasetOptions(TrainingCases: 6, TestCases: 0, Shape: [8, 24, 24]));
-        _cluster.Run("fingerprint", "993");
-        _cluster.Run("plan", "993");
-        _cluster.Run("preprocess", "993", "-c", "2d", "3d_fullres");
+        string dataset = _cluster.PrepareSyntheticDataset(993, "Missing", cases: 6);
         _cluster.Run("splits", "993"); // the split is fixed (splits_final.json), then storage loses a file
         string missing = Path.Combine(_cluster.Root, "preprocessed", dataset, "nnUNetPlans_3d_fullres", "missing_002.npy");
         Assert.True(File.Exists(missing), missing);

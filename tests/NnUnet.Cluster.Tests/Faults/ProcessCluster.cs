@@ -64,6 +64,21 @@ public sealed class ProcessCluster : IDisposable
         return new Running(process, output);
     }
 
+    /// <summary>
+    /// A tiny synthetic dataset (organ + lesion, 8x24x24) through the real CLI: written to nnUNet_raw, fingerprinted,
+    /// planned, preprocessed for 2d and 3d_fullres. Returns the dataset's name (DatasetNNN_Name).
+    /// </summary>
+    public string PrepareSyntheticDataset(int id, string name, int cases)
+    {
+        var location = NnUnet.Core.Demo.SyntheticDataset.Write(Raw, id, name,
+            new NnUnet.Core.Demo.SyntheticDatasetOptions(TrainingCases: cases, TestCases: 0, Shape: [8, 24, 24]));
+        string idText = id.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        Run("fingerprint", idText);
+        Run("plan", idText);
+        Run("preprocess", idText, "-c", "2d", "3d_fullres");
+        return location.Name;
+    }
+
     /// <summary>Runs one nnunet verb to completion (set-up steps of a test).</summary>
     public void Run(params string[] args) => AssertExits(Start(args), 0, TimeSpan.FromMinutes(3), "nnunet " + string.Join(' ', args));
 
