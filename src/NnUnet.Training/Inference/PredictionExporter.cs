@@ -86,13 +86,7 @@ public sealed class PredictionExporter
         if (_dataset.HasRegions)
         {
             probabilities = torch.sigmoid(croppedLogits);
-            // regions: paint every region whose probability exceeds 0.5, later entries of regions_class_order on top
-            labelIndex = torch.zeros([croppedShape[0], croppedShape[1], croppedShape[2]], ScalarType.Int32);
-            for (int i = 0; i < k; i++)
-            {
-                using var label = TorchScalars.Of(_outputLabels[i]);
-                labelIndex.masked_fill_(probabilities[i].gt(TorchScalars.Half), label);
-            }
+            labelIndex = PaintRegions(probabilities);
         }
         else
         {
@@ -123,6 +117,21 @@ public sealed class PredictionExporter
     {
         using var scope = torch.NewDisposeScope();
         return logits.detach().to(ScalarType.Float32, CPU).contiguous().data<float>().ToArray();
+    }
+
+    /// <summary>
+    /// Regions: every region whose probability (k, z, y, x) exceeds 0.5 is painted with its label, later entries of
+    /// regions_class_order on top; int32 (z, y, x).
+    /// </summary>
+    private Tensor PaintRegions(Tensor probabilities)
+    {
+        var labelIndex = torch.zeros(probabilities.shape[1..], ScalarType.Int32);
+        for (int i = 0; i < _outputLabels.Length; i++)
+        {
+            using var label = TorchScalars.Of(_outputLabels[i]);
+            labelIndex.masked_fill_(probabilities[i].gt(TorchScalars.Half), label);
+        }
+        return labelIndex;
     }
 
     private Tensor MapIndicesToLabels(Tensor indices)
@@ -199,13 +208,7 @@ public sealed class PredictionExporter
         Tensor labelIndex;
         if (_dataset.HasRegions)
         {
-            var probabilities = torch.sigmoid(t);
-            labelIndex = torch.zeros([targetShape[0], targetShape[1], targetShape[2]], ScalarType.Int32);
-            for (int i = 0; i < k; i++)
-            {
-                using var label = TorchScalars.Of(_outputLabels[i]);
-                labelIndex.masked_fill_(probabilities[i].gt(TorchScalars.Half), label);
-            }
+            labelIndex = PaintRegions(torch.sigmoid(t));
         }
         else labelIndex = MapIndicesToLabels(t.argmax(0).to(ScalarType.Int32));
         return labelIndex.to(ScalarType.Byte).contiguous().data<byte>().ToArray();
