@@ -18,15 +18,22 @@ public class DispatchPlannerTests
     private const double SelectSeconds = 0.1;
 
     /// <summary>Discrete-event run of the whole sweep through <see cref="SweepState"/>; the estimates are the true durations from the start.</summary>
-    private static (double makespan, List<string> order) Simulate(int gpus, int workersTold)
+    // nnU-Net-like: 2d epochs 0.8 x 3d_fullres (nnU-Net's expected epoch times), the other 3D configurations near it
+    private static readonly Dictionary<string, double> NnUnetLikeEpochSeconds = new()
     {
-        var definition = SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", EpochSeconds.Keys, [0, 1, 2, 3, 4], 5);
+        ["2d"] = 0.32, ["3d_fullres"] = 0.40, ["3d_lowres"] = 0.38, ["3d_cascade_fullres"] = 0.42,
+    };
+
+    private static (double makespan, List<string> order) Simulate(int gpus, int workersTold, Dictionary<string, double>? profile = null)
+    {
+        var epochSeconds = profile ?? EpochSeconds;
+        var definition = SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", epochSeconds.Keys, [0, 1, 2, 3, 4], 5);
         var fresh = new SweepState();
         fresh.Apply(new SweepDefined(definition, T0));
         // measured epoch times, as if an earlier run had reported them
         var state = SweepState.FromSnapshot(fresh.ToSnapshot() with
         {
-            Timings = EpochSeconds.Select(e => new ConfigurationTiming(e.Key, e.Value * 10, 10)).ToArray(),
+            Timings = epochSeconds.Select(e => new ConfigurationTiming(e.Key, e.Value * 10, 10)).ToArray(),
         });
         var running = new PriorityQueue<(string worker, JobRecord job), double>();
         var idle = new Queue<string>(Enumerable.Range(0, gpus).Select(i => $"g{i}"));
@@ -41,7 +48,7 @@ public class DispatchPlannerTests
                 foreach (var e in events) state.Apply(e);
                 var job = state.JobOfWorker(idle.Dequeue())!;
                 order.Add(job.JobId);
-                running.Enqueue((job.WorkerId!, job), now + (job.Kind == JobKind.Train ? EpochSeconds[job.Configuration!] * 5 : SelectSeconds));
+                running.Enqueue((job.WorkerId!, job), now + (job.Kind == JobKind.Train ? epochSeconds[job.Configuration!] * 5 : SelectSeconds));
             }
             if (!running.TryDequeue(out var done, out var end)) break;
             now = end;
@@ -99,6 +106,55 @@ public class DispatchPlannerTests
             double work = free.Sum() + groups.Sum(g => g.Durations.Sum());
             Assert.True(planned >= work / workers - 1e-9 && planned >= groups.Max(g => g.Durations.Max()) - 1e-9);
         }
+    }
+
+    [Fact]
+    public void TwelveGpus_AWorkerWaitsForTheCascade_InsteadOfStarting2dWhenTheFirstLowResFoldEnds()
+    {
+        // optimum = critical path: low-res fold 1.9 s, cascade fold 2.1 s, selection 0.1 s
+        var (planned, order) = Simulate(12, workersTold: 12, NnUnetLikeEpochSeconds);
+        Assert.Equal(4.1, planned, 6);
+        // critical path first hands the first freed worker a 2d fold; the fifth cascade fold then waits for a worker
+        Assert.True(Simulate(12, workersTold: 0, NnUnetLikeEpochSeconds).makespan > 4.1 + 1e-6);
+        // every cascade fold is assigned before the last 2d fold
+        Assert.True(order.LastIndexOf(order.Last(j => j.StartsWith("3d_cascade_fullres/"))) < order.FindLastIndex(j => j.StartsWith("2d/")));
+    }
+
+    [Fact]
+    public void Waits_WhenADependencyAboutToEndDeservesTheWorker_NeverWhenNothingRuns()
+    {
+        // 2d (1.6 s) is the only ready job; the low-res group ends at 0.1 and releases three cascade folds (2.1 s);
+        // workers free at 0 (asking), 0.1, 0.1 and 1.0. Starting 2d now: the third cascade fold starts at 1.0, end 3.1.
+        // Waiting until 0.1: three cascade folds at once, 2d on the worker free at 1.0, end 2.6.
+        var groups = new[]
+        {
+            new DispatchPlanner.Group([1.6], [], 0, 0),
+            new DispatchPlanner.Group([], [], 0.1, 2.1),
+            new DispatchPlanner.Group([2.1, 2.1, 2.1], [1], 0, 0),
+        };
+        Assert.Equal(DispatchPlanner.Wait, DispatchPlanner.Choose(groups, [0, 0.1, 0.1, 1.0], [0], 10_000, out double planned));
+        Assert.Equal(2.6, planned, 9);
+        // nothing runs, nothing to wait for: the ready job starts
+        var idle = new[] { new DispatchPlanner.Group([1.6], [], 0, 0), new DispatchPlanner.Group([1.0], [0], 0, 0) };
+        Assert.Equal(0, DispatchPlanner.Choose(idle, [0, 0], [0], 10_000, out _));
+    }
+
+    [Fact]
+    public void TimesEqualButForTheLastBits_AreOneMoment_AndDoNotHideTheBetterSchedule()
+    {
+        // groups: 0 = 2d (5 x 1.6), 1 = 3d_fullres (3 x 2.0 pending, two running until 2.0), 2 = 3d_lowres (last fold
+        // running until 1.9), 3 = cascade (5 x 2.1 after the low-res group), 4 = selection (after all)
+        var groups = new[]
+        {
+            new DispatchPlanner.Group([1.6, 1.6, 1.6, 1.6, 1.6], [], 0, 0.095),
+            new DispatchPlanner.Group([2.0, 2.0, 2.0], [], 2.0, 0.095),
+            new DispatchPlanner.Group([], [], 1.9000000000000008, 0),
+            new DispatchPlanner.Group([2.1, 2.1, 2.1, 2.1, 2.1], [2], 0, 0.095),
+            new DispatchPlanner.Group([0.095], [0, 1, 2, 3], 0, 0),
+        };
+        // 3d_fullres now: at 1.9 a cascade, at 2.0 three more, at 4.0 the last, then 3d_fullres x2 and 2d: ends 7.7 + 0.1
+        DispatchPlanner.Choose(groups, [2.0, 2.0, 1.9000000000000008, 0], [1], 100_000, out double planned);
+        Assert.True(planned <= 7.8 + 1e-9, $"planned {planned}");
     }
 
     [Fact]

@@ -312,7 +312,7 @@ public class SweepStateTests
     public void Estimates_ImproveFromMeasuredEpochTimes_AndChangeTheOrder()
     {
         var state = NewState(Def(["2d", "3d_fullres"], [0, 1]));
-        Assert.Equal(60, state.EstimatedEpochSeconds("2d"));
+        Assert.Equal(144, state.EstimatedEpochSeconds("2d")); // 0.8 x 3d_fullres, as nnU-Net's expected epoch times
         var full0 = Assign(state, "w0")!;
         var full1 = Assign(state, "w1")!;
         var twoD0 = Assign(state, "w2")!;
@@ -323,7 +323,9 @@ public class SweepStateTests
         Assert.Equal(10, state.EstimatedEpochSeconds("3d_fullres"));
         Assert.Equal(1000, state.EstimatedEpochSeconds("2d"));
         // an unmeasured configuration is scaled by the mean ratio measured/prior of the measured ones
-        Assert.Equal(120 * (10.0 / 180 + 1000.0 / 60) / 2, state.EstimatedEpochSeconds("custom"), 6);
+        Assert.Equal(120 * (10.0 / 180 + 1000.0 / 144) / 2, state.EstimatedEpochSeconds("custom"), 6);
+        // the cascade has 3d_fullres's network and patch: its epochs are estimated as 3d_fullres's until it runs
+        Assert.Equal(10, state.EstimatedEpochSeconds("3d_cascade_fullres"));
         Do(state, new WorkerLost("w1", "x", T0)); // 3d_fullres/fold_1 back: 10 x 10 s
         Do(state, new WorkerLost("w2", "x", T0)); // 2d/fold_0 back: 9 x 1000 s
         var order = Enumerable.Range(3, 3).Select(i => Assign(state, $"w{i}")!.JobId).ToArray();

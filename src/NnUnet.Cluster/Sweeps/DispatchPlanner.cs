@@ -23,9 +23,22 @@ public static class DispatchPlanner
     private const double Tolerance = 1e-6;
 
     /// <summary>
+    /// Times closer than this are the same moment. Sums of estimates differ in the last bits (1.9 vs
+    /// 1.9000000000000008); without it a dependency "ends after" a worker frees up at what is the same moment, and that
+    /// state shares its memo key (microseconds) with the one where it does not, which hides the better schedule.
+    /// </summary>
+    private const double TimeEpsilon = 1e-9;
+
+    /// <summary><see cref="Choose"/>'s answer when the asking worker should stay idle until the next job ends.</summary>
+    public const int Wait = -1;
+
+    /// <summary>
     /// The group (one of <paramref name="candidates"/>, given in critical-path-first order) to start on an idle worker
-    /// now. <paramref name="workerFreeAt"/>: every worker's estimated free time in seconds from now (0 for idle ones,
-    /// including the asking worker). <paramref name="plannedMakespan"/>: the estimated end of the chosen schedule.
+    /// now, or <see cref="Wait"/> when leaving it idle until the next estimated end of a job gives a strictly shorter
+    /// schedule (a job that would start now would still hold the worker when the jobs it should run become ready, such
+    /// as the cascade when the last low-res fold ends). <paramref name="workerFreeAt"/>: every worker's estimated free
+    /// time in seconds from now (0 for idle ones, including the asking worker). <paramref name="plannedMakespan"/>: the
+    /// estimated end of the chosen schedule.
     /// </summary>
     public static int Choose(IReadOnlyList<Group> groups, double[] workerFreeAt, IReadOnlyList<int> candidates, int nodeBudget,
         out double plannedMakespan)
@@ -50,23 +63,47 @@ public static class DispatchPlanner
         private readonly double[] _finish = new double[groups.Count];
         private int _nodes;
         public double Best = double.PositiveInfinity;
-        public int BestFirst = -1;
+        public int BestFirst = int.MinValue;
 
-        // the first schedule found (critical path first) is always completed; the budget bounds the search for better ones
-        private bool OverBudget => _nodes > nodeBudget && !double.IsPositiveInfinity(Best);
+        private int _rootBudget;
+
+        // the first schedule found (critical path first) is always completed; the budget bounds the search for better
+        // ones. Each first step gets its share, so that a deep search below the first cannot starve the others.
+        private bool OverBudget => _nodes > _rootBudget && !double.IsPositiveInfinity(Best);
 
         public void Run(double[] free, int[] next, double[] lastEnd, IReadOnlyList<int> rootCandidates)
         {
-            // the asking worker gets one of the candidates now; the rest is searched freely
+            // the asking worker gets one of the candidates now, or waits (tried last: it must be strictly better);
+            // the rest is searched freely
+            double? wakeUp = WakeTime(free, lastEnd, 0);
+            int share = nodeBudget / (rootCandidates.Count + (wakeUp is null ? 0 : 1));
+            _rootBudget = 0;
             foreach (var g in rootCandidates)
             {
-                if (OverBudget) return;
+                _rootBudget = _nodes + share;
                 double before = Best;
                 var (f, n, e) = Start(free, next, lastEnd, g, 0);
                 Explore(f, n, e);
                 // leaves only lower Best when strictly shorter, so a change here means this first step is better
                 if (Best < before) BestFirst = g;
             }
+            if (wakeUp is not { } wake) return;
+            _rootBudget = _nodes + share;
+            double beforeWaiting = Best;
+            var waiting = (double[])free.Clone();
+            waiting[0] = wake;
+            Array.Sort(waiting);
+            Explore(waiting, next, lastEnd);
+            if (Best < beforeWaiting) BestFirst = Wait;
+        }
+
+        /// <summary>The next moment after <paramref name="t"/> at which something changes: a worker frees up or a dependency ends.</summary>
+        private static double? WakeTime(double[] free, double[] lastEnd, double t)
+        {
+            double wake = double.PositiveInfinity;
+            foreach (var f in free) if (f > t + TimeEpsilon) wake = Math.Min(wake, f);
+            foreach (var e in lastEnd) if (e > t + TimeEpsilon) wake = Math.Min(wake, e);
+            return double.IsPositiveInfinity(wake) ? null : wake;
         }
 
         /// <summary>Searches below this node; a complete schedule shorter than <see cref="Best"/> becomes the new best.</summary>
@@ -94,10 +131,7 @@ public static class DispatchPlanner
             }
             // leave this worker idle until something changes (a worker frees up, a dependency ends): a waiting group
             // (the cascade) may deserve it more than anything ready now
-            double wake = double.PositiveInfinity;
-            for (int k = 1; k < free.Length; k++) if (free[k] > t) { wake = free[k]; break; }
-            for (int g = 0; g < groups.Count; g++) if (lastEnd[g] > t) wake = Math.Min(wake, lastEnd[g]);
-            if (!double.IsPositiveInfinity(wake))
+            if (WakeTime(free, lastEnd, t) is { } wake)
             {
                 var f = (double[])free.Clone();
                 f[0] = wake;
@@ -138,7 +172,7 @@ public static class DispatchPlanner
         private bool DependenciesEnded(int g, int[] next, double[] lastEnd, double t)
         {
             foreach (var h in groups[g].DependsOn)
-                if (next[h] < groups[h].Durations.Length || lastEnd[h] > t) return false;
+                if (next[h] < groups[h].Durations.Length || lastEnd[h] > t + TimeEpsilon) return false;
             return true;
         }
 

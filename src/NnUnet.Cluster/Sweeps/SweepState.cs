@@ -344,10 +344,11 @@ public sealed class SweepState
     private bool IsReadyIgnoringStatus(JobRecord job) => _openDependencies[job.JobId] == 0;
 
     /// <summary>
-    /// The job the next idle worker gets at <paramref name="now"/>, or null (nothing ready, or paused). Jobs held after a
-    /// recovery are skipped until their hold ends. Critical path first, then the longest job; when
+    /// The job the next idle worker gets at <paramref name="now"/>, or null (nothing ready, paused, or better to wait).
+    /// Jobs held after a recovery are skipped until their hold ends. Critical path first, then the longest job; when
     /// <paramref name="workers"/> (the registered workers) is known and several groups compete for fewer idle workers
-    /// than ready jobs, <see cref="DispatchPlanner"/> may pick another group whose estimated schedule is strictly shorter.
+    /// than ready jobs, or a group waits for running dependencies, <see cref="DispatchPlanner"/> may pick another group
+    /// whose estimated schedule is strictly shorter, or keep the worker idle for the waiting group (null).
     /// </summary>
     public JobRecord? NextJob(DateTime? now = null, int workers = 0)
     {
@@ -367,9 +368,23 @@ public sealed class SweepState
                 break;
             }
         }
-        if (heads is not null && workers > 1 && now is { } at && Plan(heads, at, workers) is { } planned) return planned;
+        if (best is not null && workers > 1 && now is { } at && (heads is not null || CascadeAboutToBeReady())
+            && Plan(heads ?? [best], at, workers) is { } planned)
+            return planned.Wait ? null : planned.Job;
         return best;
     }
+
+    /// <summary>Every low-res fold has started and some still run: the cascade becomes ready when they end (a worker may be worth keeping for it).</summary>
+    private bool CascadeAboutToBeReady()
+    {
+        if (Definition is null || !Definition.Configurations.Contains(SweepDefinition.Cascade)) return false;
+        if (_readyByGroup.TryGetValue(SweepDefinition.Lowres, out var readyLowres) && readyLowres.Count > 0) return false;
+        foreach (var index in _running)
+            if (_jobs[_order[index]].Configuration == SweepDefinition.Lowres) return true;
+        return false;
+    }
+
+    private readonly record struct PlannedChoice(JobRecord? Job, bool Wait);
 
     /// <summary>Largest remaining grid the dispatch look-ahead plans for (beyond it: critical path first alone).</summary>
     public const int MaxPlannedJobs = 200;
@@ -377,7 +392,8 @@ public sealed class SweepState
     /// <summary>Search nodes per dispatch decision (a few milliseconds).</summary>
     public const int PlannerNodeBudget = 5_000;
 
-    private JobRecord? Plan(List<JobRecord> heads, DateTime now, int workers)
+    /// <summary>The look-ahead's choice among <paramref name="heads"/> (or to wait), or null where it has nothing to add.</summary>
+    private PlannedChoice? Plan(List<JobRecord> heads, DateTime now, int workers)
     {
         // large grids: critical path first alone, decided in O(groups) instead of a walk over every job per decision
         if (Count(JobStatus.Pending) > MaxPlannedJobs) return null;
@@ -399,9 +415,10 @@ public sealed class SweepState
             }
             if (job.Status == JobStatus.Running)
             {
-                // what the reported epochs leave, less the time since the last report
+                // what the reported epochs leave, less the time since the last report; a job late by X is expected
+                // to need about X more (so a worker is not kept waiting, again and again, for a job that is very late)
                 double left = EstimatedRemainingSeconds(job) - (job.LastHeartbeatAt is { } beat ? (now - beat).TotalSeconds : 0);
-                left = Math.Max(left, 1e-3); // overdue: about to end
+                left = Math.Max(Math.Abs(left), 1e-3);
                 runningUntil[g] = Math.Max(runningUntil[g], left);
                 busy.Add(left);
                 continue;
@@ -411,11 +428,11 @@ public sealed class SweepState
             if (IsReady(job)) readyJobs++;
         }
         int idle = Math.Max(1, workers - busy.Count);
-        // every ready job starts now anyway, or the grid is too large to search per decision
-        if (readyJobs <= idle || plannedJobs > MaxPlannedJobs) return null;
+        if (plannedJobs > MaxPlannedJobs) return null;
 
         var groups = new DispatchPlanner.Group[pending.Count];
         var firstOfGroup = new JobRecord?[pending.Count];
+        bool waitingGroup = false;
         foreach (var (name, g) in groupIndex)
         {
             // the order the ready set hands them out: most epochs left first, then grid order
@@ -429,15 +446,20 @@ public sealed class SweepState
             firstOfGroup[g] = pending[g].Count > 0 ? pending[g][0] : null;
             groups[g] = new DispatchPlanner.Group(durations, dependsOn.ToArray(), runningUntil[g],
                 firstOfGroup[g] is { } first ? TailSeconds(first) : 0);
+            // a training group whose dependencies still run (the cascade): a worker may be worth keeping for it
+            waitingGroup |= dependsOn.Count > 0 && firstOfGroup[g] is { Kind: JobKind.Train };
         }
+        // every ready job starts now anyway and nothing waits for a running dependency: nothing to plan
+        if (readyJobs <= idle && !waitingGroup) return null;
         heads.Sort((a, b) => Better(a, b) ? -1 : Better(b, a) ? 1 : 0);
         var candidates = new List<int>(heads.Count);
         foreach (var head in heads) candidates.Add(groupIndex[Group(head)]);
         var freeAt = new double[busy.Count + idle];
         busy.CopyTo(freeAt);
         int chosen = DispatchPlanner.Choose(groups, freeAt, candidates, PlannerNodeBudget, out _);
+        if (chosen == DispatchPlanner.Wait) return new PlannedChoice(null, true);
         foreach (var head in heads)
-            if (groupIndex[Group(head)] == chosen) return head;
+            if (groupIndex[Group(head)] == chosen) return new PlannedChoice(head, false);
         return null;
     }
 
@@ -481,12 +503,17 @@ public sealed class SweepState
         ? EstimatedEpochSeconds(job.Configuration!) * job.TotalEpochs
         : EstimatedRemainingSeconds(job);
 
-    /// <summary>Prior seconds per epoch (relative sizes matter, not the absolute values) before anything was measured.</summary>
+    /// <summary>
+    /// Prior seconds per epoch (relative sizes matter, not the absolute values) before anything was measured. nnU-Net
+    /// plans every 3D configuration to the same VRAM budget and runs a fixed number of iterations per epoch, so their
+    /// epochs take about as long; a 2d epoch takes 0.77-0.91 x a 3d_fullres one in nnU-Net's published epoch times
+    /// (documentation/expected_epoch_times.md: three datasets on seven GPUs).
+    /// </summary>
     public static double PriorEpochSeconds(string configuration) => configuration switch
     {
-        "2d" => 60,
+        "2d" => 144,
         "3d_fullres" => 180,
-        SweepDefinition.Lowres => 90,
+        SweepDefinition.Lowres => 180,
         SweepDefinition.Cascade => 180,
         _ => 120,
     };
@@ -494,10 +521,15 @@ public sealed class SweepState
     /// <summary>Prior seconds for the final stages, as a fraction of one training job.</summary>
     public const double SelectPriorFraction = 0.05, PredictPriorFraction = 0.1;
 
-    /// <summary>Seconds per epoch of a configuration: measured when it has run, otherwise the prior scaled by what the measured ones showed.</summary>
+    /// <summary>
+    /// Seconds per epoch of a configuration: measured when it has run; for the cascade, until then, 3d_fullres's
+    /// measurement (same network and patch, plus the one-hot input channels); otherwise the prior scaled by what the
+    /// measured ones showed.
+    /// </summary>
     public double EstimatedEpochSeconds(string configuration)
     {
         if (_timings.TryGetValue(configuration, out var t) && t.epochs > 0) return t.seconds / t.epochs;
+        if (configuration == SweepDefinition.Cascade && _timings.TryGetValue("3d_fullres", out var f) && f.epochs > 0) return f.seconds / f.epochs;
         double ratio = 0; int measured = 0;
         foreach (var (config, timing) in _timings)
             if (timing.epochs > 0) { ratio += timing.seconds / timing.epochs / PriorEpochSeconds(config); measured++; }
