@@ -8,10 +8,13 @@ using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.IO;
 
 // Scheduler benchmarks with real actors and the simulated backend (see bench/README.md, section "scheduler").
-//   makespan    20-job grid (4 configurations x 5 folds, cascade dependencies) + selection on 2..64 simulated GPUs:
-//               measured makespan / lower bound, lower bound = max(critical path, total work / GPUs); the same grid
-//               scheduled FIFO in grid order (simulated, no actors) is the peer; the optimum by exhaustive branch and bound.
-//   makespan-sim the policy alone (no actors) on 2..64 GPUs vs the optimum, with and without the dispatch look-ahead.
+//   makespan    20-job grid (4 configurations x 5 folds, cascade dependencies) + selection on 2..64 simulated GPUs,
+//               for two profiles of job lengths (nnU-Net-like, skewed; PROFILE=one of them): measured makespan / lower
+//               bound, lower bound = max(critical path, total work / GPUs); the same grid scheduled FIFO in grid order
+//               (simulated, no actors) is the peer; the optimum by exhaustive branch and bound. A short warm-up sweep
+//               first (JIT). GPUS=2,4 picks the GPU counts; TRACE=actors prints the actors' events.
+//   makespan-sim the policy alone (no actors) on 2..64 GPUs vs the optimum: learning the durations from reported
+//               epochs, knowing them from the start, critical path first alone. TRACE=sim / sim-known prints its choices.
 //   throughput  10,000 one-epoch jobs over 256 workers on 4 ActorSystems (coordinator + 3 worker nodes, TCP).
 //   recovery    time until a restarted coordinator answers, replaying a ~10,000-event SQLite journal.
 var what = args.Length > 0 ? args[0] : "all";
@@ -20,8 +23,13 @@ var root = Path.Combine(scratch, $"nnunet-sched-bench-{Environment.ProcessId}");
 Directory.CreateDirectory(root);
 try
 {
-    if (what is "all" or "makespan") await Makespan.Run(root);
-    if (what is "all" or "makespan-sim") Makespan.SimulatedOnly();
+    if (what is "all" or "makespan")
+    {
+        await Makespan.WarmUp(root);
+        foreach (var profile in Makespan.Profiles()) await profile.Run(root);
+    }
+    if (what is "all" or "makespan-sim")
+        foreach (var profile in Makespan.Profiles()) profile.SimulatedOnly();
     if (what is "all" or "throughput")
     {
         int workersPerNode = args.Length > 2 ? int.Parse(args[2]) : 64, nodes = args.Length > 3 ? int.Parse(args[3]) : 4;
@@ -123,50 +131,57 @@ static class Bench
     public static string F(double v, string format = "F2") => v.ToString(format, CultureInfo.InvariantCulture);
 }
 
-static class Makespan
+/// <summary>The makespan benchmarks of one profile of job lengths (seconds per epoch of each configuration).</summary>
+sealed class Makespan(string profileName, IReadOnlyDictionary<string, double> EpochSeconds)
 {
-    // seconds per epoch of the simulated jobs: realistic ratios (3d_fullres and the cascade ~2-5x 2d), deliberately
-    // NOT equal to the scheduler's priors, so the estimates have to learn from measured epochs
-    static readonly Dictionary<string, double> EpochSeconds = new()
-    {
-        ["2d"] = 0.08, ["3d_fullres"] = 0.40, ["3d_lowres"] = 0.22, ["3d_cascade_fullres"] = 0.34,
-    };
     const int Epochs = 5;
     const double SelectSeconds = 0.1;
 
-    public static async Task Run(string root)
+    /// <summary>
+    /// nnU-Net-like: 2d epochs take 0.8 x a 3d_fullres epoch (nnU-Net's documentation/expected_epoch_times.md: 0.77-0.91
+    /// on Heart, Liver, Prostate across 7 GPUs); 3d_lowres and the cascade are planned to the same VRAM budget with the
+    /// same network (the cascade adds one-hot input channels), so within 5 % of 3d_fullres. Skewed: far from the
+    /// scheduler's priors (2d 0.2 x, low-res 0.55 x 3d_fullres), a test of how fast the estimates learn. Neither equals
+    /// the priors, so both make the scheduler learn from measured epochs. PROFILE=name (or "2d=0.3,3d_fullres=...")
+    /// runs one.
+    /// </summary>
+    public static IEnumerable<Makespan> Profiles()
     {
-        var definition = SweepDefinition.Create("Dataset999_Bench", "nnUNetPlans", "nnUNetTrainer", EpochSeconds.Keys, [0, 1, 2, 3, 4], Epochs);
-        double work = 0;
-        foreach (var (_, s) in EpochSeconds) work += 5 * s * Epochs;
-        work += SelectSeconds;
-        double criticalPath = (EpochSeconds["3d_lowres"] + EpochSeconds["3d_cascade_fullres"]) * Epochs + SelectSeconds;
-        Console.WriteLine($"makespan: 20 training jobs + selection, total work {Bench.F(work)} s, critical path {Bench.F(criticalPath)} s");
-        Console.WriteLine("| GPUs | lower bound s | optimum s | optimum / bound | makespan s (actors) | makespan / bound | makespan / optimum | our policy, exact timing / optimum | critical path first only, exact timing / optimum | FIFO (grid order) / optimum |");
+        var known = new Dictionary<string, Dictionary<string, double>>
+        {
+            ["nnunet-like"] = new() { ["2d"] = 0.32, ["3d_fullres"] = 0.40, ["3d_lowres"] = 0.38, ["3d_cascade_fullres"] = 0.42 },
+            ["skewed"] = new() { ["2d"] = 0.08, ["3d_fullres"] = 0.40, ["3d_lowres"] = 0.22, ["3d_cascade_fullres"] = 0.34 },
+        };
+        var chosen = Environment.GetEnvironmentVariable("PROFILE");
+        if (string.IsNullOrEmpty(chosen)) return known.Select(k => new Makespan(k.Key, k.Value));
+        if (known.TryGetValue(chosen, out var one)) return [new Makespan(chosen, one)];
+        return [new Makespan("custom", chosen.Split(',').Select(kv => kv.Split('=')).ToDictionary(kv => kv[0], kv => double.Parse(kv[1], CultureInfo.InvariantCulture)))];
+    }
+
+    /// <summary>One short sweep first, not reported: JIT of the coordinator, planner, journal and backend, as a real coordinator has long been warm by its second job.</summary>
+    public static async Task WarmUp(string root)
+    {
+        var profile = new Makespan("warm-up", new Dictionary<string, double> { ["2d"] = 0.002, ["3d_fullres"] = 0.004, ["3d_lowres"] = 0.003, ["3d_cascade_fullres"] = 0.004 });
+        await profile.RunOnce(Path.Combine(root, "warm-up"), 4);
+    }
+
+    public async Task Run(string root)
+    {
+        var definition = Definition();
+        Console.WriteLine($"makespan, profile {profileName} (seconds per epoch: {string.Join(", ", EpochSeconds.Select(e => $"{e.Key} {Bench.F(e.Value)}"))}): " +
+                          $"20 training jobs + selection, total work {Bench.F(Work)} s, critical path {Bench.F(CriticalPath)} s");
+        Console.WriteLine("| GPUs | lower bound s | optimum s | optimum / bound | makespan s (actors) | makespan / bound | makespan / optimum | our policy, simulated / optimum | critical path first only, simulated / optimum | FIFO (grid order) / optimum |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
+        int run = 0;
         foreach (var gpus in (Environment.GetEnvironmentVariable("GPUS") ?? "2,4,8,16,64").Split(',').Select(int.Parse))
         {
-            var dir = Path.Combine(root, $"makespan-{gpus}");
-            var system = Bench.Coordinator(Path.Combine(dir, "sweeps.db"), "");
-            var finished = NnUnetClusterHost.WhenSweepFinishedLocally(system);
-            var firstAssignment = new TaskCompletionSource<long>();
-            system.EventStream.Subscribe(system.ActorOf(Props.Create(() => new FirstAssignment(firstAssignment))), typeof(SweepChanged));
-            var options = new SimulatedBackendOptions
-            {
-                EpochDuration = spec => TimeSpan.FromSeconds(spec.Kind == JobKind.Train ? EpochSeconds[spec.Configuration!] : SelectSeconds),
-            };
-            NnUnetClusterHost.StartCoordinator(system, NnUnetClusterHost.CoordinatorSettingsFrom(system.Settings.Config, definition, dir));
-            NnUnetClusterHost.StartWorkers(system, Enumerable.Range(0, gpus).Select(i => $"sim{i}").ToArray(), d => new SimulatedTrainingBackend(options, d));
-            var snapshot = await Bench.WaitFinished(system, finished, TimeSpan.FromMinutes(2));
-            long end = Stopwatch.GetTimestamp();
-            double makespan = Stopwatch.GetElapsedTime(await firstAssignment.Task, end).TotalSeconds;
-            await Bench.Stop(system);
-            if (snapshot.Status != SweepStatus.Completed) throw new InvalidOperationException($"sweep on {gpus} GPUs ended {snapshot.Status}");
-            double bound = Math.Max(criticalPath, work / gpus);
+            // a folder per run: the same GPU count twice must not resume the finished sweep of the first run
+            double makespan = await RunOnce(Path.Combine(root, $"makespan-{profileName}-{run++}-{gpus}"), gpus);
+            double bound = Bound(gpus);
             double fifo = Fifo(gpus);
             double exact = Policy(definition, gpus, gpus);
             double criticalPathOnly = Policy(definition, gpus, 0);
-            double optimum = Optimum.Makespan(gpus);
+            double optimum = Optimum(gpus);
             if (optimum < bound - 1e-9 || optimum > exact + 1e-9 || optimum > criticalPathOnly + 1e-9 || optimum > fifo + 1e-9)
                 throw new InvalidOperationException($"optimum {optimum} on {gpus} GPUs is not between the bound {bound} and the simulated schedules");
             Console.WriteLine($"| {gpus} | {Bench.F(bound)} | {Bench.F(optimum)} | {Bench.F(optimum / bound, "F3")} | {Bench.F(makespan)} | {Bench.F(makespan / bound, "F3")} | " +
@@ -174,58 +189,108 @@ static class Makespan
         }
     }
 
-    /// <summary>The scheduling policy alone (no actors): exact-timing simulation vs the optimum, and the look-ahead's cost.</summary>
-    public static void SimulatedOnly()
+    SweepDefinition Definition() => SweepDefinition.Create("Dataset999_Bench", "nnUNetPlans", "nnUNetTrainer", EpochSeconds.Keys, [0, 1, 2, 3, 4], Epochs);
+    double Work => EpochSeconds.Values.Sum() * 5 * Epochs + SelectSeconds;
+    double CriticalPath => (EpochSeconds["3d_lowres"] + EpochSeconds["3d_cascade_fullres"]) * Epochs + SelectSeconds;
+    double Bound(int gpus) => Math.Max(CriticalPath, Work / gpus);
+
+    /// <summary>The sweep with real actors (coordinator singleton, SQLite journal, one worker actor per simulated GPU): seconds from the first assignment to the end.</summary>
+    async Task<double> RunOnce(string dir, int gpus)
     {
-        var definition = SweepDefinition.Create("Dataset999_Bench", "nnUNetPlans", "nnUNetTrainer", EpochSeconds.Keys, [0, 1, 2, 3, 4], Epochs);
+        var system = Bench.Coordinator(Path.Combine(dir, "sweeps.db"), "");
+        var finished = NnUnetClusterHost.WhenSweepFinishedLocally(system);
+        var firstAssignment = new TaskCompletionSource<long>();
+        system.EventStream.Subscribe(system.ActorOf(Props.Create(() => new FirstAssignment(firstAssignment))), typeof(SweepChanged));
+        if (Environment.GetEnvironmentVariable("TRACE") == "actors") system.EventStream.Subscribe(system.ActorOf(Props.Create(() => new TraceAll())), typeof(SweepChanged));
+        var options = new SimulatedBackendOptions
+        {
+            EpochDuration = spec => TimeSpan.FromSeconds(spec.Kind == JobKind.Train ? EpochSeconds[spec.Configuration!] : SelectSeconds),
+        };
+        NnUnetClusterHost.StartCoordinator(system, NnUnetClusterHost.CoordinatorSettingsFrom(system.Settings.Config, Definition(), dir));
+        NnUnetClusterHost.StartWorkers(system, Enumerable.Range(0, gpus).Select(i => $"sim{i}").ToArray(), d => new SimulatedTrainingBackend(options, d));
+        var snapshot = await Bench.WaitFinished(system, finished, TimeSpan.FromMinutes(2));
+        long end = Stopwatch.GetTimestamp();
+        double makespan = Stopwatch.GetElapsedTime(await firstAssignment.Task.WaitAsync(TimeSpan.FromSeconds(5)), end).TotalSeconds;
+        await Bench.Stop(system);
+        if (snapshot.Status != SweepStatus.Completed) throw new InvalidOperationException($"sweep on {gpus} GPUs ended {snapshot.Status}");
+        return makespan;
+    }
+
+    /// <summary>The scheduling policy alone (no actors) vs the optimum: learning the durations, knowing them, critical path first alone; the look-ahead's cost.</summary>
+    public void SimulatedOnly()
+    {
+        var definition = Definition();
+        Console.WriteLine($"makespan-sim, profile {profileName}:");
         foreach (var gpus in new[] { 2, 3, 4, 5, 6, 8, 12, 16, 64 })
         {
             var clock = Stopwatch.StartNew();
             double planned = Policy(definition, gpus, gpus);
             double ms = clock.Elapsed.TotalMilliseconds;
-            double optimum = Optimum.Makespan(gpus), criticalPathOnly = Policy(definition, gpus, 0);
-            Console.WriteLine($"{gpus} GPUs: optimum {Bench.F(optimum)} s; look-ahead {Bench.F(planned / optimum, "F3")}, critical path first only " +
-                              $"{Bench.F(criticalPathOnly / optimum, "F3")} of it; look-ahead cost {Bench.F(ms, "F0")} ms for the whole sweep");
+            double optimum = Optimum(gpus), criticalPathOnly = Policy(definition, gpus, 0);
+            double known = Policy(definition, gpus, gpus, knownDurations: true);
+            double bound = Bound(gpus);
+            Console.WriteLine($"{gpus} GPUs: optimum {Bench.F(optimum / bound, "F3")} x bound; our policy {Bench.F(planned / bound, "F3")} x bound = {Bench.F(planned / optimum, "F3")} x optimum " +
+                              $"(durations known from the start: {Bench.F(known / optimum, "F3")}; critical path first alone: {Bench.F(criticalPathOnly / optimum, "F3")}); look-ahead cost {Bench.F(ms, "F0")} ms for the whole sweep");
         }
     }
 
     /// <summary>
     /// Our scheduling policy without actors or timing noise: the same <see cref="SweepState"/> driven by a discrete-event
-    /// simulation (a job reports its epoch time when it ends, so the estimates learn as in the real run).
+    /// simulation that knows what the coordinator knows: every epoch is reported when it ends (so the estimates learn
+    /// from running jobs, as in the real run), a job's end frees its worker.
     /// </summary>
     /// <param name="plannedWorkers">worker count given to the scheduler (0: no look-ahead, critical path first only).</param>
-    static double Policy(SweepDefinition definition, int gpus, int plannedWorkers)
+    double Policy(SweepDefinition definition, int gpus, int plannedWorkers, bool knownDurations = false)
     {
         var state = new SweepState();
         var t0 = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
         state.Apply(new SweepDefined(definition, t0));
-        var running = new PriorityQueue<(string worker, JobRecord job), double>();
+        if (knownDurations)
+            state = SweepState.FromSnapshot(state.ToSnapshot() with
+            {
+                Timings = EpochSeconds.Select(e => new ConfigurationTiming(e.Key, e.Value * 10, 10)).ToArray(),
+            });
+        // (worker, job, epoch that ends then); the selection is one "epoch"
+        var epochEnds = new PriorityQueue<(string worker, JobRecord job, int epoch), double>();
         var idle = new Queue<string>(Enumerable.Range(0, gpus).Select(i => $"g{i}"));
         double now = 0;
+        bool trace = Environment.GetEnvironmentVariable("TRACE") == (knownDurations ? "sim-known" : "sim") && plannedWorkers > 0;
         void Do(SweepCommand c) { foreach (var e in state.Decide(c)) state.Apply(e); }
         while (true)
         {
-            while (idle.Count > 0 && state.NextJob(t0.AddSeconds(now)) is not null)
+            while (idle.Count > 0)
             {
+                // no job: nothing ready, or the scheduler keeps the worker for a job about to become ready
+                var assigned = state.Decide(new AssignWork(idle.Peek(), "n", t0.AddSeconds(now), plannedWorkers));
+                if (assigned.Count == 0) break;
+                foreach (var e in assigned) state.Apply(e);
                 var worker = idle.Dequeue();
-                Do(new AssignWork(worker, "n", t0.AddSeconds(now), plannedWorkers));
                 var job = state.JobOfWorker(worker)!;
-                double seconds = job.Kind == JobKind.Train ? EpochSeconds[job.Configuration!] * Epochs : SelectSeconds;
-                running.Enqueue((worker, job), now + seconds);
+                if (trace) Console.WriteLine($"SIM {now:F2} {job.JobId} -> {worker}");
+                epochEnds.Enqueue((worker, job, 1), now + (job.Kind == JobKind.Train ? EpochSeconds[job.Configuration!] : SelectSeconds));
             }
-            if (!running.TryDequeue(out var done, out var end)) break;
+            if (!epochEnds.TryDequeue(out var done, out var end)) break;
             now = end;
-            if (done.job.Kind == JobKind.Train)
-                Do(new RecordProgress(done.job.JobId, done.job.Attempt, Epochs, Epochs, 0, 0, 0, 0, EpochSeconds[done.job.Configuration!], t0.AddSeconds(now)));
-            Do(new CompleteJob(done.job.JobId, done.job.Attempt, "s", new(), null, t0.AddSeconds(now)));
-            idle.Enqueue(done.worker);
+            var (doneWorker, doneJob, epoch) = done;
+            if (doneJob.Kind == JobKind.Train)
+            {
+                double epochSeconds = EpochSeconds[doneJob.Configuration!];
+                Do(new RecordProgress(doneJob.JobId, doneJob.Attempt, epoch, Epochs, 0, 0, 0, 0, epochSeconds, t0.AddSeconds(now)));
+                if (epoch < Epochs)
+                {
+                    epochEnds.Enqueue((doneWorker, doneJob, epoch + 1), now + epochSeconds);
+                    continue;
+                }
+            }
+            Do(new CompleteJob(doneJob.JobId, doneJob.Attempt, "s", new(), null, t0.AddSeconds(now)));
+            idle.Enqueue(doneWorker);
         }
         if (!state.AllCompleted) throw new InvalidOperationException("simulated sweep did not complete");
         return now;
     }
 
     /// <summary>Peer: list scheduling in grid order (what a plain job queue does), simulated exactly (no actor overhead).</summary>
-    static double Fifo(int gpus)
+    double Fifo(int gpus)
     {
         var jobs = new List<(string config, double seconds)>();
         foreach (var config in EpochSeconds.Keys.OrderBy(c => Array.IndexOf(SweepDefinition.CanonicalConfigurations, c)))
@@ -253,47 +318,58 @@ static class Makespan
     /// idle until the next moment something changes; every schedule can be shifted left into one of these, so the
     /// search covers an optimal one. Times in integer milliseconds (exact).
     /// </summary>
-    static class Optimum
+    double Optimum(int gpus)
     {
-        public static double Makespan(int gpus)
+        string[] configs = ["2d", "3d_fullres", "3d_lowres", "3d_cascade_fullres"];
+        var ms = configs.Select(c => (int)Math.Round(EpochSeconds[c] * Epochs * 1000)).ToArray();
+        const int lowres = 2, cascade = 3;
+        int best = int.MaxValue;
+        var seen = new HashSet<string>();
+        void Search(int[] free, int[] left, int lowresEnd)
         {
-            string[] configs = ["2d", "3d_fullres", "3d_lowres", "3d_cascade_fullres"];
-            var ms = configs.Select(c => (int)Math.Round(EpochSeconds[c] * Epochs * 1000)).ToArray();
-            const int lowres = 2, cascade = 3;
-            int best = int.MaxValue;
-            var seen = new HashSet<string>();
-            void Search(int[] free, int[] left, int lowresEnd)
+            int t = free[0], work = 0, sum = 0;
+            for (int c = 0; c < 4; c++) work += left[c] * ms[c];
+            foreach (var f in free) sum += f;
+            int bound = Math.Max(free[^1], (sum + work + gpus - 1) / gpus);
+            if (left[lowres] > 0) bound = Math.Max(bound, t + ms[lowres] + (left[cascade] > 0 ? ms[cascade] : 0));
+            else if (left[cascade] > 0) bound = Math.Max(bound, Math.Max(t, lowresEnd) + ms[cascade]);
+            if (bound >= best) return;
+            if (work == 0) { best = free[^1]; return; }
+            if (!seen.Add(string.Join(",", free) + "|" + string.Join(",", left) + "|" + (left[cascade] > 0 ? lowresEnd : 0))) return;
+            for (int c = 0; c < 4; c++)
             {
-                int t = free[0], work = 0, sum = 0;
-                for (int c = 0; c < 4; c++) work += left[c] * ms[c];
-                foreach (var f in free) sum += f;
-                int bound = Math.Max(free[^1], (sum + work + gpus - 1) / gpus);
-                if (left[lowres] > 0) bound = Math.Max(bound, t + ms[lowres] + (left[cascade] > 0 ? ms[cascade] : 0));
-                else if (left[cascade] > 0) bound = Math.Max(bound, Math.Max(t, lowresEnd) + ms[cascade]);
-                if (bound >= best) return;
-                if (work == 0) { best = free[^1]; return; }
-                if (!seen.Add(string.Join(",", free) + "|" + string.Join(",", left) + "|" + (left[cascade] > 0 ? lowresEnd : 0))) return;
-                for (int c = 0; c < 4; c++)
-                {
-                    if (left[c] == 0 || (c == cascade && (left[lowres] > 0 || lowresEnd > t))) continue;
-                    var f = (int[])free.Clone();
-                    f[0] = t + ms[c];
-                    Array.Sort(f);
-                    var l = (int[])left.Clone();
-                    l[c]--;
-                    Search(f, l, c == lowres ? Math.Max(lowresEnd, t + ms[c]) : lowresEnd);
-                }
-                int wake = int.MaxValue;
-                foreach (var x in free) if (x > t) { wake = x; break; }
-                if (lowresEnd > t) wake = Math.Min(wake, lowresEnd);
-                if (wake == int.MaxValue) return;
-                var idle = (int[])free.Clone();
-                idle[0] = wake;
-                Array.Sort(idle);
-                Search(idle, left, lowresEnd);
+                if (left[c] == 0 || (c == cascade && (left[lowres] > 0 || lowresEnd > t))) continue;
+                var f = (int[])free.Clone();
+                f[0] = t + ms[c];
+                Array.Sort(f);
+                var l = (int[])left.Clone();
+                l[c]--;
+                Search(f, l, c == lowres ? Math.Max(lowresEnd, t + ms[c]) : lowresEnd);
             }
-            Search(new int[gpus], [5, 5, 5, 5], 0);
-            return best / 1000.0 + SelectSeconds; // the selection runs alone after every training job
+            int wake = int.MaxValue;
+            foreach (var x in free) if (x > t) { wake = x; break; }
+            if (lowresEnd > t) wake = Math.Min(wake, lowresEnd);
+            if (wake == int.MaxValue) return;
+            var idle = (int[])free.Clone();
+            idle[0] = wake;
+            Array.Sort(idle);
+            Search(idle, left, lowresEnd);
+        }
+        Search(new int[gpus], [5, 5, 5, 5], 0);
+        return best / 1000.0 + SelectSeconds; // the selection runs alone after every training job
+    }
+
+    /// <summary>TRACE=actors: every event but progress, with milliseconds since the coordinator started.</summary>
+    public sealed class TraceAll : ReceiveActor
+    {
+        public TraceAll()
+        {
+            var t0 = Stopwatch.GetTimestamp();
+            Receive<SweepChanged>(c =>
+            {
+                if (c.Event.Kind == "progress") return;
+                Console.WriteLine($"TRACE {Stopwatch.GetElapsedTime(t0).TotalMilliseconds,8:F1} {c.Event.Kind} {c.Event.Text}");
+            });
         }
     }
 
