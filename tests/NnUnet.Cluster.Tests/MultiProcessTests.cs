@@ -51,9 +51,11 @@ public sealed class MultiProcessTests : IDisposable
         // A tiny real dataset through the real pipeline: 10 cases, planned and preprocessed by the CLI.
         string dataset = _cluster.PrepareSyntheticDataset(991, "Tiny", cases: 10);
 
+        // the training budget is part of the sweep: the coordinator sends it to every worker with each job
         var coordinator = _cluster.Start("coordinator", "991", "-c", "2d,3d_fullres", "--folds", "0,1", "--epochs", "6",
+            "--iters-per-epoch", "3", "--val-iters", "2",
             "--host", "127.0.0.1", "--port", _cluster.Port.ToString(), "--config", _cluster.Hocon, "--linger", "1", "--json");
-        string[] workerArgs = ["worker", "--seed", _cluster.Seed, "--cpu", "1", "--config", _cluster.Hocon, "--iters-per-epoch", "3", "--val-iters", "2"];
+        string[] workerArgs = ["worker", "--seed", _cluster.Seed, "--cpu", "1", "--config", _cluster.Hocon];
         var victim = _cluster.Start(workerArgs);
         var job = await FirstJobStarted(victim, TimeSpan.FromSeconds(90));
         // SIGKILL once two epochs have ended; the second checkpoint may still be in flight, so the resume is from epoch 1 or 2.

@@ -23,7 +23,7 @@ public sealed class SerializerTests : IDisposable
         ["2d", "3d_lowres", "3d_cascade_fullres"], [0, 1], 7, true, 4);
 
     private static readonly JobSpec Spec = new("sweep-1", "3d_lowres/fold_1", 3, JobKind.Train, "Dataset004_Hippocampus", "nnUNetPlans",
-        "nnUNetTrainer", "3d_lowres", 1, 7, true, "/data/results", ["2d", "3d_lowres"], [0, 1]);
+        "nnUNetTrainer", "3d_lowres", 1, 7, true, "/data/results", ["2d", "3d_lowres"], [0, 1], ItersPerEpoch: 20, ValIters: 5);
 
     private static readonly JobRecord Record = new("3d_lowres/fold_1", JobKind.Train, "3d_lowres", 1, ["a", "b"], JobStatus.Running, 3, 1,
         true, false, "w1", "akka.tcp://nnunet@h:1", "oom", 5, 7, 0.5, double.NaN, At, At, null, "/s.json", new() { ["dice"] = 0.75 });
@@ -100,6 +100,27 @@ public sealed class SerializerTests : IDisposable
             .Select(t => t.Name).ToHashSet();
         Assert.Equal(types.Order(), Samples.Select(s => s.GetType().Name).Distinct().Order());
         Assert.Equal(types.Count, NnUnetMessageSerializer.TypesByManifest.Count);
+    }
+
+    /// <summary>A sweep definition as journals before the training budget was recorded hold it (same member names).</summary>
+    public sealed record SweepDefinitionBeforeTheBudget(string DatasetName, string PlansName, string TrainerName, string[] Configurations,
+        int[] Folds, int Epochs, bool PredictTest, int MaxAttempts);
+
+    [Fact]
+    public void JournalFromBeforeTheTrainingBudget_ReadsAsNnUnetsBudget_WithTheSameSweepId()
+    {
+        var before = new SweepDefinitionBeforeTheBudget("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", ["2d"], [0, 1], 7, false, 3);
+        var bytes = MessagePack.MessagePackSerializer.Serialize(before,
+            MessagePack.MessagePackSerializerOptions.Standard.WithResolver(MessagePack.Resolvers.ContractlessStandardResolver.Instance));
+        var serializer = _system.Serialization.FindSerializerForType(typeof(SweepDefinition));
+        var read = (SweepDefinition)_system.Serialization.Deserialize(bytes, serializer.Identifier, nameof(SweepDefinition));
+        var today = SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", ["2d"], [0, 1], 7);
+        Assert.Equal(today.SweepId, read.SweepId);
+        var state = new SweepState();
+        state.Apply(new SweepDefined(read, At));
+        Assert.Empty(state.Decide(new DefineSweep(today, At))); // the same sweep: resumed, not refused
+        var spec = state.BuildSpec("2d/fold_0", "/r");
+        Assert.Equal((250, 50), (spec.ItersPerEpoch, spec.ValIters));
     }
 
     [Fact]

@@ -46,6 +46,25 @@ public class SweepStateTests
     }
 
     [Fact]
+    public void TrainingBudget_IsPartOfTheSweep_AndTravelsWithEveryJob()
+    {
+        var nnUnetBudget = Def(["2d"], [0]);
+        var small = SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", ["2d"], [0], 10, itersPerEpoch: 20, valIters: 5);
+        Assert.NotEqual(nnUnetBudget.SweepId, small.SweepId);
+        // nnU-Net's budget adds nothing to the id: sweeps defined before the budget was recorded keep theirs
+        Assert.Equal(nnUnetBudget.SweepId, (nnUnetBudget with { ItersPerEpoch = 0, ValIters = 0 }).SweepId);
+        var state = NewState(small);
+        var job = Assign(state, "w0")!;
+        var spec = state.BuildSpec(job.JobId, "/results");
+        Assert.Equal((20, 5), (spec.ItersPerEpoch, spec.ValIters));
+        // a definition from a journal written before the budget was recorded (0): nnU-Net's budget
+        var old = NewState(nnUnetBudget with { ItersPerEpoch = 0, ValIters = 0 });
+        var oldSpec = old.BuildSpec(Assign(old, "w0")!.JobId, "/results");
+        Assert.Equal((250, 50), (oldSpec.ItersPerEpoch, oldSpec.ValIters));
+        Assert.Throws<ArgumentException>(() => SweepDefinition.Create("D", "P", "T", ["2d"], [0], 10, itersPerEpoch: 0));
+    }
+
+    [Fact]
     public void Create_RejectsBadInputWithAClearMessage()
     {
         Assert.Contains("needs 3d_lowres", Assert.Throws<ArgumentException>(() => Def(["3d_cascade_fullres"])).Message);

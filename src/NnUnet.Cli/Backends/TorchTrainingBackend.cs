@@ -10,11 +10,9 @@ using TrainerEpoch = NnUnet.Training.Trainer.EpochProgress;
 
 namespace NnUnet.Cli.Backends;
 
-/// <summary>Sweep-wide training budget the cluster's job spec does not carry (nnU-Net's defaults unless a demo shrinks them).</summary>
+/// <summary>What a node adds to the jobs it runs (the training budget comes with each job, from the sweep).</summary>
 public sealed record TorchBackendOptions
 {
-    public int ItersPerEpoch { get; init; } = 250;
-    public int ValIters { get; init; } = 50;
     /// <summary>Seed of every fold's training; null lets each fold draw one (it is kept in its checkpoints).</summary>
     public long? Seed { get; init; }
 }
@@ -51,8 +49,8 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
             Fold = spec.Fold,
             PlansName = spec.PlansName,
             Epochs = spec.Epochs,
-            ItersPerEpoch = options.ItersPerEpoch,
-            ValIters = options.ValIters,
+            ItersPerEpoch = spec.ItersPerEpoch,
+            ValIters = spec.ValIters,
             Device = device,
             Seed = options.Seed,
             ContinueTraining = spec.ContinueFromCheckpoint,

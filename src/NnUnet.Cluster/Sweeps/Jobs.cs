@@ -52,7 +52,8 @@ public sealed record JobRecord(
 /// Everything a worker needs to run one job: ids and paths, never tensors or checkpoints (the data lives on storage
 /// every node mounts). <paramref name="ResultsRoot"/> is the coordinator's <c>nnUNet_results</c>; a worker that
 /// mounts it elsewhere overrides it. <paramref name="Configurations"/> and <paramref name="Folds"/> (the whole grid)
-/// are filled for the selection and prediction jobs only.
+/// are filled for the selection and prediction jobs only. <paramref name="ItersPerEpoch"/> and
+/// <paramref name="ValIters"/> are the sweep's training budget (the same on every node).
 /// </summary>
 public sealed record JobSpec(
     string SweepId,
@@ -68,7 +69,9 @@ public sealed record JobSpec(
     bool ContinueFromCheckpoint,
     string ResultsRoot,
     string[] Configurations,
-    int[] Folds) : INnUnetMessage;
+    int[] Folds,
+    int ItersPerEpoch = SweepDefinition.NnUnetItersPerEpoch,
+    int ValIters = SweepDefinition.NnUnetValIters) : INnUnetMessage;
 
 /// <summary>Measured epoch time of one configuration (drives the duration estimates).</summary>
 public sealed record ConfigurationTiming(string Configuration, double TotalEpochSeconds, int MeasuredEpochs) : INnUnetMessage;

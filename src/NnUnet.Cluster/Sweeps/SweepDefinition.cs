@@ -13,6 +13,9 @@ namespace NnUnet.Cluster.Sweeps;
 /// <param name="Epochs">epochs per training job.</param>
 /// <param name="PredictTest">whether a prediction job for <c>imagesTs</c> follows the selection job.</param>
 /// <param name="MaxAttempts">how many failed attempts a job may have before it is marked failed (not part of the id).</param>
+/// <param name="ItersPerEpoch">training iterations per epoch of every fold (nnU-Net: 250); carried to the workers, so
+/// every fold of the sweep trains with the same budget whatever node runs it.</param>
+/// <param name="ValIters">validation iterations per epoch for the online pseudo-Dice (nnU-Net: 50).</param>
 public sealed record SweepDefinition(
     string DatasetName,
     string PlansName,
@@ -21,8 +24,12 @@ public sealed record SweepDefinition(
     int[] Folds,
     int Epochs,
     bool PredictTest,
-    int MaxAttempts) : INnUnetMessage
+    int MaxAttempts,
+    int ItersPerEpoch = SweepDefinition.NnUnetItersPerEpoch,
+    int ValIters = SweepDefinition.NnUnetValIters) : INnUnetMessage
 {
+    public const int NnUnetItersPerEpoch = 250, NnUnetValIters = 50;
+
     public const string Lowres = "3d_lowres";
     public const string Cascade = "3d_cascade_fullres";
     public static readonly string[] CanonicalConfigurations = ["2d", "3d_fullres", Lowres, Cascade];
@@ -32,8 +39,10 @@ public sealed record SweepDefinition(
     /// so that the same request always gives the same <see cref="SweepId"/>.
     /// </summary>
     public static SweepDefinition Create(string datasetName, string plansName, string trainerName,
-        IEnumerable<string> configurations, IEnumerable<int> folds, int epochs, bool predictTest = false, int maxAttempts = 3)
+        IEnumerable<string> configurations, IEnumerable<int> folds, int epochs, bool predictTest = false, int maxAttempts = 3,
+        int itersPerEpoch = NnUnetItersPerEpoch, int valIters = NnUnetValIters)
     {
+        if (itersPerEpoch < 1 || valIters < 1) throw new ArgumentException($"sweep: iterations per epoch must be >= 1, got {itersPerEpoch} training, {valIters} validation");
         if (string.IsNullOrWhiteSpace(datasetName)) throw new ArgumentException("sweep: dataset name is empty");
         if (string.IsNullOrWhiteSpace(plansName)) throw new ArgumentException("sweep: plans name is empty");
         if (string.IsNullOrWhiteSpace(trainerName)) throw new ArgumentException("sweep: trainer name is empty");
@@ -66,7 +75,7 @@ public sealed record SweepDefinition(
         }
         if (foldSet.Count == 0) throw new ArgumentException("sweep: no fold given");
         return new SweepDefinition(datasetName.Trim(), plansName.Trim(), trainerName.Trim(), configs.ToArray(),
-            foldSet.ToArray(), epochs, predictTest, maxAttempts);
+            foldSet.ToArray(), epochs, predictTest, maxAttempts, itersPerEpoch, valIters);
     }
 
     /// <summary>
@@ -81,10 +90,17 @@ public sealed record SweepDefinition(
     {
         {
             var canonical = $"{DatasetName}|{PlansName}|{TrainerName}|{string.Join(',', Configurations)}|{string.Join(',', Folds)}|{Epochs}|{(PredictTest ? 1 : 0)}";
+            // nnU-Net's budget adds nothing, so sweeps defined before the budget was part of the id keep theirs
+            if ((TrainingItersPerEpoch, TrainingValIters) != (NnUnetItersPerEpoch, NnUnetValIters))
+                canonical += $"|{TrainingItersPerEpoch}/{TrainingValIters}";
             var hash = SHA256.HashData(Encoding.UTF8.GetBytes(canonical));
             return $"{DatasetName}-{Convert.ToHexStringLower(hash.AsSpan(0, 6))}";
         }
     }
 
     public bool SameWorkAs(SweepDefinition other) => SweepId == other.SweepId;
+
+    // a definition read from a journal written before the budget was recorded has 0 there: nnU-Net's budget
+    internal int TrainingItersPerEpoch => ItersPerEpoch > 0 ? ItersPerEpoch : NnUnetItersPerEpoch;
+    internal int TrainingValIters => ValIters > 0 ? ValIters : NnUnetValIters;
 }

@@ -589,6 +589,7 @@ public sealed class SweepState
         // only the final stages need the whole grid; a training job's message stays small however large the sweep
         bool final = job.Kind != JobKind.Train;
         return new JobSpec(d.SweepId, job.JobId, job.Attempt, job.Kind, d.DatasetName, d.PlansName, d.TrainerName, job.Configuration,
-            job.Fold, d.Epochs, job.ResumeFromCheckpoint, resultsRoot, final ? d.Configurations : [], final ? d.Folds : []);
+            job.Fold, d.Epochs, job.ResumeFromCheckpoint, resultsRoot, final ? d.Configurations : [], final ? d.Folds : [],
+            d.TrainingItersPerEpoch, d.TrainingValIters);
     }
 }

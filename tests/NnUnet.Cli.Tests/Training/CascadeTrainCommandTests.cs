@@ -119,9 +119,9 @@ public sealed class CascadeTrainCommandTests : IDisposable
         AssertFinishedFold(Path.Combine(cascadeModel, "fold_0"));
 
         // the cluster worker's backend runs a cascade job the same way
-        var backend = new TorchTrainingBackend(new NnUnetPaths(Raw, Preprocessed, null), "cpu", new TorchBackendOptions { ItersPerEpoch = 2, ValIters = 1, Seed = 3 });
+        var backend = new TorchTrainingBackend(new NnUnetPaths(Raw, Preprocessed, null), "cpu", new TorchBackendOptions { Seed = 3 });
         var spec = new JobSpec("sweep-test", "train-3d_cascade_fullres-1", 1, JobKind.Train, location.Name, "nnUNetPlans", "nnUNetTrainer",
-            Cascade, 1, 1, false, Results, [Lowres, Cascade], [0, 1, 2, 3, 4]);
+            Cascade, 1, 1, false, Results, [Lowres, Cascade], [0, 1, 2, 3, 4], ItersPerEpoch: 2, ValIters: 1);
         var outcome = await backend.RunAsync(spec, new NoProgress(), CancellationToken.None);
         Assert.Equal(Path.Combine(cascadeModel, "fold_1", "validation", "summary.json"), outcome.SummaryPath);
         Assert.True(outcome.Metrics.ContainsKey("foreground_mean_dice"));

@@ -27,9 +27,10 @@ public sealed class MissingPreprocessedFileTests : IDisposable
 
         int dashboardPort = ProcessCluster.FreePort();
         var coordinator = _cluster.Start("coordinator", "993", "-c", "2d,3d_fullres", "--folds", "0", "--epochs", "1", "--max-attempts", "2",
+            "--iters-per-epoch", "2", "--val-iters", "1",
             "--host", "127.0.0.1", "--port", _cluster.Port.ToString(), "--config", _cluster.Hocon, "--linger", "10", "--json",
             "--dashboard", $"127.0.0.1:{dashboardPort}", "--dashboard-token", "t");
-        _cluster.Start("worker", "--seed", _cluster.Seed, "--cpu", "1", "--config", _cluster.Hocon, "--iters-per-epoch", "2", "--val-iters", "1");
+        _cluster.Start("worker", "--seed", _cluster.Seed, "--cpu", "1", "--config", _cluster.Hocon);
 
         // while the coordinator lingers after the sweep, its dashboard reports the failed job and why
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{dashboardPort}/"), Timeout = TimeSpan.FromSeconds(5) };

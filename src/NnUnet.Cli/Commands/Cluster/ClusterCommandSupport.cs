@@ -64,6 +64,16 @@ internal class SweepDefinitionSettings : DashboardSettings
     [Description("extra HOCON layered over cluster-config/ (e.g. cluster-config/postgres-journal.hocon)")]
     public string? Config { get; init; }
 
+    [CommandOption("--iters-per-epoch <N>")]
+    [Description("training iterations per epoch of every fold (nnU-Net: 250); part of the sweep, sent to every worker")]
+    [DefaultValue(SweepDefinition.NnUnetItersPerEpoch)]
+    public int ItersPerEpoch { get; init; } = SweepDefinition.NnUnetItersPerEpoch;
+
+    [CommandOption("--val-iters <N>")]
+    [Description("validation iterations per epoch for the online pseudo-Dice (nnU-Net: 50); part of the sweep")]
+    [DefaultValue(SweepDefinition.NnUnetValIters)]
+    public int ValIters { get; init; } = SweepDefinition.NnUnetValIters;
+
     [CommandOption("--simulate")]
     [Description("run jobs with the simulated backend (no training; writes small stand-in files)")]
     public bool Simulate { get; init; }
@@ -96,7 +106,7 @@ internal class SweepDefinitionSettings : DashboardSettings
         if (!Simulate && configs.Contains(SweepDefinition.Cascade) && !new SortedSet<int>(folds).SetEquals([0, 1, 2, 3, 4]))
             throw new ArgumentException($"{SweepDefinition.Cascade} trains on the {SweepDefinition.Lowres} predictions of every training case, " +
                 $"which all five {SweepDefinition.Lowres} folds produce: use --folds 0,1,2,3,4, or leave {SweepDefinition.Cascade} out with -c");
-        return (SweepDefinition.Create(dataset, Plans, Trainer, configs, folds, Epochs, Predict, MaxAttempts), resultsRoot);
+        return (SweepDefinition.Create(dataset, Plans, Trainer, configs, folds, Epochs, Predict, MaxAttempts, ItersPerEpoch, ValIters), resultsRoot);
     }
 }
 

@@ -19,18 +19,6 @@ internal sealed class SweepSettings : SweepDefinitionSettings
     [Description("local GPUs to use, comma-separated (one worker each)")]
     public string? Gpus { get; init; }
 
-    [CommandOption("--iters-per-epoch <N>")]
-    [Description("training iterations per epoch (nnU-Net: 250)")]
-    [DefaultValue(250)]
-    public int ItersPerEpoch { get; init; } = 250;
-
-    [CommandOption("--val-iters <N>")]
-    [Description("validation iterations per epoch for the online pseudo-Dice (nnU-Net: 50)")]
-    [DefaultValue(50)]
-    public int ValIters { get; init; } = 50;
-
-    /// <summary>The per-fold budget the real trainer runs with.</summary>
-    public Backends.TorchBackendOptions TrainingBudget => new() { ItersPerEpoch = ItersPerEpoch, ValIters = ValIters };
 }
 
 /// <summary>
@@ -45,7 +33,7 @@ internal sealed class SweepVerb : AsyncCommand<SweepSettings>
         var devices = settings.Gpus is null && settings.Workers is { } n
             ? ClusterCommandSupport.Devices(null, n, settings.Simulate)
             : ClusterCommandSupport.Devices(settings.Gpus, null, settings.Simulate);
-        var backends = TrainingBackends.Resolve(settings.Simulate, settings.SimulatedEpochMs, settings.TrainingBudget);
+        var backends = TrainingBackends.Resolve(settings.Simulate, settings.SimulatedEpochMs);
         var journal = settings.Journal ?? ResultLayout.DefaultSweepDatabase(resultsRoot, definition.DatasetName);
         var config = ClusterConfig.Build(new NodeOptions(NodeKind.Embedded, SqliteJournalPath: journal, ConfigFile: settings.Config));
         using var cts = ClusterCommandSupport.CancelOnCtrlC(cancellationToken);

@@ -11,7 +11,7 @@ namespace NnUnet.Cli.Commands.Cluster;
 internal static class TrainingBackends
 {
     /// <summary>The factory a verb uses: the simulated one with <c>--simulate</c>, else the TorchSharp trainer.</summary>
-    public static TrainingBackendFactory Resolve(bool simulate, int simulatedEpochMilliseconds, TorchBackendOptions budget, SimulatedStalls? stalls = null)
+    public static TrainingBackendFactory Resolve(bool simulate, int simulatedEpochMilliseconds, SimulatedStalls? stalls = null)
     {
         if (simulate)
         {
@@ -27,7 +27,7 @@ internal static class TrainingBackends
         }
         // Raw and preprocessed roots are this node's view of the shared storage; results come with each job.
         var nodePaths = NnUnetPaths.FromEnvironment();
-        return device => new TorchTrainingBackend(nodePaths, device, budget);
+        return device => new TorchTrainingBackend(nodePaths, device, new TorchBackendOptions());
     }
 
     /// <summary>Number of CUDA devices on this node; 0 when CUDA is unavailable or libtorch cannot be loaded.</summary>

@@ -58,18 +58,6 @@ internal sealed class WorkerSettings : CommandSettings
     [Description("keep running after the sweep finished (serve the next sweep)")]
     public bool Stay { get; init; }
 
-    [CommandOption("--iters-per-epoch <N>")]
-    [Description("training iterations per epoch (nnU-Net: 250)")]
-    [DefaultValue(250)]
-    public int ItersPerEpoch { get; init; } = 250;
-
-    [CommandOption("--val-iters <N>")]
-    [Description("validation iterations per epoch for the online pseudo-Dice (nnU-Net: 50)")]
-    [DefaultValue(50)]
-    public int ValIters { get; init; } = 50;
-
-    /// <summary>The per-fold budget the real trainer runs with.</summary>
-    public Backends.TorchBackendOptions TrainingBudget => new() { ItersPerEpoch = ItersPerEpoch, ValIters = ValIters };
 }
 
 /// <summary><c>nnunet worker</c>: joins the cluster and runs one worker actor per GPU (or CPU slot).</summary>
@@ -80,7 +68,7 @@ internal sealed class WorkerVerb : AsyncCommand<WorkerSettings>
         var seeds = ClusterCommandSupport.SplitList(settings.Seeds).ToArray();
         if (seeds.Length == 0) throw new ArgumentException("--seed is required: the coordinator's address, e.g. akka.tcp://nnunet@HOST:4053");
         var devices = ClusterCommandSupport.Devices(settings.Gpus, settings.Cpu, settings.Simulate);
-        var backends = TrainingBackends.Resolve(settings.Simulate, settings.SimulatedEpochMs, settings.TrainingBudget,
+        var backends = TrainingBackends.Resolve(settings.Simulate, settings.SimulatedEpochMs,
             settings.SimulatedStall is null ? null : SimulatedStalls.Parse(settings.SimulatedStall));
         var config = ClusterConfig.Build(new NodeOptions(NodeKind.Worker, settings.Host, settings.Port, seeds, settings.Config));
         using var cts = ClusterCommandSupport.CancelOnCtrlC(cancellationToken);
