@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using NnUnet.Tests.Shared;
 using NnUnet.Core.Ensembling;
 
 namespace NnUnet.Core.Tests.Ensembling;
@@ -80,18 +80,10 @@ public class EnsemblingTests
             new ProbabilityMap(2, 2, 3, 4, values).Save(path);
             Assert.Equal(values, ProbabilityMap.Load(path).Values);
 
-            var psi = new ProcessStartInfo("/usr/bin/python3")
-            {
-                ArgumentList = { "-c", "import sys, numpy as np; p = np.load(sys.argv[1])['probabilities']; " +
-                    "assert p.dtype == np.float32 and p.shape == (2, 2, 3, 4), (p.dtype, p.shape); " +
-                    "assert (p.ravel() == np.arange(48, dtype=np.float32) * 0.25).all(); print('ok')", path },
-                RedirectStandardOutput = true, RedirectStandardError = true,
-            };
-            using var process = Process.Start(psi)!;
-            string output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
-            process.WaitForExit();
-            Assert.True(process.ExitCode == 0, output);
-            Assert.Contains("ok", output);
+            string output = Python.Run("import sys, numpy as np\np = np.load(sys.argv[1])['probabilities']\n" +
+                "assert p.dtype == np.float32 and p.shape == (2, 2, 3, 4), (p.dtype, p.shape)\n" +
+                "assert (p.ravel() == np.arange(48, dtype=np.float32) * 0.25).all()\nprint('ok')", path);
+            Assert.Equal("ok", output.Trim());
         }
         finally { Directory.Delete(folder, true); }
     }

@@ -1,3 +1,4 @@
+using NnUnet.Tests.Shared;
 using NnUnet.Core.Preprocessing;
 
 namespace NnUnet.Core.Tests.Preprocessing;
@@ -45,7 +46,7 @@ public sealed class ClassLocationsTests : IDisposable
             np.save(os.path.join(d, 'expected.npy'), np.concatenate(out).astype(np.int32))
             print(*[len(o) for o in out])
             """;
-        string counts = NpyFileTests.RunPython(script, _dir).Trim();
+        string counts = Python.Run(script, _dir).Trim();
         var expected = NpyFile.Read<int>(Path.Combine(_dir, "expected.npy"), out _);
         Assert.Equal($"{result[1].Length} 0 {result[2].Length} {result[7].Length}", counts);
         int k = 0;

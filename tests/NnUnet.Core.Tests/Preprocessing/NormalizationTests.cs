@@ -1,3 +1,4 @@
+using NnUnet.Tests.Shared;
 using NnUnet.Core.Fingerprinting;
 using NnUnet.Core.Preprocessing;
 
@@ -42,7 +43,7 @@ public sealed class NormalizationTests : IDisposable
             a = img.copy(); a -= a.min(); a /= np.clip(a.max(), a_min=1e-8, a_max=None); save('rescale.npy', a)
             r = np.load(os.path.join(d, 'rgb.npy')); r /= 255.; save('rgb_out.npy', r)
             """;
-        NpyFileTests.RunPython(script, _dir);
+        Python.Run(script, _dir);
 
         Check("zscore_mask.npy", image, seg, ImageNormalization.Create("ZScoreNormalization", true, null));
         Check("zscore.npy", image, seg, ImageNormalization.Create("ZScoreNormalization", false, null));

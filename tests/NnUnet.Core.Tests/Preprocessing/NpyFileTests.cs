@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using NnUnet.Tests.Shared;
 using NnUnet.Core.Preprocessing;
 
 namespace NnUnet.Core.Tests.Preprocessing;
@@ -69,7 +69,7 @@ public sealed class NpyFileTests : IDisposable
             np.save(os.path.join(d, 'np_scalar.npy'), np.float32(2.5))
             print('ok')
             """;
-        RunPython(script, _dir);
+        Python.Run(script, _dir);
         var f4 = NpyFile.Read<float>(Path.Combine(_dir, "np_f4.npy"), out var shape);
         Assert.Equal([2, 3, 4], shape);
         for (int i = 0; i < 24; i++) Assert.Equal(i / 8f, f4[i]);
@@ -139,20 +139,5 @@ public sealed class NpyFileTests : IDisposable
         Assert.True(slice.SequenceEqual(data.AsSpan(2000, 2000)));
         Assert.Throws<InvalidOperationException>(() => mapped.Span<sbyte>(0, 1).Length);
         Assert.Throws<ArgumentOutOfRangeException>(() => mapped.Span<float>(5999, 2).Length);
-    }
-
-    internal static string RunPython(string script, params string[] args)
-    {
-        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        psi.ArgumentList.Add("-");
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi)!;
-        process.StandardInput.Write(script);
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        string stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, $"python failed: {stderr}");
-        return stdout.Result;
     }
 }

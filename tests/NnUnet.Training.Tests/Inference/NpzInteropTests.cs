@@ -1,4 +1,4 @@
-using System.Diagnostics;
+using NnUnet.Tests.Shared;
 using NnUnet.Core.Ensembling;
 using NnUnet.Training.Inference;
 using static TorchSharp.torch;
@@ -25,24 +25,9 @@ public sealed class NpzInteropTests : IDisposable
 
         var map = ProbabilityMap.Load(truncated + ".npz");
         Assert.Equal(exported.Probabilities, map.Values);
-        string output = RunPython("import numpy as np, sys\na = np.load(sys.argv[1])['probabilities']\n" +
+        string output = Python.Run("import numpy as np, sys\na = np.load(sys.argv[1])['probabilities']\n" +
                                   "print(a.dtype, a.shape, round(float(a.sum(0).min()), 4), round(float(a.sum(0).max()), 4))", truncated + ".npz");
         Assert.Equal("float32 (3, 3, 4, 5) 1.0 1.0", output.Trim());
         Assert.Empty(Directory.GetFiles(_dir, "*.tmp-*"));
-    }
-
-    private static string RunPython(string script, params string[] args)
-    {
-        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        psi.ArgumentList.Add("-");
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi)!;
-        process.StandardInput.Write(script);
-        process.StandardInput.Close();
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        string stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, $"python failed: {stderr}");
-        return stdout.Result;
     }
 }
