@@ -65,14 +65,21 @@ public sealed class LocalCluster : IDisposable
     public (ActorSystem System, Task<SweepFinished> Finished) StartWorkerNode(Address seed, int workers, SimulatedBackendOptions options,
         Func<ActorSystem, Task<SweepFinished>> watchFinish, string? extraHocon = null)
     {
-        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Worker, Seeds: [seed.ToString()],
-            ExtraHocon: (extraHocon ?? "") + "\n" + VerifyOurMessages.Hocon + "\n" + TestHocon));
-        var system = NnUnetClusterHost.StartSystem(config);
-        _systems.Add(system);
+        var system = StartWorkerSystem(seed, extraHocon);
         var finished = watchFinish(system);
         NnUnetClusterHost.StartWorkers(system, Enumerable.Range(0, workers).Select(i => $"sim{i}").ToArray(),
             device => new SimulatedTrainingBackend(options, device));
         return (system, finished);
+    }
+
+    /// <summary>A worker node without worker actors yet (a test starts its own).</summary>
+    public ActorSystem StartWorkerSystem(Address seed, string? extraHocon = null)
+    {
+        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Worker, Seeds: [seed.ToString()],
+            ExtraHocon: (extraHocon ?? "") + "\n" + VerifyOurMessages.Hocon + "\n" + TestHocon));
+        var system = NnUnetClusterHost.StartSystem(config);
+        _systems.Add(system);
+        return system;
     }
 
     public SimulatedBackendOptions Backend(TimeSpan epoch, Func<JobSpec, int, string?>? failAt = null, Action<JobSpec, int>? afterEpoch = null) =>

@@ -66,6 +66,7 @@ public sealed class SerializerTests : IDisposable
         new JobRejected("w", "2d/fold_0", 2, "busy"),
         new StartJob(Spec),
         new CancelJobRun("2d/fold_0", 2, "lease"),
+        new JobFinishedAck("2d/fold_0", 2),
         GetSweepSnapshot.Instance,
         new SweepControl(SweepControlAction.RetryJob, "2d/fold_0"),
         new SweepControlResult(false, "no such job"),

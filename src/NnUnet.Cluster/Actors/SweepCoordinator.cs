@@ -133,7 +133,10 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
                 var spec = _state.BuildSpec(f.JobId, _settings.ResultsRoot);
                 Execute(new CompleteJob(f.JobId, f.Attempt, f.SummaryPath, f.Metrics, _settings.ResultStore.MissingOutputs(spec), DateTime.UtcNow));
             }
-            if (f.RequestsNextJob) OnRequestJob(f.WorkerId);
+            Sender.Tell(new JobFinishedAck(f.JobId, f.Attempt));
+            // a report sent again (its ack was late) while the worker already runs its next job asks for nothing
+            bool runsAnother = _state.JobOfWorker(f.WorkerId) is { } held && !(held.JobId == f.JobId && held.Attempt == f.Attempt);
+            if (f.RequestsNextJob && !runsAnother) OnRequestJob(f.WorkerId);
         });
         Command<JobFailedReport>(f => Execute(new FailJob(f.JobId, f.Attempt, $"{f.WorkerId}: {f.Error}", DateTime.UtcNow)));
         Command<JobRejected>(r => Execute(new RequeueJob(r.JobId, r.Attempt, $"{r.WorkerId} rejected it: {r.Reason}", DateTime.UtcNow)));

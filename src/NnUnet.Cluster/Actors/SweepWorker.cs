@@ -35,6 +35,7 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
     private sealed record RunEnded(string JobId, int Attempt, JobOutcome? Outcome, Exception? Error, bool Cancelled) : INoSerializationVerificationNeeded;
     private sealed record EpochDone(string JobId, int Attempt, EpochProgress Progress) : INoSerializationVerificationNeeded;
     private sealed class RegisterTick : INoSerializationVerificationNeeded { public static readonly RegisterTick Instance = new(); }
+    private sealed class ResendFinished : INoSerializationVerificationNeeded { public static readonly ResendFinished Instance = new(); }
 
     private sealed class ProgressSink(IActorRef worker, string jobId, int attempt) : IJobProgressSink
     {
@@ -124,6 +125,15 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
                 p.ValidationLoss, p.PseudoDice, p.EmaPseudoDice, p.EpochSeconds));
         });
         Receive<RunEnded>(OnRunEnded);
+        Receive<ResendFinished>(_ =>
+        {
+            // no ack yet: the report (or its ack) was lost; idle, it still asks for the next job
+            if (_lastFinished is not null) _settings.Coordinator.Tell(_lastFinished with { RequestsNextJob = _current is null });
+        });
+        Receive<JobFinishedAck>(a =>
+        {
+            if (_lastFinished is { } f && f.JobId == a.JobId && f.Attempt == a.Attempt) Timers.Cancel("resend-finished");
+        });
         // the coordinator's direct answer when nothing is left to run: handed to this node's finish watcher
         // (NnUnetClusterHost.WhenSweepFinishedOnWorkerNode), which does not depend on the topic's gossip
         Receive<SweepFinished>(f => Context.System.EventStream.Publish(f));
@@ -141,6 +151,7 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
         if (_settings.ResultsRootOverride is { } root) spec = spec with { ResultsRoot = root };
         _current = start.Spec;
         _lastFinished = null;
+        Timers.Cancel("resend-finished"); // the coordinator had the last report: it answered it with this job
         _cancel = new CancellationTokenSource();
         var sink = new ProgressSink(Self, spec.JobId, spec.Attempt);
         var backend = _settings.Backend;
@@ -167,6 +178,7 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
         {
             _lastFinished = new JobFinishedReport(_settings.WorkerId, ended.JobId, ended.Attempt, outcome.SummaryPath, outcome.Metrics);
             _settings.Coordinator.Tell(_lastFinished with { RequestsNextJob = true });
+            Timers.StartPeriodicTimer("resend-finished", ResendFinished.Instance, _settings.RegisterRetryInterval);
             return;
         }
         if (!ended.Cancelled)
