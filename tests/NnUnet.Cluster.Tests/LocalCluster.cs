@@ -33,6 +33,7 @@ public sealed class LocalCluster : IDisposable
         akka.cluster.singleton-proxy.singleton-identification-interval = 200ms
         akka.remote.dot-netty.tcp.batching.enabled = false
         nnunet.cluster.register-retry-interval = 300ms
+        nnunet.cluster.report-resend-interval = 1s
         nnunet.cluster.progress-persist-interval = 0s
         nnunet.cluster.lease-check-interval = 200ms
         nnunet.cluster.snapshot-every = 25

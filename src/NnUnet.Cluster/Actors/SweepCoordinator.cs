@@ -133,10 +133,13 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
                 var spec = _state.BuildSpec(f.JobId, _settings.ResultsRoot);
                 Execute(new CompleteJob(f.JobId, f.Attempt, f.SummaryPath, f.Metrics, _settings.ResultStore.MissingOutputs(spec), DateTime.UtcNow));
             }
-            Sender.Tell(new JobFinishedAck(f.JobId, f.Attempt));
-            // a report sent again (its ack was late) while the worker already runs its next job asks for nothing
-            bool runsAnother = _state.JobOfWorker(f.WorkerId) is { } held && !(held.JobId == f.JobId && held.Attempt == f.Attempt);
-            if (f.RequestsNextJob && !runsAnother) OnRequestJob(f.WorkerId);
+            // The answer acknowledges the report: the worker's next job (StartJob), or JobFinishedAck when none starts.
+            // A report sent again (its answer was late) while the worker already has its next job asks for nothing:
+            // taking it as a request would re-queue that job. (Sending that StartJob again could start a job twice:
+            // it may arrive after the worker finished it.)
+            bool hasNext = _state.JobOfWorker(f.WorkerId) is { } next && !(next.JobId == f.JobId && next.Attempt == f.Attempt);
+            if (f.RequestsNextJob && !hasNext) OnRequestJob(f.WorkerId);
+            if (hasNext || _state.JobOfWorker(f.WorkerId) is null) Sender.Tell(new JobFinishedAck(f.JobId, f.Attempt));
         });
         Command<JobFailedReport>(f => Execute(new FailJob(f.JobId, f.Attempt, $"{f.WorkerId}: {f.Error}", DateTime.UtcNow)));
         Command<JobRejected>(r => Execute(new RequeueJob(r.JobId, r.Attempt, $"{r.WorkerId} rejected it: {r.Reason}", DateTime.UtcNow)));

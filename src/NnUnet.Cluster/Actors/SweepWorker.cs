@@ -13,6 +13,7 @@ namespace NnUnet.Cluster.Actors;
 /// <param name="Coordinator">the cluster singleton proxy of the coordinator.</param>
 /// <param name="ResultsRootOverride">where this node mounts <c>nnUNet_results</c>, when not at the coordinator's path.</param>
 /// <param name="StopTimeout">how long PostStop waits for a cancelled job to write its checkpoint.</param>
+/// <param name="ReportResendInterval">how long an unanswered completion report waits before it is sent again (default 10 s).</param>
 public sealed record WorkerSettings(
     string WorkerId,
     string Node,
@@ -21,7 +22,8 @@ public sealed record WorkerSettings(
     IActorRef Coordinator,
     TimeSpan RegisterRetryInterval,
     string? ResultsRootOverride = null,
-    TimeSpan? StopTimeout = null);
+    TimeSpan? StopTimeout = null,
+    TimeSpan? ReportResendInterval = null);
 
 /// <summary>
 /// Runs one job at a time for the coordinator. The job runs as a Task off the actor's thread (the backend's
@@ -141,6 +143,8 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
 
     private void OnStart(StartJob start)
     {
+        // a StartJob answers the last completion report (the coordinator sends it after handling that report)
+        Timers.Cancel("resend-finished");
         var spec = start.Spec;
         if (_current is not null)
         {
@@ -151,7 +155,6 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
         if (_settings.ResultsRootOverride is { } root) spec = spec with { ResultsRoot = root };
         _current = start.Spec;
         _lastFinished = null;
-        Timers.Cancel("resend-finished"); // the coordinator had the last report: it answered it with this job
         _cancel = new CancellationTokenSource();
         var sink = new ProgressSink(Self, spec.JobId, spec.Attempt);
         var backend = _settings.Backend;
@@ -178,7 +181,7 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
         {
             _lastFinished = new JobFinishedReport(_settings.WorkerId, ended.JobId, ended.Attempt, outcome.SummaryPath, outcome.Metrics);
             _settings.Coordinator.Tell(_lastFinished with { RequestsNextJob = true });
-            Timers.StartPeriodicTimer("resend-finished", ResendFinished.Instance, _settings.RegisterRetryInterval);
+            Timers.StartPeriodicTimer("resend-finished", ResendFinished.Instance, _settings.ReportResendInterval ?? TimeSpan.FromSeconds(10));
             return;
         }
         if (!ended.Cancelled)

@@ -89,7 +89,7 @@ public static class NnUnetClusterHost
             seen[device] = seen.TryGetValue(device, out var n) ? n + 1 : 0;
             var workerId = $"{self.Host}:{self.Port}/{device}" + (seen[device] > 0 ? $"#{seen[device]}" : "");
             var settings = new WorkerSettings(workerId, self.ToString(), device, backends(device), proxy,
-                c.GetTimeSpan("register-retry-interval"), resultsRootOverride, c.GetTimeSpan("stop-timeout"));
+                c.GetTimeSpan("register-retry-interval"), resultsRootOverride, c.GetTimeSpan("stop-timeout"), c.GetTimeSpan("report-resend-interval"));
             workers.Add(system.ActorOf(SweepWorker.Props(settings), "worker-" + device.Replace(':', '-') + (seen[device] > 0 ? $"-{seen[device]}" : "")));
         }
         return workers;

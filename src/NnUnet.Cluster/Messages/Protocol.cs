@@ -20,8 +20,8 @@ public sealed record JobProgressReport(string WorkerId, string JobId, int Attemp
 /// A job ended with its outputs written. <paramref name="RequestsNextJob"/>: the worker is idle and asks for its next
 /// job in the same message (one message less per job than a separate <see cref="RequestJob"/>); false when the report
 /// is sent again after re-registering, which is followed by its own RequestJob. The worker sends it again until the
-/// coordinator answers <see cref="JobFinishedAck"/> (remoting is at-most-once: a link that drops and heals without a
-/// node being removed loses it).
+/// coordinator answers, with the next <see cref="StartJob"/> or a <see cref="JobFinishedAck"/> (remoting is
+/// at-most-once: a link that drops and heals without a node being removed loses what was in flight).
 /// </summary>
 public sealed record JobFinishedReport(string WorkerId, string JobId, int Attempt, string SummaryPath, Dictionary<string, double> Metrics,
     bool RequestsNextJob = false) : INnUnetMessage;
@@ -37,7 +37,7 @@ public sealed record StartJob(JobSpec Spec) : INnUnetMessage;
 
 public sealed record CancelJobRun(string JobId, int Attempt, string Reason) : INnUnetMessage;
 
-/// <summary>The coordinator has the worker's <see cref="JobFinishedReport"/> of this attempt (accepted, or already known).</summary>
+/// <summary>The coordinator has the worker's <see cref="JobFinishedReport"/> of this attempt and starts no job on it now.</summary>
 public sealed record JobFinishedAck(string JobId, int Attempt) : INnUnetMessage;
 
 // anyone -> coordinator: queries and operator commands

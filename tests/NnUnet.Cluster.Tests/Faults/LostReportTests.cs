@@ -40,7 +40,8 @@ public sealed class LostReportTests
         var lossy = workerNode.ActorOf(Props.Create(() => new DropFirstCompletion(proxy, dropped)));
         var self = LocalCluster.AddressOf(workerNode);
         workerNode.ActorOf(SweepWorker.Props(new WorkerSettings($"{self.Host}:{self.Port}/lossy", self.ToString(), "sim",
-            new SimulatedTrainingBackend(cluster.Backend(TimeSpan.FromMilliseconds(20)), "sim"), lossy, TimeSpan.FromMilliseconds(300))));
+            new SimulatedTrainingBackend(cluster.Backend(TimeSpan.FromMilliseconds(20)), "sim"), lossy, TimeSpan.FromMilliseconds(300),
+            ReportResendInterval: TimeSpan.FromMilliseconds(500))));
 
         // the heartbeat lease is 30 min here: only the worker's resend can finish the sweep in time
         var snapshot = await LocalCluster.WaitFinished(coordinator, TimeSpan.FromSeconds(60));
