@@ -121,6 +121,47 @@ public class DispatchPlannerTests
     }
 
     [Fact]
+    public void Waiting_EndsWhenTheAwaitedJobIsLate()
+    {
+        // 12 GPUs, nnU-Net-like lengths: find the first moment the scheduler keeps a worker idle although a job is ready
+        var definition = SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", NnUnetLikeEpochSeconds.Keys, [0, 1, 2, 3, 4], 5);
+        var fresh = new SweepState();
+        fresh.Apply(new SweepDefined(definition, T0));
+        var state = SweepState.FromSnapshot(fresh.ToSnapshot() with
+        {
+            Timings = NnUnetLikeEpochSeconds.Select(e => new ConfigurationTiming(e.Key, e.Value * 10, 10)).ToArray(),
+        });
+        void Apply(IEnumerable<ISweepEvent> events) { foreach (var e in events) state.Apply(e); }
+        var running = new PriorityQueue<(string worker, JobRecord job), double>();
+        var idle = new Queue<string>(Enumerable.Range(0, 12).Select(i => $"g{i}"));
+        double now = 0;
+        while (true)
+        {
+            var events = state.Decide(new AssignWork(idle.Peek(), "n", T0.AddSeconds(now), 12));
+            if (events.Count == 0) break;
+            Apply(events);
+            var job = state.JobOfWorker(idle.Dequeue())!;
+            running.Enqueue((job.WorkerId!, job), now + NnUnetLikeEpochSeconds[job.Configuration!] * 5);
+            while (idle.Count == 0)
+            {
+                running.TryDequeue(out var done, out now);
+                Apply(state.Decide(new CompleteJob(done.job.JobId, done.job.Attempt, "s", new(), null, T0.AddSeconds(now))));
+                idle.Enqueue(done.worker);
+            }
+        }
+        Assert.NotNull(state.NextJob(T0.AddSeconds(now))); // a job is ready: the worker waits on purpose
+        // a minute later the other jobs have reported an epoch (alive, four fifths left); the awaited low-res folds
+        // have not: late by a minute, they are expected to need about as long again, and the worker gets the ready job
+        var later = T0.AddSeconds(now + 60);
+        foreach (var job in state.RunningJobs.ToList())
+            if (job.Configuration != SweepDefinition.Lowres)
+                Apply(state.Decide(new RecordProgress(job.JobId, job.Attempt, 1, 5, 0, 0, 0, 0, NnUnetLikeEpochSeconds[job.Configuration!], later)));
+        Assert.Contains(state.RunningJobs, j => j.Configuration == SweepDefinition.Lowres);
+        var assigned = state.Decide(new AssignWork(idle.Peek(), "n", later, 12));
+        Assert.Single(assigned.OfType<JobAssigned>());
+    }
+
+    [Fact]
     public void Waits_WhenADependencyAboutToEndDeservesTheWorker_NeverWhenNothingRuns()
     {
         // 2d (1.6 s) is the only ready job; the low-res group ends at 0.1 and releases three cascade folds (2.1 s);

@@ -154,7 +154,13 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
                 LoseWorker(w, $"node {m.Member.Address} left the cluster");
         });
         Command<ClusterEvent.CurrentClusterState>(_ => { });
-        Command<LeaseTick>(_ => Execute(new ExpireLeases(_settings.HeartbeatLease, DateTime.UtcNow)));
+        Command<LeaseTick>(_ =>
+        {
+            Execute(new ExpireLeases(_settings.HeartbeatLease, DateTime.UtcNow));
+            // idle workers the scheduler keeps for a job about to become ready (the cascade) are reconsidered even
+            // when no event comes: if the awaited job is late, waiting stops paying and they get work
+            TryDispatch();
+        });
         Command<HoldOver>(_ => TryDispatch());
         Command<GetSweepSnapshot>(_ => Sender.Tell(BuildSnapshot()));
         Command<SweepControl>(OnControl);
