@@ -6,6 +6,7 @@ using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.IO;
+using NnUnet.Core.Results;
 
 // Scheduler benchmarks with real actors and the simulated backend (see bench/README.md, section "scheduler").
 //   makespan    20-job grid (4 configurations x 5 folds, cascade dependencies) + selection on 2..64 simulated GPUs,
@@ -87,9 +88,9 @@ sealed class OutputsOnlyBackend : ITrainingBackend
     public Task<JobOutcome> RunAsync(JobSpec spec, IJobProgressSink progress, CancellationToken ct)
     {
         progress.ReportEpoch(new EpochProgress(1, 1, 0, 0, 0, 0, 0.001));
-        var output = ResultLayout.OutputPath(spec);
+        var output = JobOutputs.OutputPath(spec);
         AtomicFile.WriteAllText(output, "{}");
-        if (spec.Kind == JobKind.Train) AtomicFile.WriteAllText(Path.Combine(ResultLayout.FoldFolder(spec), ResultLayout.CheckpointFinal), "{}");
+        if (spec.Kind == JobKind.Train) AtomicFile.WriteAllText(ResultLayout.Checkpoint(JobOutputs.FoldFolder(spec), ResultLayout.CheckpointFinal), "{}");
         return Task.FromResult(new JobOutcome(output, new()));
     }
 }

@@ -4,6 +4,7 @@ using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Cluster.Tests;
 
@@ -42,7 +43,7 @@ public sealed class LocalCluster : IDisposable
         """;
 
     public string ResultsRoot { get; } = Directory.CreateTempSubdirectory("nnunet-cluster-").FullName;
-    public string Database => Path.Combine(ResultsRoot, "Dataset004_Hippocampus", ResultLayout.SweepDatabase);
+    public string Database => Path.Combine(ResultsRoot, "Dataset004_Hippocampus", ResultLayout.SweepDatabaseFile);
     public SimulatedRunLog Log { get; } = new();
     private readonly List<ActorSystem> _systems = [];
 

@@ -5,6 +5,7 @@ using NnUnet.Core.Datasets;
 using NnUnet.Core.Selection;
 using NnUnet.Training.Inference;
 using NnUnet.Training.Trainer;
+using NnUnet.Core.Results;
 using ClusterEpoch = NnUnet.Cluster.Backends.EpochProgress;
 using TrainerEpoch = NnUnet.Training.Trainer.EpochProgress;
 
@@ -76,7 +77,7 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
         });
         var metrics = new Dictionary<string, double> { ["foreground_mean_dice"] = result.ForegroundMeanDiceAfterPostprocessing };
         foreach (var candidate in result.Candidates) metrics["cv_dice:" + candidate.Name] = candidate.ForegroundMeanDice;
-        return new JobOutcome(ResultLayout.OutputPath(spec), metrics);
+        return new JobOutcome(JobOutputs.OutputPath(spec), metrics);
     }
 
     private JobOutcome Predict(JobSpec spec, CancellationToken ct)
@@ -85,7 +86,7 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
         var location = DatasetLocator.Locate(spec.DatasetName, paths);
         string input = Path.Combine(location.RawFolder, "imagesTs");
         if (!Directory.Exists(input)) throw new DirectoryNotFoundException($"{input}: the dataset has no imagesTs to predict");
-        string output = ResultLayout.OutputPath(spec);
+        string output = JobOutputs.OutputPath(spec);
         var run = Predictor.PredictFolder(paths, input, output, new PredictionOptions
         {
             Dataset = spec.DatasetName,

@@ -108,7 +108,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         {
             if (job.Status != JobStatus.Pending || !job.AdoptableAfterRecovery || job.StartedAt is not { } started) continue;
             var spec = _state.BuildSpec(job.JobId, _settings.ResultsRoot);
-            if (_settings.ResultStore.OutputsWrittenSince(spec, started)) finished.Add((job.JobId, job.Attempt, ResultLayout.OutputPath(spec)));
+            if (_settings.ResultStore.OutputsWrittenSince(spec, started)) finished.Add((job.JobId, job.Attempt, JobOutputs.OutputPath(spec)));
         }
         foreach (var (jobId, attempt, output) in finished)
             Execute(new CompleteJob(jobId, attempt, output, new Dictionary<string, double>(), null, DateTime.UtcNow));
@@ -279,7 +279,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         var spec = _state.BuildSpec(job.JobId, _settings.ResultsRoot);
         if (!_settings.ResultStore.OutputsWrittenSince(spec, started)) return;
         _log.Info("{0} attempt {1}: its lost worker had written every output, accepted", job.JobId, job.Attempt);
-        Execute(new CompleteJob(job.JobId, job.Attempt, ResultLayout.OutputPath(spec), new Dictionary<string, double>(), null, DateTime.UtcNow));
+        Execute(new CompleteJob(job.JobId, job.Attempt, JobOutputs.OutputPath(spec), new Dictionary<string, double>(), null, DateTime.UtcNow));
     }
 
     /// <summary>Assigns ready jobs to idle workers, oldest idle worker first.</summary>

@@ -2,6 +2,7 @@ using System.ComponentModel;
 using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Hosting;
 using Spectre.Console.Cli;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Cli.Commands.Cluster;
 

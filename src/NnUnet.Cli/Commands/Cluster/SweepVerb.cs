@@ -6,6 +6,7 @@ using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Cli.Commands.Cluster;
 
