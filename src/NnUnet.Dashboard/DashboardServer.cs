@@ -149,7 +149,7 @@ public sealed class DashboardServer : IAsyncDisposable
     private static IResult JsonResult(object value) => Results.Json(value, Json);
 
     /// <summary>The fold's progress.json when this node sees the results folder (the coordinator's usually does).</summary>
-    private static TrainingCurves? StoredCurves(DashboardOptions options, SweepSnapshot snapshot, JobView job)
+    private static TrainingCurves? StoredCurves(DashboardOptions options, SweepView snapshot, JobView job)
     {
         var definition = snapshot.Definition;
         string? dataset = options.DatasetName ?? definition?.DatasetName;
@@ -159,7 +159,7 @@ public sealed class DashboardServer : IAsyncDisposable
     }
 
     /// <summary>The final selection, when the selection job (or <c>nnunet find-best</c>) wrote best_configuration.json.</summary>
-    internal static object? ReadSelection(DashboardOptions options, SweepSnapshot snapshot)
+    internal static object? ReadSelection(DashboardOptions options, SweepView snapshot)
     {
         string? dataset = options.DatasetName ?? snapshot.Definition?.DatasetName;
         if (options.ResultsRoot is null || dataset is null) return null;

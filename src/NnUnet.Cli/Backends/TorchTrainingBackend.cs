@@ -6,8 +6,6 @@ using NnUnet.Core.Selection;
 using NnUnet.Training.Inference;
 using NnUnet.Training.Trainer;
 using NnUnet.Core.Results;
-using ClusterEpoch = NnUnet.Cluster.Backends.EpochProgress;
-using TrainerEpoch = NnUnet.Training.Trainer.EpochProgress;
 
 namespace NnUnet.Cli.Backends;
 
@@ -115,8 +113,8 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
     /// <summary>Forwards the trainer's epochs to the worker (which sends them to the coordinator as progress and heartbeat).</summary>
     private sealed class ProgressForwarder(IJobProgressSink sink) : ITrainingProgressSink
     {
-        public void OnEpochCompleted(TrainerEpoch p) =>
-            sink.ReportEpoch(new ClusterEpoch(p.Epoch, p.TotalEpochs, p.TrainLoss, p.ValLoss, p.MeanForegroundPseudoDice, p.EmaPseudoDice, p.EpochSeconds));
+        public void OnEpochCompleted(EpochProgress p) =>
+            sink.ReportEpoch(new EpochMetrics(p.Epoch, p.TotalEpochs, p.TrainLoss, p.ValLoss, p.MeanForegroundPseudoDice, p.EmaPseudoDice, p.EpochSeconds));
 
         public void OnMessage(string line) { }
     }

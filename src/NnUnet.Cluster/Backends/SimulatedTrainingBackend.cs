@@ -120,7 +120,7 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
                     stall > TimeSpan.Zero ? () => Task.Delay(stall, ct).GetAwaiter().GetResult() : null);
             }
             File.AppendAllText(logPath, string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}: train_loss {trainLoss:F4} pseudo_dice {dice:F4} ema {ema:F4}\n"));
-            progress.ReportEpoch(new EpochProgress(epoch, spec.Epochs, trainLoss, trainLoss + 0.05, dice, ema, clock.Elapsed.TotalSeconds));
+            progress.ReportEpoch(new EpochMetrics(epoch, spec.Epochs, trainLoss, trainLoss + 0.05, dice, ema, clock.Elapsed.TotalSeconds));
             options.AfterEpoch?.Invoke(spec, epoch);
         }
         if (spec.Configuration == SweepDefinition.Lowres)
@@ -167,7 +167,7 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
             Directory.CreateDirectory(output);
             AtomicFile.WriteAllText(Path.Combine(output, "simulated.json"), "{\"simulated\": true}");
         }
-        progress.ReportEpoch(new EpochProgress(1, 1, 0, 0, 0, 0, clock.Elapsed.TotalSeconds));
+        progress.ReportEpoch(new EpochMetrics(1, 1, 0, 0, 0, 0, clock.Elapsed.TotalSeconds));
         options.Log.Add(new(spec.JobId, spec.Attempt, device, 0, true, false, null));
         return new JobOutcome(output, new Dictionary<string, double>());
     }

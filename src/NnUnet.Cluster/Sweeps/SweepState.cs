@@ -52,6 +52,12 @@ public sealed class SweepState
 
     public bool AllCompleted => Definition is not null && Count(JobStatus.Completed) == _order.Count;
 
+    /// <summary>The sweep's status, derived here only (read model, live feed and end notice all show this one).</summary>
+    public SweepStatus Status => Definition is null ? SweepStatus.NotDefined
+        : AllCompleted ? SweepStatus.Completed
+        : IsFinished ? SweepStatus.FinishedWithFailures
+        : Paused ? SweepStatus.Paused : SweepStatus.Running;
+
     /// <summary>The job a worker currently runs, if any.</summary>
     public JobRecord? JobOfWorker(string workerId) => _jobByWorker.TryGetValue(workerId, out var id) ? _jobs[id] : null;
 
@@ -100,8 +106,7 @@ public sealed class SweepState
             case RecordProgress p:
             {
                 if (!IsCurrentRunning(p.JobId, p.Attempt, out _)) return [];
-                return [new JobProgressed(p.JobId, p.Attempt, p.Epoch, p.TotalEpochs, p.TrainLoss, p.ValidationLoss, p.PseudoDice,
-                    p.EmaPseudoDice, p.EpochSeconds, p.At)];
+                return [new JobProgressed(p.JobId, p.Attempt, p.Metrics, p.At)];
             }
             case CompleteJob c:
             {
@@ -194,17 +199,17 @@ public sealed class SweepState
             case JobAdopted a:
                 Update(a.JobId, j => j with { Status = JobStatus.Running, WorkerId = a.WorkerId, Node = a.Node, AdoptableAfterRecovery = false, HeldUntil = null, LastHeartbeatAt = a.At });
                 break;
-            case JobProgressed p:
+            case JobProgressed { Metrics: var m } p:
                 Update(p.JobId, j => j with
                 {
-                    Epoch = p.Epoch, TotalEpochs = p.TotalEpochs, LastPseudoDice = p.PseudoDice,
-                    BestEmaPseudoDice = j.BestEmaPseudoDice is { } best && !(p.EmaPseudoDice > best) ? best : p.EmaPseudoDice,
+                    Epoch = m.Epoch, TotalEpochs = m.TotalEpochs, LastPseudoDice = m.PseudoDice,
+                    BestEmaPseudoDice = j.BestEmaPseudoDice is { } best && !(m.EmaPseudoDice > best) ? best : m.EmaPseudoDice,
                     LastHeartbeatAt = p.At,
                 });
-                if (_jobs[p.JobId].Configuration is { } config && p.EpochSeconds > 0)
+                if (_jobs[p.JobId].Configuration is { } config && m.EpochSeconds > 0)
                 {
                     _timings.TryGetValue(config, out var t);
-                    _timings[config] = (t.seconds + p.EpochSeconds, t.epochs + 1);
+                    _timings[config] = (t.seconds + m.EpochSeconds, t.epochs + 1);
                 }
                 break;
             case JobCompleted c:

@@ -140,6 +140,6 @@ public sealed class CascadeTrainCommandTests : IDisposable
 
     private sealed class NoProgress : IJobProgressSink
     {
-        public void ReportEpoch(NnUnet.Cluster.Backends.EpochProgress progress) { }
+        public void ReportEpoch(NnUnet.Cluster.Sweeps.EpochMetrics epoch) { }
     }
 }
