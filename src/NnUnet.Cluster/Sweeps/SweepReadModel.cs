@@ -60,7 +60,7 @@ public sealed record SweepView(
         var sweepStatus = state.Status;
         return new SweepView(state.Definition?.SweepId, state.Definition, sweepStatus, jobs.ToArray(), workers.ToArray(),
             recentEvents.ToArray(), completed, failed, jobs.Count,
-            sweepStatus is SweepStatus.Running or SweepStatus.Paused ? state.EstimatedSweepSeconds(Math.Max(1, workers.Count)) : 0, now);
+            sweepStatus is SweepStatus.Running or SweepStatus.Paused ? state.Durations.EstimatedSweepSeconds(Math.Max(1, workers.Count)) : 0, now);
     }
 
     public static JobView View(SweepState state, JobRecord job)
@@ -71,9 +71,9 @@ public sealed record SweepView(
             JobStatus.Completed => JobDisplayStatus.Completed,
             JobStatus.Failed => JobDisplayStatus.Failed,
             JobStatus.Cancelled => JobDisplayStatus.Cancelled,
-            _ => state.IsReady(job) ? JobDisplayStatus.Ready : state.IsBlocked(job) ? JobDisplayStatus.Blocked : JobDisplayStatus.Waiting,
+            _ => state.Ledger.IsReady(job) ? JobDisplayStatus.Ready : state.Ledger.IsBlocked(job) ? JobDisplayStatus.Blocked : JobDisplayStatus.Waiting,
         };
-        double? eta = job.IsTerminal || status == JobDisplayStatus.Blocked ? null : state.EstimatedRemainingSeconds(job);
+        double? eta = job.IsTerminal || status == JobDisplayStatus.Blocked ? null : state.Durations.EstimatedRemainingSeconds(job);
         return new JobView(job.JobId, job.Kind, job.Configuration, job.Fold, status, job.Attempt, job.Failures, job.Epoch,
             job.TotalEpochs, job.LastPseudoDice, job.BestEmaPseudoDice, job.WorkerId, job.Node, eta, job.LastError, job.DependsOn,
             job.StartedAt, job.FinishedAt, job.SummaryPath, job.Metrics);
