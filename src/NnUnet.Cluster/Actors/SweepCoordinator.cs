@@ -342,12 +342,9 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         else if (e is IJobEvent and not JobProgressed) _lastPersistedProgress.Remove(((IJobEvent)e).JobId);
         switch (e)
         {
-            case JobAssigned a when _workers.TryGetValue(a.WorkerId, out var w):
-                w.Ref.Tell(new StartJob(_state.BuildSpec(a.JobId, _settings.ResultsRoot)));
-                break;
             case JobAssigned a:
-                // the worker vanished between decision and persistence: give the job back
-                Execute(new WorkerLost(a.WorkerId, $"{a.WorkerId} left before its job started", DateTime.UtcNow));
+                // decided by TryDispatch for a registered worker, in this same message: the worker is still there
+                _workers[a.WorkerId].Ref.Tell(new StartJob(_state.BuildSpec(a.JobId, _settings.ResultsRoot)));
                 break;
             case JobRequeued r when previousWorker is not null && _workers.TryGetValue(previousWorker, out var holder):
                 holder.Ref.Tell(new CancelJobRun(r.JobId, previousAttempt, r.Reason));

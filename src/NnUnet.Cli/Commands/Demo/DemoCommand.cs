@@ -62,7 +62,7 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         Environment.SetEnvironmentVariable(NnUnetPaths.PreprocessedVariable, paths.Preprocessed);
         Environment.SetEnvironmentVariable(NnUnetPaths.ResultsVariable, paths.Results);
 
-        // chosen so both structures are learned within the README's measured times (--quick < 3 min, default < 15 min)
+        // chosen so both structures are learned within the times the README gives for the demo (measured, not assumed here)
         int epochs = settings.Epochs ?? (settings.Quick ? 3 : 6);
         int iters = settings.ItersPerEpoch ?? (settings.Quick ? 12 : 20);
         string dataset = DatasetId.ToString(CultureInfo.InvariantCulture);
