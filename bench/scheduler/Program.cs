@@ -100,7 +100,7 @@ sealed class NullStore : IResultStore
     public string? MissingOutputs(JobSpec spec) => null;
     public bool OutputsWrittenSince(JobSpec spec, DateTime sinceUtc) => false;
 }
-sealed class NullSink : IJobProgressSink { public void ReportEpoch(EpochProgress progress) { } }
+sealed class NullSink : IJobProgressSink { public void ReportEpoch(EpochMetrics epoch) { } }
 
 static class Bench
 {
