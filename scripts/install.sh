@@ -64,7 +64,8 @@ else
   log=$(mktemp)
   trap 'rm -rf "$stage" "$log"' EXIT
   say "publishing $name: self-contained linux-x64, $backend Torch backend (a few minutes; build files in artifacts/install/$backend)"
-  if ! dotnet publish "$repo/src/NnUnet.Cli/NnUnet.Cli.csproj" -c Release -r linux-x64 --self-contained \
+  # no build servers: nothing stays running on a login node (or holds the output of whoever started the install)
+  if ! dotnet publish "$repo/src/NnUnet.Cli/NnUnet.Cli.csproj" -c Release -r linux-x64 --self-contained --disable-build-servers \
       -p:TorchBackend="$backend" -p:SourceRevisionId="$commit$dirty" "${git_args[@]}" \
       --artifacts-path "$repo/artifacts/install/$backend" -o "$stage" --nologo -v q -clp:ErrorsOnly >"$log" 2>&1; then
     if grep -qE 'NU110[0-9].*(TorchSharp-cuda-linux|libtorch-cuda)' "$log"; then

@@ -233,6 +233,46 @@ public sealed class ReleaseInstallTests(InstalledReleaseFixture release) : IClas
     }
 
     [Fact]
+    public void Cuda_backend_without_a_feed_serving_TorchSharp_cuda_linux_says_so_in_one_line()
+    {
+        // NuGet's user configuration (under HOME) names one feed: an empty folder. Every other package comes from this
+        // machine's global packages folder, seen through a folder of links that leaves out the CUDA packages (which a
+        // machine with such a feed may have cached), so TorchSharp-cuda-linux is the only package nobody serves.
+        string home = Path.Combine(release.Root, "home-with-empty-feed");
+        string feed = Path.Combine(release.Root, "empty-feed");
+        string prefix = Path.Combine(release.Root, "cuda-prefix");
+        Directory.CreateDirectory(Path.Combine(home, ".nuget", "NuGet"));
+        Directory.CreateDirectory(feed);
+        File.WriteAllText(Path.Combine(home, ".nuget", "NuGet", "NuGet.Config"),
+            $"<?xml version=\"1.0\" encoding=\"utf-8\"?><configuration><packageSources><clear /><add key=\"empty\" value=\"{feed}\" /></packageSources></configuration>");
+        string cache = Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } set
+            ? set : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
+        string packages = Path.Combine(release.Root, "packages-without-cuda");
+        Directory.CreateDirectory(packages);
+        foreach (string package in Directory.GetDirectories(cache))
+        {
+            string name = Path.GetFileName(package);
+            if (name.StartsWith("torchsharp-cuda", StringComparison.OrdinalIgnoreCase) || name.StartsWith("libtorch-cuda", StringComparison.OrdinalIgnoreCase)) continue;
+            Directory.CreateSymbolicLink(Path.Combine(packages, name), package);
+        }
+        var environment = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+            .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
+        environment["HOME"] = home;
+        environment["NUGET_PACKAGES"] = packages;
+
+        var result = ProcessResult.Run("bash", [Path.Combine(CliRunner.RepoRoot(), "scripts", "install.sh"), "--prefix", prefix, "--backend", "cuda"],
+            environment, TimeSpan.FromMinutes(10));
+
+        Assert.Equal(1, result.ExitCode);
+        string line = Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Equal($"[install] ERROR: no configured NuGet feed serves TorchSharp-cuda-linux {PackageVersion("TorchSharp-cuda-linux")} (enabled feeds: {feed}): "
+            + "add one that does (dotnet nuget add source URL, or a local folder holding TorchSharp-cuda-linux "
+            + $"{PackageVersion("TorchSharp-cuda-linux")} and the libtorch-cuda-12.8-linux-x64 packages it depends on) and run this again, or install --backend cpu", line);
+        Assert.Empty(Directory.GetFileSystemEntries(prefix, "*nnunet-*"));
+        Assert.False(File.Exists(Path.Combine(prefix, "bin", "nnunet")));
+    }
+
+    [Fact]
     public void Installing_again_builds_nothing_when_the_release_is_there()
     {
         string stamp = Path.Combine(release.Release, "RELEASE");
