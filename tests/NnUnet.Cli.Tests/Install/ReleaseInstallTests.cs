@@ -207,6 +207,32 @@ public sealed class ReleaseInstallTests(InstalledReleaseFixture release) : IClas
         Assert.DoesNotContain("Exception", line);
     }
 
+    /// <summary>
+    /// The launcher's reading of the loader's other verdicts. A glibc older than libtorch's cannot be put in front of
+    /// the loader here (bash itself would not start), so an <c>ldd</c> placed first on the PATH prints what the real one
+    /// prints on such a node (the format of the GLIBCXX test above, which runs the real loader).
+    /// </summary>
+    [Theory]
+    [InlineData("\t{0}/libLibTorchSharp.so: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.99' not found (required by {0}/libtorch_cpu.so)",
+        @"^nnunet: cannot run on .+: its glibc is 2\.\d+ but libtorch_cpu\.so needs GLIBC_2\.99: use nodes whose OS has that glibc or newer, or run nnunet from the container instead")]
+    [InlineData("{0}/libLibTorchSharp.so:\n\tlibgomp-98b21ff3.so.1 => not found",
+        @"^nnunet: cannot run on .+: libgomp-98b21ff3\.so\.1, which libLibTorchSharp\.so needs, is not found by the dynamic loader: install the package that provides it")]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public void Launcher_names_a_glibc_or_a_library_the_loader_reports_missing(string lddReport, string expected)
+    {
+        string fakeBin = Path.Combine(release.Root, $"ldd-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(fakeBin);
+        string ldd = Path.Combine(fakeBin, "ldd");
+        File.WriteAllText(ldd, $"#!/bin/bash\ncat <<'EOF'\n{string.Format(lddReport, release.Release)}\nEOF\n");
+        File.SetUnixFileMode(ldd, UnixFileMode.UserRead | UnixFileMode.UserExecute | UnixFileMode.UserWrite);
+
+        var result = ProcessResult.Run(release.Launcher, ["--version"], release.CleanEnvironment(("PATH", $"{fakeBin}:{release.CleanPath}")), TimeSpan.FromMinutes(1));
+
+        Assert.Equal(3, result.ExitCode);
+        Assert.Matches(expected, Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries)));
+        Assert.Equal("", result.Out);
+    }
+
     [Fact]
     public void Gpus_without_a_usable_NVIDIA_driver_get_one_line_naming_what_is_missing()
     {
