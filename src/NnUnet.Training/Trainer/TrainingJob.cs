@@ -27,10 +27,13 @@ public sealed record TrainingJob
     public const int AllFolds = -1;
     public const string TrainerName = "nnUNetTrainer";
 
+    /// <summary>Trainer name in the results folder name (<c>TRAINER__PLANS__CONFIG</c>): nnUNetTrainer, or a variant name that keeps results apart (<c>--results-suffix</c>).</summary>
+    public string Trainer { get; init; } = TrainerName;
+
     public string FoldName => Fold == AllFolds ? "all" : Fold.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary><c>RESULTS/DATASET/nnUNetTrainer__PLANS__CONFIG</c>, as nnU-Net.</summary>
-    public string TrainerOutputFolder => Path.Combine(ResultsRoot, DatasetName, $"{TrainerName}__{PlansName}__{Configuration}");
+    public string TrainerOutputFolder => Path.Combine(ResultsRoot, DatasetName, $"{Trainer}__{PlansName}__{Configuration}");
 
     /// <summary><c>.../fold_F</c>.</summary>
     public string FoldOutputFolder => Path.Combine(TrainerOutputFolder, "fold_" + FoldName);
