@@ -147,6 +147,8 @@ public sealed class SweepState
                 return Paused ? [] : [new SweepPaused(pause.At)];
             case ResumeSweep resume:
                 return Paused ? [new SweepResumed(resume.At)] : [];
+            case RedoJobsWithoutResults redo:
+                return RedoEvents(redo);
             case RetryJob retry:
             {
                 var job = Job(retry.JobId);
@@ -164,6 +166,22 @@ public sealed class SweepState
             default:
                 throw new ArgumentException($"unknown sweep command {command.GetType().Name}");
         }
+    }
+
+    /// <summary>Every completed job named, then every completed job depending on one of them (transitively), in grid order.</summary>
+    private List<ISweepEvent> RedoEvents(RedoJobsWithoutResults redo)
+    {
+        var reasons = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (jobId, missing) in redo.Missing)
+            if (_jobs.TryGetValue(jobId, out var job) && job.Status == JobStatus.Completed)
+                reasons[jobId] = $"results gone from storage ({missing})";
+        foreach (var id in _order)   // dependencies come before their dependents in grid order
+            if (!reasons.ContainsKey(id) && _jobs[id].Status == JobStatus.Completed && _jobs[id].DependsOn.FirstOrDefault(reasons.ContainsKey) is { } gone)
+                reasons[id] = $"{gone} runs again (its results are gone)";
+        var events = new List<ISweepEvent>(reasons.Count);
+        foreach (var id in _order)
+            if (reasons.TryGetValue(id, out var reason)) events.Add(new JobResultsGone(id, reason, redo.At));
+        return events;
     }
 
     private JobFailed Failure(JobRecord job, string reason, DateTime at) =>
@@ -224,6 +242,9 @@ public sealed class SweepState
             case JobRequeued r:
                 Update(r.JobId, j => j with { Status = JobStatus.Pending, WorkerId = null, ResumeFromCheckpoint = true, AdoptableAfterRecovery = r.Adoptable, HeldUntil = r.HeldUntil });
                 break;
+            case JobResultsGone g:
+                Update(g.JobId, j => j with { Status = JobStatus.Pending, Failures = 0, FinishedAt = null, ResumeFromCheckpoint = true, LastError = g.Reason });
+                break;
             case JobRetried r:
                 Update(r.JobId, j => j with { Status = JobStatus.Pending, Failures = 0, FinishedAt = null, ResumeFromCheckpoint = true });
                 break;
@@ -265,7 +286,12 @@ public sealed class SweepState
         if (job.Status == JobStatus.Running) _running.Add(index);
         if (job.Status == JobStatus.Running && job.WorkerId is { } worker) _jobByWorker[worker] = job.JobId;
         if (job.Status == JobStatus.Pending && _openDependencies[job.JobId] == 0) ReadySet(job).Add((job.Epoch, index));
-        // completion is final (retry applies to failed/cancelled jobs only), so dependents count down exactly once
+        // a completed job runs again only when its results are gone (JobResultsGone): its dependents wait for it again
+        if (known && old!.Status == JobStatus.Completed && job.Status != JobStatus.Completed && _dependents.TryGetValue(job.JobId, out var waiting))
+            foreach (var d in waiting)
+                if (_openDependencies[d]++ == 0 && _jobs.TryGetValue(d, out var dj) && dj.Status == JobStatus.Pending)
+                    ReadySet(dj).Remove((dj.Epoch, _index[d]));
+        // otherwise completion is final (retry applies to failed/cancelled jobs only), so dependents count down exactly once
         if (job.Status == JobStatus.Completed && (!known || old!.Status != JobStatus.Completed) && _dependents.TryGetValue(job.JobId, out var dependents))
             foreach (var d in dependents)
             {
