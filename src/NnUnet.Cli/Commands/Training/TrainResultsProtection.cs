@@ -40,6 +40,10 @@ internal static class TrainResultsProtection
             state = FoldFolderState.Inspect(job.Configuration, job.Fold, fold);
         }
 
+        if (job.ContinueTraining && state.Owner is not null && ResultsGuard.WhyNotContinue(me, state) is { } why)
+            throw new ResultsConflictException($"{fold} cannot be continued with these settings: {why}; nothing was written. " +
+                $"Continue it with its own settings ({state.Owner.Settings.DescribeBudget()}) or more epochs, train beside it with --results-suffix NAME, or replace it with --overwrite");
+
         var keeper = new ResultsLockKeeper([fold], null, ResultsLock.DefaultLease, line => Console.Error.WriteLine(line));
         try
         {
