@@ -13,9 +13,31 @@ namespace NnUnet.Core.Results;
 public sealed record FoldFolderState(string Configuration, int Fold, string Folder, FoldOwner? Owner, bool HasResults, bool Finished)
 {
     public const string CheckpointFinal = "checkpoint_final.ckpt";
+    public const string CheckpointLatest = "checkpoint_latest.ckpt";
 
-    /// <summary>Reads a fold folder (absent = empty).</summary>
-    public static FoldFolderState Inspect(string configuration, int fold, string folder)
+    /// <summary>
+    /// For a folder without an owner record: the settings its newest checkpoint says it was trained with (the trainer
+    /// records them), so results of an older version can still be continued when that is sound. Null when unknown.
+    /// </summary>
+    public RunSettings? FromCheckpoint { get; init; }
+
+    /// <summary>
+    /// Reads a fold folder (absent = empty). <paramref name="readCheckpoint"/> turns a checkpoint file into the settings
+    /// it records (the trainer's format; Core cannot read it), used only when the folder has no owner record.
+    /// </summary>
+    public static FoldFolderState Inspect(string configuration, int fold, string folder, Func<string, RunSettings?>? readCheckpoint = null)
+    {
+        var state = ReadFolder(configuration, fold, folder);
+        if (state.Owner is not null || !state.HasResults || readCheckpoint is null) return state;
+        foreach (var name in new[] { CheckpointFinal, CheckpointLatest })
+        {
+            var path = Path.Combine(folder, name);
+            if (File.Exists(path) && readCheckpoint(path) is { } settings) return state with { FromCheckpoint = settings };
+        }
+        return state;
+    }
+
+    private static FoldFolderState ReadFolder(string configuration, int fold, string folder)
     {
         if (!Directory.Exists(folder)) return new(configuration, fold, folder, null, false, false);
         bool hasResults = false;
@@ -70,9 +92,9 @@ public static class ResultsGuard
     /// </summary>
     public static string? WhyNotContinue(RunSettings me, FoldFolderState fold)
     {
-        if (fold.Owner is not { } owner)
+        var o = fold.Owner?.Settings ?? fold.FromCheckpoint;
+        if (o is null)
             return "no record of the settings it was trained with (written by an older version or by hand), so nothing says continuing it would be the same training";
-        var o = owner.Settings;
         if (o.Dataset != me.Dataset || o.Trainer != me.Trainer || o.Plans != me.Plans)
             return $"it was trained as {o.Dataset} {o.Trainer}__{o.Plans}, not {me.Dataset} {me.Trainer}__{me.Plans}";
         if (o.PlansSha256 is { } a && me.PlansSha256 is { } b && a != b)
@@ -121,7 +143,11 @@ public static class ResultsGuard
             var first = group.First();
             var folders = string.Join(", ", group.Select(c => $"{Path.GetFileName(Path.GetDirectoryName(c.State.Folder))}/{c.State.FoldName}{(c.State.Finished ? "" : " (unfinished)")}"));
             if (first.Other is not { } other)
+            {
                 text.Append(CultureInfo.InvariantCulture, $"\n  unknown owner (no {FoldOwner.FileName}: written by an older version or by hand): {folders}");
+                if (first.State.FromCheckpoint is { } recorded)
+                    text.Append(CultureInfo.InvariantCulture, $"\n    its checkpoint records {recorded.Epochs} epochs x {recorded.ItersPerEpoch} iterations ({recorded.ValIters} validation)");
+            }
             else
             {
                 text.Append(CultureInfo.InvariantCulture, $"\n  {other.Settings.Describe()} ({other.Settings.DescribeBudget()}; host {other.Host}): {folders}");

@@ -77,5 +77,35 @@ public sealed class TrainProtectionTests : IDisposable
         Assert.Equal(NnUnetApp.ExitBadInput, shorter.ExitCode);
         Assert.Contains("cannot be continued with these settings: it was trained for 2 epochs and a training cannot be shortened", shorter.Error);
         Assert.Equal(trained, Hashes(Results));
+
+        // results of an older version (no owner.json) in a sweep's way: unknown owner, refused; its checkpoint records
+        // its budget, so --continue-training extends it in the sweep (real TorchSharp backend) from checkpoint_final
+        File.Delete(Path.Combine(Fold, "owner.json"));
+        string[] sweep = ["sweep", "993", "-c", "3d_fullres", "--folds", "0", "--iters-per-epoch", "2", "--val-iters", "1", "--workers", "1",
+            "--no-dashboard", "--preprocessed", Path.Combine(_root, "preprocessed"), "--results", Results];
+        var unknown = CliRunner.Run([.. sweep, "--epochs", "3"]);
+        Assert.Equal(NnUnetApp.ExitBadInput, unknown.ExitCode);
+        Assert.Contains("unknown owner (no owner.json", unknown.Error);
+        Assert.Contains("its checkpoint records 2 epochs x 2 iterations (1 validation)", unknown.Error);
+        string? oldRaw = Environment.GetEnvironmentVariable("nnUNet_raw"), oldPre = Environment.GetEnvironmentVariable("nnUNet_preprocessed");
+        try
+        {
+            // the worker reads raw/preprocessed from its node's environment (shared storage), as on a cluster node
+            Environment.SetEnvironmentVariable("nnUNet_raw", Path.Combine(_root, "raw"));
+            Environment.SetEnvironmentVariable("nnUNet_preprocessed", Path.Combine(_root, "preprocessed"));
+            var adopted = CliRunner.Run([.. sweep, "--epochs", "3", "--continue-training"]);
+            Assert.True(adopted.ExitCode == NnUnetApp.ExitOk, adopted.Out + adopted.Error);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("nnUNet_raw", oldRaw);
+            Environment.SetEnvironmentVariable("nnUNet_preprocessed", oldPre);
+        }
+        var log = File.ReadAllText(Path.Combine(Fold, "training_log.txt"));
+        Assert.Contains("extending the training from 2 to 3 epochs", log);
+        using var extended = JsonDocument.Parse(File.ReadAllText(Path.Combine(Fold, "progress.json")));
+        Assert.Equal(3, extended.RootElement.GetProperty("train_losses").GetArrayLength());
+        using var adoptedOwner = JsonDocument.Parse(File.ReadAllText(Path.Combine(Fold, "owner.json")));
+        Assert.Equal("unknown", adoptedOwner.RootElement.GetProperty("adopted_from").GetProperty("host").GetString());
     }
 }

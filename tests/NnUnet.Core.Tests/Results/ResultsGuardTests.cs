@@ -70,6 +70,26 @@ public sealed class ResultsGuardTests : IDisposable
     }
 
     [Fact]
+    public void ResultsOfAnOlderVersion_AreUnknownOwner_ContinuableOnlyWhenTheirCheckpointRecordsTheSameBudget()
+    {
+        Trained(0, by: null);
+        var recorded = Sweep("x", epochs: 2) with { SweepId = null };
+        var read = new List<string>();
+        var state = FoldFolderState.Inspect("2d", 0, Fold(0), path => { read.Add(Path.GetFileName(path)); return recorded; });
+
+        Assert.Null(state.Owner);
+        Assert.Equal(["checkpoint_final.ckpt"], read);
+        Assert.Null(ResultsGuard.WhyNotContinue(Sweep("A", epochs: 3), state));
+        Assert.Contains("mix two budgets", ResultsGuard.WhyNotContinue(Sweep("A", epochs: 3, iters: 9), state));
+        // a checkpoint it cannot read (another format) leaves it unknown: refused
+        var unreadable = FoldFolderState.Inspect("2d", 0, Fold(0), _ => null);
+        Assert.Contains("no record of the settings", ResultsGuard.WhyNotContinue(Sweep("A", epochs: 3), unreadable));
+        var text = ResultsGuard.DescribeSweepConflict(Sweep("A", epochs: 3), _root, ResultsGuard.Conflicts(Sweep("A", epochs: 3), [state]), _ => "");
+        Assert.Contains("unknown owner (no owner.json", text);
+        Assert.Contains("its checkpoint records 2 epochs x 2 iterations", text);
+    }
+
+    [Fact]
     public void ChangedPlansFile_IsNotSoundToContinue_AndIsNamedAsADifference()
     {
         var state = Trained(0, Sweep("B", plansSha: new string('a', 64)));

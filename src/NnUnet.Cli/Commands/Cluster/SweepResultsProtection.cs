@@ -44,7 +44,10 @@ internal static class SweepResultsProtection
                     $"{me.Describe()} ({me.DescribeBudget()}) was started with --overwrite", now);
                 Console.Error.WriteLine($"--overwrite: {conflicts.Count} fold folder(s) of other runs moved to {target}");
             }
-            var adopted = choice.ContinueTraining ? conflicts.ToDictionary(c => c.State.Folder, c => c.Other) : [];
+            // results without an owner record are adopted under what their checkpoint records (Check let only those through)
+            var adopted = choice.ContinueTraining
+                ? conflicts.ToDictionary(c => c.State.Folder, c => c.Other ?? new FoldOwner { Settings = c.State.FromCheckpoint!, Host = "unknown" })
+                : [];
             foreach (var config in definition.Configurations)
                 foreach (var fold in definition.Folds)
                 {
@@ -79,13 +82,24 @@ internal static class SweepResultsProtection
                 // a fold trained by hand right now (nnunet train holds a lock in the fold folder)
                 if (new ResultsLock(folder).LiveHolderOtherThan(myToken, now) is { } trainer)
                     throw new ResultsLockedException(folder, trainer, now);
-                states.Add(FoldFolderState.Inspect(config, fold, folder));
+                states.Add(FoldFolderState.Inspect(config, fold, folder, SettingsInCheckpoint));
             }
         var conflicts = ResultsGuard.Conflicts(me, states);
         if (conflicts.Count == 0 || choice.Overwrite) return conflicts;
         if (choice.ContinueTraining && conflicts.All(c => c.ContinueRefusal is null)) return conflicts;
         throw new ResultsConflictException(ResultsGuard.DescribeSweepConflict(me, resultsRoot, conflicts, other => ResumeCommand(verb, other)));
     }
+
+    /// <summary>What a fold's checkpoint records it was trained with (the trainer writes this into every checkpoint).</summary>
+    internal static RunSettings? SettingsInCheckpoint(string checkpointPath) =>
+        NnUnet.Training.Trainer.Checkpoint.TryReadMetadata(checkpointPath) is { } m
+            ? new RunSettings
+            {
+                Dataset = m.DatasetName, Trainer = m.TrainerName, Plans = m.PlansName, Configurations = [m.Configuration],
+                Folds = [m.Fold == "all" ? -1 : int.Parse(m.Fold, CultureInfo.InvariantCulture)], Epochs = m.MaxEpochs,
+                ItersPerEpoch = m.ItersPerEpoch, ValIters = m.ValIters,
+            }
+            : null;
 
     /// <summary>The command line that defines the other sweep again (same id), so it resumes from its journal.</summary>
     internal static string ResumeCommand(string verb, RunSettings other)
