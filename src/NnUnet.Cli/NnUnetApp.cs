@@ -42,6 +42,8 @@ public static class NnUnetApp
                 Console.Error.WriteLine("hint: nnunet --help, or nnunet VERB --help");
                 return ExitBadInput;
             }
+            // these messages already say what exists and every way on
+            if (inner is NnUnet.Core.Results.ResultsConflictException or NnUnet.Core.Results.ResultsLockedException) return ExitBadInput;
             Console.Error.WriteLine("hint: re-run with --verbose for details");
             return inner is OperationCanceledException ? ExitInterrupted : ExitBadInput;
         }

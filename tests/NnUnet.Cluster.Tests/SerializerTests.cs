@@ -49,6 +49,7 @@ public sealed class SerializerTests : IDisposable
         new JobFailed("2d/fold_0", 2, "CUDA out of memory", true, At),
         new JobRequeued("2d/fold_0", 2, "node left", true, At, At.AddSeconds(10)),
         new JobRetried("2d/fold_0", At),
+        new JobResultsGone("2d/fold_0", "results gone from storage (fold_0/validation/summary.json does not exist)", At),
         new JobCancelled("2d/fold_0", "operator", At),
         new SweepPaused(At),
         new SweepResumed(At),

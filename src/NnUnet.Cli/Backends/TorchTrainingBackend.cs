@@ -2,10 +2,10 @@ using System.Text.Json;
 using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.Datasets;
+using NnUnet.Core.Results;
 using NnUnet.Core.Selection;
 using NnUnet.Training.Inference;
 using NnUnet.Training.Trainer;
-using NnUnet.Core.Results;
 
 namespace NnUnet.Cli.Backends;
 
@@ -52,8 +52,10 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
             ValIters = spec.ValIters,
             Device = device,
             Seed = options.Seed,
-            ContinueTraining = spec.ContinueFromCheckpoint,
+            Trainer = spec.TrainerName,
         };
+        // a fold this sweep took over with --continue-training extends the old training even on its first attempt
+        job = job with { ContinueTraining = spec.ContinueFromCheckpoint || FoldOwner.WasAdopted(job.FoldOutputFolder) };
         var trainer = new NnUnetTrainer(new FoldValidator());
         var outcome = await Task.Run(() => trainer.RunAsync(job, new ProgressForwarder(progress), ct), ct).ConfigureAwait(false);
         if (outcome.Status == TrainingStatus.Cancelled) throw new OperationCanceledException($"{spec.JobId} was cancelled at epoch {outcome.EpochsCompleted}");

@@ -88,7 +88,8 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
         var latest = ResultLayout.Checkpoint(fold, ResultLayout.CheckpointLatest);
         int epoch = 0;
         double ema = 0;
-        if (spec.ContinueFromCheckpoint && File.Exists(latest))
+        // a fold this sweep took over with --continue-training extends the old training even on its first attempt
+        if ((spec.ContinueFromCheckpoint || FoldOwner.WasAdopted(fold)) && File.Exists(latest))
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(latest));
             epoch = doc.RootElement.GetProperty("epoch").GetInt32();

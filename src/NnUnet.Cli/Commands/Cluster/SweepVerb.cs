@@ -37,6 +37,8 @@ internal sealed class SweepVerb : AsyncCommand<SweepVerbSettings>
         var backends = TrainingBackends.Resolve(settings.Simulate, settings.SimulatedEpochMs);
         var journal = settings.Journal ?? ResultLayout.DefaultSweepDatabase(resultsRoot, definition.DatasetName);
         var config = ClusterConfig.Build(new NodeOptions(NodeKind.Embedded, SqliteJournalPath: journal, ConfigFile: settings.Config));
+        // before anything is written (journal included): another run's results are never overwritten unasked
+        using var locks = SweepResultsProtection.Protect(definition, resultsRoot, settings.PlansFile(definition), settings.Protection, "sweep");
         using var cts = ClusterCommandSupport.CancelOnCtrlC(cancellationToken);
 
         var system = NnUnetClusterHost.StartSystem(config);

@@ -89,7 +89,8 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         int sweepExit = NnUnetApp.Run(["sweep", dataset, "--epochs", epochs.ToString(CultureInfo.InvariantCulture),
             "--iters-per-epoch", iters.ToString(CultureInfo.InvariantCulture), "--val-iters", Math.Max(2, iters / 4).ToString(CultureInfo.InvariantCulture),
             "--workers", settings.Workers.ToString(CultureInfo.InvariantCulture), "--folds", settings.Folds, "--predict", .. settings.ToArguments()]);
-        if (sweepExit == NnUnetApp.ExitInterrupted) return sweepExit;
+        // refused before it started (e.g. results of another budget in the same folder): the sweep said why and how on
+        if (sweepExit is NnUnetApp.ExitInterrupted or NnUnetApp.ExitBadInput) return sweepExit;
         if (sweepExit != 0) throw new InvalidOperationException($"the sweep ended with exit code {sweepExit}; re-run nnunet demo to resume it");
 
         PrintResults(paths, datasetName);
