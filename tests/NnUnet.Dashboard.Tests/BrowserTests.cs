@@ -23,12 +23,15 @@ public sealed class BrowserTests
             deferWorkers: true);
         // paused before any worker exists: the grid then holds pending cells however long the browser takes to start,
         // and the page's Resume button (with the token from the URL fragment) is what sets them going
+        // (asked until the coordinator singleton is up and answers: on a loaded machine that takes a while)
         using (var http = new HttpClient { BaseAddress = sweep.Server.Url })
-        using (var pause = new HttpRequestMessage(HttpMethod.Post, "/api/actions/pause"))
-        {
-            pause.Headers.Add(DashboardOptions.TokenHeader, SimulatedSweep.Token);
-            Assert.True((await http.SendAsync(pause)).IsSuccessStatusCode);
-        }
+            await Eventually.Until(async () =>
+            {
+                using var pause = new HttpRequestMessage(HttpMethod.Post, "/api/actions/pause");
+                pause.Headers.Add(DashboardOptions.TokenHeader, SimulatedSweep.Token);
+                using var response = await http.SendAsync(pause);
+                return response.IsSuccessStatusCode;
+            }, TimeSpan.FromSeconds(60), () => "the sweep could not be paused: its coordinator never answered");
         sweep.StartWorkers();
         using var playwright = await Playwright.CreateAsync();
         await using var browser = await playwright.Chromium.LaunchAsync(new()
@@ -98,8 +101,8 @@ public sealed class BrowserTests
         Assert.All(fill, f => Assert.InRange(f, 0.95, 1.0));
         await AssertFinished(job); // told by the server's end announcement: no change comes after the end
 
-        // the process that hosts a sweep stops its dashboard soon after the end: the pages stay calm and keep the end
-        await sweep.StopDashboardAsync();
+        // the process that hosts a sweep stops soon after the end, its coordinator first: the pages stay calm and keep the end
+        await sweep.StopAsTheSweepCommandDoesAsync();
         foreach (var p in new[] { page, job })
         {
             await p.Locator("#live[data-stream=closed]").WaitForAsync(new() { Timeout = 15000 });

@@ -56,12 +56,22 @@ internal sealed class SimulatedSweep : IAsyncDisposable
 
     private bool _dashboardStopped;
 
-    /// <summary>Stops the dashboard as the process that hosts a sweep does at its end (the sweep itself stays up).</summary>
+    /// <summary>Stops the dashboard (the sweep itself stays up).</summary>
     public async Task StopDashboardAsync()
     {
         if (_dashboardStopped) return;
         _dashboardStopped = true;
         await Server.DisposeAsync();
+    }
+
+    /// <summary>
+    /// The end of <c>nnunet sweep</c>: the actor system (with the coordinator the dashboard asks) goes first, then the
+    /// dashboard, when the command returns; a page that asks the server in between gets no snapshot.
+    /// </summary>
+    public async Task StopAsTheSweepCommandDoesAsync()
+    {
+        await System.Terminate().WaitAsync(TimeSpan.FromSeconds(15));
+        await StopDashboardAsync();
     }
 
     public async ValueTask DisposeAsync()

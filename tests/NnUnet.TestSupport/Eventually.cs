@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace NnUnet.TestSupport;
 
 /// <summary>
@@ -15,6 +17,7 @@ public static class Eventually
     /// Polls <paramref name="probe"/> until it returns a value (not null). <paramref name="transient"/>: exceptions that
     /// mean "not yet" (e.g. a server not listening yet); any other exception fails at once.
     /// </summary>
+    [OverloadResolutionPriority(1)] // an async lambda is an asynchronous probe, not a synchronous one returning a Task
     public static async Task<T> Until<T>(Func<Task<T?>> probe, TimeSpan timeout, Func<string> what,
         Func<Exception, bool>? transient = null, TimeSpan? interval = null) where T : class
     {
@@ -45,6 +48,7 @@ public static class Eventually
         Until(() => Task.FromResult(condition() ? Done : null), timeout, what, null, interval);
 
     /// <summary>Polls an asynchronous condition until it holds; <paramref name="transient"/> as above.</summary>
+    [OverloadResolutionPriority(1)]
     public static Task Until(Func<Task<bool>> condition, TimeSpan timeout, Func<string> what, Func<Exception, bool>? transient = null,
         TimeSpan? interval = null) =>
         Until(async () => await condition() ? Done : null, timeout, what, transient, interval);
