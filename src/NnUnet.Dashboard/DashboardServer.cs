@@ -15,7 +15,6 @@ using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.Selection;
 using NnUnet.Core.Results;
-using NnUnet.Cluster.Backends;
 
 namespace NnUnet.Dashboard;
 
@@ -148,8 +147,18 @@ public sealed class DashboardServer : IAsyncDisposable
 
     private static IResult JsonResult(object value) => Results.Json(value, Json);
 
+    /// <summary>The fold's progress.json when this node sees the results folder (the coordinator's usually does).</summary>
+    private static TrainingCurves? StoredCurves(DashboardOptions options, SweepView snapshot, JobView job)
+    {
+        var definition = snapshot.Definition;
+        string? dataset = options.DatasetName ?? definition?.DatasetName;
+        if (options.ResultsRoot is null || dataset is null || definition is null || job.Kind != JobKind.Train || job.Configuration is null) return null;
+        return TrainingCurves.TryLoad(ResultLayout.FoldFolder(options.ResultsRoot, dataset, definition.TrainerName, definition.PlansName,
+            job.Configuration, job.Fold));
+    }
+
     /// <summary>The body of <c>/api/sweep</c> and of the end announcement: the snapshot and the selection.</summary>
-    internal static object SweepBody(DashboardOptions options, SweepSnapshot snapshot) => new { snapshot, selection = ReadSelection(options, snapshot) };
+    internal static object SweepBody(DashboardOptions options, SweepView snapshot) => new { snapshot, selection = ReadSelection(options, snapshot) };
 
     /// <summary>
     /// The last change ended the sweep: read the final snapshot now, while the coordinator still answers (the process
@@ -170,22 +179,12 @@ public sealed class DashboardServer : IAsyncDisposable
         }
     }
 
-    /// <summary>The fold's progress.json when this node sees the results folder (the coordinator's usually does).</summary>
-    private static TrainingCurves? StoredCurves(DashboardOptions options, SweepSnapshot snapshot, JobView job)
-    {
-        var definition = snapshot.Definition;
-        string? dataset = options.DatasetName ?? definition?.DatasetName;
-        if (options.ResultsRoot is null || dataset is null || definition is null || job.Kind != JobKind.Train || job.Configuration is null) return null;
-        return TrainingCurves.TryLoad(ResultLayout.FoldFolder(options.ResultsRoot, dataset, definition.TrainerName, definition.PlansName,
-            job.Configuration, job.Fold));
-    }
-
     /// <summary>The final selection, when the selection job (or <c>nnunet find-best</c>) wrote best_configuration.json.</summary>
-    internal static object? ReadSelection(DashboardOptions options, SweepSnapshot snapshot)
+    internal static object? ReadSelection(DashboardOptions options, SweepView snapshot)
     {
         string? dataset = options.DatasetName ?? snapshot.Definition?.DatasetName;
         if (options.ResultsRoot is null || dataset is null) return null;
-        var path = Path.Combine(options.ResultsRoot, dataset, BestConfiguration.FileName);
+        var path = ResultLayout.BestConfigurationJson(ResultLayout.DatasetFolder(options.ResultsRoot, dataset));
         if (!File.Exists(path)) return null;
         try
         {

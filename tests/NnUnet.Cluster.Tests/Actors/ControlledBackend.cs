@@ -19,7 +19,7 @@ public sealed class ControlledBackend : ITrainingBackend
         internal Task<JobOutcome> Ended => _end.Task.WaitAsync(Token);
 
         public void Epoch(int epoch, double pseudoDice = 0.5) =>
-            sink.ReportEpoch(new EpochProgress(epoch, Spec.Epochs, 1.0 / epoch, 1.1 / epoch, pseudoDice, pseudoDice * 0.9, 0.01));
+            sink.ReportEpoch(new EpochMetrics(epoch, Spec.Epochs, 1.0 / epoch, 1.1 / epoch, pseudoDice, pseudoDice * 0.9, 0.01));
 
         public void Succeed(double dice = 0.8) =>
             _end.SetResult(new JobOutcome($"/results/{Spec.JobId}/summary.json", new Dictionary<string, double> { ["foreground_mean_dice"] = dice }));

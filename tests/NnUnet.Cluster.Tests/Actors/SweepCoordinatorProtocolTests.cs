@@ -49,13 +49,13 @@ public sealed class SweepCoordinatorProtocolTests() : TestKit(ActorTestConfig.Cr
             new Dictionary<string, double> { ["foreground_mean_dice"] = 0.8 }, requestsNextJob);
 
     private static JobProgressReport Epoch(TestProbe worker, JobSpec spec, int epoch, int attempt = 0) =>
-        new(worker.Ref.Path.Name, spec.JobId, attempt == 0 ? spec.Attempt : attempt, epoch, spec.Epochs, 0.5, 0.6, 0.7, 0.65, 0.01);
+        new(worker.Ref.Path.Name, spec.JobId, attempt == 0 ? spec.Attempt : attempt, new EpochMetrics(epoch, spec.Epochs, 0.5, 0.6, 0.7, 0.65, 0.01));
 
-    private SweepSnapshot Snapshot(IActorRef coordinator)
+    private SweepView Snapshot(IActorRef coordinator)
     {
         var asker = CreateTestProbe();
-        asker.Send(coordinator, GetSweepSnapshot.Instance);
-        return asker.ExpectMsg<SweepSnapshot>();
+        asker.Send(coordinator, GetSweepView.Instance);
+        return asker.ExpectMsg<SweepView>();
     }
 
     private JobView Job(IActorRef coordinator, string jobId) => Snapshot(coordinator).Jobs.Single(j => j.JobId == jobId);

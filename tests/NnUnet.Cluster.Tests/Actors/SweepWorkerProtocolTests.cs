@@ -76,9 +76,10 @@ public sealed class SweepWorkerProtocolTests : TestKit
 
         run.Epoch(1, pseudoDice: 0.4);
         var progress = _proxy.ExpectMsg<JobProgressReport>();
-        Assert.Equal((WorkerId, "2d/fold_0", 1, 1, 3, 0.4), (progress.WorkerId, progress.JobId, progress.Attempt, progress.Epoch, progress.TotalEpochs, progress.PseudoDice));
+        Assert.Equal((WorkerId, "2d/fold_0", 1, 1, 3, 0.4),
+            (progress.WorkerId, progress.JobId, progress.Attempt, progress.Metrics.Epoch, progress.Metrics.TotalEpochs, progress.Metrics.PseudoDice));
         run.Epoch(2);
-        Assert.Equal(2, _proxy.ExpectMsg<JobProgressReport>().Epoch);
+        Assert.Equal(2, _proxy.ExpectMsg<JobProgressReport>().Metrics.Epoch);
 
         run.Succeed(dice: 0.83);
         var report = _proxy.ExpectMsg<JobFinishedReport>();
