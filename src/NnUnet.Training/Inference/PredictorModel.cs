@@ -2,6 +2,7 @@ using NnUnet.Core.Datasets;
 using NnUnet.Core.Imaging;
 using NnUnet.Core.Planning;
 using NnUnet.Core.Preprocessing;
+using NnUnet.Training.Interop;
 using NnUnet.Training.Network;
 using NnUnet.Training.Trainer;
 using TorchSharp;
@@ -54,55 +55,63 @@ public sealed class PredictorModel : IDisposable
     public static string FolderName(string trainer, string plans, string configuration) => $"{trainer}__{plans}__{configuration}";
 
     /// <summary>
-    /// Loads <c>fold_F/checkpoint_final.ckpt</c> of every fold in <paramref name="modelFolder"/> with the folder's
-    /// plans.json and dataset.json (the trainer copies both there); a cascade stage loads its previous stage from the
-    /// sibling folder <c>TRAINER__PLANS__PREVIOUS</c> with the same folds.
+    /// Loads <c>fold_F/checkpoint_final</c> of every fold in <paramref name="modelFolder"/> with the folder's plans.json
+    /// and dataset.json (the trainer copies both there): ours (<c>.ckpt</c>) or nnU-Net v2's (<c>.pth</c>, read safely,
+    /// names mapped; see docs/inference.md), whichever the fold holds. The configuration is the folder name's
+    /// (<c>TRAINER__PLANS__CONFIG</c>) or, for a folder named otherwise, the checkpoint's. A cascade stage loads its
+    /// previous stage from the sibling folder <c>TRAINER__PLANS__PREVIOUS</c> with the same folds.
     /// </summary>
-    public static PredictorModel Load(string modelFolder, IReadOnlyList<int> folds, Device device)
+    public static PredictorModel Load(string modelFolder, IReadOnlyList<int> folds, Device device, ModelLoadOptions? options = null)
     {
+        options ??= new ModelLoadOptions();
         if (!Directory.Exists(modelFolder)) throw new DirectoryNotFoundException($"model folder {modelFolder} does not exist (train the configuration first)");
         if (folds.Count == 0) throw new ArgumentException("no folds given");
         string folderName = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelFolder)));
         string[] parts = folderName.Split("__");
-        if (parts.Length != 3) throw new ArgumentException($"{modelFolder}: a model folder is named TRAINER__PLANS__CONFIG");
         string plansPath = Path.Combine(modelFolder, "plans.json");
         string datasetPath = Path.Combine(modelFolder, DatasetJson.FileName);
         if (!File.Exists(plansPath)) throw new FileNotFoundException($"{plansPath} is missing (the trainer copies the plans into the model folder)", plansPath);
         if (!File.Exists(datasetPath)) throw new FileNotFoundException($"{datasetPath} is missing (the trainer copies dataset.json into the model folder)", datasetPath);
         var plans = NnUnetPlans.Load(plansPath);
         var dataset = DatasetJson.Load(datasetPath);
-        string configurationName = parts[2];
-        var configuration = plans.GetConfiguration(configurationName);
 
-        PredictorModel? previous = null;
-        if (configuration.PreviousStage is { } previousName)
-        {
-            string previousFolder = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelFolder))!, FolderName(parts[0], parts[1], previousName));
-            previous = Load(previousFolder, folds, device);
-        }
-
+        var loaded = new List<TrainedWeights>(folds.Count);
         var networks = new List<PlainConvUNet>(folds.Count);
-        int[]? mirrorAxes = null;
+        PredictorModel? previous = null;
         try
         {
-            foreach (int fold in folds)
+            foreach (int fold in folds) loaded.Add(TrainedWeights.Load(CheckpointPath(modelFolder, fold, folderName, options.CheckpointName)));
+            string configurationName = parts.Length == 3 ? parts[2]
+                : loaded[0].Configuration ?? throw new InvalidDataException($"{loaded[0].Path}: the checkpoint names no configuration and {folderName} is not named TRAINER__PLANS__CONFIG");
+            NnUnetCheckpoint.RequirePlainConvUNet(plans, configurationName, plansPath);
+            var configuration = plans.GetConfiguration(configurationName);
+            if (configuration.PreviousStage is { } previousName)
             {
-                string path = Path.Combine(modelFolder, $"fold_{fold}", CheckpointName + Checkpoint.Extension);
-                if (!File.Exists(path)) throw new FileNotFoundException($"{path} is missing: fold {fold} of {folderName} has not finished training", path);
-                using var checkpoint = Checkpoint.Load(path);
-                var meta = checkpoint.Metadata;
-                if (meta.Configuration != configurationName)
-                    throw new InvalidDataException($"{path}: checkpoint of configuration '{meta.Configuration}' in the folder of '{configurationName}'");
-                if (mirrorAxes is not null && !mirrorAxes.AsSpan().SequenceEqual(meta.MirrorAxes))
-                    throw new InvalidDataException($"{path}: mirror axes ({string.Join(", ", meta.MirrorAxes)}) differ from the other folds' ({string.Join(", ", mirrorAxes)})");
-                mirrorAxes = meta.MirrorAxes;
-                var network = new PlainConvUNet(meta.Architecture, meta.InputChannels, meta.NumClasses, deepSupervision: false);
+                if (parts.Length != 3)
+                    throw new ArgumentException($"{modelFolder}: a cascade stage is found beside its {previousName} model, so its folder must be named TRAINER__PLANS__{configurationName}");
+                string previousFolder = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelFolder))!, FolderName(parts[0], parts[1], previousName));
+                previous = Load(previousFolder, folds, device, options);
+            }
+            int expectedChannels = dataset.NumChannels + (previous is null ? 0 : NextStagePredictions.ForegroundLabels(dataset).Length);
+
+            int[]? mirrorAxes = null;
+            foreach (var weights in loaded)
+            {
+                if (weights.Configuration is { } trained && trained != configurationName)
+                    throw new InvalidDataException($"{weights.Path}: checkpoint of configuration '{trained}' in the folder of '{configurationName}'");
+                if (mirrorAxes is not null && !mirrorAxes.AsSpan().SequenceEqual(weights.MirrorAxes))
+                    throw new InvalidDataException($"{weights.Path}: mirror axes ({string.Join(", ", weights.MirrorAxes)}) differ from the other folds' ({string.Join(", ", mirrorAxes)})");
+                mirrorAxes = weights.MirrorAxes;
+                if (weights.InputChannels != expectedChannels)
+                    throw new InvalidDataException($"{weights.Path}: the network takes {weights.InputChannels} input channel(s), {configurationName} of {datasetPath} gives {expectedChannels}");
+                var network = new PlainConvUNet(weights.Architecture ?? configuration.Architecture.ArchKwargs, weights.InputChannels, weights.NumClasses, deepSupervision: false);
                 networks.Add(network);
-                checkpoint.LoadWeightsInto(network);
+                weights.LoadInto(network);
                 network.to(device);
                 network.eval();
             }
-            return new PredictorModel(modelFolder, configurationName, plans, configuration, dataset, networks, mirrorAxes!, device, previous);
+            // nnU-Net's --disable_tta: no mirroring at all
+            return new PredictorModel(modelFolder, configurationName, plans, configuration, dataset, networks, options.DisableTta ? [] : mirrorAxes!, device, previous);
         }
         catch
         {
@@ -110,6 +119,29 @@ public sealed class PredictorModel : IDisposable
             previous?.Dispose();
             throw;
         }
+        finally
+        {
+            foreach (var w in loaded) w.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// <c>fold_F/NAME</c>: NAME as given when it has an extension (<c>checkpoint_final.pth</c>), else NAME.ckpt (ours)
+    /// or NAME.pth (nnU-Net's), whichever exists.
+    /// </summary>
+    public static string CheckpointPath(string modelFolder, int fold, string folderName, string checkpointName)
+    {
+        string foldFolder = Path.Combine(modelFolder, $"fold_{fold}");
+        if (Path.HasExtension(checkpointName))
+        {
+            string exact = Path.Combine(foldFolder, checkpointName);
+            return File.Exists(exact) ? exact : throw new FileNotFoundException($"{exact} is missing: fold {fold} of {folderName} has no {checkpointName}", exact);
+        }
+        string ours = Path.Combine(foldFolder, checkpointName + Checkpoint.Extension);
+        string theirs = Path.Combine(foldFolder, checkpointName + NnUnetCheckpoint.Extension);
+        if (File.Exists(ours)) return ours;
+        if (File.Exists(theirs)) return theirs;
+        throw new FileNotFoundException($"{ours} is missing (nor is there {Path.GetFileName(theirs)}): fold {fold} of {folderName} has not finished training", ours);
     }
 
     /// <summary>Logits (k, *preprocessed shape) of the folds' average for a raw image, and the case's properties.</summary>
@@ -140,4 +172,13 @@ public sealed class PredictorModel : IDisposable
         foreach (var network in _networks) network.Dispose();
         PreviousStage?.Dispose();
     }
+}
+
+/// <summary>How <see cref="PredictorModel.Load"/> picks checkpoints and test-time augmentation.</summary>
+public sealed record ModelLoadOptions
+{
+    /// <summary>nnU-Net's <c>-chk</c>: the checkpoint file in each fold (extension optional: .ckpt, else .pth).</summary>
+    public string CheckpointName { get; init; } = PredictorModel.CheckpointName;
+    /// <summary>nnU-Net's <c>--disable_tta</c>: predict without mirroring.</summary>
+    public bool DisableTta { get; init; }
 }

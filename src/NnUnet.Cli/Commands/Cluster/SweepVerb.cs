@@ -62,7 +62,7 @@ internal sealed class SweepVerb : AsyncCommand<SweepSettings>
     internal static async Task<SweepSnapshot?> FollowAsync(ActorSystem system, Task<SweepFinished> finished, CancellationToken ct)
     {
         SweepSnapshot? last = null;
-        await AnsiConsole.Console.Progress()
+        await Datasets.CommandConsole.Create().Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
             .StartAsync(async progress =>

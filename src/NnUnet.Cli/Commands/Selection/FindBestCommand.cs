@@ -108,8 +108,8 @@ public sealed class FindBestCommand : Command<FindBestCommand.Settings>
         string resultsFolder = paths.ResultsDatasetFolder(result.Dataset);
         if (settings.Json)
         {
-            Console.Out.Write(File.ReadAllText(Path.Combine(resultsFolder, BestConfiguration.FileName)));
-            Console.Out.WriteLine();
+            JsonStdout.Writer.Write(File.ReadAllText(Path.Combine(resultsFolder, BestConfiguration.FileName)));
+            JsonStdout.Writer.WriteLine();
             return NnUnetApp.ExitOk;
         }
         var table = new Table().AddColumns("candidate", "kind", "foreground mean Dice");
