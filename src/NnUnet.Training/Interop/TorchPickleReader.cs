@@ -13,6 +13,8 @@ public sealed class UnsafePickleException(string message) : IOException(message)
 /// <summary>A Python tuple read from a pickle.</summary>
 public sealed record PickleTuple(object?[] Items)
 {
+    public bool Equals(PickleTuple? other) => other is not null && Items.SequenceEqual(other.Items);
+    public override int GetHashCode() => Items.Length;
     public int Count => Items.Length;
     public object? this[int index] => Items[index];
 }
@@ -208,7 +210,7 @@ public static class TorchPickleReader
         {
             if (bytes.Length == 0) return 0L;
             var value = new BigInteger(bytes, isUnsigned: false, isBigEndian: false);
-            return value >= long.MinValue && value <= long.MaxValue ? (long)value : value;
+            return value >= long.MinValue && value <= long.MaxValue ? (object)(long)value : value;
         }
 
         private object? Pop()
