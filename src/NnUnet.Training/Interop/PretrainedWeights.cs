@@ -30,6 +30,6 @@ public static class PretrainedWeights
             targets.Add((target, source));
         }
         foreach (var (target, source) in targets) target.copy_(source);
-        return $"pretrained weights from {path} (trainer {weights.TrainerName}{(weights.Configuration is null ? "" : ", " + weights.Configuration)}): {targets.Count} tensors loaded, {skipped} of the segmentation heads kept at their initialisation";
+        return $"pretrained weights from {path} (trainer {weights.TrainerName}{(weights.Configuration is null ? "" : ", " + weights.Configuration)}): {targets.Count} tensors loaded, {skipped} segmentation-head tensors kept at their initialisation";
     }
 }

@@ -265,7 +265,7 @@ public sealed class NnUnetInteropTests : IDisposable
         using var network = new PlainConvUNet(arch, 1, 5, deepSupervision: true);   // other classes: heads differ
         using var headBefore = network.state_dict()["seg_layers.0.weight"].clone();
         string line = PretrainedWeights.LoadInto(network, path);
-        Assert.Contains("segmentation heads", line);
+        Assert.Contains("segmentation-head tensors kept", line);
         var state = network.state_dict();
         foreach (var (name, tensor) in state)
         {
