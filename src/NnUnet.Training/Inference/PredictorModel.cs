@@ -80,6 +80,8 @@ public sealed class PredictorModel : IDisposable
         PredictorModel? previous = null;
         try
         {
+            // a plans file of another network (ResEnc U-Net, ...) is named before any weight is read
+            if (parts.Length == 3) NnUnetCheckpoint.RequirePlainConvUNet(plans, parts[2], plansPath);
             foreach (int fold in folds) loaded.Add(TrainedWeights.Load(CheckpointPath(modelFolder, fold, folderName, options.CheckpointName)));
             string configurationName = parts.Length == 3 ? parts[2]
                 : loaded[0].Configuration ?? throw new InvalidDataException($"{loaded[0].Path}: the checkpoint names no configuration and {folderName} is not named TRAINER__PLANS__CONFIG");

@@ -57,14 +57,14 @@ public sealed class TrainedWeights : IDisposable
         foreach (var (name, target) in network.state_dict())
         {
             if (!State.TryGetValue(name, out var source))
-                throw new InvalidDataException($"{Path}: no weight for '{name}' (the checkpoint's network differs from the plans')");
+                throw new InvalidDataException($"{Path}: the network of trainer '{TrainerName}' differs from the plans' PlainConvUNet: no weight for '{NnUnetStateDict.ToNnUnet(name)}'");
             if (!source.shape.SequenceEqual(target.shape))
-                throw new InvalidDataException($"{Path}: '{name}' has shape [{string.Join(", ", source.shape)}], the network needs [{string.Join(", ", target.shape)}]");
+                throw new InvalidDataException($"{Path}: the network of trainer '{TrainerName}' differs from the plans' PlainConvUNet: '{NnUnetStateDict.ToNnUnet(name)}' has shape [{string.Join(", ", source.shape)}], the plans' network needs [{string.Join(", ", target.shape)}]");
             target.copy_(source);
         }
         int expected = network.state_dict().Count;
         if (State.Count != expected)
-            throw new InvalidDataException($"{Path}: {State.Count} weights, the plans' network has {expected} (the checkpoint's network differs from the plans')");
+            throw new InvalidDataException($"{Path}: the network of trainer '{TrainerName}' differs from the plans' PlainConvUNet: {State.Count} weights, the plans' network has {expected}");
     }
 
     public void Dispose()

@@ -210,12 +210,14 @@ public sealed class NnUnetInteropTests : IDisposable
         Assert.Contains("nnUNetTrainer_ResEncM", ex.Message);
         Assert.Contains("encoder.stem.convs.0.conv.weight", ex.Message);
 
-        // a ResEnc plans file is refused before any weight is read
+        // a model folder whose plans build a ResEnc U-Net is refused naming the network class
         var plans = PlannedByUs();
-        var node = plans.Configurations["3d_fullres"];
-        node["architecture"]!["network_class_name"] = "dynamic_network_architectures.architectures.unet.ResidualEncoderUNet";
-        var refused = Assert.Throws<InvalidDataException>(() => NnUnetCheckpoint.RequirePlainConvUNet(plans, "3d_fullres", "plans.json"));
+        plans.Configurations["3d_fullres"]["architecture"]!["network_class_name"] = "dynamic_network_architectures.architectures.unet.ResidualEncoderUNet";
+        string model = ModelFolder(plans, "3d_fullres");
+        Py("save", model, "0", "3");
+        var refused = Assert.Throws<InvalidDataException>(() => PredictorModel.Load(model, [0], CPU));
         Assert.Contains("ResidualEncoderUNet", refused.Message);
+        Assert.Contains("plans.json", refused.Message);
     }
 
     [Fact]
