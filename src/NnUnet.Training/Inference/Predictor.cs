@@ -9,6 +9,7 @@ using NnUnet.Core.Selection;
 using NnUnet.Training.Devices;
 using TorchSharp;
 using NnUnet.Core.IO;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Training.Inference;
 
@@ -21,7 +22,7 @@ public sealed record PredictionOptions
     /// <summary>nnU-Net's <c>-m</c> (<c>nnUNetv2_predict_from_modelfolder</c>): a trained-model folder, ours or nnU-Net v2's, instead of dataset + configuration.</summary>
     public string? ModelFolder { get; init; }
     /// <summary>nnU-Net's <c>-chk</c>: the checkpoint file of each fold (default checkpoint_final, .ckpt or .pth).</summary>
-    public string CheckpointName { get; init; } = PredictorModel.CheckpointName;
+    public string CheckpointName { get; init; } = ResultLayout.CheckpointFinal;
     /// <summary>nnU-Net's <c>--disable_tta</c>: no mirroring.</summary>
     public bool DisableTta { get; init; }
     /// <summary>Configuration to use (2d, 3d_fullres, 3d_lowres, 3d_cascade_fullres); null with <see cref="UseBest"/>.</summary>
@@ -166,16 +167,16 @@ public static class Predictor
     private static (string Name, IReadOnlyList<string> Folders, IReadOnlyList<int> Folds, string? Postprocessing) ChooseModels(
         string resultsFolder, PredictionOptions options)
     {
-        string bestPath = Path.Combine(resultsFolder, BestConfiguration.FileName);
+        string bestPath = ResultLayout.BestConfigurationJson(resultsFolder);
         if (options.UseBest)
         {
             var best = BestConfiguration.Load(bestPath);
             var folders = new List<string>();
             foreach (string configuration in best.Best.Configurations)
-                folders.Add(Path.Combine(resultsFolder, PredictorModel.FolderName(best.Trainer, best.Plans, configuration)));
+                folders.Add(Path.Combine(resultsFolder, ResultLayout.ModelFolderName(best.Trainer, best.Plans, configuration)));
             return (best.Best.Name, folders, options.Folds ?? best.Folds, best.PostprocessingFile);
         }
-        string folder = Path.Combine(resultsFolder, PredictorModel.FolderName(options.Trainer, options.Plans, options.Configuration!));
+        string folder = Path.Combine(resultsFolder, ResultLayout.ModelFolderName(options.Trainer, options.Plans, options.Configuration!));
         var folds = options.Folds ?? DefaultFolds;
         // the postprocessing find-best determined for this very model, else none
         string? postprocessing = null;
@@ -188,7 +189,7 @@ public static class Predictor
         }
         if (postprocessing is null)
         {
-            string crossval = Path.Combine(folder, $"crossval_results_folds_{string.Join("_", folds)}", PostprocessingDecision.FileName);
+            string crossval = Path.Combine(ResultLayout.CrossValidationFolder(folder, folds), PostprocessingDecision.FileName);
             if (File.Exists(crossval)) postprocessing = crossval;
         }
         return (Path.GetFileName(folder), [folder], folds, postprocessing);

@@ -6,6 +6,7 @@ using NnUnet.Training.Interop;
 using NnUnet.Training.Network;
 using NnUnet.Training.Trainer;
 using TorchSharp;
+using NnUnet.Core.Results;
 using static TorchSharp.torch;
 
 namespace NnUnet.Training.Inference;
@@ -18,8 +19,6 @@ namespace NnUnet.Training.Inference;
 /// </summary>
 public sealed class PredictorModel : IDisposable
 {
-    public const string CheckpointName = "checkpoint_final";
-
     private readonly List<PlainConvUNet> _networks;
     private readonly SlidingWindowPredictor _predictor;
     private readonly DefaultPreprocessor _preprocessor;
@@ -51,9 +50,6 @@ public sealed class PredictorModel : IDisposable
     public PredictorModel? PreviousStage { get; }
     public int FoldCount => _networks.Count;
 
-    /// <summary><c>TRAINER__PLANS__CONFIG</c>, nnU-Net's model folder name.</summary>
-    public static string FolderName(string trainer, string plans, string configuration) => $"{trainer}__{plans}__{configuration}";
-
     /// <summary>
     /// Loads <c>fold_F/checkpoint_final</c> of every fold in <paramref name="modelFolder"/> with the folder's plans.json
     /// and dataset.json (the trainer copies both there): ours (<c>.ckpt</c>) or nnU-Net v2's (<c>.pth</c>, read safely,
@@ -67,8 +63,8 @@ public sealed class PredictorModel : IDisposable
         if (!Directory.Exists(modelFolder)) throw new DirectoryNotFoundException($"model folder {modelFolder} does not exist (train the configuration first)");
         if (folds.Count == 0) throw new ArgumentException("no folds given");
         string folderName = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelFolder)));
-        string[] parts = folderName.Split("__");
-        string plansPath = Path.Combine(modelFolder, "plans.json");
+        bool named = ResultLayout.TryParseModelFolderName(folderName, out _, out _, out string folderConfiguration);
+        string plansPath = Path.Combine(modelFolder, ResultLayout.PlansFile);
         string datasetPath = Path.Combine(modelFolder, DatasetJson.FileName);
         if (!File.Exists(plansPath)) throw new FileNotFoundException($"{plansPath} is missing (the trainer copies the plans into the model folder)", plansPath);
         if (!File.Exists(datasetPath)) throw new FileNotFoundException($"{datasetPath} is missing (the trainer copies dataset.json into the model folder)", datasetPath);
@@ -81,18 +77,17 @@ public sealed class PredictorModel : IDisposable
         try
         {
             // a plans file of another network (ResEnc U-Net, ...) is named before any weight is read
-            if (parts.Length == 3) NnUnetCheckpoint.RequirePlainConvUNet(plans, parts[2], plansPath);
+            if (named) NnUnetCheckpoint.RequirePlainConvUNet(plans, folderConfiguration, plansPath);
             foreach (int fold in folds) loaded.Add(TrainedWeights.Load(CheckpointPath(modelFolder, fold, folderName, options.CheckpointName)));
-            string configurationName = parts.Length == 3 ? parts[2]
+            string configurationName = named ? folderConfiguration
                 : loaded[0].Configuration ?? throw new InvalidDataException($"{loaded[0].Path}: the checkpoint names no configuration and {folderName} is not named TRAINER__PLANS__CONFIG");
             NnUnetCheckpoint.RequirePlainConvUNet(plans, configurationName, plansPath);
             var configuration = plans.GetConfiguration(configurationName);
             if (configuration.PreviousStage is { } previousName)
             {
-                if (parts.Length != 3)
+                if (!named)
                     throw new ArgumentException($"{modelFolder}: a cascade stage is found beside its {previousName} model, so its folder must be named TRAINER__PLANS__{configurationName}");
-                string previousFolder = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelFolder))!, FolderName(parts[0], parts[1], previousName));
-                previous = Load(previousFolder, folds, device, options);
+                previous = Load(ResultLayout.SiblingModelFolder(modelFolder, previousName), folds, device, options);
             }
             int expectedChannels = dataset.NumChannels + (previous is null ? 0 : NextStagePredictions.ForegroundLabels(dataset).Length);
 
@@ -133,13 +128,13 @@ public sealed class PredictorModel : IDisposable
     /// </summary>
     public static string CheckpointPath(string modelFolder, int fold, string folderName, string checkpointName)
     {
-        string foldFolder = Path.Combine(modelFolder, $"fold_{fold}");
+        string foldFolder = ResultLayout.FoldFolder(modelFolder, fold);
         if (Path.HasExtension(checkpointName))
         {
             string exact = Path.Combine(foldFolder, checkpointName);
             return File.Exists(exact) ? exact : throw new FileNotFoundException($"{exact} is missing: fold {fold} of {folderName} has no {checkpointName}", exact);
         }
-        string ours = Path.Combine(foldFolder, checkpointName + Checkpoint.Extension);
+        string ours = ResultLayout.Checkpoint(foldFolder, checkpointName);
         string theirs = Path.Combine(foldFolder, checkpointName + NnUnetCheckpoint.Extension);
         if (File.Exists(ours)) return ours;
         if (File.Exists(theirs)) return theirs;
@@ -180,7 +175,7 @@ public sealed class PredictorModel : IDisposable
 public sealed record ModelLoadOptions
 {
     /// <summary>nnU-Net's <c>-chk</c>: the checkpoint file in each fold (extension optional: .ckpt, else .pth).</summary>
-    public string CheckpointName { get; init; } = PredictorModel.CheckpointName;
+    public string CheckpointName { get; init; } = ResultLayout.CheckpointFinal;
     /// <summary>nnU-Net's <c>--disable_tta</c>: predict without mirroring.</summary>
     public bool DisableTta { get; init; }
 }
