@@ -65,7 +65,7 @@ internal sealed class SweepVerb : AsyncCommand<SweepVerbSettings>
     internal static async Task<SweepView?> FollowAsync(ActorSystem system, Task<SweepFinished> finished, CancellationToken ct)
     {
         SweepView? last = null;
-        await AnsiConsole.Console.Progress()
+        await Datasets.CommandConsole.Create().Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
             .StartAsync(async progress =>
