@@ -59,7 +59,8 @@ public sealed record SweepManifest
     public required int[] Folds { get; init; }
     public required bool PredictTest { get; init; }
     public required TrainingBudget Budget { get; init; }
-    /// <summary>Job id (<c>3d_fullres/fold_0</c>) to the seed its training uses unless a worker node is given <c>--seed</c>.</summary>
+    /// <summary>Job id (<c>3d_fullres/fold_0</c>) to the seed its training starts from (<see cref="FoldSeed"/>; each
+    /// attempt's seed is also in the fold's manifest).</summary>
     public required SortedDictionary<string, long> FoldSeeds { get; init; }
     /// <summary>The inputs as they were at the latest start.</summary>
     public required List<HashedFile> Inputs { get; init; }

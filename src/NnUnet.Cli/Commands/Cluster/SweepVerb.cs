@@ -35,6 +35,7 @@ internal sealed class SweepVerb : AsyncCommand<SweepSettings>
             : ClusterCommandSupport.Devices(settings.Gpus, null, settings.Simulate);
         var backends = TrainingBackends.Resolve(settings.Simulate, settings.SimulatedEpochMs);
         var journal = settings.Journal ?? ResultLayout.DefaultSweepDatabase(resultsRoot, definition.DatasetName);
+        SweepManifestStep.Record(definition, resultsRoot, settings.Preprocessed, journal, devices, settings.Simulate);
         var config = ClusterConfig.Build(new NodeOptions(NodeKind.Embedded, SqliteJournalPath: journal, ConfigFile: settings.Config));
         using var cts = ClusterCommandSupport.CancelOnCtrlC(cancellationToken);
 
