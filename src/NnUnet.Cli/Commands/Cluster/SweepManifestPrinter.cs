@@ -3,7 +3,6 @@ using System.Text.Json;
 using NnUnet.Cluster.Backends;
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Reproducibility;
-using Spectre.Console;
 
 namespace NnUnet.Cli.Commands.Cluster;
 
@@ -29,41 +28,41 @@ internal static class SweepManifestPrinter
             return NnUnetApp.ExitOk;
         }
 
-        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(sweep.SweepId)}[/] ({Markup.Escape(path)})");
-        AnsiConsole.MarkupLine(Markup.Escape($"{sweep.Dataset}, {sweep.Plans}, {sweep.Trainer}: {string.Join(", ", sweep.Configurations)} x folds {string.Join(",", sweep.Folds)}" +
-                                             $"{(sweep.PredictTest ? ", test-set prediction" : "")}; budget {sweep.Budget.Epochs} epochs x {sweep.Budget.ItersPerEpoch} iterations (validation {sweep.Budget.ValIters})"));
+        Console.Out.WriteLine($"{sweep.SweepId} ({path})");
+        Console.Out.WriteLine($"{sweep.Dataset}, {sweep.Plans}, {sweep.Trainer}: {string.Join(", ", sweep.Configurations)} x folds {string.Join(",", sweep.Folds)}" +
+                              $"{(sweep.PredictTest ? ", test-set prediction" : "")}; budget {sweep.Budget.Epochs} epochs x {sweep.Budget.ItersPerEpoch} iterations (validation {sweep.Budget.ValIters})");
         long bytes = 0;
         foreach (var file in sweep.Inputs) bytes += file.Bytes;
-        AnsiConsole.MarkupLine(Markup.Escape(sweep.InputsError is { } error
+        Console.Out.WriteLine(sweep.InputsError is { } error
             ? $"inputs: not recorded ({error})"
-            : $"inputs: {sweep.Inputs.Count} files, {bytes / 1e6:F1} MB, SHA-256 each (--json lists them)"));
+            : $"inputs: {sweep.Inputs.Count} files, {(bytes / 1e6).ToString("F1", CultureInfo.InvariantCulture)} MB, SHA-256 each (--json lists them)");
 
-        var runs = new Table().Title("starts").AddColumns("started (UTC)", "product", "commit", ".NET", "TorchSharp", "libtorch", "device", "host", "inputs changed");
+        // plain lines rather than tables: ids, hashes and times stay whole in a narrow or redirected console
+        var output = Console.Out;
+        output.WriteLine("starts:");
         foreach (var run in sweep.Runs)
         {
             var e = run.Environment;
-            runs.AddRow(Markup.Escape(Format(run.StartedAt)), Markup.Escape(e.ProductVersion), Markup.Escape(Short(e.Commit)), Markup.Escape(e.DotNet),
-                Markup.Escape(e.TorchSharp ?? "-"), Markup.Escape(e.LibTorch ?? "-"), Markup.Escape(e.Device ?? "-"), Markup.Escape(e.Host),
-                Markup.Escape(run.ChangedInputs.Count == 0 ? "none" : string.Join("; ", run.ChangedInputs.Take(3)) + (run.ChangedInputs.Count > 3 ? $"; +{run.ChangedInputs.Count - 3}" : "")));
+            output.WriteLine($"  {Format(run.StartedAt)} on {e.Host}: product {e.ProductVersion} (commit {e.Commit ?? "unknown"}), .NET {e.DotNet}, " +
+                             $"TorchSharp {e.TorchSharp ?? "-"}, libtorch {e.LibTorch ?? "-"}, device {e.Device ?? "-"}; " +
+                             (run.ChangedInputs.Count == 0 ? "inputs unchanged" : $"{run.ChangedInputs.Count} input(s) changed:"));
+            foreach (var change in run.ChangedInputs) output.WriteLine("    " + change);
         }
-        AnsiConsole.Write(runs);
-
-        var table = new Table().Title("folds").AddColumns("job", "seed", "inputs", "attempt", "worker", "device", "started (UTC)", "ended (UTC)", "outcome");
+        output.WriteLine("folds:");
         foreach (var (jobId, seed) in sweep.FoldSeeds)
         {
             var fold = folds.FirstOrDefault(f => $"{f.Configuration}/fold_{f.Fold}" == jobId);
             if (fold is null || fold.Attempts.Count == 0)
             {
-                table.AddRow(Markup.Escape(jobId), seed.ToString(CultureInfo.InvariantCulture), "", "", "", "", "", "", "not started");
+                output.WriteLine($"  {jobId}: seed {seed}, not started");
                 continue;
             }
+            output.WriteLine($"  {jobId}: seed {seed}, " + (fold.InputsError is { } inputsError ? $"inputs not recorded ({inputsError})" : $"{fold.Inputs.Count} inputs") +
+                             $", {fold.Environment.Device ?? "-"} (TorchSharp {fold.Environment.TorchSharp ?? "-"}, libtorch {fold.Environment.LibTorch ?? "-"})");
             foreach (var a in fold.Attempts)
-                table.AddRow(Markup.Escape(jobId), (a.Seed ?? seed).ToString(CultureInfo.InvariantCulture),
-                    fold.InputsError is null ? fold.Inputs.Count.ToString(CultureInfo.InvariantCulture) : "-", a.Attempt.ToString(CultureInfo.InvariantCulture),
-                    Markup.Escape(a.Worker), Markup.Escape(a.Device), Markup.Escape(Format(a.StartedAt)), Markup.Escape(a.EndedAt is { } end ? Format(end) : ""),
-                    Markup.Escape(a.Outcome + (a.Error is { } err ? ": " + err : "")));
+                output.WriteLine($"    attempt {a.Attempt} on {a.Worker} ({a.Device}{(a.Seed is { } s ? $", seed {s}" : "")}{(a.ContinuedFromCheckpoint ? ", from checkpoint" : "")}): " +
+                                 $"{Format(a.StartedAt)} -> {(a.EndedAt is { } end ? Format(end) : "...")} {a.Outcome}{(a.Error is { } err ? ": " + err : "")}");
         }
-        AnsiConsole.Write(table);
         return NnUnetApp.ExitOk;
     }
 
@@ -89,5 +88,4 @@ internal static class SweepManifestPrinter
 
     private static string Format(DateTime time) => time.ToUniversalTime().ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture);
 
-    private static string Short(string? commit) => commit is null ? "-" : commit[..Math.Min(12, commit.Length)];
 }
