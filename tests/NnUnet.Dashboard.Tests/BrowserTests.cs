@@ -7,6 +7,7 @@ namespace NnUnet.Dashboard.Tests;
 /// sweep: the grid appears, cells change state live without a reload, a POST without the token is refused, and a
 /// screenshot lands in <c>TestResults/dashboard.png</c> at the repository root for a human look.
 /// </summary>
+[Collection(BrowserCollection.Name)]
 public sealed class BrowserTests
 {
     private const string Chromium = "/usr/bin/chromium";

@@ -6,6 +6,7 @@ namespace NnUnet.Dashboard.Tests;
 /// The grid of a sweep with a cascade, in a real browser (Debian's chromium): the cascade folds show as waiting, naming
 /// the low-res folds they wait for, and the count drops as those finish; then they run and complete.
 /// </summary>
+[Collection(BrowserCollection.Name)]
 public sealed class CascadeBrowserTests
 {
     private const string Chromium = "/usr/bin/chromium";
@@ -48,4 +49,12 @@ public sealed class CascadeBrowserTests
             null, new() { Timeout = 60000 });
         Assert.Empty(errors);
     }
+}
+
+/// <summary>Browser tests run one after the other: two Chromiums and two sweeps at once starve each other on a small
+/// machine (the other test's pause request then times out).</summary>
+[CollectionDefinition(Name)]
+public sealed class BrowserCollection
+{
+    public const string Name = "browser";
 }
