@@ -41,7 +41,7 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
 
     public RuntimeEnvironment Describe(string device)
     {
-        var (torchSharp, libTorch) = TorchDevices.Versions;
+        var (torchSharp, libTorch) = VersionReport.TorchVersions();
         return RuntimeEnvironment.Current(torchSharp, libTorch, TorchDevices.Describe(device));
     }
 

@@ -23,36 +23,27 @@ public static class TorchDevices
         throw new ArgumentException($"unknown device '{request}': use auto, cpu, cuda or cuda:N");
     }
 
-    /// <summary>TorchSharp's assembly version and the version of the libtorch it loaded (for the sweep manifests).</summary>
-    public static (string TorchSharp, string LibTorch) Versions =>
-        (typeof(torch).Assembly.GetName().Version?.ToString() ?? "unknown", torch.__version__);
-
     /// <summary>
-    /// The device by name for a record: <c>cpu (model, N logical cores)</c> from /proc/cpuinfo, <c>cuda:N (name)</c> from
-    /// nvidia-smi when it is installed (TorchSharp has no device-name call); the bare request where neither is readable.
+    /// The device by name for a record: <c>cpu (model, N logical cores)</c> from /proc/cpuinfo, <c>cuda:N (name, memory)</c>
+    /// from the NVIDIA driver (<see cref="CudaDriver"/>; TorchSharp has no device-name call); the bare device otherwise.
     /// </summary>
     public static string Describe(string request)
     {
         string resolved = Resolve(request).ToString();
-        try
+        if (resolved == "cpu")
         {
-            if (resolved == "cpu" && File.Exists("/proc/cpuinfo"))
+            string? model = null;
+            try
             {
-                string? model = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim();
-                return $"cpu ({model ?? "unknown model"}, {Environment.ProcessorCount} logical cores)";
+                if (File.Exists("/proc/cpuinfo"))
+                    model = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim();
             }
-            if (resolved.StartsWith("cuda", StringComparison.Ordinal))
-            {
-                string index = resolved.Contains(':') ? resolved[(resolved.IndexOf(':') + 1)..] : "0";
-                var start = new System.Diagnostics.ProcessStartInfo("nvidia-smi", ["--query-gpu=name", "--format=csv,noheader", "-i", index])
-                    { RedirectStandardOutput = true, RedirectStandardError = true };
-                using var process = System.Diagnostics.Process.Start(start);
-                if (process is not null && process.WaitForExit(5000) && process.ExitCode == 0)
-                    return $"{resolved} ({process.StandardOutput.ReadToEnd().Trim()})";
-            }
+            catch (IOException) { }
+            return $"cpu ({model ?? "unknown model"}, {Environment.ProcessorCount} logical cores)";
         }
-        catch (Exception e) when (e is IOException or System.ComponentModel.Win32Exception or UnauthorizedAccessException) { }
-        return resolved;
+        int index = resolved.Contains(':') ? int.Parse(resolved[(resolved.IndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture) : 0;
+        var gpu = CudaDriver.Query().Devices.FirstOrDefault(d => d.Index == index);
+        return gpu is null ? resolved : $"{resolved} ({gpu.Name}, {CudaDriver.FormatMemory(gpu.TotalMemoryBytes)})";
     }
 
     /// <summary>Number of CUDA devices, 0 when CUDA is not available.</summary>

@@ -71,7 +71,7 @@ internal static class SweepManifestStep
         if (simulate) return RuntimeEnvironment.Current(device: device is null ? null : "simulated " + device);
         try
         {
-            var (torchSharp, libTorch) = TorchDevices.Versions;
+            var (torchSharp, libTorch) = VersionReport.TorchVersions();
             return RuntimeEnvironment.Current(torchSharp, libTorch, devices is null ? null : string.Join(", ", devices.Distinct().Select(TorchDevices.Describe)));
         }
         catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or ArgumentException)
