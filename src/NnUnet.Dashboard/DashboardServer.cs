@@ -15,7 +15,6 @@ using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.Selection;
 using NnUnet.Core.Results;
-using NnUnet.Cluster.Backends;
 
 namespace NnUnet.Dashboard;
 
@@ -149,9 +148,8 @@ public sealed class DashboardServer : IAsyncDisposable
 
     private static IResult JsonResult(object value) => Results.Json(value, Json);
 
-    /// <summary>The final selection, when the selection job (or <c>nnunet find-best</c>) wrote best_configuration.json.</summary>
     /// <summary>The fold's progress.json when this node sees the results folder (the coordinator's usually does).</summary>
-    private static TrainingCurves? StoredCurves(DashboardOptions options, SweepSnapshot snapshot, JobView job)
+    private static TrainingCurves? StoredCurves(DashboardOptions options, SweepView snapshot, JobView job)
     {
         var definition = snapshot.Definition;
         string? dataset = options.DatasetName ?? definition?.DatasetName;
@@ -160,11 +158,12 @@ public sealed class DashboardServer : IAsyncDisposable
             job.Configuration, job.Fold));
     }
 
-    internal static object? ReadSelection(DashboardOptions options, SweepSnapshot snapshot)
+    /// <summary>The final selection, when the selection job (or <c>nnunet find-best</c>) wrote best_configuration.json.</summary>
+    internal static object? ReadSelection(DashboardOptions options, SweepView snapshot)
     {
         string? dataset = options.DatasetName ?? snapshot.Definition?.DatasetName;
         if (options.ResultsRoot is null || dataset is null) return null;
-        var path = Path.Combine(options.ResultsRoot, dataset, BestConfiguration.FileName);
+        var path = ResultLayout.BestConfigurationJson(ResultLayout.DatasetFolder(options.ResultsRoot, dataset));
         if (!File.Exists(path)) return null;
         try
         {

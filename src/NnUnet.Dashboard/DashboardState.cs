@@ -51,19 +51,19 @@ public sealed class DashboardState
                 case "failed": _failures++; break;
                 case "requeued": _requeues++; break;
             }
-            if (change.Progress is { } p)
+            if (change.Progress is { Metrics: var m } p)
             {
                 if (!_history.TryGetValue(p.JobId, out var list)) _history[p.JobId] = list = [];
                 // a re-run from a checkpoint repeats epochs: the newer attempt's value replaces the older one
-                int at = list.FindIndex(x => x.Epoch >= p.Epoch);
+                int at = list.FindIndex(x => x.Epoch >= m.Epoch);
                 if (at >= 0) list.RemoveRange(at, list.Count - at);
                 if (list.Count < MaxEpochsKept)
-                    list.Add(new EpochPoint(p.Attempt, p.Epoch, p.TotalEpochs, p.TrainLoss, p.ValidationLoss, p.PseudoDice, p.EmaPseudoDice,
-                        PolyLearningRate(p.Epoch, p.TotalEpochs), p.EpochSeconds, p.At));
+                    list.Add(new EpochPoint(p.Attempt, m.Epoch, m.TotalEpochs, m.TrainLoss, m.ValidationLoss, m.PseudoDice, m.EmaPseudoDice,
+                        PolyLearningRate(m.Epoch, m.TotalEpochs), m.EpochSeconds, p.At));
                 _epochCount++;
-                _epochSecondsSum += p.EpochSeconds;
+                _epochSecondsSum += m.EpochSeconds;
                 for (int i = 0; i < EpochSecondsBuckets.Length; i++)
-                    if (p.EpochSeconds <= EpochSecondsBuckets[i]) _bucketCounts[i]++;
+                    if (m.EpochSeconds <= EpochSecondsBuckets[i]) _bucketCounts[i]++;
             }
             clients = [.. _clients];
         }
@@ -109,7 +109,7 @@ public sealed class DashboardState
     public int ConnectedClients { get { lock (_gate) return _clients.Count; } }
 
     /// <summary>Prometheus text exposition (version 0.0.4) of the snapshot plus the counters seen since start-up.</summary>
-    public string Metrics(SweepSnapshot snapshot)
+    public string Metrics(SweepView snapshot)
     {
         var sb = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;

@@ -4,6 +4,7 @@ using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Cluster.Tests;
 
@@ -42,7 +43,7 @@ public sealed class LocalCluster : IDisposable
         """;
 
     public string ResultsRoot { get; } = Directory.CreateTempSubdirectory("nnunet-cluster-").FullName;
-    public string Database => Path.Combine(ResultsRoot, "Dataset004_Hippocampus", ResultLayout.SweepDatabase);
+    public string Database => Path.Combine(ResultsRoot, "Dataset004_Hippocampus", ResultLayout.SweepDatabaseFile);
     public SimulatedRunLog Log { get; } = new();
     private readonly List<ActorSystem> _systems = [];
 
@@ -89,19 +90,19 @@ public sealed class LocalCluster : IDisposable
     public static Address AddressOf(ActorSystem system) => Akka.Cluster.Cluster.Get(system).SelfAddress;
 
     /// <summary>Polls the read model until the sweep has finished (or fails the test after the timeout).</summary>
-    public static Task<SweepSnapshot> WaitFinished(ActorSystem asker, TimeSpan timeout) =>
+    public static Task<SweepView> WaitFinished(ActorSystem asker, TimeSpan timeout) =>
         WaitUntil(asker, s => s.Status is SweepStatus.Completed or SweepStatus.FinishedWithFailures, timeout, "sweep did not finish in time");
 
     /// <summary>Polls the read model (through the singleton proxy of <paramref name="asker"/>) until the condition holds.</summary>
-    public static async Task<SweepSnapshot> WaitUntil(ActorSystem asker, Func<SweepSnapshot, bool> condition, TimeSpan timeout, string what)
+    public static async Task<SweepView> WaitUntil(ActorSystem asker, Func<SweepView, bool> condition, TimeSpan timeout, string what)
     {
         var deadline = DateTime.UtcNow + timeout;
-        SweepSnapshot? last = null;
+        SweepView? last = null;
         while (DateTime.UtcNow < deadline)
         {
             try
             {
-                last = await NnUnetClusterHost.GetSnapshotAsync(asker, TimeSpan.FromSeconds(2));
+                last = await NnUnetClusterHost.GetViewAsync(asker, TimeSpan.FromSeconds(2));
                 if (condition(last)) return last;
             }
             catch (AskTimeoutException) { }

@@ -30,7 +30,7 @@ public sealed class EndpointTests : IAsyncLifetime
     }
 
     private static JobProgressed Progress(string job, int epoch, double seconds) =>
-        new(job, 1, epoch, 10, 1.0 / epoch, 1.1 / epoch, 0.1 * epoch, 0.08 * epoch, seconds, DateTime.UtcNow);
+        new(job, 1, new EpochMetrics(epoch, 10, 1.0 / epoch, 1.1 / epoch, 0.1 * epoch, 0.08 * epoch, seconds), DateTime.UtcNow);
 
     private static SweepChanged Changed(JobView job, string kind, JobProgressed? p = null) =>
         new("sweep-abc", new SweepEventView(DateTime.UtcNow, kind, job.JobId, $"{job.JobId} {kind}"), job, SweepStatus.Running, p);

@@ -2,6 +2,7 @@ using Akka.Actor;
 using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Sweeps;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Dashboard.Tests;
 

@@ -7,8 +7,7 @@ using NnUnet.Core.Selection;
 using NnUnet.Training.Devices;
 using NnUnet.Training.Inference;
 using NnUnet.Training.Trainer;
-using ClusterEpoch = NnUnet.Cluster.Backends.EpochProgress;
-using TrainerEpoch = NnUnet.Training.Trainer.EpochProgress;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Cli.Backends;
 
@@ -87,7 +86,7 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
         });
         var metrics = new Dictionary<string, double> { ["foreground_mean_dice"] = result.ForegroundMeanDiceAfterPostprocessing };
         foreach (var candidate in result.Candidates) metrics["cv_dice:" + candidate.Name] = candidate.ForegroundMeanDice;
-        return new JobOutcome(ResultLayout.OutputPath(spec), metrics);
+        return new JobOutcome(JobOutputs.OutputPath(spec), metrics);
     }
 
     private JobOutcome Predict(JobSpec spec, CancellationToken ct)
@@ -96,7 +95,7 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
         var location = DatasetLocator.Locate(spec.DatasetName, paths);
         string input = Path.Combine(location.RawFolder, "imagesTs");
         if (!Directory.Exists(input)) throw new DirectoryNotFoundException($"{input}: the dataset has no imagesTs to predict");
-        string output = ResultLayout.OutputPath(spec);
+        string output = JobOutputs.OutputPath(spec);
         var run = Predictor.PredictFolder(paths, input, output, new PredictionOptions
         {
             Dataset = spec.DatasetName,
@@ -125,8 +124,8 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
     /// <summary>Forwards the trainer's epochs to the worker (which sends them to the coordinator as progress and heartbeat).</summary>
     private sealed class ProgressForwarder(IJobProgressSink sink) : ITrainingProgressSink
     {
-        public void OnEpochCompleted(TrainerEpoch p) =>
-            sink.ReportEpoch(new ClusterEpoch(p.Epoch, p.TotalEpochs, p.TrainLoss, p.ValLoss, p.MeanForegroundPseudoDice, p.EmaPseudoDice, p.EpochSeconds));
+        public void OnEpochCompleted(EpochProgress p) =>
+            sink.ReportEpoch(new EpochMetrics(p.Epoch, p.TotalEpochs, p.TrainLoss, p.ValLoss, p.MeanForegroundPseudoDice, p.EmaPseudoDice, p.EpochSeconds));
 
         public void OnMessage(string line) { }
     }

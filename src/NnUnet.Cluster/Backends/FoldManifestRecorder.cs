@@ -1,6 +1,7 @@
 using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Reproducibility;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Cluster.Backends;
 
@@ -19,7 +20,7 @@ public static class FoldManifestRecorder
         Func<Task<JobOutcome>> run, Action<string>? warn = null)
     {
         if (spec.Kind != JobKind.Train) return await run().ConfigureAwait(false);
-        string path = Path.Combine(ResultLayout.FoldFolder(spec), FoldManifest.FileName);
+        string path = Path.Combine(JobOutputs.FoldFolder(spec), FoldManifest.FileName);
         long? seed = backend.SeedFor(spec);
         Try(() => Begin(path, spec, workerId, node, device, seed, backend.Describe(device)), warn);
         try

@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.IO;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Cluster.Backends;
 
@@ -81,10 +82,10 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
 
     private async Task<JobOutcome> TrainAsync(JobSpec spec, IJobProgressSink progress, Action<int> started, CancellationToken ct)
     {
-        var fold = ResultLayout.FoldFolder(spec);
+        var fold = JobOutputs.FoldFolder(spec);
         Directory.CreateDirectory(fold);
-        var logPath = Path.Combine(fold, ResultLayout.TrainingLog);
-        var latest = Path.Combine(fold, ResultLayout.CheckpointLatest);
+        var logPath = ResultLayout.TrainingLog(fold);
+        var latest = ResultLayout.Checkpoint(fold, ResultLayout.CheckpointLatest);
         int epoch = 0;
         double ema = 0;
         if (spec.ContinueFromCheckpoint && File.Exists(latest))
@@ -119,11 +120,11 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
                     stall > TimeSpan.Zero ? () => Task.Delay(stall, ct).GetAwaiter().GetResult() : null);
             }
             File.AppendAllText(logPath, string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}: train_loss {trainLoss:F4} pseudo_dice {dice:F4} ema {ema:F4}\n"));
-            progress.ReportEpoch(new EpochProgress(epoch, spec.Epochs, trainLoss, trainLoss + 0.05, dice, ema, clock.Elapsed.TotalSeconds));
+            progress.ReportEpoch(new EpochMetrics(epoch, spec.Epochs, trainLoss, trainLoss + 0.05, dice, ema, clock.Elapsed.TotalSeconds));
             options.AfterEpoch?.Invoke(spec, epoch);
         }
         if (spec.Configuration == SweepDefinition.Lowres)
-            AtomicFile.WriteAllText(Path.Combine(fold, "predicted_next_stage", SweepDefinition.Cascade, "simulated.json"), "{\"simulated\": true}");
+            AtomicFile.WriteAllText(Path.Combine(ResultLayout.NextStageFolder(Path.GetDirectoryName(fold)!, SweepDefinition.Cascade), "simulated.json"), "{\"simulated\": true}");
         File.AppendAllText(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: validation\n");
         if (options.StallInValidation(spec) is var validationStall && validationStall > TimeSpan.Zero)
             await Task.Delay(validationStall, ct);
@@ -136,7 +137,7 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
             foreground_mean = new { Dice = foregroundMean },
             simulated = true,
         }));
-        AtomicFile.WriteAllText(Path.Combine(fold, ResultLayout.CheckpointFinal), JsonSerializer.Serialize(new { epoch, simulated = true }));
+        AtomicFile.WriteAllText(ResultLayout.Checkpoint(fold, ResultLayout.CheckpointFinal), JsonSerializer.Serialize(new { epoch, simulated = true }));
         File.AppendAllText(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: training done\n");
         options.Log.Add(new(spec.JobId, spec.Attempt, device, 0, true, false, null));
         return new JobOutcome(summary, new Dictionary<string, double> { ["foreground_mean_dice"] = foregroundMean, ["epochs"] = epoch });
@@ -148,14 +149,14 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
         var clock = Stopwatch.StartNew();
         var duration = options.EpochDuration(spec);
         if (duration > TimeSpan.Zero) await Task.Delay(duration, ct);
-        var output = ResultLayout.OutputPath(spec);
+        var output = JobOutputs.OutputPath(spec);
         if (spec.Kind == JobKind.Select)
         {
             var folds = new List<string>();
             foreach (var config in spec.Configurations)
                 foreach (var fold in spec.Folds)
                 {
-                    var summary = ResultLayout.ValidationSummary(ResultLayout.FoldFolder(spec with { Kind = JobKind.Train, Configuration = config, Fold = fold }));
+                    var summary = ResultLayout.ValidationSummary(JobOutputs.FoldFolder(spec with { Kind = JobKind.Train, Configuration = config, Fold = fold }));
                     if (!File.Exists(summary)) throw new FileNotFoundException($"selection needs {summary}, which does not exist");
                     folds.Add(summary);
                 }
@@ -166,7 +167,7 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
             Directory.CreateDirectory(output);
             AtomicFile.WriteAllText(Path.Combine(output, "simulated.json"), "{\"simulated\": true}");
         }
-        progress.ReportEpoch(new EpochProgress(1, 1, 0, 0, 0, 0, clock.Elapsed.TotalSeconds));
+        progress.ReportEpoch(new EpochMetrics(1, 1, 0, 0, 0, 0, clock.Elapsed.TotalSeconds));
         options.Log.Add(new(spec.JobId, spec.Attempt, device, 0, true, false, null));
         return new JobOutcome(output, new Dictionary<string, double>());
     }

@@ -50,7 +50,7 @@ public sealed record CheckpointMetadata
 /// </summary>
 public sealed class Checkpoint : IDisposable
 {
-    public const string Extension = ".ckpt";
+    public const string Extension = ResultLayout.CheckpointExtension;
     private static readonly byte[] HeadMagic = "NNUCKPT1"u8.ToArray();
     private static readonly byte[] TailMagic = "NNUCKEND"u8.ToArray();
     private const int FooterLength = 8 + 32 + 8;
@@ -107,7 +107,7 @@ public sealed class Checkpoint : IDisposable
         // renames only: a reader sees the old file, the new file, or (briefly) only PATH.prev, never a partial one
         target.Commit(flushToDisk: true, beforeRename: () =>
         {
-            if (keepPrevious && File.Exists(path)) File.Move(path, path + ".prev", overwrite: true);
+            if (keepPrevious && File.Exists(path)) File.Move(path, path + ResultLayout.PreviousCheckpointSuffix, overwrite: true);
         });
     }
 

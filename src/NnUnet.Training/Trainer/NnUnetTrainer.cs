@@ -145,7 +145,7 @@ public sealed class NnUnetTrainer
         ConfigureTorch(device);
         Directory.CreateDirectory(job.FoldOutputFolder);
         CopyPlanningFiles(setup);
-        using var log = new TrainingLogWriter(Path.Combine(job.FoldOutputFolder, "training_log.txt"), sink);
+        using var log = new TrainingLogWriter(ResultLayout.TrainingLog(job.FoldOutputFolder), sink);
 
         if (job.ValidationOnly) return await ValidateOnlyAsync(setup, device, log, ct).ConfigureAwait(false);
 
@@ -192,11 +192,11 @@ public sealed class NnUnetTrainer
         bool validated = false;
         if (status == TrainingStatus.Completed)
         {
-            finalPath = run.SaveCheckpoint("checkpoint_final", job.Epochs, 0, [], keepPrevious: false);
+            finalPath = run.SaveCheckpoint(ResultLayout.CheckpointFinal, job.Epochs, 0, [], keepPrevious: false);
             // as nnU-Net: once final exists, latest is obsolete
-            string latest = Path.Combine(job.FoldOutputFolder, "checkpoint_latest" + Checkpoint.Extension);
+            string latest = ResultLayout.Checkpoint(job.FoldOutputFolder, ResultLayout.CheckpointLatest);
             File.Delete(latest);
-            File.Delete(latest + ".prev");
+            File.Delete(latest + ResultLayout.PreviousCheckpointSuffix);
             validated = await RunValidatorAsync(setup, network, device, log, ct).ConfigureAwait(false);
         }
         return new TrainingOutcome(status, job.FoldOutputFolder, run.Curves.Count, run.BestEma,
@@ -205,7 +205,7 @@ public sealed class NnUnetTrainer
 
     private async Task<TrainingOutcome> ValidateOnlyAsync(FoldSetup setup, Device device, TrainingLogWriter log, CancellationToken ct)
     {
-        string finalPath = Path.Combine(setup.Job.FoldOutputFolder, "checkpoint_final" + Checkpoint.Extension);
+        string finalPath = ResultLayout.Checkpoint(setup.Job.FoldOutputFolder, ResultLayout.CheckpointFinal);
         if (!File.Exists(finalPath)) throw new FileNotFoundException($"{finalPath}: --validation-only needs a finished training (checkpoint_final)", finalPath);
         using var checkpoint = Checkpoint.Load(finalPath);
         using var network = BuildNetwork(setup);
@@ -236,11 +236,11 @@ public sealed class NnUnetTrainer
     /// <summary>checkpoint_final, then checkpoint_latest, its previous version, then checkpoint_best (nnU-Net's order), skipping damaged files.</summary>
     internal static Checkpoint? FindResumeCheckpoint(string foldFolder, TrainingLogWriter log)
     {
-        string latest = Path.Combine(foldFolder, "checkpoint_latest" + Checkpoint.Extension);
+        string latest = ResultLayout.Checkpoint(foldFolder, ResultLayout.CheckpointLatest);
         string[] candidates =
         [
-            Path.Combine(foldFolder, "checkpoint_final" + Checkpoint.Extension), latest, latest + ".prev",
-            Path.Combine(foldFolder, "checkpoint_best" + Checkpoint.Extension),
+            ResultLayout.Checkpoint(foldFolder, ResultLayout.CheckpointFinal), latest, latest + ResultLayout.PreviousCheckpointSuffix,
+            ResultLayout.Checkpoint(foldFolder, ResultLayout.CheckpointBest),
         ];
         foreach (var path in candidates)
         {
@@ -289,9 +289,9 @@ public sealed class NnUnetTrainer
         string source = Path.Combine(setup.Job.PreprocessedRoot, setup.Job.DatasetName);
         (string from, string to)[] files =
         [
-            (Path.Combine(source, setup.Job.PlansName + ".json"), "plans.json"),
+            (Path.Combine(source, setup.Job.PlansName + ".json"), ResultLayout.PlansFile),
             (setup.Dataset.Source, DatasetJson.FileName),
-            (Path.Combine(source, "dataset_fingerprint.json"), "dataset_fingerprint.json"),
+            (Path.Combine(source, ResultLayout.FingerprintFile), ResultLayout.FingerprintFile),
         ];
         foreach (var (from, to) in files)
         {
@@ -344,7 +344,7 @@ public sealed class NnUnetTrainer
                     {
                         if (ct.IsCancellationRequested)
                         {
-                            SaveCheckpoint("checkpoint_latest", epoch, it, losses, keepPrevious: true);
+                            SaveCheckpoint(ResultLayout.CheckpointLatest, epoch, it, losses, keepPrevious: true);
                             log.Line($"cancelled at epoch {epoch}, iteration {it}: checkpoint_latest written; resume with --continue");
                             return TrainingStatus.Cancelled;
                         }
@@ -372,22 +372,22 @@ public sealed class NnUnetTrainer
                 log.Line($"Pseudo dice [{string.Join(", ", dicePerClass.Select(Round))}]");
                 log.Line($"Epoch time: {seconds.ToString("0.00", CultureInfo.InvariantCulture)} s");
                 bool newBest = BestEma is null || ema > BestEma.Value;
-                SaveCheckpoint("checkpoint_latest", epoch + 1, 0, [], keepPrevious: true);
+                SaveCheckpoint(ResultLayout.CheckpointLatest, epoch + 1, 0, [], keepPrevious: true);
                 if (newBest)
                 {
                     BestEma = ema;
                     log.Line($"Yayy! New best EMA pseudo Dice: {Round(ema)}");
-                    SaveCheckpoint("checkpoint_best", epoch + 1, 0, [], keepPrevious: false);
+                    SaveCheckpoint(ResultLayout.CheckpointBest, epoch + 1, 0, [], keepPrevious: false);
                 }
                 // the curves for the dashboard and the plot for people; losing them must not stop training
                 try
                 {
                     Curves.Save(Job.FoldOutputFolder);
-                    ProgressPlot.Save(Curves, Path.Combine(Job.FoldOutputFolder, "progress.png"));
+                    ProgressPlot.Save(Curves, ResultLayout.ProgressPlot(Job.FoldOutputFolder));
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
                 {
-                    log.Line($"WARNING: {TrainingCurves.FileName} / progress.png not written: {ex.Message}");
+                    log.Line($"WARNING: {TrainingCurves.FileName} / {ResultLayout.ProgressPlotFile} not written: {ex.Message}");
                 }
                 sink.OnEpochCompleted(new EpochProgress(epoch, Job.Epochs, trainLoss, valLoss, dicePerClass, meanDice, ema, newBest, lr, seconds,
                     EstimateTimeLeft(epoch)));
@@ -467,7 +467,7 @@ public sealed class NnUnetTrainer
                 Seed = seed, Epoch = epoch, Iteration = iteration, PartialTrainLosses = partialLosses, Curves = Curves, BestEma = BestEma,
                 TorchRngState = RngState(),
             };
-            string path = Path.Combine(Job.FoldOutputFolder, name + Checkpoint.Extension);
+            string path = ResultLayout.Checkpoint(Job.FoldOutputFolder, name);
             Checkpoint.Save(path, metadata, network.state_dict(), optimizer.MomentumBuffers, keepPrevious);
             return path;
         }

@@ -171,7 +171,7 @@ internal static class ClusterCommandSupport
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
     };
 
-    public static void Print(SweepSnapshot snapshot, bool json)
+    public static void Print(SweepView snapshot, bool json)
     {
         if (json)
         {

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text.Json;
-using NnUnet.Cluster.Backends;
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Reproducibility;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Cli.Commands.Cluster;
 

@@ -1,12 +1,12 @@
 using System.ComponentModel;
 using System.Globalization;
 using NnUnet.Cli.Commands.Cluster;
-using NnUnet.Cluster.Backends;
+using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Demo;
-using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.Evaluation;
 using NnUnet.Core.Planning;
+using NnUnet.Core.Results;
 using NnUnet.Core.Selection;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -64,7 +64,7 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         Environment.SetEnvironmentVariable(NnUnetPaths.PreprocessedVariable, paths.Preprocessed);
         Environment.SetEnvironmentVariable(NnUnetPaths.ResultsVariable, paths.Results);
 
-        // chosen so both structures are learned within the README's measured times (--quick < 5 min, default < 20 min)
+        // chosen so both structures are learned within the times the README gives for the demo (measured, not assumed here)
         var profile = DemoProfile.For(settings.Quick);
         int epochs = settings.Epochs ?? profile.Epochs;
         int iters = settings.ItersPerEpoch ?? profile.ItersPerEpoch;
@@ -137,7 +137,7 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
     private static void PrintResults(NnUnetPaths paths, string datasetName)
     {
         string resultsFolder = paths.ResultsDatasetFolder(datasetName);
-        var best = BestConfiguration.Load(Path.Combine(resultsFolder, BestConfiguration.FileName));
+        var best = BestConfiguration.Load(ResultLayout.BestConfigurationJson(resultsFolder));
         var table = new Table().Title("cross-validation (foreground mean Dice)").AddColumn("candidate").AddColumn("kind").AddColumn(new TableColumn("CV Dice").RightAligned());
         foreach (var candidate in best.Candidates)
         {
@@ -150,7 +150,7 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
 
         var dataset = DatasetJson.Load(Path.Combine(paths.Raw!, datasetName, DatasetJson.FileName));
         string references = Path.Combine(paths.Raw!, datasetName, "labelsTs");
-        string predictions = Path.Combine(resultsFolder, ResultLayout.PredictionsFolder);
+        string predictions = ResultLayout.TestPredictions(resultsFolder);
         var summary = SegmentationEvaluator.EvaluateFolderAndSave(references, predictions, LabelOrRegion.ForDataset(dataset), dataset.IgnoreLabel,
             dataset.FileEnding, SegmentationEvaluator.DefaultDegreeOfParallelism);
         var test = new Table().Title($"test set ({summary.MetricPerCase.Count} cases, predictions in {Markup.Escape(predictions)})").AddColumn("label").AddColumn(new TableColumn("Dice").RightAligned());
