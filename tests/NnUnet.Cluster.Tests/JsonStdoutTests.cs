@@ -58,7 +58,7 @@ public sealed class JsonStdoutTests : IDisposable
         string coordinated = Path.Combine(_cluster.Root, "coordinated");
         var coordinator = _cluster.StartApart("coordinator", "992", "-c", "2d", "--folds", "0", "--epochs", "2", "--simulate", "--results", coordinated,
             "--host", "127.0.0.1", "--port", _cluster.Port.ToString(), "--config", _cluster.Hocon, "--linger", "1", "--no-dashboard", "--json");
-        await ProcessCluster.Eventually(() => coordinator.Err.Contains("start workers with") ? "" : null, TimeSpan.FromSeconds(60), () => "coordinator did not start:\n" + coordinator.Err);
+        await Eventually.Until(() => coordinator.Err.Contains("start workers with") ? "" : null, TimeSpan.FromSeconds(60), () => "coordinator did not start:\n" + coordinator.Err);
         using (var doc = RunJson(TimeSpan.FromMinutes(1), "sweep-status", "--seed", _cluster.Seed, "--json"))
             Assert.Equal(1, doc.RootElement.GetProperty("jobs").EnumerateArray().Count(j => j.GetProperty("job_id").GetString()!.StartsWith("2d/", StringComparison.Ordinal)));
         var worker = _cluster.Worker(50);

@@ -8,9 +8,7 @@ using NnUnet.Core.Preprocessing;
 using NnUnet.Training.Inference;
 using NnUnet.Training.Interop;
 using NnUnet.Training.Network;
-using NnUnet.Training.Tests.Prediction;
 using NnUnet.Training.Trainer;
-using NnUnet.Tests.Shared;
 using TorchSharp;
 using static TorchSharp.torch;
 
