@@ -25,7 +25,7 @@ public sealed class PredictorModel : IDisposable
     private readonly int[] _foregroundLabels;
 
     private PredictorModel(string folder, string configurationName, NnUnetPlans plans, PlansConfiguration configuration, DatasetJson dataset,
-        List<PlainConvUNet> networks, int[] mirrorAxes, Device device, PredictorModel? previousStage)
+        List<PlainConvUNet> networks, int[] mirrorAxes, Device device, PredictorModel? previousStage, InferenceMemoryOptions memory)
     {
         Folder = folder;
         ConfigurationName = configurationName;
@@ -34,8 +34,9 @@ public sealed class PredictorModel : IDisposable
         Dataset = dataset;
         _networks = networks;
         PreviousStage = previousStage;
-        Exporter = new PredictionExporter(plans, configuration, dataset);
-        _predictor = new SlidingWindowPredictor(networks.Cast<nn.Module>().ToList(), configuration.PatchSize, Exporter.NumOutputChannels, mirrorAxes, device);
+        Exporter = new PredictionExporter(plans, configuration, dataset, memory);
+        _predictor = new SlidingWindowPredictor(networks.Cast<nn.Module>().ToList(), configuration.PatchSize, Exporter.NumOutputChannels, mirrorAxes, device,
+            memory: memory);
         _preprocessor = new DefaultPreprocessor(plans, configurationName, dataset);
         _foregroundLabels = NextStagePredictions.ForegroundLabels(dataset);
     }
@@ -50,6 +51,9 @@ public sealed class PredictorModel : IDisposable
     public PredictorModel? PreviousStage { get; }
     public int FoldCount => _networks.Count;
 
+    /// <summary>Where the last sliding window of this configuration accumulated its logits.</summary>
+    public LogitsAccumulation? LastAccumulation => _predictor.LastAccumulation;
+
     /// <summary><c>TRAINER__PLANS__CONFIG</c>, nnU-Net's model folder name.</summary>
     public static string FolderName(string trainer, string plans, string configuration) => $"{trainer}__{plans}__{configuration}";
 
@@ -58,8 +62,10 @@ public sealed class PredictorModel : IDisposable
     /// plans.json and dataset.json (the trainer copies both there); a cascade stage loads its previous stage from the
     /// sibling folder <c>TRAINER__PLANS__PREVIOUS</c> with the same folds.
     /// </summary>
-    public static PredictorModel Load(string modelFolder, IReadOnlyList<int> folds, Device device)
+    /// <param name="memory">Logit precision, device budget and export chunks; null: the defaults (float16, no budget).</param>
+    public static PredictorModel Load(string modelFolder, IReadOnlyList<int> folds, Device device, InferenceMemoryOptions? memory = null)
     {
+        memory ??= InferenceMemoryOptions.Default;
         if (!Directory.Exists(modelFolder)) throw new DirectoryNotFoundException($"model folder {modelFolder} does not exist (train the configuration first)");
         if (folds.Count == 0) throw new ArgumentException("no folds given");
         string folderName = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelFolder)));
@@ -78,7 +84,7 @@ public sealed class PredictorModel : IDisposable
         if (configuration.PreviousStage is { } previousName)
         {
             string previousFolder = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelFolder))!, FolderName(parts[0], parts[1], previousName));
-            previous = Load(previousFolder, folds, device);
+            previous = Load(previousFolder, folds, device, memory);
         }
 
         var networks = new List<PlainConvUNet>(folds.Count);
@@ -102,7 +108,7 @@ public sealed class PredictorModel : IDisposable
                 network.to(device);
                 network.eval();
             }
-            return new PredictorModel(modelFolder, configurationName, plans, configuration, dataset, networks, mirrorAxes!, device, previous);
+            return new PredictorModel(modelFolder, configurationName, plans, configuration, dataset, networks, mirrorAxes!, device, previous, memory);
         }
         catch
         {
@@ -112,17 +118,42 @@ public sealed class PredictorModel : IDisposable
         }
     }
 
-    /// <summary>Logits (k, *preprocessed shape) of the folds' average for a raw image, and the case's properties.</summary>
-    public (Tensor Logits, CaseProperties Properties) PredictLogits(string caseId, MedicalImage image, CancellationToken ct)
+    /// <summary>
+    /// The case's input as far as it can be prepared without the device: this configuration's preprocessing, or for a
+    /// cascade stage the previous stage's (this stage's preprocessing needs the previous stage's prediction; the raw
+    /// image is kept for it). Thread-safe: the prediction pipeline prepares several cases at once.
+    /// </summary>
+    public PreparedInput Prepare(string caseId, MedicalImage image)
     {
+        ArgumentNullException.ThrowIfNull(image);
+        if (PreviousStage is not null) return new PreparedInput(caseId, image, null, PreviousStage.Prepare(caseId, image));
+        return new PreparedInput(caseId, null, _preprocessor.Run(caseId, image, null), null);
+    }
+
+    /// <summary>Logits (k, *preprocessed shape) of the folds' average for a raw image, and the case's properties.</summary>
+    public (Tensor Logits, CaseProperties Properties) PredictLogits(string caseId, MedicalImage image, CancellationToken ct) =>
+        PredictLogits(Prepare(caseId, image), ct);
+
+    /// <summary>
+    /// Logits of a prepared case (in the accumulator precision, on the device or, after a fallback, in host memory) and
+    /// its properties. A cascade stage first predicts its previous stage and preprocesses the case with that segmentation.
+    /// </summary>
+    public (Tensor Logits, CaseProperties Properties) PredictLogits(PreparedInput prepared, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(prepared);
+        string caseId = prepared.CaseId;
         MedicalImage? previousSegmentation = null;
+        PreprocessedCase preprocessed;
         if (PreviousStage is not null)
         {
-            using var previousScope = torch.NewDisposeScope();
-            var (previousLogits, previousProperties) = PreviousStage.PredictLogits(caseId, image, ct);
-            previousSegmentation = PreviousStage.Exporter.Convert(previousLogits, previousProperties, withProbabilities: false, caseId).Segmentation;
+            using (var previousScope = torch.NewDisposeScope())
+            {
+                var (previousLogits, previousProperties) = PreviousStage.PredictLogits(prepared.Previous!, ct);
+                previousSegmentation = PreviousStage.Exporter.Convert(previousLogits, previousProperties, withProbabilities: false, caseId).Segmentation;
+            }
+            preprocessed = _preprocessor.Run(caseId, prepared.Image!, previousSegmentation);
         }
-        var preprocessed = _preprocessor.Run(caseId, image, previousSegmentation);
+        else preprocessed = prepared.Preprocessed!;
         var input = torch.tensor(preprocessed.Data, [preprocessed.Channels, .. preprocessed.Shape.Select(s => (long)s)]);
         if (previousSegmentation is not null)
         {
@@ -141,3 +172,9 @@ public sealed class PredictorModel : IDisposable
         PreviousStage?.Dispose();
     }
 }
+
+/// <summary>
+/// A case prepared for one configuration: its preprocessed input, or for a cascade stage the raw image and the previous
+/// stage's prepared input.
+/// </summary>
+public sealed record PreparedInput(string CaseId, MedicalImage? Image, PreprocessedCase? Preprocessed, PreparedInput? Previous);
