@@ -38,12 +38,13 @@ public sealed record PipelineOptions
 /// <summary>
 /// The three stages of predicting one case, for <see cref="CasePipeline"/>: <paramref name="Prepare"/> (CPU: read and
 /// preprocess), <paramref name="Infer"/> (the device: one thread), <paramref name="Export"/> (CPU: write, returns the
-/// written file). Each gets the case's index. An exception fails that case only, with its message.
+/// written file and an optional note for the user). Each gets the case's index. An exception fails that case only, with
+/// its message.
 /// </summary>
 internal sealed record CaseStages<TPrepared, TInferred>(
     Func<int, CancellationToken, TPrepared> Prepare,
     Func<int, TPrepared, CancellationToken, TInferred> Infer,
-    Func<int, TInferred, CancellationToken, string> Export)
+    Func<int, TInferred, CancellationToken, (string File, string? Note)> Export)
     where TInferred : IDisposable;
 
 /// <summary>
@@ -66,9 +67,9 @@ internal static class CasePipeline
             if (onStart is null) return;
             lock (callbackLock) onStart(index);
         }
-        void Done(int index, string? file, Exception? error)
+        void Done(int index, (string File, string? Note)? written, Exception? error)
         {
-            var result = new CasePredictionResult(caseIds[index], file, error?.Message);
+            var result = new CasePredictionResult(caseIds[index], written?.File, error?.Message) { Note = written?.Note };
             results[index] = result;
             if (onDone is null) return;
             lock (callbackLock) onDone(index, result);
@@ -154,10 +155,10 @@ internal static class CasePipeline
             while (Read(inferred.Reader, token, out var next))
             {
                 using var item = next.Item;
-                string file;
-                try { file = stages.Export(next.Index, item, token); }
+                (string File, string? Note) written;
+                try { written = stages.Export(next.Index, item, token); }
                 catch (Exception ex) when (!token.IsCancellationRequested) { Done(next.Index, null, ex); continue; }
-                Done(next.Index, file, null);
+                Done(next.Index, written, null);
             }
         }
 

@@ -48,6 +48,8 @@ public sealed record PredictionOptions
 public sealed record CasePredictionResult(string CaseId, string? OutputFile, string? Error)
 {
     public bool Succeeded => Error is null;
+    /// <summary>Something the user should know about a written case (its logits fell back to host memory).</summary>
+    public string? Note { get; init; }
 }
 
 /// <summary>Outcome of <see cref="Predictor.PredictFolder"/>.</summary>
@@ -205,11 +207,12 @@ public static class Predictor
     private sealed record PreparedCase(string CaseId, PreparedInput[] Inputs);
 
     /// <summary>Every model's logits of a case in host memory, owned here until the export has run.</summary>
-    private sealed class PredictedCase(string caseId, Tensor[] logits, CaseProperties[] properties) : IDisposable
+    private sealed class PredictedCase(string caseId, Tensor[] logits, CaseProperties[] properties, string? note) : IDisposable
     {
         public string CaseId { get; } = caseId;
         public Tensor[] Logits { get; } = logits;
         public CaseProperties[] Properties { get; } = properties;
+        public string? Note { get; } = note;
 
         public void Dispose()
         {
@@ -230,6 +233,7 @@ public static class Predictor
     {
         var logits = new Tensor[models.Count];
         var properties = new CaseProperties[models.Count];
+        string? note = null;
         try
         {
             for (int m = 0; m < models.Count; m++)
@@ -238,8 +242,10 @@ public static class Predictor
                 var (modelLogits, caseProperties) = models[m].PredictLogits(prepared.Inputs[m], ct);
                 logits[m] = modelLogits.to(torch.CPU).DetachFromDisposeScope();
                 properties[m] = caseProperties;
+                if (models[m].LastAccumulation is { FellBackToHost: true, Reason: var reason })
+                    note = $"{models[m].ConfigurationName}: logits accumulated in host memory ({reason})";
             }
-            return new PredictedCase(prepared.CaseId, logits, properties);
+            return new PredictedCase(prepared.CaseId, logits, properties, note);
         }
         catch
         {
@@ -249,7 +255,7 @@ public static class Predictor
     }
 
     /// <summary>Export (averaging probabilities for several models), postprocessing and the NIfTI write of one predicted case.</summary>
-    private static string ExportCase(PredictedCase predicted, IReadOnlyList<PredictorModel> models, PostprocessingPlan postprocessing,
+    private static (string File, string? Note) ExportCase(PredictedCase predicted, IReadOnlyList<PredictorModel> models, PostprocessingPlan postprocessing,
         string outputFolder, bool saveProbabilities)
     {
         string caseId = predicted.CaseId;
@@ -296,6 +302,6 @@ public static class Predictor
         if (!segmentationPath.EndsWith(".nii.gz", StringComparison.Ordinal) && !segmentationPath.EndsWith(".nii", StringComparison.Ordinal))
             throw new NotSupportedException($"dataset file ending '{first.Dataset.FileEnding}': only NIfTI (.nii.gz, .nii) is written");
         NiftiWriter.Write(segmentationPath, segmentation);
-        return segmentationPath;
+        return (segmentationPath, predicted.Note);
     }
 }
