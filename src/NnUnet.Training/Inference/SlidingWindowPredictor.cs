@@ -208,7 +208,7 @@ public sealed class SlidingWindowPredictor
                     // once per tile. It stays on the logits' scale, where float16 has 11 significant bits everywhere;
                     // nnU-Net's float16 sum of logits * g loses them where g underflows (a tile's corners: 10 e^-24)
                     var mean = logitsView.to(ScalarType.Float32);
-                    logitsView.copy_(prediction.sub_(mean).mul_(gaussian.div(weightsView)).add_(mean));
+                    logitsView.copy_(mean.lerp_(prediction, gaussian.div(weightsView)));
                 }
                 else logitsView.add_(prediction.mul_(gaussian));
             }
