@@ -18,10 +18,10 @@ if [[ "$what" == all || "$what" == cases ]]; then
 fi
 if [[ "$what" == all || "$what" == large ]]; then
   dims=("${Z:-160}" "${Y:-512}" "${X:-512}" "${CLASSES:-50}")
-  half=$(dotnet "$work/bin/PredictBench.dll" large "$work/large" half "${dims[@]}" | tee /dev/stderr | grep '^half')
+  half=$(dotnet "$work/bin/PredictBench.dll" large "$work/large" half "${dims[@]}" | tee -a /dev/stderr | grep '^half')
   peer=""
   if [[ "${FLOAT32:-1}" == 1 ]]; then
-    peer=$(dotnet "$work/bin/PredictBench.dll" large "$work/large" float32 "${dims[@]}" | tee /dev/stderr | grep '^float32')
+    peer=$(dotnet "$work/bin/PredictBench.dll" large "$work/large" float32 "${dims[@]}" | tee -a /dev/stderr | grep '^float32')
   fi
   /usr/bin/python3 - "$half" "$peer" <<'PY'
 import sys
