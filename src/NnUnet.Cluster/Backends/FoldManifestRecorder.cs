@@ -86,13 +86,30 @@ public static class FoldManifestRecorder
         if (paths.Preprocessed is null) throw new ArgumentException("nnUNet_preprocessed is not set on this worker's node");
         var inputs = SweepInputs.ForFold(paths, spec.DatasetName, spec.PlansName, spec.Configuration!, spec.Fold);
         string sweepManifest = Path.Combine(ResultLayout.DatasetFolder(spec.ResultsRoot, spec.DatasetName), SweepManifest.FileName);
-        Dictionary<string, HashedFile>? known = null;
-        if (File.Exists(sweepManifest))
+        return FileDigest.HashAll(inputs, KnownDigests(sweepManifest));
+    }
+
+    private static readonly Lock KnownDigestsLock = new();
+    private static (string Path, DateTime WrittenAt, long Length, Dictionary<string, HashedFile>? Digests)? _knownDigests;
+
+    /// <summary>
+    /// The sweep manifest's digests by path, parsed once per version of the file and process: a node's workers start
+    /// thousands of folds of one sweep, and the manifest only changes when a coordinator starts.
+    /// </summary>
+    private static Dictionary<string, HashedFile>? KnownDigests(string sweepManifest)
+    {
+        var file = new FileInfo(sweepManifest);
+        if (!file.Exists) return null;
+        lock (KnownDigestsLock)
         {
-            try { known = FileDigest.ByPath(SweepManifest.Load(sweepManifest).Inputs); }
+            if (_knownDigests is { } cached && cached.Path == file.FullName && cached.WrittenAt == file.LastWriteTimeUtc && cached.Length == file.Length)
+                return cached.Digests;
+            Dictionary<string, HashedFile>? digests = null;
+            try { digests = FileDigest.ByPath(SweepManifest.Load(sweepManifest).Inputs); }
             catch (InvalidDataException) { }
+            _knownDigests = (file.FullName, file.LastWriteTimeUtc, file.Length, digests);
+            return digests;
         }
-        return FileDigest.HashAll(inputs, known);
     }
 
     private static void Try(Action write, Action<string>? warn)

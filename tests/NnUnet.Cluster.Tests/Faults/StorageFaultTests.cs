@@ -96,8 +96,8 @@ public sealed class StorageFaultTests
     public async Task DiskFullWhileSavingCheckpoint_JobFailsWithReasonAfterMaxAttempts_SweepContinues()
     {
         using var cluster = new LocalCluster();
-        // 2 pages: the training log and the first checkpoint fit, the next checkpoint's temp file does not
-        var log = await RunSweepWithFaultyFold(cluster, "size=8k", readOnly: false,
+        // 3 pages: the training log, the fold manifest and the first checkpoint fit, the next checkpoint's temp file does not
+        var log = await RunSweepWithFaultyFold(cluster, "size=12k", readOnly: false,
             mounted => mounted ? "No space left on device" : "fold_1");
         if (log.Length > 0) Assert.Contains("continue from checkpoint at epoch 1", log); // attempt 2 resumed from the checkpoint that did fit
     }

@@ -36,10 +36,11 @@ internal sealed class SweepVerb : AsyncCommand<SweepVerbSettings>
             : ClusterCommandSupport.Devices(settings.Gpus, null, settings.Simulate);
         var backends = TrainingBackends.Resolve(settings.Simulate, settings.SimulatedEpochMs);
         var journal = settings.Journal ?? ResultLayout.DefaultSweepDatabase(resultsRoot, definition.DatasetName);
-        SweepManifestStep.Record(definition, resultsRoot, settings.Preprocessed, journal, devices, settings.Simulate);
         var config = ClusterConfig.Build(new NodeOptions(NodeKind.Embedded, SqliteJournalPath: journal, ConfigFile: settings.Config));
         // before anything is written (journal included): another run's results are never overwritten unasked
         using var locks = SweepResultsProtection.Protect(definition, resultsRoot, settings.PlansFile(definition), settings.Protection, "sweep");
+        // the record of this run's inputs, once it is sure the run may write here
+        SweepManifestStep.Record(definition, resultsRoot, settings.Preprocessed, journal, devices, settings.Simulate);
         using var cts = ClusterCommandSupport.CancelOnCtrlC(cancellationToken);
 
         var system = NnUnetClusterHost.StartSystem(config);
