@@ -48,6 +48,7 @@ public sealed class SerializerTests : IDisposable
         new JobCompleted("2d/fold_0", 2, "/s.json", new Dictionary<string, double> { ["foreground_mean_dice"] = 0.9 }, At),
         new JobFailed("2d/fold_0", 2, "CUDA out of memory", true, At),
         new JobRequeued("2d/fold_0", 2, "node left", true, At, At.AddSeconds(10)),
+        new JobRequeued("2d/fold_0", 3, "no heartbeat", false, At, Counted: true),
         new JobRetried("2d/fold_0", At),
         new JobCancelled("2d/fold_0", "operator", At),
         new SweepPaused(At),
@@ -202,6 +203,25 @@ public sealed class SerializerTests : IDisposable
         var fold0 = replayed.Job("2d/fold_0");
         Assert.Equal((2, (double?)0.6, (double?)0.42), (fold0.Epoch, fold0.LastPseudoDice, fold0.BestEmaPseudoDice));
         Assert.Equal(11, replayed.EstimatedEpochSeconds("2d"), 9); // the measured epochs (12 s, 10 s) drive the estimates
+    }
+
+    /// <summary>The re-queue event as journals before bounded re-queues hold it (no Counted).</summary>
+    public sealed record JobRequeuedBeforeTheCount(string JobId, int Attempt, string Reason, bool Adoptable, DateTime At, DateTime? HeldUntil);
+
+    [Fact]
+    public void JournalFromBeforeBoundedRequeues_ReadsAsUncountedRequeues()
+    {
+        var old = FromBinary<JobRequeued>(MessagePack.MessagePackSerializer.Serialize(
+            new JobRequeuedBeforeTheCount("2d/fold_0", 2, "node left", false, At, null), PlainContractless));
+        Assert.Equal(new JobRequeued("2d/fold_0", 2, "node left", false, At), old);
+        var state = new SweepState();
+        state.Apply(new SweepDefined(Definition, At));
+        state.Apply(new JobAssigned("2d/fold_0", 2, "w", "n", false, At));
+        state.Apply(old);
+        Assert.Equal((JobStatus.Pending, 0), (state.Job("2d/fold_0").Status, state.Job("2d/fold_0").Requeues));
+        // a snapshot of before the count (its records lack Requeues) reads as none
+        var oldRecord = MessagePack.MessagePackSerializer.Serialize(new Dictionary<string, object?> { ["JobId"] = "x", ["Kind"] = 0, ["DependsOn"] = Array.Empty<string>(), ["Attempt"] = 1 }, PlainContractless);
+        Assert.Equal(0, FromBinary<JobRecord>(oldRecord).Requeues);
     }
 
     [Fact]

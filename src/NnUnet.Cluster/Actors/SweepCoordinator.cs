@@ -14,6 +14,7 @@ namespace NnUnet.Cluster.Actors;
 /// <param name="HeartbeatLease">a running job without progress for this long is cancelled and re-queued (longer than the slowest epoch).</param>
 /// <param name="ProgressPersistInterval">at most one progress event per job is persisted per interval (all are published).</param>
 /// <param name="SnapshotEvery">a state snapshot is saved after this many persisted events.</param>
+/// <param name="Limits">the limits of the failure rules (max re-queues per job); default <see cref="FailureLimits.Default"/>.</param>
 public sealed record CoordinatorSettings(
     SweepDefinition Definition,
     string ResultsRoot,
@@ -23,7 +24,8 @@ public sealed record CoordinatorSettings(
     TimeSpan ProgressPersistInterval,
     int SnapshotEvery,
     int RecentEventCount = 200,
-    TimeSpan AdoptionGrace = default);
+    TimeSpan AdoptionGrace = default,
+    FailureLimits? Limits = null);
 
 /// <summary>
 /// The sweep's coordinator: a cluster singleton (role <c>coordinator</c>), event-sourced. It keeps the rules out of
@@ -44,7 +46,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
 
     private readonly CoordinatorSettings _settings;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private SweepState _state = new();
+    private SweepState _state;
     private readonly Dictionary<string, WorkerEntry> _workers = new(StringComparer.Ordinal);
     private readonly List<string> _idle = [];
     private readonly Queue<SweepEventView> _recent = new();
@@ -62,11 +64,12 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
     public SweepCoordinator(CoordinatorSettings settings)
     {
         _settings = settings;
+        _state = new SweepState(settings.Limits);
         PersistenceId = "sweep-" + settings.Definition.SweepId;
 
         Recover<SnapshotOffer>(offer =>
         {
-            if (offer.Snapshot is SweepStateSnapshot snapshot) _state = SweepState.FromSnapshot(snapshot);
+            if (offer.Snapshot is SweepStateSnapshot snapshot) _state = SweepState.FromSnapshot(snapshot, settings.Limits);
         });
         Recover<ISweepEvent>(e =>
         {
@@ -313,7 +316,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         foreach (var e in events)
         {
             var before = e is IJobEvent j ? _state.Job(j.JobId) : null;
-            string? previousWorker = e is JobRequeued or JobCancelled ? before!.WorkerId : null;
+            string? previousWorker = e is JobRequeued or JobCancelled or JobFailed ? before!.WorkerId : null;
             int previousAttempt = before?.Attempt ?? 0;
             _state.Apply(e);
             var view = Remember(e);
@@ -351,6 +354,11 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
                 break;
             case JobCancelled c when previousWorker is not null && _workers.TryGetValue(previousWorker, out var holder):
                 holder.Ref.Tell(new CancelJobRun(c.JobId, previousAttempt, c.Reason));
+                break;
+            // a job failed while its worker may still run it (lost too often, hung): stop that run; a worker whose
+            // own report failed it has already ended the run and ignores this
+            case JobFailed f when previousWorker is not null && _workers.TryGetValue(previousWorker, out var holder):
+                holder.Ref.Tell(new CancelJobRun(f.JobId, previousAttempt, f.Reason));
                 break;
         }
     }

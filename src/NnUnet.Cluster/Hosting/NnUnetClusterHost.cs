@@ -37,7 +37,8 @@ public static class NnUnetClusterHost
         var c = config.GetConfig("nnunet.cluster");
         return new CoordinatorSettings(definition, Path.GetFullPath(resultsRoot), resultStore ?? new FileResultStore(),
             c.GetTimeSpan("heartbeat-lease"), c.GetTimeSpan("lease-check-interval"), c.GetTimeSpan("progress-persist-interval"),
-            c.GetInt("snapshot-every"), AdoptionGrace: c.GetTimeSpan("adoption-grace"));
+            c.GetInt("snapshot-every"), AdoptionGrace: c.GetTimeSpan("adoption-grace"),
+            Limits: new FailureLimits(c.GetInt("max-requeues", FailureLimits.DefaultMaxRequeues)));
     }
 
     /// <summary>

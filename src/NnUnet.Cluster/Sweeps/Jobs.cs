@@ -11,6 +11,8 @@ public enum JobStatus { Pending, Running, Completed, Failed, Cancelled }
 /// One job of the grid and everything the coordinator knows about it; immutable, replaced on every event.
 /// <paramref name="Attempt"/> is the number of the last assignment (0 = never assigned); a worker's message counts
 /// only when it carries the current attempt, so duplicates and late messages of re-queued attempts are harmless.
+/// <paramref name="Requeues"/> counts the attempts that ended without a failure of the job's own but by losing their
+/// worker (node lost, lease expired, worker restarted); bounded by <see cref="FailureLimits.MaxRequeues"/>.
 /// </summary>
 public sealed record JobRecord(
     string JobId,
@@ -35,7 +37,8 @@ public sealed record JobRecord(
     DateTime? FinishedAt,
     string? SummaryPath,
     Dictionary<string, double>? Metrics,
-    DateTime? HeldUntil = null) : INnUnetMessage
+    DateTime? HeldUntil = null,
+    int Requeues = 0) : INnUnetMessage
 {
     public bool IsTerminal => Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;
 

@@ -31,8 +31,11 @@ public sealed record JobFailed(string JobId, int Attempt, string Reason, bool Fi
 
 /// <summary>An attempt ended without a failure of the job itself (worker lost, lease expired, coordinator restart): pending again, resume from checkpoint.
 /// <paramref name="Adoptable"/>: after a coordinator restart the worker that ran it may still take it back; until
-/// <paramref name="HeldUntil"/> nobody else gets it, so that workers have time to re-register.</summary>
-public sealed record JobRequeued(string JobId, int Attempt, string Reason, bool Adoptable, DateTime At, DateTime? HeldUntil = null) : IJobEvent;
+/// <paramref name="HeldUntil"/> nobody else gets it, so that workers have time to re-register.
+/// <paramref name="Counted"/>: the attempt lost its worker (node lost, lease expired, worker restarted) and counts
+/// towards <see cref="FailureLimits.MaxRequeues"/>; a busy worker's rejection or a coordinator restart does not.
+/// Journals written before the count existed read as not counted.</summary>
+public sealed record JobRequeued(string JobId, int Attempt, string Reason, bool Adoptable, DateTime At, DateTime? HeldUntil = null, bool Counted = false) : IJobEvent;
 
 /// <summary>Operator retry of a failed or cancelled job: pending again with a fresh attempt budget.</summary>
 public sealed record JobRetried(string JobId, DateTime At) : IJobEvent;

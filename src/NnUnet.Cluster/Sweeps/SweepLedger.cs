@@ -201,10 +201,14 @@ public sealed class SweepLedger : IReadOnlySweepLedger
                 });
                 break;
             case JobRequeued r:
-                Update(r.JobId, j => j with { Status = JobStatus.Pending, WorkerId = null, ResumeFromCheckpoint = true, AdoptableAfterRecovery = r.Adoptable, HeldUntil = r.HeldUntil });
+                Update(r.JobId, j => j with
+                {
+                    Status = JobStatus.Pending, WorkerId = null, ResumeFromCheckpoint = true, AdoptableAfterRecovery = r.Adoptable, HeldUntil = r.HeldUntil,
+                    Requeues = r.Counted ? j.Requeues + 1 : j.Requeues,
+                });
                 break;
             case JobRetried r:
-                Update(r.JobId, j => j with { Status = JobStatus.Pending, Failures = 0, FinishedAt = null, ResumeFromCheckpoint = true });
+                Update(r.JobId, j => j with { Status = JobStatus.Pending, Failures = 0, Requeues = 0, FinishedAt = null, ResumeFromCheckpoint = true });
                 break;
             case JobCancelled c:
                 Update(c.JobId, j => j with { Status = JobStatus.Cancelled, WorkerId = null, AdoptableAfterRecovery = false, LastError = c.Reason, FinishedAt = c.At });
