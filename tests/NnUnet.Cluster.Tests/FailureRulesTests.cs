@@ -103,4 +103,84 @@ public class FailureRulesTests
         }
         Assert.Equal((JobStatus.Pending, 0), (state.Job("2d/fold_0").Status, state.Job("2d/fold_0").Requeues));
     }
+
+    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(6), Stall = TimeSpan.FromMinutes(30), Transit = TimeSpan.FromSeconds(2);
+
+    private static IReadOnlyList<ISweepEvent> Alive(SweepState state, string worker, JobAssigned? a, long progress, DateTime at, JobPhase phase = JobPhase.Validating) =>
+        Do(state, new RecordLiveness(worker, a?.JobId, a?.Attempt ?? 0, phase, progress, (int)progress, 100, Transit, at));
+
+    [Fact]
+    public void LongValidation_UnderAShortLease_StaysOnItsAttempt_WhileLivenessAndProgressCome()
+    {
+        var state = NewState();
+        var a = Assign(state, "w0", T0);
+        // 12 s of validation under a 6 s lease: a liveness report every 2 s, a case about every second
+        for (int s = 2; s <= 12; s += 2)
+        {
+            var alive = Assert.IsType<JobAlive>(Assert.Single(Alive(state, "w0", a, s, T0.AddSeconds(s))));
+            Assert.Equal((JobPhase?)JobPhase.Validating, alive.Phase);
+            Assert.Empty(Do(state, new ExpireLeases(Lease, T0.AddSeconds(s + 1), Stall)));
+        }
+        var job = state.Job(a.JobId);
+        Assert.Equal((JobStatus.Running, 1, JobPhase.Validating, 12), (job.Status, job.Attempt, job.Phase!.Value, job.PhaseDone));
+        Assert.Equal(T0.AddSeconds(12), job.LastProgressAt);
+        // liveness stops: the lease expires 6 s after the last report
+        Assert.Empty(Do(state, new ExpireLeases(Lease, T0.AddSeconds(18), Stall)));
+        var lost = Assert.IsType<JobRequeued>(Assert.Single(Do(state, new ExpireLeases(Lease, T0.AddSeconds(19), Stall))));
+        Assert.Contains("no heartbeat from w0 for 7 s (lease 6 s)", lost.Reason);
+    }
+
+    [Fact]
+    public void AliveButNoProgress_ForTheStallTimeout_IsAHungJob_RequeuedCountedAndSaidSo()
+    {
+        var state = NewState();
+        var a = Assign(state, "w0", T0);
+        Alive(state, "w0", a, 5, T0.AddMinutes(1));
+        // alive every 10 s, the counter stands at 5: hung after 30 min without progress, not before
+        for (var t = T0.AddMinutes(1); t <= T0.AddMinutes(31); t = t.AddSeconds(10))
+        {
+            Alive(state, "w0", a, 5, t);
+            Assert.Empty(Do(state, new ExpireLeases(Lease, t, Stall)));
+        }
+        Alive(state, "w0", a, 5, T0.AddMinutes(31).AddSeconds(5));
+        var hung = Assert.IsType<JobRequeued>(Assert.Single(Do(state, new ExpireLeases(Lease, T0.AddMinutes(31).AddSeconds(10), Stall))));
+        Assert.True(hung.Counted);
+        Assert.Equal("hung: no progress in validating on w0 for 1810 s (stall-timeout 1800 s); cancelled", hung.Reason);
+        Assert.Contains("hung", SweepView.Describe(hung).Text);
+        Assert.Equal((JobStatus.Pending, 1), (state.Job(a.JobId).Status, state.Job(a.JobId).Requeues));
+        // another worker takes it; its counter starts from nothing, with its own stall clock
+        var b = Assign(state, "w1", T0.AddMinutes(32));
+        Assert.Equal(2, b.Attempt);
+        Assert.Equal((0L, (JobPhase?)null), (state.Job(a.JobId).Progress, state.Job(a.JobId).Phase));
+        Assert.Empty(Do(state, new ExpireLeases(Lease, T0.AddMinutes(32).AddSeconds(5), Stall)));
+    }
+
+    [Fact]
+    public void EpochsCountAsLivenessAndProgress_ForWorkersThatSendNoLivenessReport()
+    {
+        var state = NewState();
+        var a = Assign(state, "w0", T0);
+        Do(state, new RecordProgress(a.JobId, a.Attempt, new EpochMetrics(1, 10, 0.5, 0.5, 0.5, 0.5, 100), T0.AddMinutes(29)));
+        Assert.Empty(Do(state, new ExpireLeases(TimeSpan.FromMinutes(30), T0.AddMinutes(58), Stall)));
+        Assert.Single(Do(state, new ExpireLeases(TimeSpan.FromMinutes(30), T0.AddMinutes(60), Stall)));
+    }
+
+    [Fact]
+    public void LostStartJob_TheLivenessReportSaysNoJob_RequeuedAtOnce_ButNotWhileTheStartJobMayBeInTransit()
+    {
+        var state = NewState();
+        var a = Assign(state, "w0", T0);
+        // a report sent before the StartJob arrived may cross it: not a loss yet
+        Assert.Empty(Alive(state, "w0", null, 0, T0.AddSeconds(1)));
+        Assert.Equal(JobStatus.Running, state.Job(a.JobId).Status);
+        var lost = Assert.IsType<JobRequeued>(Assert.Single(Alive(state, "w0", null, 0, T0.AddSeconds(10))));
+        Assert.True(lost.Counted);
+        Assert.Equal("w0 does not run attempt 1 (it reports no job): its StartJob was lost", lost.Reason);
+        Assert.Equal(JobStatus.Pending, state.Job(a.JobId).Status);
+        // the same worker (idle) or another gets it again at once
+        Assert.Equal(2, Assign(state, "w0", T0.AddSeconds(10)).Attempt);
+        // a report of a stale attempt is no sign of life of the current one
+        Assert.Empty(Do(state, new ExpireLeases(Lease, T0.AddSeconds(12), Stall)));
+        Assert.IsType<JobRequeued>(Assert.Single(Do(state, new RecordLiveness("w0", a.JobId, 1, JobPhase.Training, 9, 1, 1, Transit, T0.AddSeconds(20)))));
+    }
 }

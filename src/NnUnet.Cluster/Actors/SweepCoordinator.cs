@@ -14,6 +14,8 @@ namespace NnUnet.Cluster.Actors;
 /// <param name="HeartbeatLease">a running job without progress for this long is cancelled and re-queued (longer than the slowest epoch).</param>
 /// <param name="ProgressPersistInterval">at most one progress event per job is persisted per interval (all are published).</param>
 /// <param name="SnapshotEvery">a state snapshot is saved after this many persisted events.</param>
+/// <param name="StallTimeout">a running job whose progress counter has not moved for this long is hung: cancelled and re-queued (zero = off).</param>
+/// <param name="StartJobTransit">a liveness report denying an assignment younger than this may have crossed its StartJob; older: the StartJob was lost.</param>
 /// <param name="Limits">the limits of the failure rules (max re-queues per job); default <see cref="FailureLimits.Default"/>.</param>
 public sealed record CoordinatorSettings(
     SweepDefinition Definition,
@@ -25,7 +27,9 @@ public sealed record CoordinatorSettings(
     int SnapshotEvery,
     int RecentEventCount = 200,
     TimeSpan AdoptionGrace = default,
-    FailureLimits? Limits = null);
+    FailureLimits? Limits = null,
+    TimeSpan StallTimeout = default,
+    TimeSpan? StartJobTransit = null);
 
 /// <summary>
 /// The sweep's coordinator: a cluster singleton (role <c>coordinator</c>), event-sourced. It keeps the rules out of
@@ -128,6 +132,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         Command<RegisterWorker>(OnRegister);
         Command<RequestJob>(r => OnRequestJob(r.WorkerId));
         Command<JobProgressReport>(OnProgress);
+        Command<WorkerAlive>(OnAlive);
         Command<JobFinishedReport>(f =>
         {
             if (_state.TryGetJob(f.JobId, out _))
@@ -159,7 +164,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         Command<ClusterEvent.CurrentClusterState>(_ => { });
         Command<LeaseTick>(_ =>
         {
-            Execute(new ExpireLeases(_settings.HeartbeatLease, DateTime.UtcNow));
+            Execute(new ExpireLeases(_settings.HeartbeatLease, DateTime.UtcNow, _settings.StallTimeout));
             // idle workers the scheduler keeps for a job about to become ready (the cascade) are reconsidered even
             // when no event comes: if the awaited job is late, waiting stops paying and they get work
             TryDispatch();
@@ -234,6 +239,33 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             // throttled: applied and published, not persisted (recovery then shows a slightly older epoch)
             _state.Apply(e);
             Publish(e, Remember(e));
+        }
+    }
+
+    /// <summary>
+    /// A worker's liveness report: applied, not persisted (see <see cref="JobAlive"/>). A report denying the attempt
+    /// the coordinator gave the worker re-queues it (lost StartJob), and the idle worker gets work again; a report of
+    /// an attempt that is not (or no longer) the worker's is cancelled there.
+    /// </summary>
+    private void OnAlive(WorkerAlive alive)
+    {
+        if (!_workers.ContainsKey(alive.WorkerId)) return; // not registered (yet): it registers first, telling what it runs
+        var events = _state.Decide(new RecordLiveness(alive.WorkerId, alive.JobId, alive.Attempt, alive.Phase, alive.Progress, alive.PhaseDone,
+            alive.PhaseTotal, _settings.StartJobTransit ?? TimeSpan.FromSeconds(2), DateTime.UtcNow));
+        if (events is [JobAlive a])
+        {
+            _state.Apply(a);
+            return;
+        }
+        // not JobAlive: the report is not about the attempt the coordinator gave this worker
+        if (alive.JobId is not null)
+            Sender.Tell(new CancelJobRun(alive.JobId, alive.Attempt, "the coordinator does not know this attempt as this worker's"));
+        if (events.Count == 0) return;
+        PersistEvents(events);
+        if (alive.JobId is null && !_idle.Contains(alive.WorkerId))
+        {
+            _idle.Add(alive.WorkerId);
+            TryDispatch();
         }
     }
 

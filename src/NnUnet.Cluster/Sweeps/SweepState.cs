@@ -65,6 +65,7 @@ public sealed class SweepState
         {
             AssignWork c => Assign(c),
             AdoptRunningJob c => Adopt(c),
+            RecordLiveness c => Liveness(c),
             RecordProgress c => IfCurrentAttempt(c.JobId, c.Attempt, _ => new JobProgressed(c.JobId, c.Attempt, c.Metrics, c.At)),
             CompleteJob c => Complete(c),
             FailJob c => IfCurrentAttempt(c.JobId, c.Attempt, job => Failure(job, c.Reason, c.At)),
@@ -125,13 +126,34 @@ public sealed class SweepState
         return [new JobCompleted(c.JobId, c.Attempt, c.SummaryPath, c.Metrics, c.At)];
     }
 
+    /// <summary>Lease: no sign of life for too long. Stall: alive, but the progress counter stood still for too long (hung job).</summary>
     private IReadOnlyList<ISweepEvent> ExpireLeases(ExpireLeases lease)
     {
         var events = new List<ISweepEvent>();
         foreach (var job in RunningJobs)
+        {
             if (job.LastHeartbeatAt is { } beat && lease.At - beat > lease.Lease)
                 events.Add(LostWorker(job, $"no heartbeat from {job.WorkerId} for {(lease.At - beat).TotalSeconds:F0} s (lease {lease.Lease.TotalSeconds:F0} s)", lease.At));
+            else if (lease.StallTimeout > TimeSpan.Zero && (job.LastProgressAt ?? job.StartedAt) is { } moved && lease.At - moved > lease.StallTimeout)
+                events.Add(LostWorker(job, $"hung: no progress{(job.Phase is { } phase ? " in " + phase.ToString().ToLowerInvariant() : "")} on {job.WorkerId} " +
+                    $"for {(lease.At - moved).TotalSeconds:F0} s (stall-timeout {lease.StallTimeout.TotalSeconds:F0} s); cancelled", lease.At));
+        }
         return events;
+    }
+
+    /// <summary>
+    /// A worker's liveness report. About the attempt the coordinator gave it: that attempt is alive (and its progress
+    /// recorded). Naming none, or another attempt, while the coordinator's assignment is older than the StartJob's
+    /// transit: the worker never got that StartJob; the job is re-queued at once (instead of waiting for the lease).
+    /// </summary>
+    private IReadOnlyList<ISweepEvent> Liveness(RecordLiveness report)
+    {
+        var held = JobOfWorker(report.WorkerId);
+        if (held is not null && held.JobId == report.JobId && held.Attempt == report.Attempt)
+            return [new JobAlive(held.JobId, held.Attempt, report.Phase, report.Progress, report.PhaseDone, report.PhaseTotal, report.At)];
+        if (held is not null && held.StartedAt is { } assigned && report.At - assigned > report.StartJobTransit)
+            return [LostWorker(held, $"{report.WorkerId} does not run attempt {held.Attempt} (it reports {(report.JobId is null ? "no job" : $"{report.JobId} attempt {report.Attempt}")}): its StartJob was lost", report.At)];
+        return [];
     }
 
     private IReadOnlyList<ISweepEvent> RequeueAfterRecovery(RequeueAfterRecovery recovery)

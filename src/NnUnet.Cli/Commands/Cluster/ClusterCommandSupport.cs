@@ -179,7 +179,7 @@ internal static class ClusterCommandSupport
             return;
         }
         var table = new Table().Border(TableBorder.Rounded)
-            .AddColumns("job", "status", "attempt", "epoch", "EMA pseudo-Dice (best)", "worker", "ETA", "last error");
+            .AddColumns("job", "status", "attempt", "re-queues", "epoch", "EMA pseudo-Dice (best)", "worker", "ETA", "last error");
         foreach (var job in snapshot.Jobs)
         {
             var status = job.Status switch
@@ -192,6 +192,7 @@ internal static class ClusterCommandSupport
                 var s => s.ToString().ToLowerInvariant(),
             };
             table.AddRow(Markup.Escape(job.JobId), status, job.Attempt.ToString(CultureInfo.InvariantCulture),
+                job.Requeues.ToString(CultureInfo.InvariantCulture),
                 job.Kind == JobKind.Train ? $"{job.Epoch}/{job.TotalEpochs}" : "",
                 job.Kind == JobKind.Train && job.BestEmaPseudoDice is { } d ? d.ToString("F4", CultureInfo.InvariantCulture) : "",
                 Markup.Escape(job.WorkerId ?? ""), job.EtaSeconds is { } eta && job.Status != JobDisplayStatus.Completed ? FormatDuration(eta) : "",
