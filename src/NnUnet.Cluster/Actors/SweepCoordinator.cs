@@ -251,7 +251,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
     {
         if (!_workers.ContainsKey(alive.WorkerId)) return; // not registered (yet): it registers first, telling what it runs
         var events = _state.Decide(new RecordLiveness(alive.WorkerId, alive.JobId, alive.Attempt, alive.Phase, alive.Progress, alive.PhaseDone,
-            alive.PhaseTotal, _settings.StartJobTransit ?? TimeSpan.FromSeconds(2), DateTime.UtcNow));
+            alive.PhaseTotal, _settings.StartJobTransit ?? TimeSpan.FromSeconds(5), DateTime.UtcNow));
         if (events is [JobAlive a])
         {
             _state.Apply(a);

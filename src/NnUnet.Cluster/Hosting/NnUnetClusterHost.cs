@@ -40,7 +40,7 @@ public static class NnUnetClusterHost
             c.GetInt("snapshot-every"), AdoptionGrace: c.GetTimeSpan("adoption-grace"),
             Limits: new FailureLimits(c.GetInt("max-requeues", FailureLimits.DefaultMaxRequeues)),
             StallTimeout: c.GetTimeSpan("stall-timeout", TimeSpan.FromMinutes(30)),
-            StartJobTransit: c.GetTimeSpan("start-job-transit", TimeSpan.FromSeconds(2)));
+            StartJobTransit: c.GetTimeSpan("start-job-transit", TimeSpan.FromSeconds(5)));
     }
 
     /// <summary>
