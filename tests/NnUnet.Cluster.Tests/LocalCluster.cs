@@ -94,22 +94,17 @@ public sealed class LocalCluster : IDisposable
         WaitUntil(asker, s => s.Status is SweepStatus.Completed or SweepStatus.FinishedWithFailures, timeout, "sweep did not finish in time");
 
     /// <summary>Polls the read model (through the singleton proxy of <paramref name="asker"/>) until the condition holds.</summary>
-    public static async Task<SweepView> WaitUntil(ActorSystem asker, Func<SweepView, bool> condition, TimeSpan timeout, string what)
+    public static Task<SweepView> WaitUntil(ActorSystem asker, Func<SweepView, bool> condition, TimeSpan timeout, string what)
     {
-        var deadline = DateTime.UtcNow + timeout;
         SweepView? last = null;
-        while (DateTime.UtcNow < deadline)
-        {
-            try
+        return Eventually.Until(async () =>
             {
                 last = await NnUnetClusterHost.GetViewAsync(asker, TimeSpan.FromSeconds(2));
-                if (condition(last)) return last;
-            }
-            catch (AskTimeoutException) { }
-            await Task.Delay(100);
-        }
-        throw new TimeoutException(what + "; last state:\n" + (last is null ? "(no answer)"
-            : string.Join("\n", last.Jobs.Select(j => $"{j.JobId} {j.Status} attempt {j.Attempt} {j.WorkerId} {j.LastError}"))));
+                return condition(last) ? last : null;
+            }, timeout,
+            () => what + "; last state:\n" + (last is null ? "(no answer)"
+                : string.Join("\n", last.Jobs.Select(j => $"{j.JobId} {j.Status} attempt {j.Attempt} {j.WorkerId} {j.LastError}"))),
+            transient: e => e is AskTimeoutException);
     }
 
     /// <summary>Ends a worker system like a crash: no graceful leave, the cluster has to notice and down it.</summary>

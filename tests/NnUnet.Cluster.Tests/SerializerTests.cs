@@ -51,6 +51,7 @@ public sealed class SerializerTests : IDisposable
         new JobRequeued("2d/fold_0", 3, "no heartbeat", false, At, Counted: true),
         new JobAlive("2d/fold_0", 2, JobPhase.Validating, 812, 3, 40, At),
         new JobRetried("2d/fold_0", At),
+        new JobResultsGone("2d/fold_0", "results gone from storage (fold_0/validation/summary.json does not exist)", At),
         new JobCancelled("2d/fold_0", "operator", At),
         new SweepPaused(At),
         new SweepResumed(At),

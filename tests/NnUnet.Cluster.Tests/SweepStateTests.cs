@@ -209,6 +209,28 @@ public class SweepStateTests
     }
 
     [Fact]
+    public void CompletedJobWhoseResultsAreGone_RunsAgain_WithItsDependents_WhichWaitForItAgain()
+    {
+        var state = NewState(Def(["2d"], [0, 1], predict: true));
+        while (Assign(state, "w0") is { } a) Do(state, new CompleteJob(a.JobId, a.Attempt, "s", new(), null, T0));
+        Assert.True(state.AllCompleted);
+
+        var events = Do(state, new RedoJobsWithoutResults(new Dictionary<string, string> { ["2d/fold_0"] = "summary.json does not exist" }, T0));
+
+        Assert.Equal(["2d/fold_0", "select", "predict"], events.Cast<JobResultsGone>().Select(e => e.JobId));
+        Assert.Contains("summary.json does not exist", state.Job("2d/fold_0").LastError);
+        Assert.Equal(JobStatus.Completed, state.Job("2d/fold_1").Status);
+        Assert.False(state.IsFinished);
+        var redo = Assign(state, "w0")!;
+        Assert.Equal("2d/fold_0", redo.JobId);
+        Assert.Null(Assign(state, "w1"));                       // select waits for the fold again
+        Do(state, new CompleteJob(redo.JobId, redo.Attempt, "s", new(), null, T0));
+        Assert.Equal("select", Assign(state, "w0")!.JobId);
+        // a job that is not completed (or unknown) is left alone
+        Assert.Empty(state.Decide(new RedoJobsWithoutResults(new Dictionary<string, string> { ["select"] = "x", ["nope"] = "y" }, T0)));
+    }
+
+    [Fact]
     public void Completion_IsIdempotent_AndLateMessagesOfOldAttemptsAreIgnored()
     {
         var state = NewState(Def(["2d"], [0]));

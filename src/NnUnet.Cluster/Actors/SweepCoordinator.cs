@@ -88,6 +88,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             Execute(new DefineSweep(settings.Definition, DateTime.UtcNow));
             Execute(new RequeueAfterRecovery(DateTime.UtcNow, settings.AdoptionGrace));
             AcceptAttemptsFinishedDuringOutage();
+            RedoJobsWhoseResultsAreGone();
             if (_state.EarliestHoldEnd() is { } holdEnd)
                 Timers.StartSingleTimer("hold", HoldOver.Instance, holdEnd - DateTime.UtcNow + TimeSpan.FromMilliseconds(50));
             Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.InitialStateAsEvents, typeof(ClusterEvent.MemberRemoved));
@@ -119,6 +120,23 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         }
         foreach (var (jobId, attempt, output) in finished)
             Execute(new CompleteJob(jobId, attempt, output, new Dictionary<string, double>(), null, DateTime.UtcNow));
+    }
+
+    /// <summary>
+    /// A job the journal has as completed whose outputs are no longer on storage (moved to superseded/ by
+    /// <c>--overwrite</c>, deleted by hand) runs again, with everything that depends on it: a re-run of the sweep then
+    /// ends with every result present instead of reporting work done that is gone.
+    /// </summary>
+    private void RedoJobsWhoseResultsAreGone()
+    {
+        var missing = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var job in _state.Jobs)
+            if (job.Status == JobStatus.Completed && _settings.ResultStore.MissingOutputs(_state.BuildSpec(job.JobId, _settings.ResultsRoot)) is { } what)
+                missing[job.JobId] = what;
+        if (missing.Count == 0) return;
+        _log.Warning("sweep {0}: {1} completed job(s) have no results on storage any more and run again: {2}", _settings.Definition.SweepId,
+            missing.Count, string.Join("; ", missing.Select(m => $"{m.Key}: {m.Value}")));
+        Execute(new RedoJobsWithoutResults(missing, DateTime.UtcNow));
     }
 
     protected override void PostStop()

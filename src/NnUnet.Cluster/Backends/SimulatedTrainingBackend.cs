@@ -4,6 +4,8 @@ using System.Globalization;
 using System.Text.Json;
 using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.IO;
+using NnUnet.Core.Postprocessing;
+using NnUnet.Core.Selection;
 using NnUnet.Core.Results;
 
 namespace NnUnet.Cluster.Backends;
@@ -57,8 +59,9 @@ public sealed class SimulatedRunLog
 /// A stand-in trainer for tests, benchmarks and <c>--simulate</c>: sleeps per epoch, reports progress, writes real
 /// (small) files in nnU-Net's layout atomically: <c>checkpoint_latest.ckpt</c> (JSON with the epoch), <c>training_log.txt</c>,
 /// <c>checkpoint_final.ckpt</c>, <c>validation/summary.json</c>; low-res folds also <c>predicted_next_stage/</c>; the
-/// selection writes <c>inference_information.json</c>. Continue-from-checkpoint resumes at the saved epoch, so resume is
-/// observable in the log exactly as with the real trainer.
+/// selection writes <c>inference_information.json</c> and a stand-in <c>best_configuration.json</c> (see
+/// <see cref="WriteStandInSelection"/>). Continue-from-checkpoint resumes at the saved epoch, so resume is observable in
+/// the log exactly as with the real trainer.
 /// </summary>
 public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, string device = "sim") : ITrainingBackend
 {
@@ -94,7 +97,8 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
         var latest = ResultLayout.Checkpoint(fold, ResultLayout.CheckpointLatest);
         int epoch = 0;
         double ema = 0;
-        if (spec.ContinueFromCheckpoint && File.Exists(latest))
+        // a fold this sweep took over with --continue-training extends the old training even on its first attempt
+        if ((spec.ContinueFromCheckpoint || FoldOwner.WasAdopted(fold)) && File.Exists(latest))
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(latest));
             epoch = doc.RootElement.GetProperty("epoch").GetInt32();
@@ -185,7 +189,8 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
                     if (!File.Exists(summary)) throw new FileNotFoundException($"selection needs {summary}, which does not exist");
                     folds.Add(summary);
                 }
-            AtomicFile.WriteAllText(output, JsonSerializer.Serialize(new { simulated = true, summaries = folds, best_configuration = spec.Configurations[0] }));
+            var best = WriteStandInSelection(spec);
+            AtomicFile.WriteAllText(output, JsonSerializer.Serialize(new { simulated = true, summaries = folds, best_configuration = best.Best.Configurations[0] }));
         }
         else
         {
@@ -196,5 +201,40 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
         progress.ReportEpoch(new EpochMetrics(1, 1, 0, 0, 0, 0, clock.Elapsed.TotalSeconds));
         options.Log.Add(new(spec.JobId, spec.Attempt, device, 0, true, false, null));
         return new JobOutcome(output, new Dictionary<string, double>());
+    }
+
+    /// <summary>
+    /// The selection's stand-in: each configuration scored by the mean foreground Dice of its folds' summaries, the
+    /// best one chosen, no ensemble, no postprocessing; written as <c>nnunet find-best</c> writes it (with an empty
+    /// postprocessing.json), so that what reads the choice (the dashboard, the sweep's summary) shows one after a
+    /// simulated sweep too. Not a selection: the real one ensembles and decides postprocessing on the predictions.
+    /// </summary>
+    private static BestConfiguration WriteStandInSelection(JobSpec spec)
+    {
+        var dataset = ResultLayout.DatasetFolder(spec.ResultsRoot, spec.DatasetName);
+        var candidates = new List<SelectionCandidate>();
+        foreach (var config in spec.Configurations)
+        {
+            double sum = 0;
+            foreach (var fold in spec.Folds)
+            {
+                using var summary = JsonDocument.Parse(File.ReadAllText(ResultLayout.ValidationSummary(
+                    ResultLayout.FoldFolder(spec.ResultsRoot, spec.DatasetName, spec.TrainerName, spec.PlansName, config, fold))));
+                sum += summary.RootElement.GetProperty("foreground_mean").GetProperty("Dice").GetDouble();
+            }
+            var model = ResultLayout.ModelFolder(spec.ResultsRoot, spec.DatasetName, spec.TrainerName, spec.PlansName, config);
+            candidates.Add(new SelectionCandidate(Path.GetFileName(model), "single", [config], [model], model, sum / Math.Max(1, spec.Folds.Length)));
+        }
+        var best = candidates.MaxBy(c => c.ForegroundMeanDice)!;
+        var postprocessing = Path.Combine(dataset, PostprocessingDecision.FileName);
+        AtomicFile.WriteAllText(postprocessing, """{"postprocessing_fns": [], "postprocessing_kwargs": [], "simulated": true}""");
+        var selection = new BestConfiguration
+        {
+            Dataset = spec.DatasetName, Trainer = spec.TrainerName, Plans = spec.PlansName, Folds = spec.Folds, Best = best,
+            ForegroundMeanDiceAfterPostprocessing = best.ForegroundMeanDice, PostprocessingFile = postprocessing, PostprocessingSteps = [],
+            Candidates = candidates,
+        };
+        selection.Save(ResultLayout.BestConfigurationJson(dataset));
+        return selection;
     }
 }

@@ -214,6 +214,9 @@ public sealed class SweepLedger : IReadOnlySweepLedger
                     Requeues = r.Counted ? j.Requeues + 1 : j.Requeues,
                 });
                 break;
+            case JobResultsGone g:
+                Update(g.JobId, j => j with { Status = JobStatus.Pending, Failures = 0, FinishedAt = null, ResumeFromCheckpoint = true, LastError = g.Reason });
+                break;
             case JobRetried r:
                 Update(r.JobId, j => j with { Status = JobStatus.Pending, Failures = 0, Requeues = 0, FinishedAt = null, ResumeFromCheckpoint = true });
                 break;
@@ -255,7 +258,12 @@ public sealed class SweepLedger : IReadOnlySweepLedger
         if (job.Status == JobStatus.Running) _running.Add(index);
         if (job.Status == JobStatus.Running && job.WorkerId is { } worker) _jobByWorker[worker] = job.JobId;
         if (job.Status == JobStatus.Pending && _openDependencies[job.JobId] == 0) ReadySet(job).Add((job.Epoch, index));
-        // completion is final (retry applies to failed/cancelled jobs only), so dependents count down exactly once
+        // a completed job runs again only when its results are gone (JobResultsGone): its dependents wait for it again
+        if (known && old!.Status == JobStatus.Completed && job.Status != JobStatus.Completed && _dependents.TryGetValue(job.JobId, out var waiting))
+            foreach (var d in waiting)
+                if (_openDependencies[d]++ == 0 && _jobs.TryGetValue(d, out var dj) && dj.Status == JobStatus.Pending)
+                    ReadySet(dj).Remove((dj.Epoch, _index[d]));
+        // otherwise completion is final (retry applies to failed/cancelled jobs only), so dependents count down exactly once
         if (job.Status == JobStatus.Completed && (!known || old!.Status != JobStatus.Completed) && _dependents.TryGetValue(job.JobId, out var dependents))
             foreach (var d in dependents)
             {

@@ -92,6 +92,7 @@ public sealed record SweepView(
         JobFailed f => new(f.At, "failed", f.JobId, $"{f.JobId} attempt {f.Attempt} failed{(f.Final ? " for good" : ", will retry")}: {f.Reason}"),
         JobRequeued r => new(r.At, "requeued", r.JobId, $"{r.JobId} attempt {r.Attempt} re-queued{(r.Counted ? " (lost its worker)" : "")}: {r.Reason}"),
         JobRetried r => new(r.At, "retried", r.JobId, $"{r.JobId} retried by operator"),
+        JobResultsGone g => new(g.At, "redo", g.JobId, $"{g.JobId} runs again: {g.Reason}"),
         JobCancelled c => new(c.At, "cancelled", c.JobId, $"{c.JobId} cancelled: {c.Reason}"),
         SweepPaused p => new(p.At, "paused", null, "sweep paused"),
         SweepResumed r => new(r.At, "resumed", null, "sweep resumed"),

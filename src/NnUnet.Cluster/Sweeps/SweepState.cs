@@ -77,6 +77,7 @@ public sealed class SweepState
             ResumeSweep c => Paused ? [new SweepResumed(c.At)] : [],
             RetryJob c => Retry(c),
             CancelJob c => Cancel(c),
+            RedoJobsWithoutResults c => RedoJobsWithoutResults(c),
             _ => throw new ArgumentException($"unknown sweep command {command.GetType().Name}"),
         };
     }
@@ -171,6 +172,22 @@ public sealed class SweepState
         if (job.Status is not (JobStatus.Failed or JobStatus.Cancelled))
             throw new InvalidOperationException($"job {retry.JobId} is {job.Status.ToString().ToLowerInvariant()}; only failed or cancelled jobs can be retried");
         return [new JobRetried(retry.JobId, retry.At)];
+    }
+
+    /// <summary>Every completed job named, then every completed job depending on one of them (transitively), in grid order.</summary>
+    private IReadOnlyList<ISweepEvent> RedoJobsWithoutResults(RedoJobsWithoutResults redo)
+    {
+        var reasons = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (jobId, missing) in redo.Missing)
+            if (TryGetJob(jobId, out var job) && job.Status == JobStatus.Completed)
+                reasons[jobId] = $"results gone from storage ({missing})";
+        foreach (var job in Ledger.Jobs)   // dependencies come before their dependents in grid order
+            if (!reasons.ContainsKey(job.JobId) && job.Status == JobStatus.Completed && job.DependsOn.FirstOrDefault(reasons.ContainsKey) is { } gone)
+                reasons[job.JobId] = $"{gone} runs again (its results are gone)";
+        var events = new List<ISweepEvent>(reasons.Count);
+        foreach (var id in JobOrder)
+            if (reasons.TryGetValue(id, out var reason)) events.Add(new JobResultsGone(id, reason, redo.At));
+        return events;
     }
 
     private IReadOnlyList<ISweepEvent> Cancel(CancelJob cancel)

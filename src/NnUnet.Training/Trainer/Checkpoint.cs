@@ -151,6 +151,23 @@ public sealed class Checkpoint : IDisposable
         return new Checkpoint { Metadata = metadata, NetworkState = network, MomentumBuffers = momentumBuffers };
     }
 
+    /// <summary>
+    /// Only the metadata at the head of a checkpoint (no tensors read, no checksum over the weights): what a fold was
+    /// trained with, for results that have no owner record. Null when the file is absent or not a checkpoint of this trainer.
+    /// </summary>
+    public static CheckpointMetadata? TryReadMetadata(string path)
+    {
+        try
+        {
+            using var reader = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
+            if (!reader.ReadBytes(HeadMagic.Length).AsSpan().SequenceEqual(HeadMagic)) return null;
+            int jsonLength = reader.ReadInt32();
+            if (jsonLength <= 0 || jsonLength > reader.BaseStream.Length) return null;
+            return JsonSerializer.Deserialize<CheckpointMetadata>(reader.ReadBytes(jsonLength), JsonOptions);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or JsonException) { return null; }
+    }
+
     /// <summary>Whether <paramref name="path"/> exists and passes the footer and checksum checks.</summary>
     public static bool IsValid(string path, out string? problem)
     {

@@ -156,12 +156,15 @@ public sealed class NnUnetTrainer
 
         manual_seed(seed);
         using var network = BuildNetwork(setup);
+        if (resume is null && job.PretrainedWeights is { } pretrained)
+            log.Line(Interop.PretrainedWeights.LoadInto(network, pretrained));
         network.to(device);
         using var optimizer = new NesterovSgd(network.parameters(), InitialLearningRate);
         var curves = new TrainingCurves();
         double? bestEma = null;
         int startEpoch = 0, startIteration = 0;
         var partialLosses = new List<double>();
+        int? extendedFrom = null;
         if (resume is not null)
         {
             using (resume)
@@ -174,6 +177,7 @@ public sealed class NnUnetTrainer
                 startEpoch = resume.Metadata.Epoch;
                 startIteration = resume.Metadata.Iteration;
                 partialLosses = resume.Metadata.PartialTrainLosses;
+                extendedFrom = resume.Metadata.MaxEpochs < job.Epochs ? resume.Metadata.MaxEpochs : null;
                 if (resume.Metadata.TorchRngState is { } state)
                 {
                     using var stateTensor = tensor(Convert.FromBase64String(state), ScalarType.Byte);
@@ -181,6 +185,8 @@ public sealed class NnUnetTrainer
                 }
             }
             log.Line($"continuing from epoch {startEpoch}{(startIteration > 0 ? $", iteration {startIteration}" : "")}");
+            if (extendedFrom is { } previousEpochs)
+                log.Line($"extending the training from {previousEpochs} to {job.Epochs} epochs: the learning rate follows the {job.Epochs}-epoch schedule from epoch {startEpoch} on");
         }
 
         log.Line($"training {job.DatasetName} {job.Configuration} fold {job.FoldName} on {device} (TorchSharp, fp32{(device.type == DeviceType.CUDA ? ", TF32 matmuls" : "")}), seed {seed}");
@@ -265,8 +271,12 @@ public sealed class NnUnetTrainer
     {
         if (m.Configuration != job.Configuration || m.Fold != job.FoldName || m.DatasetName != job.DatasetName)
             throw new InvalidDataException($"checkpoint in {job.FoldOutputFolder} belongs to {m.DatasetName} {m.Configuration} fold {m.Fold}");
-        if (m.MaxEpochs != job.Epochs || m.ItersPerEpoch != job.ItersPerEpoch || m.ValIters != job.ValIters)
-            throw new InvalidDataException($"checkpoint in {job.FoldOutputFolder} was trained with --epochs {m.MaxEpochs} --iters-per-epoch {m.ItersPerEpoch} --val-iters {m.ValIters}; continue with the same values");
+        // more epochs extend the training (nnU-Net users do this by raising num_epochs): the poly learning rate then
+        // follows the longer schedule from the checkpoint's epoch on; fewer epochs or another budget per epoch would not
+        // be the same training continued
+        if (m.MaxEpochs > job.Epochs || m.ItersPerEpoch != job.ItersPerEpoch || m.ValIters != job.ValIters)
+            throw new InvalidDataException($"checkpoint in {job.FoldOutputFolder} was trained with --epochs {m.MaxEpochs} --iters-per-epoch {m.ItersPerEpoch} --val-iters {m.ValIters}; " +
+                "continue with the same --iters-per-epoch and --val-iters and at least as many epochs");
         if (m.InputChannels != setup.InputChannels || m.NumClasses != setup.NumClasses)
             throw new InvalidDataException($"checkpoint in {job.FoldOutputFolder}: {m.InputChannels} channels / {m.NumClasses} classes, the dataset now has {setup.InputChannels} / {setup.NumClasses}");
     }
@@ -461,7 +471,7 @@ public sealed class NnUnetTrainer
             var geometry = setup.Geometry;
             var metadata = new CheckpointMetadata
             {
-                TrainerName = TrainingJob.TrainerName, PlansName = Job.PlansName, DatasetName = Job.DatasetName,
+                TrainerName = Job.Trainer, PlansName = Job.PlansName, DatasetName = Job.DatasetName,
                 Configuration = Job.Configuration, Fold = Job.FoldName, Architecture = network.Architecture,
                 InputChannels = network.InputChannels, NumClasses = network.NumClasses, PatchSize = geometry.FinalPatchSize,
                 MirrorAxes = geometry.MirrorAxes, MaxEpochs = Job.Epochs, ItersPerEpoch = Job.ItersPerEpoch, ValIters = Job.ValIters,

@@ -23,16 +23,21 @@ public sealed record TrainingJob
     public long? Seed { get; init; }
     public bool ContinueTraining { get; init; }
     public bool ValidationOnly { get; init; }
+    /// <summary>nnU-Net's <c>-pretrained_weights</c>: a checkpoint (ours or nnU-Net's .pth) whose weights, all but the segmentation heads, start a new run.</summary>
+    public string? PretrainedWeights { get; init; }
     /// <summary>Batches prepared ahead of the training step.</summary>
     public int LoaderQueueCapacity { get; init; } = 4;
 
     public const int AllFolds = ResultLayout.AllFolds;
     public const string TrainerName = "nnUNetTrainer";
 
+    /// <summary>Trainer name in the results folder name (<c>TRAINER__PLANS__CONFIG</c>): nnUNetTrainer, or a variant name that keeps results apart (<c>--results-suffix</c>).</summary>
+    public string Trainer { get; init; } = TrainerName;
+
     public string FoldName => ResultLayout.FoldName(Fold);
 
-    /// <summary><c>RESULTS/DATASET/nnUNetTrainer__PLANS__CONFIG</c>, as nnU-Net.</summary>
-    public string TrainerOutputFolder => ResultLayout.ModelFolder(ResultsRoot, DatasetName, TrainerName, PlansName, Configuration);
+    /// <summary><c>RESULTS/DATASET/TRAINER__PLANS__CONFIG</c>, as nnU-Net.</summary>
+    public string TrainerOutputFolder => ResultLayout.ModelFolder(ResultsRoot, DatasetName, Trainer, PlansName, Configuration);
 
     /// <summary><c>.../fold_F</c>.</summary>
     public string FoldOutputFolder => ResultLayout.FoldFolder(TrainerOutputFolder, Fold);

@@ -46,7 +46,7 @@ public sealed class InstalledReleaseFixture : IDisposable
     }
 
     public ProcessResult Install() =>
-        ProcessResult.Run("bash", [Path.Combine(CliRunner.RepoRoot(), "scripts", "install.sh"), "--prefix", Prefix], environment: null, TimeSpan.FromMinutes(15));
+        ProcessResult.Run("bash", [Path.Combine(Repository.Root, "scripts", "install.sh"), "--prefix", Prefix], environment: null, TimeSpan.FromMinutes(15));
 
     /// <summary>The clean environment: only PATH (without dotnet), HOME (empty) and the given variables.</summary>
     public Dictionary<string, string> CleanEnvironment(params (string Name, string Value)[] extra)
@@ -98,7 +98,7 @@ public sealed record ProcessResult(int ExitCode, string Out, string Error)
 /// </summary>
 public sealed class ReleaseInstallTests(InstalledReleaseFixture release) : IClassFixture<InstalledReleaseFixture>
 {
-    private static string RepoFile(params string[] parts) => File.ReadAllText(Path.Combine([CliRunner.RepoRoot(), .. parts]));
+    private static string RepoFile(params string[] parts) => File.ReadAllText(Path.Combine([Repository.Root, .. parts]));
 
     private static string PackageVersion(string package) =>
         Regex.Match(RepoFile("Directory.Packages.props"), $"Include=\"{Regex.Escape(package)}\" Version=\"([^\"]+)\"").Groups[1].Value;
@@ -119,7 +119,7 @@ public sealed class ReleaseInstallTests(InstalledReleaseFixture release) : IClas
         string[] lines = result.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries);
 
         string version = Regex.Match(RepoFile("Directory.Build.props"), "<Version>([^<]+)</Version>").Groups[1].Value;
-        var head = ProcessResult.Run("git", ["-C", CliRunner.RepoRoot(), "rev-parse", "HEAD"], null, TimeSpan.FromSeconds(30));
+        var head = ProcessResult.Run("git", ["-C", Repository.Root, "rev-parse", "HEAD"], null, TimeSpan.FromSeconds(30));
         Assert.StartsWith($"nnunet {version} (commit {head.Out.Trim()}", lines[0]);
         Assert.EndsWith(", cpu build)", lines[0]);
         // the runtime that runs is the one inside the release folder, not a machine-wide .NET
@@ -286,7 +286,7 @@ public sealed class ReleaseInstallTests(InstalledReleaseFixture release) : IClas
         environment["HOME"] = home;
         environment["NUGET_PACKAGES"] = packages;
 
-        var result = ProcessResult.Run("bash", [Path.Combine(CliRunner.RepoRoot(), "scripts", "install.sh"), "--prefix", prefix, "--backend", "cuda"],
+        var result = ProcessResult.Run("bash", [Path.Combine(Repository.Root, "scripts", "install.sh"), "--prefix", prefix, "--backend", "cuda"],
             environment, TimeSpan.FromMinutes(10));
 
         Assert.Equal(1, result.ExitCode);

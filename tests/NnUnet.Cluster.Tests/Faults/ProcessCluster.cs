@@ -47,21 +47,39 @@ public sealed class ProcessCluster : IDisposable
 
     public Running Start(params string[] args)
     {
+        var output = new StringBuilder();
+        return new Running(Launch(args, output, output), output);
+    }
+
+    /// <summary>A process whose stdout and stderr are kept apart (to check what stdout alone holds).</summary>
+    public sealed record RunningApart(Process Process, StringBuilder Stdout, StringBuilder Stderr)
+    {
+        public string Out { get { lock (Stdout) return Stdout.ToString(); } }
+        public string Err { get { lock (Stderr) return Stderr.ToString(); } }
+    }
+
+    public RunningApart StartApart(params string[] args)
+    {
+        StringBuilder stdout = new(), stderr = new();
+        return new RunningApart(Launch(args, stdout, stderr), stdout, stderr);
+    }
+
+    private Process Launch(string[] args, StringBuilder stdout, StringBuilder stderr)
+    {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(CliDll());
+        info.ArgumentList.Add(Repository.CliDll());
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["nnUNet_results"] = Results;
         info.Environment["nnUNet_preprocessed"] = Path.Combine(Root, "preprocessed");
         info.Environment["nnUNet_raw"] = Raw;
-        var output = new StringBuilder();
         var process = new Process { StartInfo = info };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (stdout) stdout.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data); };
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _processes.Add(process);
-        return new Running(process, output);
+        return process;
     }
 
     /// <summary>
@@ -121,26 +139,6 @@ public sealed class ProcessCluster : IDisposable
             Assert.True(File.Exists(Path.Combine(FoldFolder(job), "checkpoint_final.ckpt")), job);
             Assert.True(File.Exists(Path.Combine(FoldFolder(job), "validation", "summary.json")), job);
         }
-    }
-
-    public static async Task<T> Eventually<T>(Func<T?> probe, TimeSpan timeout, Func<string> what) where T : class
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            if (probe() is { } value) return value;
-            await Task.Delay(50);
-        }
-        throw new TimeoutException(what());
-    }
-
-    private static string CliDll()
-    {
-        var config = typeof(ProcessCluster).Assembly.Location.Contains("/Release/") ? "Release" : "Debug";
-        var repo = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../.."));
-        var dll = Path.Combine(repo, "src", "NnUnet.Cli", "bin", config, "net10.0", "nnunet.dll");
-        if (!File.Exists(dll)) throw new FileNotFoundException($"{dll} does not exist: build src/NnUnet.Cli ({config}) first");
-        return dll;
     }
 
     public static int FreePort()

@@ -13,14 +13,14 @@ using NnUnet.Training.Trainer;
 using TorchSharp;
 using NnUnet.Core.Results;
 
-namespace NnUnet.Training.Tests.Prediction;
+namespace NnUnet.TestSupport;
 
 /// <summary>
 /// A real, tiny nnUNet_results tree: model folders <c>TRAINER__PLANS__CONFIG</c> with plans.json, dataset.json and
 /// <c>fold_F/checkpoint_final.ckpt</c> of seeded random PlainConvUNets (2 stages), and oblique raw NIfTI input cases.
-/// Shared (linked) by the Training and CLI prediction tests.
+/// Used by the Training and CLI prediction tests.
 /// </summary>
-internal sealed class PredictionFixture : IDisposable
+public sealed class PredictionFixture : IDisposable
 {
     public const string DatasetName = "Dataset777_Predict";
     public static readonly int[] TransposeForward = [0, 2, 1];
