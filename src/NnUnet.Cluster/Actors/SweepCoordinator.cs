@@ -182,7 +182,13 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         Command<ClusterEvent.CurrentClusterState>(_ => { });
         Command<LeaseTick>(_ =>
         {
-            Execute(new ExpireLeases(_settings.HeartbeatLease, DateTime.UtcNow, _settings.StallTimeout));
+            var expired = _state.Decide(new ExpireLeases(_settings.HeartbeatLease, DateTime.UtcNow, _settings.StallTimeout));
+            // a job failed here (lost its worker too often) may still run on that worker, alive but hung: stop it
+            // (a re-queued one is cancelled in AfterEvent; a worker's own failure report needs no cancel)
+            foreach (var e in expired)
+                if (e is JobFailed f && _state.Job(f.JobId).WorkerId is { } holder && _workers.TryGetValue(holder, out var worker))
+                    worker.Ref.Tell(new CancelJobRun(f.JobId, f.Attempt, f.Reason));
+            PersistEvents(expired);
             // idle workers the scheduler keeps for a job about to become ready (the cascade) are reconsidered even
             // when no event comes: if the awaited job is late, waiting stops paying and they get work
             TryDispatch();
@@ -366,7 +372,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         foreach (var e in events)
         {
             var before = e is IJobEvent j ? _state.Job(j.JobId) : null;
-            string? previousWorker = e is JobRequeued or JobCancelled or JobFailed ? before!.WorkerId : null;
+            string? previousWorker = e is JobRequeued or JobCancelled ? before!.WorkerId : null;
             int previousAttempt = before?.Attempt ?? 0;
             _state.Apply(e);
             var view = Remember(e);
@@ -404,11 +410,6 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
                 break;
             case JobCancelled c when previousWorker is not null && _workers.TryGetValue(previousWorker, out var holder):
                 holder.Ref.Tell(new CancelJobRun(c.JobId, previousAttempt, c.Reason));
-                break;
-            // a job failed while its worker may still run it (lost too often, hung): stop that run; a worker whose
-            // own report failed it has already ended the run and ignores this
-            case JobFailed f when previousWorker is not null && _workers.TryGetValue(previousWorker, out var holder):
-                holder.Ref.Tell(new CancelJobRun(f.JobId, previousAttempt, f.Reason));
                 break;
         }
     }

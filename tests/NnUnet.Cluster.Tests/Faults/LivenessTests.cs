@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using NnUnet.TestSupport;
 
 namespace NnUnet.Cluster.Tests.Faults;
 
@@ -57,9 +58,9 @@ public sealed class LivenessTests
         var coordinator = cluster.Coordinator("-c", "2d", "--folds", "0,1", "--epochs", "2");
         // the hanging worker alone first, so that it gets a fold; its first attempts hang in validation, alive, without progress
         var hanging = cluster.Worker(100, "--sim-stall", "hang:120000");
-        var job = await ProcessCluster.Eventually(() => Regex.Match(hanging.Text, @"starting (\S+) attempt 1") is { Success: true } m ? m.Groups[1].Value : null,
+        var job = await Eventually.Until(() => Regex.Match(hanging.Text, @"starting (\S+) attempt 1") is { Success: true } m ? m.Groups[1].Value : null,
             TimeSpan.FromSeconds(60), () => "the hanging worker never started a job:\n" + hanging.Text);
-        await ProcessCluster.Eventually(() => cluster.ReadLog(job).Contains("attempt 1: validation") ? "" : null, TimeSpan.FromSeconds(20),
+        await Eventually.Until(() => cluster.ReadLog(job).Contains("attempt 1: validation"), TimeSpan.FromSeconds(20),
             () => $"{job} never reached validation:\n{hanging.Text}");
         var hangStarted = DateTime.UtcNow;
         var healthy = cluster.Worker(100);
