@@ -123,6 +123,9 @@ public class FailureRulesTests
         }
         var job = state.Job(a.JobId);
         Assert.Equal((JobStatus.Running, 1, JobPhase.Validating, 12), (job.Status, job.Attempt, job.Phase!.Value, job.PhaseDone));
+        // the operator view shows the phase and the progress within it
+        var view = SweepView.View(state, job);
+        Assert.Equal(((JobPhase?)JobPhase.Validating, 12, 100), (view.Phase, view.PhaseDone, view.PhaseTotal));
         Assert.Equal(T0.AddSeconds(12), job.LastProgressAt);
         // liveness stops: the lease expires 6 s after the last report
         Assert.Empty(Do(state, new ExpireLeases(Lease, T0.AddSeconds(18), Stall)));

@@ -56,6 +56,7 @@ public sealed class SerializerTests : IDisposable
         new SweepPaused(At),
         new SweepResumed(At),
         View,
+        View with { Requeues = 3, Phase = JobPhase.Validating, PhaseDone = 4, PhaseTotal = 40 },
         new WorkerView("w", "n", "cuda:0", "2d/fold_0", 2),
         EventView,
         new SweepView("sweep-1", Definition, SweepStatus.Running, [View], [new WorkerView("w", "n", "cpu", null, null)], [EventView], 1, 0, 5, 99, At),

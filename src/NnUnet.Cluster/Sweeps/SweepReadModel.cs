@@ -7,7 +7,8 @@ public enum JobDisplayStatus { Waiting, Ready, Running, Completed, Failed, Cance
 
 public enum SweepStatus { NotDefined, Running, Paused, Completed, FinishedWithFailures }
 
-/// <summary>One row of the grid as the dashboard and <c>nnunet sweep-status</c> show it. <paramref name="Requeues"/>: how often the job lost its worker (bounded by max-requeues).</summary>
+/// <summary>One row of the grid as the dashboard and <c>nnunet sweep-status</c> show it. <paramref name="Requeues"/>: how often the job lost its worker (bounded by max-requeues). <paramref name="Phase"/>,
+/// <paramref name="PhaseDone"/> of <paramref name="PhaseTotal"/>: what a running attempt does now, from its worker's liveness report.</summary>
 public sealed record JobView(
     string JobId,
     JobKind Kind,
@@ -29,7 +30,10 @@ public sealed record JobView(
     DateTime? FinishedAt,
     string? SummaryPath,
     Dictionary<string, double>? Metrics,
-    int Requeues = 0) : INnUnetMessage;
+    int Requeues = 0,
+    JobPhase? Phase = null,
+    int PhaseDone = 0,
+    int PhaseTotal = 0) : INnUnetMessage;
 
 public sealed record WorkerView(string WorkerId, string Node, string Device, string? JobId, int? Attempt) : INnUnetMessage;
 
@@ -77,7 +81,8 @@ public sealed record SweepView(
         double? eta = job.IsTerminal || status == JobDisplayStatus.Blocked ? null : state.Durations.EstimatedRemainingSeconds(job);
         return new JobView(job.JobId, job.Kind, job.Configuration, job.Fold, status, job.Attempt, job.Failures, job.Epoch,
             job.TotalEpochs, job.LastPseudoDice, job.BestEmaPseudoDice, job.WorkerId, job.Node, eta, job.LastError, job.DependsOn,
-            job.StartedAt, job.FinishedAt, job.SummaryPath, job.Metrics, job.Requeues);
+            job.StartedAt, job.FinishedAt, job.SummaryPath, job.Metrics, job.Requeues,
+            job.Status == JobStatus.Running ? job.Phase : null, job.PhaseDone, job.PhaseTotal);
     }
 
     /// <summary>A one-line description of an event for the history list.</summary>
