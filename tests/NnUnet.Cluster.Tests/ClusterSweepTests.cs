@@ -135,12 +135,12 @@ public class ClusterSweepTests
     }
 
     [Fact]
-    public async Task SilentJob_LeaseExpires_IsCancelledAndRequeued_ThenCompletes()
+    public async Task SilentJob_IsHung_AfterTheStallTimeout_IsCancelledAndRequeued_ThenCompletes()
     {
         using var cluster = new LocalCluster();
         var definition = LocalCluster.Definition(["2d"], [0], 2);
-        var coordinator = cluster.StartCoordinator(definition, "nnunet.cluster.heartbeat-lease = 1s");
-        // attempt 1 hangs in its first epoch (no heartbeat); later attempts are quick
+        var coordinator = cluster.StartCoordinator(definition, "nnunet.cluster.stall-timeout = 1s");
+        // attempt 1 hangs in its first epoch (its worker is alive, its progress does not move); later attempts are quick
         var backend = new SimulatedBackendOptions
         {
             EpochDuration = spec => spec.Attempt == 1 ? TimeSpan.FromMinutes(5) : TimeSpan.FromMilliseconds(10),
@@ -151,7 +151,7 @@ public class ClusterSweepTests
         var snapshot = await LocalCluster.WaitFinished(coordinator, Timeout);
 
         Assert.Equal(SweepStatus.Completed, snapshot.Status);
-        Assert.Contains(snapshot.RecentEvents, e => e.Kind == "requeued" && e.Text.Contains("no heartbeat"));
+        Assert.Contains(snapshot.RecentEvents, e => e.Kind == "requeued" && e.Text.Contains("hung: no progress on ") && e.Text.Contains("(stall-timeout 1 s); cancelled"));
         Assert.Contains(cluster.Log.Runs, r => r.JobId == "2d/fold_0" && r.Attempt == 1 && r.Cancelled);
         Assert.Equal(1, cluster.Log.CompletedRuns("2d/fold_0"));
     }

@@ -48,18 +48,23 @@ public sealed class SerializerTests : IDisposable
         new JobCompleted("2d/fold_0", 2, "/s.json", new Dictionary<string, double> { ["foreground_mean_dice"] = 0.9 }, At),
         new JobFailed("2d/fold_0", 2, "CUDA out of memory", true, At),
         new JobRequeued("2d/fold_0", 2, "node left", true, At, At.AddSeconds(10)),
+        new JobRequeued("2d/fold_0", 3, "no heartbeat", false, At, Counted: true),
+        new JobAlive("2d/fold_0", 2, JobPhase.Validating, 812, 3, 40, At),
         new JobRetried("2d/fold_0", At),
         new JobResultsGone("2d/fold_0", "results gone from storage (fold_0/validation/summary.json does not exist)", At),
         new JobCancelled("2d/fold_0", "operator", At),
         new SweepPaused(At),
         new SweepResumed(At),
         View,
+        View with { Requeues = 3, Phase = JobPhase.Validating, PhaseDone = 4, PhaseTotal = 40 },
         new WorkerView("w", "n", "cuda:0", "2d/fold_0", 2),
         EventView,
         new SweepView("sweep-1", Definition, SweepStatus.Running, [View], [new WorkerView("w", "n", "cpu", null, null)], [EventView], 1, 0, 5, 99, At),
         new RegisterWorker("w", "n", "cuda:1", "2d/fold_0", 4),
         new WorkerRegistered("w", "sweep-1"),
         new RequestJob("w"),
+        new WorkerAlive("w", "2d/fold_0", 2, JobPhase.Training, 1234, 17, 250),
+        new WorkerAlive("w", null, 0, null, 0, 0, 0),
         new JobProgressReport("w", "2d/fold_0", 2, new EpochMetrics(3, 7, 0.1, 0.2, 0.3, 0.4, 5.5)),
         new JobFinishedReport("w", "2d/fold_0", 2, "/s.json", new Dictionary<string, double> { ["d"] = 1 }),
         new JobFinishedReport("w", "2d/fold_1", 1, "/s.json", new Dictionary<string, double>(), RequestsNextJob: true),
@@ -203,6 +208,25 @@ public sealed class SerializerTests : IDisposable
         var fold0 = replayed.Job("2d/fold_0");
         Assert.Equal((2, (double?)0.6, (double?)0.42), (fold0.Epoch, fold0.LastPseudoDice, fold0.BestEmaPseudoDice));
         Assert.Equal(11, replayed.EstimatedEpochSeconds("2d"), 9); // the measured epochs (12 s, 10 s) drive the estimates
+    }
+
+    /// <summary>The re-queue event as journals before bounded re-queues hold it (no Counted).</summary>
+    public sealed record JobRequeuedBeforeTheCount(string JobId, int Attempt, string Reason, bool Adoptable, DateTime At, DateTime? HeldUntil);
+
+    [Fact]
+    public void JournalFromBeforeBoundedRequeues_ReadsAsUncountedRequeues()
+    {
+        var old = FromBinary<JobRequeued>(MessagePack.MessagePackSerializer.Serialize(
+            new JobRequeuedBeforeTheCount("2d/fold_0", 2, "node left", false, At, null), PlainContractless));
+        Assert.Equal(new JobRequeued("2d/fold_0", 2, "node left", false, At), old);
+        var state = new SweepState();
+        state.Apply(new SweepDefined(Definition, At));
+        state.Apply(new JobAssigned("2d/fold_0", 2, "w", "n", false, At));
+        state.Apply(old);
+        Assert.Equal((JobStatus.Pending, 0), (state.Job("2d/fold_0").Status, state.Job("2d/fold_0").Requeues));
+        // a snapshot of before the count (its records lack Requeues) reads as none
+        var oldRecord = MessagePack.MessagePackSerializer.Serialize(new Dictionary<string, object?> { ["JobId"] = "x", ["Kind"] = 0, ["DependsOn"] = Array.Empty<string>(), ["Attempt"] = 1 }, PlainContractless);
+        Assert.Equal(0, FromBinary<JobRecord>(oldRecord).Requeues);
     }
 
     [Fact]

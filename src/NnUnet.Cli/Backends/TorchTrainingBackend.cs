@@ -123,11 +123,18 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
         return null;
     }
 
-    /// <summary>Forwards the trainer's epochs to the worker (which sends them to the coordinator as progress and heartbeat).</summary>
+    /// <summary>
+    /// Forwards the trainer's epochs to the worker (which sends them to the coordinator as progress), and its iterations
+    /// and validated cases as steps (the liveness report's progress counter, so a long validation is not a hang).
+    /// </summary>
     private sealed class ProgressForwarder(IJobProgressSink sink) : ITrainingProgressSink
     {
         public void OnEpochCompleted(EpochProgress p) =>
             sink.ReportEpoch(new EpochMetrics(p.Epoch, p.TotalEpochs, p.TrainLoss, p.ValLoss, p.MeanForegroundPseudoDice, p.EmaPseudoDice, p.EpochSeconds));
+
+        public void OnIteration(int epoch, int iteration, int iterationsPerEpoch) => sink.ReportStep(JobPhase.Training, iteration, iterationsPerEpoch);
+
+        public void OnValidationCase(int done, int total) => sink.ReportStep(JobPhase.Validating, done, total);
 
         public void OnMessage(string line) { }
     }

@@ -14,6 +14,9 @@ namespace NnUnet.Cluster.Actors;
 /// <param name="HeartbeatLease">a running job without progress for this long is cancelled and re-queued (longer than the slowest epoch).</param>
 /// <param name="ProgressPersistInterval">at most one progress event per job is persisted per interval (all are published).</param>
 /// <param name="SnapshotEvery">a state snapshot is saved after this many persisted events.</param>
+/// <param name="StallTimeout">a running job whose progress counter has not moved for this long is hung: cancelled and re-queued (zero = off).</param>
+/// <param name="StartJobTransit">a liveness report denying an assignment younger than this may have crossed its StartJob; older: the StartJob was lost.</param>
+/// <param name="Limits">the limits of the failure rules (max re-queues per job); default <see cref="FailureLimits.Default"/>.</param>
 public sealed record CoordinatorSettings(
     SweepDefinition Definition,
     string ResultsRoot,
@@ -23,7 +26,10 @@ public sealed record CoordinatorSettings(
     TimeSpan ProgressPersistInterval,
     int SnapshotEvery,
     int RecentEventCount = 200,
-    TimeSpan AdoptionGrace = default);
+    TimeSpan AdoptionGrace = default,
+    FailureLimits? Limits = null,
+    TimeSpan StallTimeout = default,
+    TimeSpan? StartJobTransit = null);
 
 /// <summary>
 /// The sweep's coordinator: a cluster singleton (role <c>coordinator</c>), event-sourced. It keeps the rules out of
@@ -44,7 +50,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
 
     private readonly CoordinatorSettings _settings;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private SweepState _state = new();
+    private SweepState _state;
     private readonly Dictionary<string, WorkerEntry> _workers = new(StringComparer.Ordinal);
     private readonly List<string> _idle = [];
     private readonly Queue<SweepEventView> _recent = new();
@@ -62,11 +68,12 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
     public SweepCoordinator(CoordinatorSettings settings)
     {
         _settings = settings;
+        _state = new SweepState(settings.Limits);
         PersistenceId = "sweep-" + settings.Definition.SweepId;
 
         Recover<SnapshotOffer>(offer =>
         {
-            if (offer.Snapshot is SweepStateSnapshot snapshot) _state = SweepState.FromSnapshot(snapshot);
+            if (offer.Snapshot is SweepStateSnapshot snapshot) _state = SweepState.FromSnapshot(snapshot, settings.Limits);
         });
         Recover<ISweepEvent>(e =>
         {
@@ -143,6 +150,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         Command<RegisterWorker>(OnRegister);
         Command<RequestJob>(r => OnRequestJob(r.WorkerId));
         Command<JobProgressReport>(OnProgress);
+        Command<WorkerAlive>(OnAlive);
         Command<JobFinishedReport>(f =>
         {
             if (_state.TryGetJob(f.JobId, out _))
@@ -174,7 +182,13 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         Command<ClusterEvent.CurrentClusterState>(_ => { });
         Command<LeaseTick>(_ =>
         {
-            Execute(new ExpireLeases(_settings.HeartbeatLease, DateTime.UtcNow));
+            var expired = _state.Decide(new ExpireLeases(_settings.HeartbeatLease, DateTime.UtcNow, _settings.StallTimeout));
+            // a job failed here (lost its worker too often) may still run on that worker, alive but hung: stop it
+            // (a re-queued one is cancelled in AfterEvent; a worker's own failure report needs no cancel)
+            foreach (var e in expired)
+                if (e is JobFailed f && _state.Job(f.JobId).WorkerId is { } holder && _workers.TryGetValue(holder, out var worker))
+                    worker.Ref.Tell(new CancelJobRun(f.JobId, f.Attempt, f.Reason));
+            PersistEvents(expired);
             // idle workers the scheduler keeps for a job about to become ready (the cascade) are reconsidered even
             // when no event comes: if the awaited job is late, waiting stops paying and they get work
             TryDispatch();
@@ -249,6 +263,33 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             // throttled: applied and published, not persisted (recovery then shows a slightly older epoch)
             _state.Apply(e);
             Publish(e, Remember(e));
+        }
+    }
+
+    /// <summary>
+    /// A worker's liveness report: applied, not persisted (see <see cref="JobAlive"/>). A report denying the attempt
+    /// the coordinator gave the worker re-queues it (lost StartJob), and the idle worker gets work again; a report of
+    /// an attempt that is not (or no longer) the worker's is cancelled there.
+    /// </summary>
+    private void OnAlive(WorkerAlive alive)
+    {
+        if (!_workers.ContainsKey(alive.WorkerId)) return; // not registered (yet): it registers first, telling what it runs
+        var events = _state.Decide(new RecordLiveness(alive.WorkerId, alive.JobId, alive.Attempt, alive.Phase, alive.Progress, alive.PhaseDone,
+            alive.PhaseTotal, _settings.StartJobTransit ?? TimeSpan.FromSeconds(5), DateTime.UtcNow));
+        if (events is [JobAlive a])
+        {
+            _state.Apply(a);
+            return;
+        }
+        // not JobAlive: the report is not about the attempt the coordinator gave this worker
+        if (alive.JobId is not null)
+            Sender.Tell(new CancelJobRun(alive.JobId, alive.Attempt, "the coordinator does not know this attempt as this worker's"));
+        if (events.Count == 0) return;
+        PersistEvents(events);
+        if (alive.JobId is null && !_idle.Contains(alive.WorkerId))
+        {
+            _idle.Add(alive.WorkerId);
+            TryDispatch();
         }
     }
 

@@ -14,6 +14,7 @@ namespace NnUnet.Cluster.Actors;
 /// <param name="ResultsRootOverride">where this node mounts <c>nnUNet_results</c>, when not at the coordinator's path.</param>
 /// <param name="StopTimeout">how long PostStop waits for a cancelled job to write its checkpoint.</param>
 /// <param name="ReportResendInterval">how long an unanswered completion report waits before it is sent again (default 10 s).</param>
+/// <param name="LivenessInterval">how often the worker reports what it runs and its progress (default 10 s).</param>
 public sealed record WorkerSettings(
     string WorkerId,
     string Node,
@@ -23,7 +24,8 @@ public sealed record WorkerSettings(
     TimeSpan RegisterRetryInterval,
     string? ResultsRootOverride = null,
     TimeSpan? StopTimeout = null,
-    TimeSpan? ReportResendInterval = null);
+    TimeSpan? ReportResendInterval = null,
+    TimeSpan? LivenessInterval = null);
 
 /// <summary>
 /// Runs one job at a time for the coordinator. The job runs as a Task off the actor's thread (the backend's
@@ -38,10 +40,36 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
     private sealed record EpochDone(string JobId, int Attempt, EpochMetrics Metrics) : INoSerializationVerificationNeeded;
     private sealed class RegisterTick : INoSerializationVerificationNeeded { public static readonly RegisterTick Instance = new(); }
     private sealed class ResendFinished : INoSerializationVerificationNeeded { public static readonly ResendFinished Instance = new(); }
+    private sealed class LivenessTick : INoSerializationVerificationNeeded { public static readonly LivenessTick Instance = new(); }
 
+    /// <summary>
+    /// The running attempt's progress: epochs go to the actor (forwarded at once); every epoch and step moves the
+    /// counter that the liveness report reads (from the job's thread, hence Interlocked/Volatile).
+    /// </summary>
     private sealed class ProgressSink(IActorRef worker, string jobId, int attempt) : IJobProgressSink
     {
-        public void ReportEpoch(EpochMetrics epoch) => worker.Tell(new EpochDone(jobId, attempt, epoch));
+        private long _progress;
+        private long _phaseState; // phase (8 bits, +1; 0 = none yet), done (28 bits), total (28 bits), read as one value
+
+        public void ReportEpoch(EpochMetrics epoch)
+        {
+            Interlocked.Increment(ref _progress);
+            worker.Tell(new EpochDone(jobId, attempt, epoch));
+        }
+
+        public void ReportStep(JobPhase phase, int done, int total)
+        {
+            Interlocked.Increment(ref _progress);
+            Volatile.Write(ref _phaseState, ((long)((int)phase + 1) << 56) | ((long)Math.Clamp(done, 0, 0xFFFFFFF) << 28) | (uint)Math.Clamp(total, 0, 0xFFFFFFF));
+        }
+
+        public WorkerAlive Report(string workerId)
+        {
+            long state = Volatile.Read(ref _phaseState);
+            int phase = (int)(state >> 56);
+            return new WorkerAlive(workerId, jobId, attempt, phase == 0 ? null : (JobPhase)(phase - 1), Interlocked.Read(ref _progress),
+                (int)((state >> 28) & 0xFFFFFFF), (int)(state & 0xFFFFFFF));
+        }
     }
 
     private readonly WorkerSettings _settings;
@@ -49,6 +77,7 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
     private JobSpec? _current;
     private CancellationTokenSource? _cancel;
     private Task? _running;
+    private ProgressSink? _sink;
     private IActorRef? _coordinator;
     // the last completion report, sent again after re-registering: it may have gone to a coordinator that was stopping
     private JobFinishedReport? _lastFinished;
@@ -63,7 +92,11 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
         Registering();
     }
 
-    protected override void PreStart() => Register();
+    protected override void PreStart()
+    {
+        Register();
+        Timers.StartPeriodicTimer("liveness", LivenessTick.Instance, _settings.LivenessInterval ?? TimeSpan.FromSeconds(10));
+    }
 
     private int _unansweredRegistrations;
 
@@ -125,6 +158,10 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
             _settings.Coordinator.Tell(new JobProgressReport(_settings.WorkerId, e.JobId, e.Attempt, e.Metrics));
         });
         Receive<RunEnded>(OnRunEnded);
+        // busy or idle: the coordinator reconciles what it believes this worker runs with what it does run
+        Receive<LivenessTick>(_ => _settings.Coordinator.Tell(_current is not null && _sink is not null
+            ? _sink.Report(_settings.WorkerId)
+            : new WorkerAlive(_settings.WorkerId, null, 0, null, 0, 0, 0)));
         Receive<ResendFinished>(_ =>
         {
             // no ack yet: the report (or its ack) was lost; idle, it still asks for the next job
@@ -154,7 +191,7 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
         _current = start.Spec;
         _lastFinished = null;
         _cancel = new CancellationTokenSource();
-        var sink = new ProgressSink(Self, spec.JobId, spec.Attempt);
+        var sink = _sink = new ProgressSink(Self, spec.JobId, spec.Attempt);
         var backend = _settings.Backend;
         var token = _cancel.Token;
         _log.Info("worker {0}: starting {1} attempt {2}{3}", _settings.WorkerId, spec.JobId, spec.Attempt, spec.ContinueFromCheckpoint ? " (continue from checkpoint)" : "");
@@ -175,6 +212,7 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
     {
         if (_current is null || _current.JobId != ended.JobId || _current.Attempt != ended.Attempt) return;
         _current = null;
+        _sink = null;
         _cancel?.Dispose();
         _cancel = null;
         _running = null;

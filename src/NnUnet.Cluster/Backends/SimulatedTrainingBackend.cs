@@ -31,8 +31,14 @@ public sealed class SimulatedBackendOptions
     /// </summary>
     public Func<JobSpec, int, TimeSpan> StallInCheckpointWrite { get; init; } = (_, _) => TimeSpan.Zero;
 
-    /// <summary>Fault injection: how long to stall in the validation phase (after "validation" is logged, before summary.json).</summary>
+    /// <summary>
+    /// A long validation: how long the validation phase lasts (after "validation" is logged, before summary.json). It
+    /// validates one simulated case about every second and reports each (progress moves), as a real validation does.
+    /// </summary>
     public Func<JobSpec, TimeSpan> StallInValidation { get; init; } = _ => TimeSpan.Zero;
+
+    /// <summary>Fault injection, a true hang: how long the validation phase blocks without any progress (zero = never).</summary>
+    public Func<JobSpec, TimeSpan> HangInValidation { get; init; } = _ => TimeSpan.Zero;
 
     /// <summary>Records every run; shared between backends of one test to check "each job done once".</summary>
     public SimulatedRunLog Log { get; init; } = new();
@@ -124,14 +130,14 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
                     stall > TimeSpan.Zero ? () => Task.Delay(stall, ct).GetAwaiter().GetResult() : null);
             }
             File.AppendAllText(logPath, string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}: train_loss {trainLoss:F4} pseudo_dice {dice:F4} ema {ema:F4}\n"));
+            progress.ReportStep(JobPhase.Training, epoch, spec.Epochs);
             progress.ReportEpoch(new EpochMetrics(epoch, spec.Epochs, trainLoss, trainLoss + 0.05, dice, ema, clock.Elapsed.TotalSeconds));
             options.AfterEpoch?.Invoke(spec, epoch);
         }
         if (spec.Configuration == SweepDefinition.Lowres)
             AtomicFile.WriteAllText(Path.Combine(ResultLayout.NextStageFolder(Path.GetDirectoryName(fold)!, SweepDefinition.Cascade), "simulated.json"), "{\"simulated\": true}");
         File.AppendAllText(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: validation\n");
-        if (options.StallInValidation(spec) is var validationStall && validationStall > TimeSpan.Zero)
-            await Task.Delay(validationStall, ct);
+        await ValidateAsync(spec, progress, ct);
         double foregroundMean = ema;
         var summary = ResultLayout.ValidationSummary(fold);
         AtomicFile.WriteAllText(summary, JsonSerializer.Serialize(new
@@ -145,6 +151,25 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
         File.AppendAllText(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: training done\n");
         options.Log.Add(new(spec.JobId, spec.Attempt, device, 0, true, false, null));
         return new JobOutcome(summary, new Dictionary<string, double> { ["foreground_mean_dice"] = foregroundMean, ["epochs"] = epoch });
+    }
+
+    /// <summary>The simulated validation: one case about every second for <see cref="SimulatedBackendOptions.StallInValidation"/>, each reported; or a hang without progress.</summary>
+    private async Task ValidateAsync(JobSpec spec, IJobProgressSink progress, CancellationToken ct)
+    {
+        var hang = options.HangInValidation(spec);
+        if (hang > TimeSpan.Zero)
+        {
+            progress.ReportStep(JobPhase.Validating, 0, 1);
+            await Task.Delay(hang, ct);
+        }
+        var duration = options.StallInValidation(spec);
+        int cases = Math.Max(1, (int)Math.Ceiling(duration.TotalSeconds));
+        var perCase = duration / cases;
+        for (int done = 1; done <= cases; done++)
+        {
+            if (perCase > TimeSpan.Zero) await Task.Delay(perCase, ct);
+            progress.ReportStep(JobPhase.Validating, done, cases);
+        }
     }
 
     private async Task<JobOutcome> FinalStageAsync(JobSpec spec, IJobProgressSink progress, CancellationToken ct)
@@ -172,6 +197,7 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
             Directory.CreateDirectory(output);
             AtomicFile.WriteAllText(Path.Combine(output, "simulated.json"), "{\"simulated\": true}");
         }
+        progress.ReportStep(spec.Kind == JobKind.Select ? JobPhase.Selecting : JobPhase.Predicting, 1, 1);
         progress.ReportEpoch(new EpochMetrics(1, 1, 0, 0, 0, 0, clock.Elapsed.TotalSeconds));
         options.Log.Add(new(spec.JobId, spec.Attempt, device, 0, true, false, null));
         return new JobOutcome(output, new Dictionary<string, double>());

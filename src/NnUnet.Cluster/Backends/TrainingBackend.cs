@@ -7,6 +7,14 @@ namespace NnUnet.Cluster.Backends;
 public interface IJobProgressSink
 {
     void ReportEpoch(EpochMetrics epoch);
+
+    /// <summary>
+    /// One step of the job's current phase done (a training iteration, a validation or prediction case, a selection
+    /// step, an exported file): <paramref name="done"/> of <paramref name="total"/>. The worker's liveness report
+    /// carries a counter moved by every call, so that a long phase without epochs is not taken for a hang. Sinks that
+    /// only show epochs (a console bar) may ignore it.
+    /// </summary>
+    void ReportStep(JobPhase phase, int done, int total) { }
 }
 
 /// <summary>What a successful job leaves behind: the validation summary and its headline metrics.</summary>

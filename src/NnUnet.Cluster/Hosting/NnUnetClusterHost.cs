@@ -37,7 +37,10 @@ public static class NnUnetClusterHost
         var c = config.GetConfig("nnunet.cluster");
         return new CoordinatorSettings(definition, Path.GetFullPath(resultsRoot), resultStore ?? new FileResultStore(),
             c.GetTimeSpan("heartbeat-lease"), c.GetTimeSpan("lease-check-interval"), c.GetTimeSpan("progress-persist-interval"),
-            c.GetInt("snapshot-every"), AdoptionGrace: c.GetTimeSpan("adoption-grace"));
+            c.GetInt("snapshot-every"), AdoptionGrace: c.GetTimeSpan("adoption-grace"),
+            Limits: new FailureLimits(c.GetInt("max-requeues", FailureLimits.DefaultMaxRequeues)),
+            StallTimeout: c.GetTimeSpan("stall-timeout", TimeSpan.FromMinutes(30)),
+            StartJobTransit: c.GetTimeSpan("start-job-transit", TimeSpan.FromSeconds(5)));
     }
 
     /// <summary>
@@ -89,7 +92,8 @@ public static class NnUnetClusterHost
             seen[device] = seen.TryGetValue(device, out var n) ? n + 1 : 0;
             var workerId = $"{self.Host}:{self.Port}/{device}" + (seen[device] > 0 ? $"#{seen[device]}" : "");
             var settings = new WorkerSettings(workerId, self.ToString(), device, backends(device), proxy,
-                c.GetTimeSpan("register-retry-interval"), resultsRootOverride, c.GetTimeSpan("stop-timeout"), c.GetTimeSpan("report-resend-interval"));
+                c.GetTimeSpan("register-retry-interval"), resultsRootOverride, c.GetTimeSpan("stop-timeout"), c.GetTimeSpan("report-resend-interval"),
+                c.GetTimeSpan("liveness-interval", TimeSpan.FromSeconds(10)));
             workers.Add(system.ActorOf(SweepWorker.Props(settings), "worker-" + device.Replace(':', '-') + (seen[device] > 0 ? $"-{seen[device]}" : "")));
         }
         return workers;

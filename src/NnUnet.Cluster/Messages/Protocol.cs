@@ -12,6 +12,14 @@ public sealed record WorkerRegistered(string WorkerId, string SweepId) : INnUnet
 /// <summary>The worker is idle and pulls work.</summary>
 public sealed record RequestJob(string WorkerId) : INnUnetMessage;
 
+/// <summary>
+/// Sent by every worker every <c>liveness-interval</c> (10 s), busy or idle: the attempt it runs (<paramref name="JobId"/>
+/// null = none) and that attempt's progress counter, which moves with every training iteration, validation or prediction
+/// case, selection step and exported file (<paramref name="Phase"/>: what it does now, <paramref name="PhaseDone"/> of
+/// <paramref name="PhaseTotal"/> steps). The lease counts from these; the stall timeout from the counter's last move.
+/// </summary>
+public sealed record WorkerAlive(string WorkerId, string? JobId, int Attempt, JobPhase? Phase, long Progress, int PhaseDone, int PhaseTotal) : INnUnetMessage;
+
 /// <summary>One finished epoch; also the worker's heartbeat for the job.</summary>
 public sealed record JobProgressReport(string WorkerId, string JobId, int Attempt, EpochMetrics Metrics) : INnUnetMessage;
 

@@ -4,6 +4,9 @@ namespace NnUnet.Cluster.Sweeps;
 
 public enum JobKind { Train, Select, Predict }
 
+/// <summary>What a running attempt is doing, as its worker's liveness report says (operator view; progress moves in each).</summary>
+public enum JobPhase { Training, Validating, Exporting, Selecting, Predicting }
+
 /// <summary>Persisted status of a job. Whether a pending job may start (dependencies) is derived, see <see cref="JobDisplayStatus"/>.</summary>
 public enum JobStatus { Pending, Running, Completed, Failed, Cancelled }
 
@@ -11,6 +14,11 @@ public enum JobStatus { Pending, Running, Completed, Failed, Cancelled }
 /// One job of the grid and everything the coordinator knows about it; immutable, replaced on every event.
 /// <paramref name="Attempt"/> is the number of the last assignment (0 = never assigned); a worker's message counts
 /// only when it carries the current attempt, so duplicates and late messages of re-queued attempts are harmless.
+/// <paramref name="Requeues"/> counts the attempts that ended without a failure of the job's own but by losing their
+/// worker (node lost, lease expired, worker restarted); bounded by <see cref="FailureLimits.MaxRequeues"/>.
+/// <paramref name="Progress"/>, <paramref name="LastProgressAt"/>, <paramref name="Phase"/>, <paramref name="PhaseDone"/>
+/// and <paramref name="PhaseTotal"/> come from the worker's liveness reports of the current attempt (not journaled:
+/// a recovered coordinator re-queues running jobs anyway); <see cref="LastHeartbeatAt"/> is the last sign of life.
 /// </summary>
 public sealed record JobRecord(
     string JobId,
@@ -35,7 +43,13 @@ public sealed record JobRecord(
     DateTime? FinishedAt,
     string? SummaryPath,
     Dictionary<string, double>? Metrics,
-    DateTime? HeldUntil = null) : INnUnetMessage
+    DateTime? HeldUntil = null,
+    int Requeues = 0,
+    long Progress = 0,
+    DateTime? LastProgressAt = null,
+    JobPhase? Phase = null,
+    int PhaseDone = 0,
+    int PhaseTotal = 0) : INnUnetMessage
 {
     public bool IsTerminal => Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;
 

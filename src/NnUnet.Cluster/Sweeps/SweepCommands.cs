@@ -27,8 +27,20 @@ public sealed record RequeueJob(string JobId, int Attempt, string Reason, DateTi
 /// <summary>A worker's node was removed or its actor terminated: its job goes back to pending.</summary>
 public sealed record WorkerLost(string WorkerId, string Reason, DateTime At) : SweepCommand(At);
 
-/// <summary>Running jobs without a heartbeat for longer than <paramref name="Lease"/> go back to pending.</summary>
-public sealed record ExpireLeases(TimeSpan Lease, DateTime At) : SweepCommand(At);
+/// <summary>
+/// Running jobs without a sign of life (liveness report or epoch) for longer than <paramref name="Lease"/> go back to
+/// pending; so do running jobs alive but without progress for longer than <paramref name="StallTimeout"/> (hung; zero =
+/// no stall rule). Both count as losing the worker (bounded by max-requeues).
+/// </summary>
+public sealed record ExpireLeases(TimeSpan Lease, DateTime At, TimeSpan StallTimeout = default) : SweepCommand(At);
+
+/// <summary>
+/// A worker's liveness report: the attempt it runs (<paramref name="JobId"/> null = none) and that attempt's progress.
+/// When the coordinator believes the worker runs another attempt, assigned longer than <paramref name="StartJobTransit"/>
+/// ago (a report sent before the StartJob arrived may cross it), that StartJob was lost: the job is re-queued at once.
+/// </summary>
+public sealed record RecordLiveness(string WorkerId, string? JobId, int Attempt, JobPhase? Phase, long Progress, int PhaseDone, int PhaseTotal,
+    TimeSpan StartJobTransit, DateTime At) : SweepCommand(At);
 
 /// <summary>
 /// After the coordinator recovered: every job that was running goes back to pending, resumed from its checkpoint,

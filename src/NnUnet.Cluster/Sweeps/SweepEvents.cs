@@ -24,6 +24,14 @@ public sealed record JobAdopted(string JobId, int Attempt, string WorkerId, stri
 /// <summary>One finished epoch. Every one is applied and published; the coordinator persists at most one per job per throttle interval.</summary>
 public sealed record JobProgressed(string JobId, int Attempt, EpochMetrics Metrics, DateTime At) : IJobEvent;
 
+/// <summary>
+/// A liveness report of the current attempt: its worker is alive (the lease counts from here) and its progress counter
+/// (moves with every training iteration, validation/prediction case, selection step, exported file) stood at
+/// <paramref name="Progress"/>. Applied and used by the stall rule, never persisted (one per worker per
+/// liveness-interval; after a coordinator restart running jobs are re-queued anyway).
+/// </summary>
+public sealed record JobAlive(string JobId, int Attempt, JobPhase? Phase, long Progress, int PhaseDone, int PhaseTotal, DateTime At) : IJobEvent;
+
 public sealed record JobCompleted(string JobId, int Attempt, string SummaryPath, Dictionary<string, double> Metrics, DateTime At) : IJobEvent;
 
 /// <summary>An attempt failed. <paramref name="Final"/>: the job used up its attempts and stays failed; otherwise it is pending again and resumes from its checkpoint.</summary>
@@ -31,8 +39,11 @@ public sealed record JobFailed(string JobId, int Attempt, string Reason, bool Fi
 
 /// <summary>An attempt ended without a failure of the job itself (worker lost, lease expired, coordinator restart): pending again, resume from checkpoint.
 /// <paramref name="Adoptable"/>: after a coordinator restart the worker that ran it may still take it back; until
-/// <paramref name="HeldUntil"/> nobody else gets it, so that workers have time to re-register.</summary>
-public sealed record JobRequeued(string JobId, int Attempt, string Reason, bool Adoptable, DateTime At, DateTime? HeldUntil = null) : IJobEvent;
+/// <paramref name="HeldUntil"/> nobody else gets it, so that workers have time to re-register.
+/// <paramref name="Counted"/>: the attempt lost its worker (node lost, lease expired, worker restarted) and counts
+/// towards <see cref="FailureLimits.MaxRequeues"/>; a busy worker's rejection or a coordinator restart does not.
+/// Journals written before the count existed read as not counted.</summary>
+public sealed record JobRequeued(string JobId, int Attempt, string Reason, bool Adoptable, DateTime At, DateTime? HeldUntil = null, bool Counted = false) : IJobEvent;
 
 /// <summary>Operator retry of a failed or cancelled job: pending again with a fresh attempt budget.</summary>
 public sealed record JobRetried(string JobId, DateTime At) : IJobEvent;

@@ -167,24 +167,31 @@ public sealed class SweepLedger : IReadOnlySweepLedger
                 {
                     Status = JobStatus.Running, Attempt = a.Attempt, WorkerId = a.WorkerId, Node = a.Node,
                     ResumeFromCheckpoint = a.ResumeFromCheckpoint, AdoptableAfterRecovery = false, HeldUntil = null,
-                    StartedAt = a.At, LastHeartbeatAt = a.At,
+                    StartedAt = a.At, LastHeartbeatAt = a.At, LastProgressAt = a.At, Progress = 0, Phase = null, PhaseDone = 0, PhaseTotal = 0,
                 });
                 break;
             case JobAdopted a:
-                Update(a.JobId, j => j with { Status = JobStatus.Running, WorkerId = a.WorkerId, Node = a.Node, AdoptableAfterRecovery = false, HeldUntil = null, LastHeartbeatAt = a.At });
+                Update(a.JobId, j => j with { Status = JobStatus.Running, WorkerId = a.WorkerId, Node = a.Node, AdoptableAfterRecovery = false, HeldUntil = null, LastHeartbeatAt = a.At, LastProgressAt = a.At });
                 break;
             case JobProgressed { Metrics: var m } p:
                 Update(p.JobId, j => j with
                 {
                     Epoch = m.Epoch, TotalEpochs = m.TotalEpochs, LastPseudoDice = m.PseudoDice,
                     BestEmaPseudoDice = j.BestEmaPseudoDice is { } best && !(m.EmaPseudoDice > best) ? best : m.EmaPseudoDice,
-                    LastHeartbeatAt = p.At,
+                    LastHeartbeatAt = p.At, LastProgressAt = p.At,
                 });
                 if (_jobs[p.JobId].Configuration is { } config && m.EpochSeconds > 0)
                 {
                     _timings.TryGetValue(config, out var t);
                     _timings[config] = (t.seconds + m.EpochSeconds, t.epochs + 1);
                 }
+                break;
+            case JobAlive a:
+                Update(a.JobId, j => j with
+                {
+                    LastHeartbeatAt = a.At, Phase = a.Phase, PhaseDone = a.PhaseDone, PhaseTotal = a.PhaseTotal,
+                    Progress = a.Progress, LastProgressAt = a.Progress != j.Progress ? a.At : j.LastProgressAt,
+                });
                 break;
             case JobCompleted c:
                 Update(c.JobId, j => j with
@@ -201,13 +208,17 @@ public sealed class SweepLedger : IReadOnlySweepLedger
                 });
                 break;
             case JobRequeued r:
-                Update(r.JobId, j => j with { Status = JobStatus.Pending, WorkerId = null, ResumeFromCheckpoint = true, AdoptableAfterRecovery = r.Adoptable, HeldUntil = r.HeldUntil });
+                Update(r.JobId, j => j with
+                {
+                    Status = JobStatus.Pending, WorkerId = null, ResumeFromCheckpoint = true, AdoptableAfterRecovery = r.Adoptable, HeldUntil = r.HeldUntil,
+                    Requeues = r.Counted ? j.Requeues + 1 : j.Requeues,
+                });
                 break;
             case JobResultsGone g:
                 Update(g.JobId, j => j with { Status = JobStatus.Pending, Failures = 0, FinishedAt = null, ResumeFromCheckpoint = true, LastError = g.Reason });
                 break;
             case JobRetried r:
-                Update(r.JobId, j => j with { Status = JobStatus.Pending, Failures = 0, FinishedAt = null, ResumeFromCheckpoint = true });
+                Update(r.JobId, j => j with { Status = JobStatus.Pending, Failures = 0, Requeues = 0, FinishedAt = null, ResumeFromCheckpoint = true });
                 break;
             case JobCancelled c:
                 Update(c.JobId, j => j with { Status = JobStatus.Cancelled, WorkerId = null, AdoptableAfterRecovery = false, LastError = c.Reason, FinishedAt = c.At });

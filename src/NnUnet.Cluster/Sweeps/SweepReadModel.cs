@@ -7,7 +7,8 @@ public enum JobDisplayStatus { Waiting, Ready, Running, Completed, Failed, Cance
 
 public enum SweepStatus { NotDefined, Running, Paused, Completed, FinishedWithFailures }
 
-/// <summary>One row of the grid as the dashboard and <c>nnunet sweep-status</c> show it.</summary>
+/// <summary>One row of the grid as the dashboard and <c>nnunet sweep-status</c> show it. <paramref name="Requeues"/>: how often the job lost its worker (bounded by max-requeues). <paramref name="Phase"/>,
+/// <paramref name="PhaseDone"/> of <paramref name="PhaseTotal"/>: what a running attempt does now, from its worker's liveness report.</summary>
 public sealed record JobView(
     string JobId,
     JobKind Kind,
@@ -28,7 +29,11 @@ public sealed record JobView(
     DateTime? StartedAt,
     DateTime? FinishedAt,
     string? SummaryPath,
-    Dictionary<string, double>? Metrics) : INnUnetMessage;
+    Dictionary<string, double>? Metrics,
+    int Requeues = 0,
+    JobPhase? Phase = null,
+    int PhaseDone = 0,
+    int PhaseTotal = 0) : INnUnetMessage;
 
 public sealed record WorkerView(string WorkerId, string Node, string Device, string? JobId, int? Attempt) : INnUnetMessage;
 
@@ -76,7 +81,8 @@ public sealed record SweepView(
         double? eta = job.IsTerminal || status == JobDisplayStatus.Blocked ? null : state.Durations.EstimatedRemainingSeconds(job);
         return new JobView(job.JobId, job.Kind, job.Configuration, job.Fold, status, job.Attempt, job.Failures, job.Epoch,
             job.TotalEpochs, job.LastPseudoDice, job.BestEmaPseudoDice, job.WorkerId, job.Node, eta, job.LastError, job.DependsOn,
-            job.StartedAt, job.FinishedAt, job.SummaryPath, job.Metrics);
+            job.StartedAt, job.FinishedAt, job.SummaryPath, job.Metrics, job.Requeues,
+            job.Status == JobStatus.Running ? job.Phase : null, job.PhaseDone, job.PhaseTotal);
     }
 
     /// <summary>A one-line description of an event for the history list.</summary>
@@ -86,9 +92,10 @@ public sealed record SweepView(
         JobAssigned a => new(a.At, "assigned", a.JobId, $"{a.JobId} attempt {a.Attempt} -> {a.WorkerId}{(a.ResumeFromCheckpoint ? " (continue from checkpoint)" : "")}"),
         JobAdopted a => new(a.At, "adopted", a.JobId, $"{a.JobId} attempt {a.Attempt} kept by {a.WorkerId} after coordinator restart"),
         JobProgressed p => new(p.At, "progress", p.JobId, $"{p.JobId} epoch {p.Metrics.Epoch}/{p.Metrics.TotalEpochs} EMA pseudo-Dice {p.Metrics.EmaPseudoDice:F4}"),
+        JobAlive a => new(a.At, "alive", a.JobId, $"{a.JobId} attempt {a.Attempt} alive: {a.Phase?.ToString().ToLowerInvariant() ?? "starting"} {a.PhaseDone}/{a.PhaseTotal}, progress {a.Progress}"),
         JobCompleted c => new(c.At, "completed", c.JobId, $"{c.JobId} completed (attempt {c.Attempt})"),
         JobFailed f => new(f.At, "failed", f.JobId, $"{f.JobId} attempt {f.Attempt} failed{(f.Final ? " for good" : ", will retry")}: {f.Reason}"),
-        JobRequeued r => new(r.At, "requeued", r.JobId, $"{r.JobId} attempt {r.Attempt} re-queued: {r.Reason}"),
+        JobRequeued r => new(r.At, "requeued", r.JobId, $"{r.JobId} attempt {r.Attempt} re-queued{(r.Counted ? " (lost its worker)" : "")}: {r.Reason}"),
         JobRetried r => new(r.At, "retried", r.JobId, $"{r.JobId} retried by operator"),
         JobResultsGone g => new(g.At, "redo", g.JobId, $"{g.JobId} runs again: {g.Reason}"),
         JobCancelled c => new(c.At, "cancelled", c.JobId, $"{c.JobId} cancelled: {c.Reason}"),

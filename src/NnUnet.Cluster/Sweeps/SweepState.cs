@@ -14,14 +14,18 @@ public sealed record SweepStateSnapshot(SweepDefinition? Definition, JobRecord[]
 /// </summary>
 public sealed class SweepState
 {
-    private SweepState(SweepLedger ledger)
+    private SweepState(SweepLedger ledger, FailureLimits? limits)
     {
         Ledger = ledger;
+        Limits = limits ?? FailureLimits.Default;
         Durations = new DurationModel(ledger);
         Policy = new DispatchPolicy(ledger, Durations);
     }
 
-    public SweepState() : this(new SweepLedger()) { }
+    public SweepState(FailureLimits? limits = null) : this(new SweepLedger(), limits) { }
+
+    /// <summary>The limits of the failure rules (configuration, not state).</summary>
+    public FailureLimits Limits { get; }
 
     public SweepLedger Ledger { get; }
     public DurationModel Durations { get; }
@@ -48,7 +52,7 @@ public sealed class SweepState
 
     public SweepStateSnapshot ToSnapshot() => Ledger.ToSnapshot();
 
-    public static SweepState FromSnapshot(SweepStateSnapshot snapshot) => new(SweepLedger.FromSnapshot(snapshot));
+    public static SweepState FromSnapshot(SweepStateSnapshot snapshot, FailureLimits? limits = null) => new(SweepLedger.FromSnapshot(snapshot), limits);
 
     // ---------------------------------------------------------------- Decide: command -> rule
 
@@ -61,11 +65,12 @@ public sealed class SweepState
         {
             AssignWork c => Assign(c),
             AdoptRunningJob c => Adopt(c),
+            RecordLiveness c => Liveness(c),
             RecordProgress c => IfCurrentAttempt(c.JobId, c.Attempt, _ => new JobProgressed(c.JobId, c.Attempt, c.Metrics, c.At)),
             CompleteJob c => Complete(c),
             FailJob c => IfCurrentAttempt(c.JobId, c.Attempt, job => Failure(job, c.Reason, c.At)),
             RequeueJob c => IfCurrentAttempt(c.JobId, c.Attempt, job => Requeue(job, c.Reason, c.At)),
-            WorkerLost c => JobOfWorker(c.WorkerId) is { } held ? [Requeue(held, c.Reason, c.At)] : [],
+            WorkerLost c => JobOfWorker(c.WorkerId) is { } held ? [LostWorker(held, c.Reason, c.At)] : [],
             ExpireLeases c => ExpireLeases(c),
             RequeueAfterRecovery c => RequeueAfterRecovery(c),
             PauseSweep c => Paused ? [] : [new SweepPaused(c.At)],
@@ -94,10 +99,10 @@ public sealed class SweepState
         var events = new List<ISweepEvent>(2);
         var held = JobOfWorker(assign.WorkerId);
         if (held is not null)
-            events.Add(Requeue(held, $"worker {assign.WorkerId} asked for new work while holding this job", assign.At));
+            events.Add(LostWorker(held, $"worker {assign.WorkerId} asked for new work while holding this job", assign.At));
         if (Paused) return events;
         var next = Policy.NextJob(assign.At, assign.Workers);
-        if (held is not null && Ledger.DependenciesCompleted(held) && (next is null || Policy.Better(held, next))) next = held;
+        if (held is not null && events[0] is JobRequeued && Ledger.DependenciesCompleted(held) && (next is null || Policy.Better(held, next))) next = held;
         if (next is not null)
             events.Add(new JobAssigned(next.JobId, next.Attempt + 1, assign.WorkerId, assign.Node,
                 next.ResumeFromCheckpoint || next.Attempt > 0, assign.At));
@@ -122,13 +127,34 @@ public sealed class SweepState
         return [new JobCompleted(c.JobId, c.Attempt, c.SummaryPath, c.Metrics, c.At)];
     }
 
+    /// <summary>Lease: no sign of life for too long. Stall: alive, but the progress counter stood still for too long (hung job).</summary>
     private IReadOnlyList<ISweepEvent> ExpireLeases(ExpireLeases lease)
     {
         var events = new List<ISweepEvent>();
         foreach (var job in RunningJobs)
+        {
             if (job.LastHeartbeatAt is { } beat && lease.At - beat > lease.Lease)
-                events.Add(Requeue(job, $"no heartbeat from {job.WorkerId} for {(lease.At - beat).TotalSeconds:F0} s (lease {lease.Lease.TotalSeconds:F0} s)", lease.At));
+                events.Add(LostWorker(job, $"no heartbeat from {job.WorkerId} for {(lease.At - beat).TotalSeconds:F0} s (lease {lease.Lease.TotalSeconds:F0} s)", lease.At));
+            else if (lease.StallTimeout > TimeSpan.Zero && (job.LastProgressAt ?? job.StartedAt) is { } moved && lease.At - moved > lease.StallTimeout)
+                events.Add(LostWorker(job, $"hung: no progress{(job.Phase is { } phase ? " in " + phase.ToString().ToLowerInvariant() : "")} on {job.WorkerId} " +
+                    $"for {(lease.At - moved).TotalSeconds:F0} s (stall-timeout {lease.StallTimeout.TotalSeconds:F0} s); cancelled", lease.At));
+        }
         return events;
+    }
+
+    /// <summary>
+    /// A worker's liveness report. About the attempt the coordinator gave it: that attempt is alive (and its progress
+    /// recorded). Naming none, or another attempt, while the coordinator's assignment is older than the StartJob's
+    /// transit: the worker never got that StartJob; the job is re-queued at once (instead of waiting for the lease).
+    /// </summary>
+    private IReadOnlyList<ISweepEvent> Liveness(RecordLiveness report)
+    {
+        var held = JobOfWorker(report.WorkerId);
+        if (held is not null && held.JobId == report.JobId && held.Attempt == report.Attempt)
+            return [new JobAlive(held.JobId, held.Attempt, report.Phase, report.Progress, report.PhaseDone, report.PhaseTotal, report.At)];
+        if (held is not null && held.StartedAt is { } assigned && report.At - assigned > report.StartJobTransit)
+            return [LostWorker(held, $"{report.WorkerId} does not run attempt {held.Attempt} (it reports {(report.JobId is null ? "no job" : $"{report.JobId} attempt {report.Attempt}")}): its StartJob was lost", report.At)];
+        return [];
     }
 
     private IReadOnlyList<ISweepEvent> RequeueAfterRecovery(RequeueAfterRecovery recovery)
@@ -177,6 +203,18 @@ public sealed class SweepState
         TryGetJob(jobId, out var job) && job.Status == JobStatus.Running && job.Attempt == attempt ? [rule(job)] : [];
 
     private static JobRequeued Requeue(JobRecord job, string reason, DateTime at) => new(job.JobId, job.Attempt, reason, false, at);
+
+    /// <summary>
+    /// The attempt lost its worker (node lost, lease expired, worker restarted): re-queued and counted; past
+    /// <see cref="FailureLimits.MaxRequeues"/> the job fails for good with the reason instead of cycling forever.
+    /// </summary>
+    private ISweepEvent LostWorker(JobRecord job, string reason, DateTime at)
+    {
+        int losses = job.Requeues + 1;
+        return losses > Limits.MaxRequeues
+            ? new JobFailed(job.JobId, job.Attempt, $"lost its worker {losses} times (max-requeues {Limits.MaxRequeues}): {reason}", true, at)
+            : new JobRequeued(job.JobId, job.Attempt, reason, false, at, Counted: true);
+    }
 
     private JobFailed Failure(JobRecord job, string reason, DateTime at) =>
         new(job.JobId, job.Attempt, reason, job.Failures + 1 >= Definition!.MaxAttempts, at);

@@ -86,6 +86,7 @@ public sealed class FoldValidator : IFoldValidator
                 var labels = exporter.ResampleSegmentationToShape(logits, target, preprocessed.Properties);
                 NextStagePredictions.Save(nextStageFolders[i].Folder, caseId, labels, target);
             }
+            context.CaseValidated?.Invoke(evaluated.Count, validationCaseIds.Count);
         }
 
         // nnU-Net's compute_metrics_on_folder over the validation cases (only those: stale files in the folder do not count)

@@ -30,6 +30,8 @@ public interface IFoldValidator
 /// <param name="PreviousStagePredictionsFolder">For a cascade configuration: the folder holding the previous stage's
 /// predictions for it (<c>.../TRAINER__PLANS__3d_lowres/predicted_next_stage/3d_cascade_fullres</c>).</param>
 /// <param name="SaveProbabilities">Write <c>CASE.npz</c> softmax probabilities (needed for ensembling).</param>
+/// <param name="CaseValidated">Called after each case is predicted and exported (done, total): progress of a phase that
+/// may last hours on large 3D datasets, so that a cluster worker does not look hung.</param>
 public sealed record FoldValidationContext(
     NnUnetPlans Plans,
     string ConfigurationName,
@@ -38,4 +40,5 @@ public sealed record FoldValidationContext(
     int[] MirrorAxes,
     torch.Device Device,
     string? PreviousStagePredictionsFolder = null,
-    bool SaveProbabilities = true);
+    bool SaveProbabilities = true,
+    Action<int, int>? CaseValidated = null);

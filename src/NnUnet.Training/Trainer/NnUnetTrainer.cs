@@ -147,7 +147,7 @@ public sealed class NnUnetTrainer
         CopyPlanningFiles(setup);
         using var log = new TrainingLogWriter(ResultLayout.TrainingLog(job.FoldOutputFolder), sink);
 
-        if (job.ValidationOnly) return await ValidateOnlyAsync(setup, device, log, ct).ConfigureAwait(false);
+        if (job.ValidationOnly) return await ValidateOnlyAsync(setup, device, log, sink, ct).ConfigureAwait(false);
 
         Checkpoint? resume = job.ContinueTraining ? FindResumeCheckpoint(job.FoldOutputFolder, log) : null;
         long seed = resume?.Metadata.Seed ?? job.Seed ?? Random.Shared.NextInt64(0, long.MaxValue);
@@ -203,13 +203,13 @@ public sealed class NnUnetTrainer
             string latest = ResultLayout.Checkpoint(job.FoldOutputFolder, ResultLayout.CheckpointLatest);
             File.Delete(latest);
             File.Delete(latest + ResultLayout.PreviousCheckpointSuffix);
-            validated = await RunValidatorAsync(setup, network, device, log, ct).ConfigureAwait(false);
+            validated = await RunValidatorAsync(setup, network, device, log, sink, ct).ConfigureAwait(false);
         }
         return new TrainingOutcome(status, job.FoldOutputFolder, run.Curves.Count, run.BestEma,
             run.Curves.Count > 0 ? run.Curves.EmaForegroundDice[^1] : null, finalPath, validated);
     }
 
-    private async Task<TrainingOutcome> ValidateOnlyAsync(FoldSetup setup, Device device, TrainingLogWriter log, CancellationToken ct)
+    private async Task<TrainingOutcome> ValidateOnlyAsync(FoldSetup setup, Device device, TrainingLogWriter log, ITrainingProgressSink sink, CancellationToken ct)
     {
         string finalPath = ResultLayout.Checkpoint(setup.Job.FoldOutputFolder, ResultLayout.CheckpointFinal);
         if (!File.Exists(finalPath)) throw new FileNotFoundException($"{finalPath}: --validation-only needs a finished training (checkpoint_final)", finalPath);
@@ -217,13 +217,14 @@ public sealed class NnUnetTrainer
         using var network = BuildNetwork(setup);
         checkpoint.LoadWeightsInto(network);
         network.to(device);
-        bool validated = await RunValidatorAsync(setup, network, device, log, ct).ConfigureAwait(false);
+        bool validated = await RunValidatorAsync(setup, network, device, log, sink, ct).ConfigureAwait(false);
         var curves = checkpoint.Metadata.Curves;
         return new TrainingOutcome(TrainingStatus.ValidatedOnly, setup.Job.FoldOutputFolder, curves.Count, checkpoint.Metadata.BestEma,
             curves.Count > 0 ? curves.EmaForegroundDice[^1] : null, finalPath, validated);
     }
 
-    private async Task<bool> RunValidatorAsync(FoldSetup setup, PlainConvUNet network, Device device, TrainingLogWriter log, CancellationToken ct)
+    private async Task<bool> RunValidatorAsync(FoldSetup setup, PlainConvUNet network, Device device, TrainingLogWriter log,
+        ITrainingProgressSink sink, CancellationToken ct)
     {
         if (validator is null)
         {
@@ -234,7 +235,7 @@ public sealed class NnUnetTrainer
         log.Line($"validating {setup.Split.Val.Count} cases");
         var context = new FoldValidationContext(setup.Plans, setup.Job.Configuration, setup.Dataset,
             Path.Combine(setup.Job.PreprocessedRoot, setup.Job.DatasetName), setup.Geometry.MirrorAxes, device,
-            PreviousStagePredictionsFolder: setup.Cascade?.PredictionsFolder);
+            PreviousStagePredictionsFolder: setup.Cascade?.PredictionsFolder, CaseValidated: sink.OnValidationCase);
         await validator.ValidateAsync(setup.Job.FoldOutputFolder, network, context, setup.Split.Val, ct).ConfigureAwait(false);
         return true;
     }

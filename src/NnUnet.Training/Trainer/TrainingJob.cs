@@ -86,6 +86,8 @@ public interface ITrainingProgressSink
     void OnMessage(string line);
     /// <summary>After every training iteration (for progress bars); optional.</summary>
     void OnIteration(int epoch, int iteration, int iterationsPerEpoch) { }
+    /// <summary>After every validated case of the fold's final validation (a cluster worker's progress in that phase); optional.</summary>
+    void OnValidationCase(int done, int total) { }
 }
 
 /// <summary>A sink that drops everything.</summary>

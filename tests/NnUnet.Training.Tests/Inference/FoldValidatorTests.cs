@@ -52,8 +52,12 @@ public sealed class FoldValidatorTests : IDisposable
         string results = Path.Combine(_root, "results", plans.DatasetName);
         string lowresFold = Path.Combine(results, "nnUNetTrainer__nnUNetPlans__3d_lowres", "fold_0");
         IFoldValidator validator = new FoldValidator();
-        var lowres = new FoldValidationContext(plans, "3d_lowres", dataset, preprocessed, [0, 1, 2], CPU);
+        // every case is reported as it is done (a cluster worker's progress through a long validation)
+        var reported = new List<(int Done, int Total)>();
+        var lowres = new FoldValidationContext(plans, "3d_lowres", dataset, preprocessed, [0, 1, 2], CPU,
+            CaseValidated: (done, total) => reported.Add((done, total)));
         await validator.ValidateAsync(lowresFold, Threshold(1, 0, 5, 0), lowres, cases, CancellationToken.None);
+        Assert.Equal([(1, 2), (2, 2)], reported);
 
         string validation = Path.Combine(lowresFold, "validation");
         foreach (string c in cases)

@@ -225,7 +225,7 @@ internal static class ClusterCommandSupport
             return;
         }
         var table = new Table().Border(TableBorder.Rounded)
-            .AddColumns("job", "status", "attempt", "epoch", "EMA pseudo-Dice (best)", "worker", "ETA", "last error");
+            .AddColumns("job", "status", "phase", "attempt", "re-queues", "epoch", "EMA pseudo-Dice (best)", "worker", "ETA", "last error");
         foreach (var job in snapshot.Jobs)
         {
             var status = job.Status switch
@@ -237,7 +237,8 @@ internal static class ClusterCommandSupport
                 JobDisplayStatus.Cancelled => "[yellow]cancelled[/]",
                 var s => s.ToString().ToLowerInvariant(),
             };
-            table.AddRow(Markup.Escape(job.JobId), status, job.Attempt.ToString(CultureInfo.InvariantCulture),
+            table.AddRow(Markup.Escape(job.JobId), status, PhaseText(job), job.Attempt.ToString(CultureInfo.InvariantCulture),
+                job.Requeues.ToString(CultureInfo.InvariantCulture),
                 job.Kind == JobKind.Train ? $"{job.Epoch}/{job.TotalEpochs}" : "",
                 job.Kind == JobKind.Train && job.BestEmaPseudoDice is { } d ? d.ToString("F4", CultureInfo.InvariantCulture) : "",
                 Markup.Escape(job.WorkerId ?? ""), job.EtaSeconds is { } eta && job.Status != JobDisplayStatus.Completed ? FormatDuration(eta) : "",
@@ -249,6 +250,11 @@ internal static class ClusterCommandSupport
             $"{snapshot.FailedJobs} failed, {snapshot.Workers.Length} worker(s)" +
             (snapshot.EtaSeconds is > 0 and { } e ? $", about {FormatDuration(e)} left" : "")));
     }
+
+    /// <summary>A running job's phase and its progress within it ("validating 3/40"), from the worker's liveness report.</summary>
+    public static string PhaseText(JobView job) => job.Phase is { } phase
+        ? phase.ToString().ToLowerInvariant() + (job.PhaseTotal > 0 ? $" {job.PhaseDone}/{job.PhaseTotal}" : "")
+        : "";
 
     public static string FormatDuration(double seconds)
     {

@@ -21,7 +21,8 @@ internal static class TrainingBackends
                 StallInCheckpointWrite = stalls is { CheckpointEpoch: > 0 } c
                     ? (spec, epoch) => spec.Attempt == 1 && epoch == c.CheckpointEpoch ? c.Duration : TimeSpan.Zero
                     : (_, _) => TimeSpan.Zero,
-                StallInValidation = stalls is { InValidation: true } v ? spec => spec.Attempt == 1 ? v.Duration : TimeSpan.Zero : _ => TimeSpan.Zero,
+                StallInValidation = stalls is { InValidation: true, Hang: false } v ? spec => spec.Attempt == 1 ? v.Duration : TimeSpan.Zero : _ => TimeSpan.Zero,
+                HangInValidation = stalls is { Hang: true } h ? spec => spec.Attempt == 1 ? h.Duration : TimeSpan.Zero : _ => TimeSpan.Zero,
             };
             return device => new SimulatedTrainingBackend(options, device);
         }
@@ -41,11 +42,12 @@ internal static class TrainingBackends
 /// <summary>
 /// Fault injection for <c>nnunet worker --simulate</c> (tests kill the process while a job stalls): the first attempt
 /// of every job stalls for <paramref name="Duration"/> inside the checkpoint write after epoch
-/// <paramref name="CheckpointEpoch"/> (0 = never) and/or in its validation phase.
+/// <paramref name="CheckpointEpoch"/> (0 = never), or in its validation phase: a long validation reporting a case about
+/// every second (<c>validation:MS</c>) or, with <paramref name="Hang"/>, a true hang without progress (<c>hang:MS</c>).
 /// </summary>
-internal sealed record SimulatedStalls(int CheckpointEpoch, bool InValidation, TimeSpan Duration)
+internal sealed record SimulatedStalls(int CheckpointEpoch, bool InValidation, TimeSpan Duration, bool Hang = false)
 {
-    /// <summary>Parses <c>checkpoint:EPOCH:MS</c> or <c>validation:MS</c>.</summary>
+    /// <summary>Parses <c>checkpoint:EPOCH:MS</c>, <c>validation:MS</c> or <c>hang:MS</c>.</summary>
     public static SimulatedStalls Parse(string text)
     {
         var parts = text.Split(':');
@@ -53,6 +55,8 @@ internal sealed record SimulatedStalls(int CheckpointEpoch, bool InValidation, T
             return new(epoch, false, TimeSpan.FromMilliseconds(ms));
         if (parts.Length == 2 && parts[0] == "validation" && int.TryParse(parts[1], out ms) && ms >= 0)
             return new(0, true, TimeSpan.FromMilliseconds(ms));
-        throw new ArgumentException($"--sim-stall: '{text}' is neither checkpoint:EPOCH:MS nor validation:MS");
+        if (parts.Length == 2 && parts[0] == "hang" && int.TryParse(parts[1], out ms) && ms >= 0)
+            return new(0, true, TimeSpan.FromMilliseconds(ms), Hang: true);
+        throw new ArgumentException($"--sim-stall: '{text}' is neither checkpoint:EPOCH:MS, validation:MS nor hang:MS");
     }
 }

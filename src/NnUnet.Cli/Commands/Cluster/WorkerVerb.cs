@@ -47,7 +47,7 @@ internal sealed class WorkerVerbSettings : CommandSettings
     public int SimulatedEpochMs { get; init; } = 200;
 
     [CommandOption("--sim-stall <POINT>")]
-    [Description("fault injection with --simulate: the first attempt of each job stalls inside a checkpoint write (checkpoint:EPOCH:MS) or in validation (validation:MS)")]
+    [Description("fault injection with --simulate: the first attempt of each job stalls inside a checkpoint write (checkpoint:EPOCH:MS), in a long validation that reports a case about every second (validation:MS), or hangs without progress (hang:MS)")]
     public string? SimulatedStall { get; init; }
 
     [CommandOption("--exit-when-removed")]
