@@ -1,11 +1,9 @@
 using System.Text.Json.Nodes;
-using NnUnet.Core.Planning;
 using NnUnet.Core.Preprocessing;
 using NnUnet.Training.Augmentation;
 using NnUnet.Training.Data;
 using NnUnet.Training.Inference;
 using NnUnet.Training.Trainer;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace NnUnet.Training.Tests;

@@ -4,7 +4,6 @@ using NnUnet.Core.Imaging.Nifti;
 using NnUnet.Core.Preprocessing;
 using NnUnet.Training.Inference;
 using NnUnet.Training.Trainer;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace NnUnet.Training.Tests.Inference;
