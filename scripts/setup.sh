@@ -3,7 +3,7 @@
 #  - makes TorchSharp's native library loadable (needs GLIBCXX_3.4.32),
 #  - installs Debian peers used by tests and benchmarks (nibabel, scipy, skimage, sklearn, chromium, postgresql),
 #    and libisal2 (ISA-L: the fast gzip inflate used for .nii.gz when present),
-#  - restores the .NET solution.
+#  - restores the .NET solution (and the runtime packs of scripts/install.sh's self-contained release).
 # Prints what it did; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -87,4 +87,7 @@ fi
 command -v dotnet >/dev/null || { say "ERROR: dotnet (SDK 10) is not on PATH"; exit 1; }
 say "dotnet restore"
 dotnet restore NnUnetCluster.sln -v q --nologo >/dev/null
+# the linux-x64 runtime packs of the self-contained release (scripts/install.sh, and its test), into its build folder
+say "dotnet restore of the self-contained linux-x64 release (scripts/install.sh)"
+dotnet restore src/NnUnet.Cli/NnUnet.Cli.csproj -r linux-x64 -p:SelfContained=true --artifacts-path artifacts/install/cpu -v q --nologo >/dev/null
 say "done"

@@ -6,6 +6,7 @@ using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.IO;
+using NnUnet.Core.Results;
 
 // Scheduler benchmarks with real actors and the simulated backend (see bench/README.md, section "scheduler").
 //   makespan    20-job grid (4 configurations x 5 folds, cascade dependencies) + selection on 2..64 simulated GPUs,
@@ -54,8 +55,8 @@ try
         {
             foreach (var e in state.Decide(new AssignWork("w", "n", DateTime.UtcNow))) state.Apply(e);
             var job = state.JobOfWorker("w")!;
-            foreach (var e in state.Decide(new RecordProgress(job.JobId, job.Attempt, 1, 1, 0, 0, 0, 0, 0.001, DateTime.UtcNow))) state.Apply(e);
-            foreach (var e in state.Decide(new CompleteJob(job.JobId, job.Attempt, "s", new(), null, DateTime.UtcNow))) { state.Apply(e); SweepSnapshot.View(state, state.Job(job.JobId)); }
+            foreach (var e in state.Decide(new RecordProgress(job.JobId, job.Attempt, new EpochMetrics(1, 1, 0, 0, 0, 0, 0.001), DateTime.UtcNow))) state.Apply(e);
+            foreach (var e in state.Decide(new CompleteJob(job.JobId, job.Attempt, "s", new(), null, DateTime.UtcNow))) { state.Apply(e); SweepView.View(state, state.Job(job.JobId)); }
         }
         Console.WriteLine($"state alone: {Bench.F(sw.Elapsed.TotalMilliseconds / 10000, "F3")} ms per job");
     }
@@ -72,7 +73,7 @@ sealed class InstantBackend : ITrainingBackend
     public string Name => "instant";
     public Task<JobOutcome> RunAsync(JobSpec spec, IJobProgressSink progress, CancellationToken ct)
     {
-        progress.ReportEpoch(new EpochProgress(1, 1, 0, 0, 0, 0, 0.001));
+        progress.ReportEpoch(new EpochMetrics(1, 1, 0, 0, 0, 0, 0.001));
         return Task.FromResult(new JobOutcome("s", new()));
     }
 }
@@ -86,10 +87,10 @@ sealed class OutputsOnlyBackend : ITrainingBackend
     public string Name => "outputs-only";
     public Task<JobOutcome> RunAsync(JobSpec spec, IJobProgressSink progress, CancellationToken ct)
     {
-        progress.ReportEpoch(new EpochProgress(1, 1, 0, 0, 0, 0, 0.001));
-        var output = ResultLayout.OutputPath(spec);
+        progress.ReportEpoch(new EpochMetrics(1, 1, 0, 0, 0, 0, 0.001));
+        var output = JobOutputs.OutputPath(spec);
         AtomicFile.WriteAllText(output, "{}");
-        if (spec.Kind == JobKind.Train) AtomicFile.WriteAllText(Path.Combine(ResultLayout.FoldFolder(spec), ResultLayout.CheckpointFinal), "{}");
+        if (spec.Kind == JobKind.Train) AtomicFile.WriteAllText(ResultLayout.Checkpoint(JobOutputs.FoldFolder(spec), ResultLayout.CheckpointFinal), "{}");
         return Task.FromResult(new JobOutcome(output, new()));
     }
 }
@@ -99,7 +100,7 @@ sealed class NullStore : IResultStore
     public string? MissingOutputs(JobSpec spec) => null;
     public bool OutputsWrittenSince(JobSpec spec, DateTime sinceUtc) => false;
 }
-sealed class NullSink : IJobProgressSink { public void ReportEpoch(EpochProgress progress) { } }
+sealed class NullSink : IJobProgressSink { public void ReportEpoch(EpochMetrics epoch) { } }
 
 static class Bench
 {
@@ -117,10 +118,10 @@ static class Bench
     public static ActorSystem Worker(Address seed) =>
         NnUnetClusterHost.StartSystem(ClusterConfig.Build(new NodeOptions(NodeKind.Worker, Seeds: [seed.ToString()], ExtraHocon: Quiet)));
 
-    public static async Task<SweepSnapshot> WaitFinished(ActorSystem system, Task<SweepFinished> finished, TimeSpan timeout)
+    public static async Task<SweepView> WaitFinished(ActorSystem system, Task<SweepFinished> finished, TimeSpan timeout)
     {
         await finished.WaitAsync(timeout);
-        return await NnUnetClusterHost.GetSnapshotAsync(system, TimeSpan.FromSeconds(30));
+        return await NnUnetClusterHost.GetViewAsync(system, TimeSpan.FromSeconds(30));
     }
 
     public static async Task Stop(params ActorSystem[] systems)
@@ -276,7 +277,7 @@ sealed class Makespan(string profileName, IReadOnlyDictionary<string, double> ep
             if (doneJob.Kind == JobKind.Train)
             {
                 double epochSeconds = EpochSeconds[doneJob.Configuration!];
-                Do(new RecordProgress(doneJob.JobId, doneJob.Attempt, epoch, Epochs, 0, 0, 0, 0, epochSeconds, t0.AddSeconds(now)));
+                Do(new RecordProgress(doneJob.JobId, doneJob.Attempt, new EpochMetrics(epoch, Epochs, 0, 0, 0, 0, epochSeconds), t0.AddSeconds(now)));
                 if (epoch < Epochs)
                 {
                     epochEnds.Enqueue((doneWorker, doneJob, epoch + 1), now + epochSeconds);
@@ -460,7 +461,7 @@ static class Recovery
             while (Akka.Cluster.Cluster.Get(second).State.Members.Count == 0) await Task.Delay(20);
             var clock = Stopwatch.StartNew();
             NnUnetClusterHost.StartCoordinator(second, NnUnetClusterHost.CoordinatorSettingsFrom(second.Settings.Config, definition, dir));
-            var snapshot = await NnUnetClusterHost.GetSnapshotAsync(second, TimeSpan.FromSeconds(60));
+            var snapshot = await NnUnetClusterHost.GetViewAsync(second, TimeSpan.FromSeconds(60));
             double seconds = clock.Elapsed.TotalSeconds;
             await Bench.Stop(second);
             if (snapshot.Status != SweepStatus.Completed) throw new InvalidOperationException($"recovered sweep is {snapshot.Status}");

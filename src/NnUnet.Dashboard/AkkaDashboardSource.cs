@@ -14,8 +14,8 @@ public sealed class AkkaDashboardSource(ActorSystem system, TimeSpan? askTimeout
 {
     private readonly TimeSpan _timeout = askTimeout ?? TimeSpan.FromSeconds(5);
 
-    public Task<SweepSnapshot> GetSnapshotAsync(CancellationToken cancellationToken) =>
-        NnUnetClusterHost.CoordinatorProxy(system).Ask<SweepSnapshot>(GetSweepSnapshot.Instance, _timeout, cancellationToken);
+    public Task<SweepView> GetSnapshotAsync(CancellationToken cancellationToken) =>
+        NnUnetClusterHost.CoordinatorProxy(system).Ask<SweepView>(GetSweepView.Instance, _timeout, cancellationToken);
 
     public Task<SweepControlResult> ControlAsync(SweepControl command, CancellationToken cancellationToken) =>
         NnUnetClusterHost.CoordinatorProxy(system).Ask<SweepControlResult>(command, _timeout, cancellationToken);

@@ -14,7 +14,6 @@ using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.Selection;
 using NnUnet.Core.Results;
-using NnUnet.Cluster.Backends;
 
 namespace NnUnet.Dashboard;
 
@@ -57,7 +56,10 @@ public sealed class DashboardServer : IAsyncDisposable
     {
         if (string.IsNullOrEmpty(options.Token)) throw new ArgumentException("dashboard: the action token must not be empty");
         var state = new DashboardState();
-        var subscription = source.Subscribe(state.Apply);
+        var subscription = source.Subscribe(change =>
+        {
+            if (state.Apply(change)) _ = AnnounceEndAsync(options, source, state);
+        });
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(k =>
@@ -96,11 +98,7 @@ public sealed class DashboardServer : IAsyncDisposable
         app.MapGet("/jobs/{**id}", () => Asset("job.html"));
         app.MapGet("/assets/{name}", (string name) => Asset(name));
 
-        app.MapGet("/api/sweep", async (CancellationToken ct) =>
-        {
-            var snapshot = await source.GetSnapshotAsync(ct);
-            return JsonResult(new { snapshot, selection = ReadSelection(options, snapshot) });
-        });
+        app.MapGet("/api/sweep", async (CancellationToken ct) => JsonResult(SweepBody(options, await source.GetSnapshotAsync(ct))));
         app.MapGet("/api/jobs", async (CancellationToken ct) => JsonResult((await source.GetSnapshotAsync(ct)).Jobs));
         app.MapGet("/api/jobs/{**id}", async (string id, CancellationToken ct) =>
         {
@@ -114,7 +112,7 @@ public sealed class DashboardServer : IAsyncDisposable
             var snapshot = await source.GetSnapshotAsync(ct);
             return JsonResult(new { members = source.GetMembers(), workers = snapshot.Workers });
         });
-        app.MapGet("/api/events", (HttpContext http) => StreamEventsAsync(http, state));
+        app.MapGet("/api/events", (HttpContext http) => StreamEventsAsync(http, state, app.Lifetime.ApplicationStopping));
         app.MapGet("/metrics", async (CancellationToken ct) =>
             Results.Text(state.Metrics(await source.GetSnapshotAsync(ct)), "text/plain; version=0.0.4; charset=utf-8"));
 
@@ -148,9 +146,8 @@ public sealed class DashboardServer : IAsyncDisposable
 
     private static IResult JsonResult(object value) => Results.Json(value, Json);
 
-    /// <summary>The final selection, when the selection job (or <c>nnunet find-best</c>) wrote best_configuration.json.</summary>
     /// <summary>The fold's progress.json when this node sees the results folder (the coordinator's usually does).</summary>
-    private static TrainingCurves? StoredCurves(DashboardOptions options, SweepSnapshot snapshot, JobView job)
+    private static TrainingCurves? StoredCurves(DashboardOptions options, SweepView snapshot, JobView job)
     {
         var definition = snapshot.Definition;
         string? dataset = options.DatasetName ?? definition?.DatasetName;
@@ -159,11 +156,34 @@ public sealed class DashboardServer : IAsyncDisposable
             job.Configuration, job.Fold));
     }
 
-    internal static object? ReadSelection(DashboardOptions options, SweepSnapshot snapshot)
+    /// <summary>The body of <c>/api/sweep</c> and of the end announcement: the snapshot and the selection.</summary>
+    internal static object SweepBody(DashboardOptions options, SweepView snapshot) => new { snapshot, selection = ReadSelection(options, snapshot) };
+
+    /// <summary>
+    /// The last change ended the sweep: read the final snapshot now, while the coordinator still answers (the process
+    /// that hosts a sweep stops soon after its end), and hand it to the clients. Best effort: without an answer the
+    /// pages keep what the changes told them.
+    /// </summary>
+    private static async Task AnnounceEndAsync(DashboardOptions options, IDashboardSource source, DashboardState state)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            var snapshot = await source.GetSnapshotAsync(timeout.Token);
+            if (DashboardState.IsOver(snapshot.Status)) state.AnnounceEnd(SweepBody(options, snapshot));
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // the coordinator stopped first (or does not answer): nothing better to announce
+        }
+    }
+
+    /// <summary>The final selection, when the selection job (or <c>nnunet find-best</c>) wrote best_configuration.json.</summary>
+    internal static object? ReadSelection(DashboardOptions options, SweepView snapshot)
     {
         string? dataset = options.DatasetName ?? snapshot.Definition?.DatasetName;
         if (options.ResultsRoot is null || dataset is null) return null;
-        var path = Path.Combine(options.ResultsRoot, dataset, BestConfiguration.FileName);
+        var path = ResultLayout.BestConfigurationJson(ResultLayout.DatasetFolder(options.ResultsRoot, dataset));
         if (!File.Exists(path)) return null;
         try
         {
@@ -186,13 +206,15 @@ public sealed class DashboardServer : IAsyncDisposable
         }
     }
 
-    private static async Task StreamEventsAsync(HttpContext http, DashboardState state)
+    /// <summary>The change stream of one client; it ends when the client goes or the server stops (the page then knows the stream is over).</summary>
+    private static async Task StreamEventsAsync(HttpContext http, DashboardState state, CancellationToken serverStopping)
     {
         http.Response.Headers.ContentType = "text/event-stream";
         http.Response.Headers.CacheControl = "no-cache";
         http.Response.Headers["X-Accel-Buffering"] = "no";
         var channel = state.Connect();
-        var ct = http.RequestAborted;
+        using var streamEnds = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, serverStopping);
+        var ct = streamEnds.Token;
         try
         {
             await http.Response.WriteAsync("retry: 2000\nevent: hello\ndata: {}\n\n", ct);
@@ -206,8 +228,8 @@ public sealed class DashboardServer : IAsyncDisposable
                 try { ready = await channel.Reader.WaitToReadAsync(wait.Token); }
                 catch (OperationCanceledException) when (!ct.IsCancellationRequested) { await http.Response.WriteAsync(": keep-alive\n\n", ct); await http.Response.Body.FlushAsync(ct); continue; }
                 if (!ready) break;
-                while (channel.Reader.TryRead(out var change))
-                    await http.Response.WriteAsync($"event: change\ndata: {JsonSerializer.Serialize(change, Json)}\n\n", ct);
+                while (channel.Reader.TryRead(out var frame))
+                    await http.Response.WriteAsync(frame, ct);
                 await http.Response.Body.FlushAsync(ct);
             }
         }

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using System.Text.Json;
 using System.Threading.Channels;
 using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
@@ -18,8 +19,9 @@ public sealed record EpochPoint(int Attempt, int Epoch, int TotalEpochs, double 
 /// <summary>
 /// What the dashboard learns from the stream of changes, beyond the coordinator's snapshot: per-job epoch history
 /// (kept here in memory, since the coordinator keeps only the latest epoch), counters for <c>/metrics</c>, and the
-/// fan-out of changes to the Server-Sent-Events clients. Live history starts when the dashboard starts; epochs before
-/// that come from the fold's progress.json (<see cref="WithStoredCurves"/>).
+/// fan-out to the Server-Sent-Events clients: every change, and once the sweep is over its final state
+/// (<see cref="AnnounceEnd"/>). Live history starts when the dashboard starts; epochs before that come from the fold's
+/// progress.json (<see cref="WithStoredCurves"/>).
 /// </summary>
 public sealed class DashboardState
 {
@@ -31,7 +33,10 @@ public sealed class DashboardState
 
     private readonly Lock _gate = new();
     private readonly Dictionary<string, List<EpochPoint>> _history = new(StringComparer.Ordinal);
-    private readonly List<Channel<SweepChanged>> _clients = [];
+    // each client's queue holds whole SSE frames, serialised once for all clients
+    private readonly List<Channel<string>> _clients = [];
+    private string? _endFrame;
+    private bool _ended;
     private readonly long[] _bucketCounts = new long[EpochSecondsBuckets.Length];
     private long _epochCount, _assignments, _failures, _requeues;
     private double _epochSecondsSum;
@@ -40,34 +45,63 @@ public sealed class DashboardState
     public static double PolyLearningRate(int epoch, int totalEpochs) =>
         InitialLearningRate * Math.Pow(1.0 - (double)Math.Max(0, epoch - 1) / Math.Max(1, totalEpochs), 0.9);
 
-    public void Apply(SweepChanged change)
+    /// <summary>True when a sweep with this status has nothing left to run (until an operator retries a job).</summary>
+    public static bool IsOver(SweepStatus status) => status is SweepStatus.Completed or SweepStatus.FinishedWithFailures;
+
+    /// <summary>Records the change and sends it to every client. True when this change ends the sweep (the one before did not).</summary>
+    public bool Apply(SweepChanged change)
     {
-        List<Channel<SweepChanged>> clients;
+        List<Channel<string>> clients;
+        bool ends;
+        string frame = $"event: change\ndata: {JsonSerializer.Serialize(change, DashboardServer.Json)}\n\n";
         lock (_gate)
         {
+            ends = IsOver(change.Status) && !_ended;
+            _ended = IsOver(change.Status);
+            // a retry after the end makes the sweep run again: the old final state no longer holds
+            if (!_ended) _endFrame = null;
             switch (change.Event.Kind)
             {
                 case "assigned": _assignments++; break;
                 case "failed": _failures++; break;
                 case "requeued": _requeues++; break;
             }
-            if (change.Progress is { } p)
+            if (change.Progress is { Metrics: var m } p)
             {
                 if (!_history.TryGetValue(p.JobId, out var list)) _history[p.JobId] = list = [];
                 // a re-run from a checkpoint repeats epochs: the newer attempt's value replaces the older one
-                int at = list.FindIndex(x => x.Epoch >= p.Epoch);
+                int at = list.FindIndex(x => x.Epoch >= m.Epoch);
                 if (at >= 0) list.RemoveRange(at, list.Count - at);
                 if (list.Count < MaxEpochsKept)
-                    list.Add(new EpochPoint(p.Attempt, p.Epoch, p.TotalEpochs, p.TrainLoss, p.ValidationLoss, p.PseudoDice, p.EmaPseudoDice,
-                        PolyLearningRate(p.Epoch, p.TotalEpochs), p.EpochSeconds, p.At));
+                    list.Add(new EpochPoint(p.Attempt, m.Epoch, m.TotalEpochs, m.TrainLoss, m.ValidationLoss, m.PseudoDice, m.EmaPseudoDice,
+                        PolyLearningRate(m.Epoch, m.TotalEpochs), m.EpochSeconds, p.At));
                 _epochCount++;
-                _epochSecondsSum += p.EpochSeconds;
+                _epochSecondsSum += m.EpochSeconds;
                 for (int i = 0; i < EpochSecondsBuckets.Length; i++)
-                    if (p.EpochSeconds <= EpochSecondsBuckets[i]) _bucketCounts[i]++;
+                    if (m.EpochSeconds <= EpochSecondsBuckets[i]) _bucketCounts[i]++;
             }
             clients = [.. _clients];
         }
-        foreach (var c in clients) c.Writer.TryWrite(change);
+        foreach (var c in clients) c.Writer.TryWrite(frame);
+        return ends;
+    }
+
+    /// <summary>
+    /// The sweep is over: its final snapshot and selection (the body of <c>/api/sweep</c>) go to every client as
+    /// <c>event: finished</c>, and to every client that connects later, right after its hello. The page then shows
+    /// the true end even when the process stops right after, before it could read the snapshot itself.
+    /// </summary>
+    public void AnnounceEnd(object sweepBody)
+    {
+        string frame = $"event: finished\ndata: {JsonSerializer.Serialize(sweepBody, DashboardServer.Json)}\n\n";
+        List<Channel<string>> clients;
+        lock (_gate)
+        {
+            if (!_ended) return; // a job was retried meanwhile
+            _endFrame = frame;
+            clients = [.. _clients];
+        }
+        foreach (var c in clients) c.Writer.TryWrite(frame);
     }
 
     public EpochPoint[] History(string jobId)
@@ -92,15 +126,22 @@ public sealed class DashboardState
         return [.. byEpoch.Values];
     }
 
-    /// <summary>A bounded queue of changes for one SSE client; a slow client loses the oldest, then re-reads the snapshot.</summary>
-    public Channel<SweepChanged> Connect()
+    /// <summary>
+    /// A bounded queue of SSE frames for one client (the end of the sweep first, when it is over); a slow client loses
+    /// the oldest, then re-reads the snapshot.
+    /// </summary>
+    public Channel<string> Connect()
     {
-        var channel = Channel.CreateBounded<SweepChanged>(new BoundedChannelOptions(1000) { FullMode = BoundedChannelFullMode.DropOldest });
-        lock (_gate) _clients.Add(channel);
+        var channel = Channel.CreateBounded<string>(new BoundedChannelOptions(1000) { FullMode = BoundedChannelFullMode.DropOldest });
+        lock (_gate)
+        {
+            if (_endFrame is not null) channel.Writer.TryWrite(_endFrame);
+            _clients.Add(channel);
+        }
         return channel;
     }
 
-    public void Disconnect(Channel<SweepChanged> channel)
+    public void Disconnect(Channel<string> channel)
     {
         lock (_gate) _clients.Remove(channel);
         channel.Writer.TryComplete();
@@ -109,7 +150,7 @@ public sealed class DashboardState
     public int ConnectedClients { get { lock (_gate) return _clients.Count; } }
 
     /// <summary>Prometheus text exposition (version 0.0.4) of the snapshot plus the counters seen since start-up.</summary>
-    public string Metrics(SweepSnapshot snapshot)
+    public string Metrics(SweepView snapshot)
     {
         var sb = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;

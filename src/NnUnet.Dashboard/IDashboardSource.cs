@@ -12,7 +12,7 @@ public sealed record ClusterMemberView(string Address, string Status, string[] R
 /// </summary>
 public interface IDashboardSource
 {
-    Task<SweepSnapshot> GetSnapshotAsync(CancellationToken cancellationToken);
+    Task<SweepView> GetSnapshotAsync(CancellationToken cancellationToken);
 
     IReadOnlyList<ClusterMemberView> GetMembers();
 

@@ -29,11 +29,4 @@ internal static class CliRunner
             Console.SetError(oldError);
         }
     }
-
-    public static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "NnUnetCluster.sln"))) return dir.FullName;
-        throw new InvalidOperationException($"NnUnetCluster.sln not found above {AppContext.BaseDirectory}");
-    }
 }

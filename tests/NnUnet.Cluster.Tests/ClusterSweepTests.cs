@@ -1,5 +1,6 @@
 using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Sweeps;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Cluster.Tests;
 
@@ -30,7 +31,7 @@ public class ClusterSweepTests
             {
                 var fold = Path.Combine(cluster.ResultsRoot, "Dataset004_Hippocampus", $"nnUNetTrainer__nnUNetPlans__{job.Configuration}", $"fold_{job.Fold}");
                 Assert.True(File.Exists(Path.Combine(fold, "validation", "summary.json")), fold);
-                Assert.True(File.Exists(Path.Combine(fold, ResultLayout.CheckpointFinal)), fold);
+                Assert.True(File.Exists(ResultLayout.Checkpoint(fold, ResultLayout.CheckpointFinal)), fold);
                 Assert.Equal(job.TotalEpochs, job.Epoch);
                 Assert.NotNull(job.BestEmaPseudoDice);
             }
@@ -77,7 +78,7 @@ public class ClusterSweepTests
         Assert.Contains(snapshot.RecentEvents, e => e.Kind == "requeued" && e.JobId == killedJob);
         Assert.Single(snapshot.Workers); // the dead node's worker is gone
         var log = File.ReadAllText(Path.Combine(cluster.ResultsRoot, "Dataset004_Hippocampus",
-            $"nnUNetTrainer__nnUNetPlans__{killed.Configuration}", $"fold_{killed.Fold}", ResultLayout.TrainingLog));
+            $"nnUNetTrainer__nnUNetPlans__{killed.Configuration}", $"fold_{killed.Fold}", ResultLayout.TrainingLogFile));
         Assert.Matches(@"continue from checkpoint at epoch [3-9]", log);
     }
 

@@ -27,7 +27,7 @@ public sealed class DemoProcessTests : IDisposable
         var first = _cluster.Start(args);
 
         // the dashboard comes up with the sweep and shows the demo's grid
-        var url = await ProcessCluster.Eventually(() => Regex.Match(first.Text, @"dashboard: (http://127\.0\.0\.1:\d+/)#token=") is { Success: true } m ? m.Groups[1].Value : null,
+        var url = await Eventually.Until(() => Regex.Match(first.Text, @"dashboard: (http://127\.0\.0\.1:\d+/)#token=") is { Success: true } m ? m.Groups[1].Value : null,
             TimeSpan.FromMinutes(3), () => "the demo never printed its dashboard URL:\n" + first.Text);
         Assert.Equal($"http://127.0.0.1:{port}/", url);
         using (var http = new HttpClient { BaseAddress = new Uri(url) })

@@ -155,7 +155,7 @@ public class DispatchPlannerTests
         var later = T0.AddSeconds(now + 60);
         foreach (var job in state.RunningJobs.ToList())
             if (job.Configuration != SweepDefinition.Lowres)
-                Apply(state.Decide(new RecordProgress(job.JobId, job.Attempt, 1, 5, 0, 0, 0, 0, NnUnetLikeEpochSeconds[job.Configuration!], later)));
+                Apply(state.Decide(new RecordProgress(job.JobId, job.Attempt, new EpochMetrics(1, 5, 0, 0, 0, 0, NnUnetLikeEpochSeconds[job.Configuration!]), later)));
         Assert.Contains(state.RunningJobs, j => j.Configuration == SweepDefinition.Lowres);
         var assigned = state.Decide(new AssignWork(idle.Peek(), "n", later, 12));
         Assert.Single(assigned.OfType<JobAssigned>());

@@ -3,6 +3,7 @@ using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Cluster.Tests;
 
@@ -41,7 +42,7 @@ public sealed class LocalCluster : IDisposable
         """;
 
     public string ResultsRoot { get; } = Directory.CreateTempSubdirectory("nnunet-cluster-").FullName;
-    public string Database => Path.Combine(ResultsRoot, "Dataset004_Hippocampus", ResultLayout.SweepDatabase);
+    public string Database => Path.Combine(ResultsRoot, "Dataset004_Hippocampus", ResultLayout.SweepDatabaseFile);
     public SimulatedRunLog Log { get; } = new();
     private readonly List<ActorSystem> _systems = [];
 
@@ -88,26 +89,21 @@ public sealed class LocalCluster : IDisposable
     public static Address AddressOf(ActorSystem system) => Akka.Cluster.Cluster.Get(system).SelfAddress;
 
     /// <summary>Polls the read model until the sweep has finished (or fails the test after the timeout).</summary>
-    public static Task<SweepSnapshot> WaitFinished(ActorSystem asker, TimeSpan timeout) =>
+    public static Task<SweepView> WaitFinished(ActorSystem asker, TimeSpan timeout) =>
         WaitUntil(asker, s => s.Status is SweepStatus.Completed or SweepStatus.FinishedWithFailures, timeout, "sweep did not finish in time");
 
     /// <summary>Polls the read model (through the singleton proxy of <paramref name="asker"/>) until the condition holds.</summary>
-    public static async Task<SweepSnapshot> WaitUntil(ActorSystem asker, Func<SweepSnapshot, bool> condition, TimeSpan timeout, string what)
+    public static Task<SweepView> WaitUntil(ActorSystem asker, Func<SweepView, bool> condition, TimeSpan timeout, string what)
     {
-        var deadline = DateTime.UtcNow + timeout;
-        SweepSnapshot? last = null;
-        while (DateTime.UtcNow < deadline)
-        {
-            try
+        SweepView? last = null;
+        return Eventually.Until(async () =>
             {
-                last = await NnUnetClusterHost.GetSnapshotAsync(asker, TimeSpan.FromSeconds(2));
-                if (condition(last)) return last;
-            }
-            catch (AskTimeoutException) { }
-            await Task.Delay(100);
-        }
-        throw new TimeoutException(what + "; last state:\n" + (last is null ? "(no answer)"
-            : string.Join("\n", last.Jobs.Select(j => $"{j.JobId} {j.Status} attempt {j.Attempt} {j.WorkerId} {j.LastError}"))));
+                last = await NnUnetClusterHost.GetViewAsync(asker, TimeSpan.FromSeconds(2));
+                return condition(last) ? last : null;
+            }, timeout,
+            () => what + "; last state:\n" + (last is null ? "(no answer)"
+                : string.Join("\n", last.Jobs.Select(j => $"{j.JobId} {j.Status} attempt {j.Attempt} {j.WorkerId} {j.LastError}"))),
+            transient: e => e is AskTimeoutException);
     }
 
     /// <summary>Ends a worker system like a crash: no graceful leave, the cluster has to notice and down it.</summary>

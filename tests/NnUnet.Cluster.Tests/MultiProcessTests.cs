@@ -17,7 +17,7 @@ public sealed class MultiProcessTests : IDisposable
     public void Dispose() => _cluster.Dispose();
 
     private static Task<string> FirstJobStarted(ProcessCluster.Running worker, TimeSpan timeout) =>
-        ProcessCluster.Eventually(() => Regex.Match(worker.Text, @"starting (\S+) attempt 1") is { Success: true } m ? m.Groups[1].Value : null,
+        Eventually.Until(() => Regex.Match(worker.Text, @"starting (\S+) attempt 1") is { Success: true } m ? m.Groups[1].Value : null,
             timeout, () => "the victim worker never started a job:\n" + worker.Text);
 
     [Fact]
@@ -30,7 +30,7 @@ public sealed class MultiProcessTests : IDisposable
         var job = await FirstJobStarted(victim, TimeSpan.FromSeconds(60));
 
         // SIGKILL once the victim's fold has checkpointed epoch 3
-        await ProcessCluster.Eventually(() => _cluster.ReadLog(job).Contains("epoch 3:") ? "" : null, TimeSpan.FromSeconds(20), () => $"{job} did not reach epoch 3");
+        await Eventually.Until(() => _cluster.ReadLog(job).Contains("epoch 3:"), TimeSpan.FromSeconds(20), () => $"{job} did not reach epoch 3");
         victim.Sigkill();
         var survivor = _cluster.Worker(150);
 
@@ -59,7 +59,7 @@ public sealed class MultiProcessTests : IDisposable
         var victim = _cluster.Start(workerArgs);
         var job = await FirstJobStarted(victim, TimeSpan.FromSeconds(90));
         // SIGKILL once two epochs have ended; the second checkpoint may still be in flight, so the resume is from epoch 1 or 2.
-        await ProcessCluster.Eventually(() => Regex.Matches(_cluster.ReadLog(job, dataset), "Epoch time").Count >= 2 ? "" : null,
+        await Eventually.Until(() => Regex.Matches(_cluster.ReadLog(job, dataset), "Epoch time").Count >= 2,
             TimeSpan.FromSeconds(120), () => $"{job} did not finish two epochs");
         victim.Sigkill();
         var survivor = _cluster.Start(workerArgs); // joins after the kill and does the rest

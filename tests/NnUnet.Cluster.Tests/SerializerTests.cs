@@ -44,22 +44,23 @@ public sealed class SerializerTests : IDisposable
         new SweepDefined(Definition, At),
         new JobAssigned("2d/fold_0", 2, "w", "n", true, At),
         new JobAdopted("2d/fold_0", 2, "w", "n", At),
-        new JobProgressed("2d/fold_0", 2, 3, 7, 0.1, 0.2, 0.3, 0.4, 5.5, At),
+        new JobProgressed("2d/fold_0", 2, new EpochMetrics(3, 7, 0.1, 0.2, 0.3, 0.4, 5.5), At),
         new JobCompleted("2d/fold_0", 2, "/s.json", new Dictionary<string, double> { ["foreground_mean_dice"] = 0.9 }, At),
         new JobFailed("2d/fold_0", 2, "CUDA out of memory", true, At),
         new JobRequeued("2d/fold_0", 2, "node left", true, At, At.AddSeconds(10)),
         new JobRetried("2d/fold_0", At),
+        new JobResultsGone("2d/fold_0", "results gone from storage (fold_0/validation/summary.json does not exist)", At),
         new JobCancelled("2d/fold_0", "operator", At),
         new SweepPaused(At),
         new SweepResumed(At),
         View,
         new WorkerView("w", "n", "cuda:0", "2d/fold_0", 2),
         EventView,
-        new SweepSnapshot("sweep-1", Definition, SweepStatus.Running, [View], [new WorkerView("w", "n", "cpu", null, null)], [EventView], 1, 0, 5, 99, At),
+        new SweepView("sweep-1", Definition, SweepStatus.Running, [View], [new WorkerView("w", "n", "cpu", null, null)], [EventView], 1, 0, 5, 99, At),
         new RegisterWorker("w", "n", "cuda:1", "2d/fold_0", 4),
         new WorkerRegistered("w", "sweep-1"),
         new RequestJob("w"),
-        new JobProgressReport("w", "2d/fold_0", 2, 3, 7, 0.1, 0.2, 0.3, 0.4, 5.5),
+        new JobProgressReport("w", "2d/fold_0", 2, new EpochMetrics(3, 7, 0.1, 0.2, 0.3, 0.4, 5.5)),
         new JobFinishedReport("w", "2d/fold_0", 2, "/s.json", new Dictionary<string, double> { ["d"] = 1 }),
         new JobFinishedReport("w", "2d/fold_1", 1, "/s.json", new Dictionary<string, double>(), RequestsNextJob: true),
         new JobFailedReport("w", "2d/fold_0", 2, "boom"),
@@ -67,12 +68,12 @@ public sealed class SerializerTests : IDisposable
         new StartJob(Spec),
         new CancelJobRun("2d/fold_0", 2, "lease"),
         new JobFinishedAck("2d/fold_0", 2),
-        GetSweepSnapshot.Instance,
+        GetSweepView.Instance,
         new SweepControl(SweepControlAction.RetryJob, "2d/fold_0"),
         new SweepControlResult(false, "no such job"),
         new SweepChanged("sweep-1", EventView, View, SweepStatus.Paused),
         new SweepChanged("sweep-1", EventView, View, SweepStatus.Running,
-            new JobProgressed("2d/fold_0", 1, 3, 10, 0.5, 0.6, 0.7, 0.65, 1.25, new DateTime(2026, 1, 2, 3, 4, 5, DateTimeKind.Utc))),
+            new JobProgressed("2d/fold_0", 1, new EpochMetrics(3, 10, 0.5, 0.6, 0.7, 0.65, 1.25), new DateTime(2026, 1, 2, 3, 4, 5, DateTimeKind.Utc))),
         new SweepFinished("sweep-1", SweepStatus.Completed, 21, 0),
     ];
 
@@ -122,6 +123,86 @@ public sealed class SerializerTests : IDisposable
         Assert.Empty(state.Decide(new DefineSweep(today, At))); // the same sweep: resumed, not refused
         var spec = state.BuildSpec("2d/fold_0", "/r");
         Assert.Equal((250, 50), (spec.ItersPerEpoch, spec.ValIters));
+    }
+
+    /// <summary>The progress event as journals hold it: the seven epoch values inline (before <see cref="EpochMetrics"/>).</summary>
+    public sealed record JobProgressedJournalShape(string JobId, int Attempt, int Epoch, int TotalEpochs, double TrainLoss, double ValidationLoss,
+        double PseudoDice, double EmaPseudoDice, double EpochSeconds, DateTime At);
+
+    /// <summary>The progress report as nodes of the previous build send it.</summary>
+    public sealed record JobProgressReportWireShape(string WorkerId, string JobId, int Attempt, int Epoch, int TotalEpochs, double TrainLoss,
+        double ValidationLoss, double PseudoDice, double EmaPseudoDice, double EpochSeconds);
+
+    private static readonly MessagePack.MessagePackSerializerOptions PlainContractless =
+        MessagePack.MessagePackSerializerOptions.Standard.WithResolver(MessagePack.Resolvers.ContractlessStandardResolver.Instance);
+
+    private byte[] ToBinary(object message) => _system.Serialization.FindSerializerFor(message).ToBinary(message);
+
+    private T FromBinary<T>(byte[] bytes) =>
+        (T)_system.Serialization.Deserialize(bytes, NnUnetMessageSerializer.SerializerId, typeof(T).Name);
+
+    [Fact]
+    public void EpochMetrics_AreWrittenInline_ByteForByteAsBeforeTheRecord()
+    {
+        var metrics = new EpochMetrics(3, 7, 0.1, 0.2, 0.3, 0.4, 5.5);
+        var journalShape = new JobProgressedJournalShape("2d/fold_0", 2, 3, 7, 0.1, 0.2, 0.3, 0.4, 5.5, At);
+        Assert.Equal(MessagePack.MessagePackSerializer.Serialize(journalShape, PlainContractless), ToBinary(new JobProgressed("2d/fold_0", 2, metrics, At)));
+        var wireShape = new JobProgressReportWireShape("w", "2d/fold_0", 2, 3, 7, 0.1, 0.2, 0.3, 0.4, 5.5);
+        Assert.Equal(MessagePack.MessagePackSerializer.Serialize(wireShape, PlainContractless), ToBinary(new JobProgressReport("w", "2d/fold_0", 2, metrics)));
+        // nested in the live feed too
+        var changed = new SweepChanged("s", EventView, View, SweepStatus.Running, new JobProgressed("2d/fold_0", 2, metrics, At));
+        Assert.Equal(metrics, ((SweepChanged)FromBinaryOf(changed)).Progress!.Metrics);
+    }
+
+    private object FromBinaryOf(object message) =>
+        _system.Serialization.Deserialize(ToBinary(message), NnUnetMessageSerializer.SerializerId, message.GetType().Name);
+
+    [Fact]
+    public void EpochMetrics_ReadWithUnknownKeysSkipped_AndMissingOnesZero()
+    {
+        // a later build may add a member; an earlier one may lack one: both read, as the contractless resolver reads
+        var bytes = MessagePack.MessagePackSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["JobId"] = "2d/fold_1", ["Attempt"] = 4, ["Epoch"] = 9, ["GradientNorm"] = new[] { 1.5, 2.5 }, ["EmaPseudoDice"] = 0.75,
+        }, PlainContractless);
+        var read = FromBinary<JobProgressed>(bytes);
+        Assert.Equal(("2d/fold_1", 4), (read.JobId, read.Attempt));
+        Assert.Equal(new EpochMetrics(9, 0, 0, 0, 0, 0.75, 0), read.Metrics);
+    }
+
+    [Fact]
+    public void JournalWrittenBeforeEpochMetrics_ReplaysToTheSameState()
+    {
+        var definition = SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", ["2d"], [0, 1], 4);
+        // the journal as the previous build wrote it: every event through the serializer, progress in its flat shape
+        var t = At;
+        var journal = new List<(byte[] Bytes, string Manifest)>
+        {
+            (ToBinary(new SweepDefined(definition, t)), nameof(SweepDefined)),
+            (ToBinary(new JobAssigned("2d/fold_0", 1, "w", "n", false, t)), nameof(JobAssigned)),
+            (MessagePack.MessagePackSerializer.Serialize(new JobProgressedJournalShape("2d/fold_0", 1, 1, 4, 0.9, 0.8, 0.4, 0.4, 12, t.AddSeconds(12)), PlainContractless), nameof(JobProgressed)),
+            (MessagePack.MessagePackSerializer.Serialize(new JobProgressedJournalShape("2d/fold_0", 1, 2, 4, 0.7, 0.6, 0.6, 0.42, 10, t.AddSeconds(22)), PlainContractless), nameof(JobProgressed)),
+            (ToBinary(new JobAssigned("2d/fold_1", 1, "v", "n", false, t)), nameof(JobAssigned)),
+            (ToBinary(new JobRequeued("2d/fold_1", 1, "node left", false, t.AddSeconds(30))), nameof(JobRequeued)),
+        };
+        var replayed = new SweepState();
+        foreach (var (bytes, manifest) in journal)
+            replayed.Apply((ISweepEvent)_system.Serialization.Deserialize(bytes, NnUnetMessageSerializer.SerializerId, manifest));
+
+        var today = new SweepState();
+        foreach (var e in new ISweepEvent[]
+                 {
+                     new SweepDefined(definition, t), new JobAssigned("2d/fold_0", 1, "w", "n", false, t),
+                     new JobProgressed("2d/fold_0", 1, new EpochMetrics(1, 4, 0.9, 0.8, 0.4, 0.4, 12), t.AddSeconds(12)),
+                     new JobProgressed("2d/fold_0", 1, new EpochMetrics(2, 4, 0.7, 0.6, 0.6, 0.42, 10), t.AddSeconds(22)),
+                     new JobAssigned("2d/fold_1", 1, "v", "n", false, t), new JobRequeued("2d/fold_1", 1, "node left", false, t.AddSeconds(30)),
+                 })
+            today.Apply(e);
+
+        Assert.Equal(JsonSerializer.Serialize(today.ToSnapshot(), Json), JsonSerializer.Serialize(replayed.ToSnapshot(), Json));
+        var fold0 = replayed.Job("2d/fold_0");
+        Assert.Equal((2, (double?)0.6, (double?)0.42), (fold0.Epoch, fold0.LastPseudoDice, fold0.BestEmaPseudoDice));
+        Assert.Equal(11, replayed.EstimatedEpochSeconds("2d"), 9); // the measured epochs (12 s, 10 s) drive the estimates
     }
 
     [Fact]

@@ -116,7 +116,7 @@ public class SweepStateTests
         Assert.Null(Assign(state, "w9"));
         Complete(state, lowres[0]);
         Complete(state, lowres[2]);
-        Assert.Equal(JobDisplayStatus.Waiting, SweepSnapshot.View(state, state.Job("3d_cascade_fullres/fold_0")).Status);
+        Assert.Equal(JobDisplayStatus.Waiting, SweepView.View(state, state.Job("3d_cascade_fullres/fold_0")).Status);
         Assert.Null(Assign(state, "w9"));
         Complete(state, lowres[1]);
         Assert.StartsWith("3d_cascade_fullres/", Assign(state, "w9")!.JobId);
@@ -141,7 +141,7 @@ public class SweepStateTests
         Complete(state, predict);
         Assert.True(state.IsFinished);
         Assert.True(state.AllCompleted);
-        Assert.Equal(SweepStatus.Completed, SweepSnapshot.Build(state, [], [], T0).Status);
+        Assert.Equal(SweepStatus.Completed, SweepView.Build(state, [], [], T0).Status);
     }
 
     [Fact]
@@ -179,9 +179,9 @@ public class SweepStateTests
         Assert.Null(Assign(state, "w0"));
         Assert.False(state.IsFinished);
         Complete(state, other);
-        Assert.Equal(JobDisplayStatus.Blocked, SweepSnapshot.View(state, state.Job("select")).Status);
+        Assert.Equal(JobDisplayStatus.Blocked, SweepView.View(state, state.Job("select")).Status);
         Assert.True(state.IsFinished);
-        var snapshot = SweepSnapshot.Build(state, [], [], T0);
+        var snapshot = SweepView.Build(state, [], [], T0);
         Assert.Equal(SweepStatus.FinishedWithFailures, snapshot.Status);
         Assert.Equal(1, snapshot.FailedJobs);
         Assert.Equal(1, snapshot.CompletedJobs);
@@ -209,6 +209,28 @@ public class SweepStateTests
     }
 
     [Fact]
+    public void CompletedJobWhoseResultsAreGone_RunsAgain_WithItsDependents_WhichWaitForItAgain()
+    {
+        var state = NewState(Def(["2d"], [0, 1], predict: true));
+        while (Assign(state, "w0") is { } a) Do(state, new CompleteJob(a.JobId, a.Attempt, "s", new(), null, T0));
+        Assert.True(state.AllCompleted);
+
+        var events = Do(state, new RedoJobsWithoutResults(new Dictionary<string, string> { ["2d/fold_0"] = "summary.json does not exist" }, T0));
+
+        Assert.Equal(["2d/fold_0", "select", "predict"], events.Cast<JobResultsGone>().Select(e => e.JobId));
+        Assert.Contains("summary.json does not exist", state.Job("2d/fold_0").LastError);
+        Assert.Equal(JobStatus.Completed, state.Job("2d/fold_1").Status);
+        Assert.False(state.IsFinished);
+        var redo = Assign(state, "w0")!;
+        Assert.Equal("2d/fold_0", redo.JobId);
+        Assert.Null(Assign(state, "w1"));                       // select waits for the fold again
+        Do(state, new CompleteJob(redo.JobId, redo.Attempt, "s", new(), null, T0));
+        Assert.Equal("select", Assign(state, "w0")!.JobId);
+        // a job that is not completed (or unknown) is left alone
+        Assert.Empty(state.Decide(new RedoJobsWithoutResults(new Dictionary<string, string> { ["select"] = "x", ["nope"] = "y" }, T0)));
+    }
+
+    [Fact]
     public void Completion_IsIdempotent_AndLateMessagesOfOldAttemptsAreIgnored()
     {
         var state = NewState(Def(["2d"], [0]));
@@ -217,7 +239,7 @@ public class SweepStateTests
         var second = Assign(state, "w1")!;
         Assert.Equal(first.JobId, second.JobId);
         // the first attempt still talks: progress, failure, completion, requeue are all ignored
-        Assert.Empty(state.Decide(new RecordProgress(first.JobId, first.Attempt, 3, 10, 0, 0, 0.5, 0.5, 1, T0)));
+        Assert.Empty(state.Decide(new RecordProgress(first.JobId, first.Attempt, new EpochMetrics(3, 10, 0, 0, 0.5, 0.5, 1), T0)));
         Assert.Empty(state.Decide(new FailJob(first.JobId, first.Attempt, "late", T0)));
         Assert.Empty(state.Decide(new CompleteJob(first.JobId, first.Attempt, "s", new(), null, T0)));
         Assert.Empty(state.Decide(new RequeueJob(first.JobId, first.Attempt, "late", T0)));
@@ -259,7 +281,7 @@ public class SweepStateTests
         var state = NewState(Def(["2d"], [0, 1]));
         var a = Assign(state, "w0", T0)!;
         var b = Assign(state, "w1", T0)!;
-        Do(state, new RecordProgress(b.JobId, b.Attempt, 1, 10, 0, 0, 0.1, 0.1, 50, T0.AddSeconds(50)));
+        Do(state, new RecordProgress(b.JobId, b.Attempt, new EpochMetrics(1, 10, 0, 0, 0.1, 0.1, 50), T0.AddSeconds(50)));
         var lease = TimeSpan.FromSeconds(60);
         Assert.Empty(state.Decide(new ExpireLeases(lease, T0.AddSeconds(59))));
         var e = Assert.IsType<JobRequeued>(Assert.Single(Do(state, new ExpireLeases(lease, T0.AddSeconds(61)))));
@@ -275,7 +297,7 @@ public class SweepStateTests
         Assert.IsType<SweepPaused>(Assert.Single(Do(state, new PauseSweep(T0))));
         Assert.Empty(state.Decide(new PauseSweep(T0)));
         Assert.Null(Assign(state, "w0"));
-        Assert.Equal(SweepStatus.Paused, SweepSnapshot.Build(state, [], [], T0).Status);
+        Assert.Equal(SweepStatus.Paused, SweepView.Build(state, [], [], T0).Status);
         Assert.IsType<SweepResumed>(Assert.Single(Do(state, new ResumeSweep(T0))));
         Assert.NotNull(Assign(state, "w0"));
     }
@@ -337,8 +359,8 @@ public class SweepStateTests
         var twoD0 = Assign(state, "w2")!;
         Assert.Equal(["3d_fullres/fold_0", "3d_fullres/fold_1", "2d/fold_0"], new[] { full0.JobId, full1.JobId, twoD0.JobId });
         // measured: 3d_fullres is fast (10 s/epoch), 2d very slow (1000 s/epoch)
-        Do(state, new RecordProgress(full0.JobId, full0.Attempt, 1, 10, 0, 0, 0.1, 0.1, 10, T0));
-        Do(state, new RecordProgress(twoD0.JobId, twoD0.Attempt, 1, 10, 0, 0, 0.1, 0.1, 1000, T0));
+        Do(state, new RecordProgress(full0.JobId, full0.Attempt, new EpochMetrics(1, 10, 0, 0, 0.1, 0.1, 10), T0));
+        Do(state, new RecordProgress(twoD0.JobId, twoD0.Attempt, new EpochMetrics(1, 10, 0, 0, 0.1, 0.1, 1000), T0));
         Assert.Equal(10, state.EstimatedEpochSeconds("3d_fullres"));
         Assert.Equal(1000, state.EstimatedEpochSeconds("2d"));
         // an unmeasured configuration is scaled by the mean ratio measured/prior of the measured ones
@@ -366,7 +388,7 @@ public class SweepStateTests
         Step(new AssignWork("w0", "n", T0));
         Step(new AssignWork("w1", "n", T0));
         var running = state.RunningJobs.ToList();
-        Step(new RecordProgress(running[0].JobId, running[0].Attempt, 2, 10, 0.1, 0.2, 0.5, 0.4, 3, T0));
+        Step(new RecordProgress(running[0].JobId, running[0].Attempt, new EpochMetrics(2, 10, 0.1, 0.2, 0.5, 0.4, 3), T0));
         Step(new CompleteJob(running[0].JobId, running[0].Attempt, "s", new() { ["d"] = 1 }, null, T0));
         Step(new FailJob(running[1].JobId, running[1].Attempt, "x", T0));
         Step(new AssignWork("w0", "n", T0));
@@ -409,7 +431,7 @@ public class SweepStateTests
                     3 or 4 when pick is not null => new CompleteJob(pick.JobId, pick.Attempt + attemptNoise, "s", new(), rng.Next(5) == 0 ? "missing" : null, T0),
                     5 when pick is not null => new FailJob(pick.JobId, pick.Attempt + attemptNoise, "x", T0),
                     6 => new WorkerLost($"w{rng.Next(6)}", "x", T0),
-                    7 when pick is not null => new RecordProgress(pick.JobId, pick.Attempt, 1, 5, 0, 0, 0.1, 0.1, 1, T0.AddSeconds(step)),
+                    7 when pick is not null => new RecordProgress(pick.JobId, pick.Attempt, new EpochMetrics(1, 5, 0, 0, 0.1, 0.1, 1), T0.AddSeconds(step)),
                     8 => new RequeueAfterRecovery(T0),
                     _ => new ExpireLeases(TimeSpan.FromSeconds(30), T0.AddSeconds(step)),
                 };

@@ -91,15 +91,7 @@ public sealed class TlsClusterTests : IDisposable
         }
     }
 
-    private static string TlsHoconFile
-    {
-        get
-        {
-            for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-                if (File.Exists(Path.Combine(dir.FullName, "NnUnetCluster.sln"))) return Path.Combine(dir.FullName, "cluster-config", "tls.hocon");
-            throw new InvalidOperationException("repository root not found");
-        }
-    }
+    private static string TlsHoconFile => Path.Combine(Repository.Root, "cluster-config", "tls.hocon");
 
     private static string TlsHocon(string pfx, string password) =>
         $"akka.remote.dot-netty.tcp.ssl.certificate {{ path = \"{pfx}\", password = \"{password}\" }}";
@@ -115,15 +107,8 @@ public sealed class TlsClusterTests : IDisposable
 
     private static int UpCount(ActorSystem system) => AkkaCluster.Get(system).State.Members.Count(m => m.Status == MemberStatus.Up);
 
-    private static async Task WaitMembersUp(ActorSystem system, int count, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (UpCount(system) < count)
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{AkkaCluster.Get(system).SelfAddress}: {UpCount(system)} of {count} members up");
-            await Task.Delay(100);
-        }
-    }
+    private static Task WaitMembersUp(ActorSystem system, int count, TimeSpan timeout) =>
+        Eventually.Until(() => UpCount(system) >= count, timeout, () => $"{AkkaCluster.Get(system).SelfAddress}: {UpCount(system)} of {count} members up");
 
     /// <summary>A self-signed RSA certificate for 127.0.0.1/localhost with server and client auth, as a password-protected .pfx.</summary>
     private string MakePfx(string name, string password)

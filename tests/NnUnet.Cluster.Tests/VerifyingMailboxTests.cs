@@ -1,6 +1,7 @@
 using Akka.Actor;
 using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Messages;
+using NnUnet.Cluster.Sweeps;
 
 namespace NnUnet.Cluster.Tests;
 
@@ -27,7 +28,7 @@ public sealed class VerifyingMailboxTests
             foreach (var props in new[] { Props.Create(() => new Echo()), Props.Create(() => new StashingEcho()) })
             {
                 var echo = system.ActorOf(props);
-                var sent = new JobProgressReport("w", "2d/fold_0", 1, 3, 5, 0.1, 0.2, 0.3, 0.4, 1.5);
+                var sent = new JobProgressReport("w", "2d/fold_0", 1, new EpochMetrics(3, 5, 0.1, 0.2, 0.3, 0.4, 1.5));
                 var received = await echo.Ask<object>(sent, TimeSpan.FromSeconds(10));
                 Assert.Equal(sent, received);
                 Assert.NotSame(sent, received); // it went through MessagePack on the way in

@@ -30,7 +30,7 @@ public sealed class EndpointTests : IAsyncLifetime
     }
 
     private static JobProgressed Progress(string job, int epoch, double seconds) =>
-        new(job, 1, epoch, 10, 1.0 / epoch, 1.1 / epoch, 0.1 * epoch, 0.08 * epoch, seconds, DateTime.UtcNow);
+        new(job, 1, new EpochMetrics(epoch, 10, 1.0 / epoch, 1.1 / epoch, 0.1 * epoch, 0.08 * epoch, seconds), DateTime.UtcNow);
 
     private static SweepChanged Changed(JobView job, string kind, JobProgressed? p = null) =>
         new("sweep-abc", new SweepEventView(DateTime.UtcNow, kind, job.JobId, $"{job.JobId} {kind}"), job, SweepStatus.Running, p);
@@ -175,6 +175,55 @@ public sealed class EndpointTests : IAsyncLifetime
         using var json = JsonDocument.Parse(data!["data: ".Length..]);
         Assert.Equal("3d_fullres/fold_1", json.RootElement.GetProperty("job").GetProperty("jobId").GetString());
         Assert.Equal("Running", json.RootElement.GetProperty("job").GetProperty("status").GetString());
+    }
+
+    [Fact]
+    public async Task TheEnd_IsAnnouncedWithTheFinalSnapshot_AlsoToLaterClients_AndTheStreamsEndWhenTheServerStops()
+    {
+        var source = new FakeDashboardSource(FakeDashboardSource.Sample());
+        var server = await DashboardServer.StartAsync(new DashboardOptions(DashboardOptions.DefaultHost, 0, Token, _results), source);
+        using var http = new HttpClient { BaseAddress = server.Url, Timeout = TimeSpan.FromSeconds(20) };
+        async Task<StreamReader> Connect()
+        {
+            var response = await http.GetAsync("/api/events", HttpCompletionOption.ResponseHeadersRead);
+            var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+            Assert.Equal("retry: 2000", await reader.ReadLineAsync());
+            Assert.Equal("event: hello", await reader.ReadLineAsync());
+            return reader;
+        }
+        static async Task<JsonDocument> NextFinished(StreamReader reader)
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+            string? line;
+            while ((line = await reader.ReadLineAsync(timeout.Token)) != "event: finished") Assert.NotNull(line);
+            return JsonDocument.Parse((await reader.ReadLineAsync(timeout.Token))!["data: ".Length..]);
+        }
+        using var before = await Connect();
+
+        // the last job completes: the coordinator's snapshot is final (no ETA, no job on any worker)
+        var last = source.Snapshot.Jobs[0] with { Status = JobDisplayStatus.Completed, WorkerId = null };
+        source.Snapshot = source.Snapshot with
+        {
+            Status = SweepStatus.FinishedWithFailures, Jobs = [last, .. source.Snapshot.Jobs[1..]], CompletedJobs = 2, EtaSeconds = 0,
+            Workers = [.. source.Snapshot.Workers.Select(w => w with { JobId = null, Attempt = null })],
+        };
+        source.Push(Changed(last, "completed") with { Status = SweepStatus.FinishedWithFailures });
+        using (var end = await NextFinished(before))
+        {
+            var snapshot = end.RootElement.GetProperty("snapshot");
+            Assert.Equal("FinishedWithFailures", snapshot.GetProperty("status").GetString());
+            Assert.Equal(2, snapshot.GetProperty("completedJobs").GetInt32());
+            Assert.All(snapshot.GetProperty("workers").EnumerateArray(), w => Assert.Equal(JsonValueKind.Null, w.GetProperty("jobId").ValueKind));
+            Assert.True(end.RootElement.TryGetProperty("selection", out _));
+        }
+        using var after = await Connect(); // a page opened after the end is told at once
+        using (var end = await NextFinished(after))
+            Assert.Equal("FinishedWithFailures", end.RootElement.GetProperty("snapshot").GetProperty("status").GetString());
+
+        // stopping the server ends every stream (the page takes that calmly after the end)
+        await server.DisposeAsync();
+        Assert.Equal("", (await before.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(10))).Trim());
+        Assert.Equal("", (await after.ReadToEndAsync().WaitAsync(TimeSpan.FromSeconds(10))).Trim());
     }
 
     [Fact]

@@ -7,10 +7,10 @@ namespace NnUnet.Dashboard.Tests;
 internal sealed class FakeDashboardSource : IDashboardSource
 {
     private readonly List<Action<SweepChanged>> _subscribers = [];
-    public SweepSnapshot Snapshot { get; set; }
+    public SweepView Snapshot { get; set; }
     public List<SweepControl> Commands { get; } = [];
 
-    public FakeDashboardSource(SweepSnapshot snapshot) => Snapshot = snapshot;
+    public FakeDashboardSource(SweepView snapshot) => Snapshot = snapshot;
 
     public static SweepDefinition Definition => SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", ["2d", "3d_fullres"], [0, 1], 10);
 
@@ -18,13 +18,13 @@ internal sealed class FakeDashboardSource : IDashboardSource
         new(JobRecord.TrainJobId(config, fold), JobKind.Train, config, fold, status, status == JobDisplayStatus.Waiting ? 0 : 1, 0, epoch, 10,
             epoch > 0 ? 0.5 : null, epoch > 0 ? 0.45 : null, worker, worker is null ? null : "node", 12.5, null, [], null, null, null, null);
 
-    public static SweepSnapshot Sample() => new("sweep-abc", Definition, SweepStatus.Running,
+    public static SweepView Sample() => new("sweep-abc", Definition, SweepStatus.Running,
         [Job("2d", 0, JobDisplayStatus.Running, 3, "w0"), Job("2d", 1, JobDisplayStatus.Completed, 10), Job("3d_fullres", 0, JobDisplayStatus.Failed),
          Job("3d_fullres", 1, JobDisplayStatus.Ready)],
         [new WorkerView("w0", "node", "cuda:0", "2d/fold_0", 1), new WorkerView("w1", "node", "cuda:1", null, null)],
         [new SweepEventView(DateTime.UtcNow, "assigned", "2d/fold_0", "2d/fold_0 attempt 1 -> w0")], 1, 1, 4, 99, DateTime.UtcNow);
 
-    public Task<SweepSnapshot> GetSnapshotAsync(CancellationToken cancellationToken) => Task.FromResult(Snapshot);
+    public Task<SweepView> GetSnapshotAsync(CancellationToken cancellationToken) => Task.FromResult(Snapshot);
 
     public IReadOnlyList<ClusterMemberView> GetMembers() => [new("akka.tcp://nnunet@127.0.0.1:1", "Up", ["coordinator", "worker"], true, true)];
 

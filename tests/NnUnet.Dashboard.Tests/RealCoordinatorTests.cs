@@ -13,11 +13,11 @@ public sealed class RealCoordinatorTests
         using var http = new HttpClient { BaseAddress = sweep.Server.Url, Timeout = TimeSpan.FromSeconds(10) };
 
         // per-epoch history arrives through the published changes
-        var history = await SimulatedSweep.Eventually(async () =>
+        var history = await Eventually.Until(async () =>
         {
             var doc = JsonDocument.Parse(await http.GetStringAsync("/api/jobs/2d/fold_0"));
             return doc.RootElement.GetProperty("history").GetArrayLength() >= 3 ? doc : null;
-        }, TimeSpan.FromSeconds(30), "no epoch history for 2d/fold_0");
+        }, TimeSpan.FromSeconds(30), () => "no epoch history for 2d/fold_0", transient: e => e is HttpRequestException);
         var points = history.RootElement.GetProperty("history");
         Assert.Equal(1, points[0].GetProperty("epoch").GetInt32());
         Assert.Equal(2, points[1].GetProperty("epoch").GetInt32());

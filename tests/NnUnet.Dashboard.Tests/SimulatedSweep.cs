@@ -2,6 +2,7 @@ using Akka.Actor;
 using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Sweeps;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Dashboard.Tests;
 
@@ -54,21 +55,29 @@ internal sealed class SimulatedSweep : IAsyncDisposable
             device => new SimulatedTrainingBackend(options, device));
     }
 
-    public static async Task<T> Eventually<T>(Func<Task<T?>> probe, TimeSpan timeout, string what) where T : class
+    private bool _dashboardStopped;
+
+    /// <summary>Stops the dashboard (the sweep itself stays up).</summary>
+    public async Task StopDashboardAsync()
     {
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            try { if (await probe() is { } value) return value; }
-            catch (HttpRequestException) { }
-            await Task.Delay(100);
-        }
-        throw new TimeoutException(what);
+        if (_dashboardStopped) return;
+        _dashboardStopped = true;
+        await Server.DisposeAsync();
+    }
+
+    /// <summary>
+    /// The end of <c>nnunet sweep</c>: the actor system (with the coordinator the dashboard asks) goes first, then the
+    /// dashboard, when the command returns; a page that asks the server in between gets no snapshot.
+    /// </summary>
+    public async Task StopAsTheSweepCommandDoesAsync()
+    {
+        await System.Terminate().WaitAsync(TimeSpan.FromSeconds(15));
+        await StopDashboardAsync();
     }
 
     public async ValueTask DisposeAsync()
     {
-        await Server.DisposeAsync();
+        await StopDashboardAsync();
         await System.Terminate().WaitAsync(TimeSpan.FromSeconds(15));
         try { Directory.Delete(ResultsRoot, true); } catch (IOException) { }
     }

@@ -45,11 +45,11 @@ public sealed class StoredCurvesTests
         Assert.NotNull(TrainingCurves.TryLoad(fold)); // NaN pseudo-Dice of an absent class survives the round trip
 
         using var http = new HttpClient { BaseAddress = sweep.Server.Url, Timeout = TimeSpan.FromSeconds(10) };
-        var history = await SimulatedSweep.Eventually(async () =>
+        var history = await Eventually.Until(async () =>
         {
             var doc = JsonDocument.Parse(await http.GetStringAsync("/api/jobs/2d/fold_0"));
             return doc.RootElement.GetProperty("history").GetArrayLength() == 3 ? doc : null;
-        }, TimeSpan.FromSeconds(20), "the stored curves never showed on the job's API");
+        }, TimeSpan.FromSeconds(20), () => "the stored curves never showed on the job's API", transient: e => e is HttpRequestException);
         var points = history.RootElement.GetProperty("history");
         Assert.Equal(3, points[2].GetProperty("epoch").GetInt32());
         Assert.Equal(0.8, points[2].GetProperty("trainLoss").GetDouble(), 12);

@@ -4,6 +4,7 @@ using NnUnet.Training.Augmentation;
 using NnUnet.Training.Data;
 using NnUnet.Training.Inference;
 using NnUnet.Training.Trainer;
+using NnUnet.Core.Results;
 using static TorchSharp.torch;
 
 namespace NnUnet.Training.Tests;
@@ -36,7 +37,7 @@ public class CascadeTrainingTests
     }
 
     private static string PredictionsFolder(string resultsRoot) =>
-        Path.Combine(resultsRoot, TrainingFixture.DatasetName, "nnUNetTrainer__nnUNetPlans__" + Lowres, NextStagePredictions.FolderName, Cascade);
+        Path.Combine(resultsRoot, TrainingFixture.DatasetName, "nnUNetTrainer__nnUNetPlans__" + Lowres, ResultLayout.NextStageFolderName, Cascade);
 
     /// <summary>The previous stage "predicts" the reference (label map as uint8, 0 where the seg is negative).</summary>
     private static void WritePredictions(string resultsRoot, IEnumerable<PreprocessedCase> cases)

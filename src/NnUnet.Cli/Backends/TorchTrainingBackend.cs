@@ -2,11 +2,10 @@ using System.Text.Json;
 using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.Datasets;
+using NnUnet.Core.Results;
 using NnUnet.Core.Selection;
 using NnUnet.Training.Inference;
 using NnUnet.Training.Trainer;
-using ClusterEpoch = NnUnet.Cluster.Backends.EpochProgress;
-using TrainerEpoch = NnUnet.Training.Trainer.EpochProgress;
 
 namespace NnUnet.Cli.Backends;
 
@@ -53,8 +52,10 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
             ValIters = spec.ValIters,
             Device = device,
             Seed = options.Seed,
-            ContinueTraining = spec.ContinueFromCheckpoint,
+            Trainer = spec.TrainerName,
         };
+        // a fold this sweep took over with --continue-training extends the old training even on its first attempt
+        job = job with { ContinueTraining = spec.ContinueFromCheckpoint || FoldOwner.WasAdopted(job.FoldOutputFolder) };
         var trainer = new NnUnetTrainer(new FoldValidator());
         var outcome = await Task.Run(() => trainer.RunAsync(job, new ProgressForwarder(progress), ct), ct).ConfigureAwait(false);
         if (outcome.Status == TrainingStatus.Cancelled) throw new OperationCanceledException($"{spec.JobId} was cancelled at epoch {outcome.EpochsCompleted}");
@@ -76,7 +77,7 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
         });
         var metrics = new Dictionary<string, double> { ["foreground_mean_dice"] = result.ForegroundMeanDiceAfterPostprocessing };
         foreach (var candidate in result.Candidates) metrics["cv_dice:" + candidate.Name] = candidate.ForegroundMeanDice;
-        return new JobOutcome(ResultLayout.OutputPath(spec), metrics);
+        return new JobOutcome(JobOutputs.OutputPath(spec), metrics);
     }
 
     private JobOutcome Predict(JobSpec spec, CancellationToken ct)
@@ -85,7 +86,7 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
         var location = DatasetLocator.Locate(spec.DatasetName, paths);
         string input = Path.Combine(location.RawFolder, "imagesTs");
         if (!Directory.Exists(input)) throw new DirectoryNotFoundException($"{input}: the dataset has no imagesTs to predict");
-        string output = ResultLayout.OutputPath(spec);
+        string output = JobOutputs.OutputPath(spec);
         var run = Predictor.PredictFolder(paths, input, output, new PredictionOptions
         {
             Dataset = spec.DatasetName,
@@ -114,8 +115,8 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
     /// <summary>Forwards the trainer's epochs to the worker (which sends them to the coordinator as progress and heartbeat).</summary>
     private sealed class ProgressForwarder(IJobProgressSink sink) : ITrainingProgressSink
     {
-        public void OnEpochCompleted(TrainerEpoch p) =>
-            sink.ReportEpoch(new ClusterEpoch(p.Epoch, p.TotalEpochs, p.TrainLoss, p.ValLoss, p.MeanForegroundPseudoDice, p.EmaPseudoDice, p.EpochSeconds));
+        public void OnEpochCompleted(EpochProgress p) =>
+            sink.ReportEpoch(new EpochMetrics(p.Epoch, p.TotalEpochs, p.TrainLoss, p.ValLoss, p.MeanForegroundPseudoDice, p.EmaPseudoDice, p.EpochSeconds));
 
         public void OnMessage(string line) { }
     }

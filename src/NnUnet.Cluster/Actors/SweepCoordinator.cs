@@ -81,6 +81,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             Execute(new DefineSweep(settings.Definition, DateTime.UtcNow));
             Execute(new RequeueAfterRecovery(DateTime.UtcNow, settings.AdoptionGrace));
             AcceptAttemptsFinishedDuringOutage();
+            RedoJobsWhoseResultsAreGone();
             if (_state.EarliestHoldEnd() is { } holdEnd)
                 Timers.StartSingleTimer("hold", HoldOver.Instance, holdEnd - DateTime.UtcNow + TimeSpan.FromMilliseconds(50));
             Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.InitialStateAsEvents, typeof(ClusterEvent.MemberRemoved));
@@ -108,10 +109,27 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         {
             if (job.Status != JobStatus.Pending || !job.AdoptableAfterRecovery || job.StartedAt is not { } started) continue;
             var spec = _state.BuildSpec(job.JobId, _settings.ResultsRoot);
-            if (_settings.ResultStore.OutputsWrittenSince(spec, started)) finished.Add((job.JobId, job.Attempt, ResultLayout.OutputPath(spec)));
+            if (_settings.ResultStore.OutputsWrittenSince(spec, started)) finished.Add((job.JobId, job.Attempt, JobOutputs.OutputPath(spec)));
         }
         foreach (var (jobId, attempt, output) in finished)
             Execute(new CompleteJob(jobId, attempt, output, new Dictionary<string, double>(), null, DateTime.UtcNow));
+    }
+
+    /// <summary>
+    /// A job the journal has as completed whose outputs are no longer on storage (moved to superseded/ by
+    /// <c>--overwrite</c>, deleted by hand) runs again, with everything that depends on it: a re-run of the sweep then
+    /// ends with every result present instead of reporting work done that is gone.
+    /// </summary>
+    private void RedoJobsWhoseResultsAreGone()
+    {
+        var missing = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var job in _state.Jobs)
+            if (job.Status == JobStatus.Completed && _settings.ResultStore.MissingOutputs(_state.BuildSpec(job.JobId, _settings.ResultsRoot)) is { } what)
+                missing[job.JobId] = what;
+        if (missing.Count == 0) return;
+        _log.Warning("sweep {0}: {1} completed job(s) have no results on storage any more and run again: {2}", _settings.Definition.SweepId,
+            missing.Count, string.Join("; ", missing.Select(m => $"{m.Key}: {m.Value}")));
+        Execute(new RedoJobsWithoutResults(missing, DateTime.UtcNow));
     }
 
     protected override void PostStop()
@@ -162,7 +180,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             TryDispatch();
         });
         Command<HoldOver>(_ => TryDispatch());
-        Command<GetSweepSnapshot>(_ => Sender.Tell(BuildSnapshot()));
+        Command<GetSweepView>(_ => Sender.Tell(BuildSnapshot()));
         Command<SweepControl>(OnControl);
         Command<Stop>(_ => DeferAsync(Stop.Instance, _ => Context.Stop(Self)));
         Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
@@ -185,7 +203,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         if (_state.IsFinished && _idle.Contains(workerId)) Sender.Tell(FinishedNotice());
     }
 
-    private SweepSnapshot BuildSnapshot()
+    private SweepView BuildSnapshot()
     {
         var running = new Dictionary<string, JobRecord>(StringComparer.Ordinal);
         foreach (var job in _state.Jobs)
@@ -193,7 +211,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         var workers = _workers.Values.Select(w => running.TryGetValue(w.WorkerId, out var j)
             ? new WorkerView(w.WorkerId, w.Node, w.Device, j.JobId, j.Attempt)
             : new WorkerView(w.WorkerId, w.Node, w.Device, null, null)).ToArray();
-        return SweepSnapshot.Build(_state, workers, _recent, DateTime.UtcNow);
+        return SweepView.Build(_state, workers, _recent, DateTime.UtcNow);
     }
 
     private void OnRegister(RegisterWorker r)
@@ -215,8 +233,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
 
     private void OnProgress(JobProgressReport p)
     {
-        var events = _state.Decide(new RecordProgress(p.JobId, p.Attempt, p.Epoch, p.TotalEpochs, p.TrainLoss, p.ValidationLoss,
-            p.PseudoDice, p.EmaPseudoDice, p.EpochSeconds, DateTime.UtcNow));
+        var events = _state.Decide(new RecordProgress(p.JobId, p.Attempt, p.Metrics, DateTime.UtcNow));
         if (events.Count == 0) return;
         var e = (JobProgressed)events[0];
         // at most one persisted progress per job and interval, counted from its (persisted) assignment: a job shorter
@@ -250,7 +267,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             };
             var events = _state.Decide(command);
             PersistEvents(events);
-            Sender.Tell(new SweepControlResult(true, events.Count == 0 ? "nothing to do" : string.Join("; ", events.Select(e => SweepSnapshot.Describe(e).Text))));
+            Sender.Tell(new SweepControlResult(true, events.Count == 0 ? "nothing to do" : string.Join("; ", events.Select(e => SweepView.Describe(e).Text))));
         }
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
         {
@@ -279,7 +296,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         var spec = _state.BuildSpec(job.JobId, _settings.ResultsRoot);
         if (!_settings.ResultStore.OutputsWrittenSince(spec, started)) return;
         _log.Info("{0} attempt {1}: its lost worker had written every output, accepted", job.JobId, job.Attempt);
-        Execute(new CompleteJob(job.JobId, job.Attempt, ResultLayout.OutputPath(spec), new Dictionary<string, double>(), null, DateTime.UtcNow));
+        Execute(new CompleteJob(job.JobId, job.Attempt, JobOutputs.OutputPath(spec), new Dictionary<string, double>(), null, DateTime.UtcNow));
     }
 
     /// <summary>Assigns ready jobs to idle workers, oldest idle worker first.</summary>
@@ -313,9 +330,9 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         if (events.Count == 0) return;
         foreach (var e in events)
         {
-            string? jobId = JobIdOf(e);
-            string? previousWorker = e is JobRequeued or JobCancelled ? _state.Job(jobId!).WorkerId : null;
-            int previousAttempt = jobId is not null && _state.TryGetJob(jobId, out var before) ? before.Attempt : 0;
+            var before = e is IJobEvent j ? _state.Job(j.JobId) : null;
+            string? previousWorker = e is JobRequeued or JobCancelled ? before!.WorkerId : null;
+            int previousAttempt = before?.Attempt ?? 0;
             _state.Apply(e);
             var view = Remember(e);
             AfterEvent(e, previousWorker, previousAttempt);
@@ -336,26 +353,16 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         TryDispatch();
     }
 
-    private static string? JobIdOf(ISweepEvent e) => e switch
-    {
-        JobAssigned x => x.JobId, JobAdopted x => x.JobId, JobProgressed x => x.JobId, JobCompleted x => x.JobId,
-        JobFailed x => x.JobId, JobRequeued x => x.JobId, JobRetried x => x.JobId, JobCancelled x => x.JobId,
-        _ => null,
-    };
-
     private void AfterEvent(ISweepEvent e, string? previousWorker, int previousAttempt)
     {
         // an assignment is a persisted heartbeat: progress persistence is throttled from it; the entry goes with the run
-        if (e is JobAssigned or JobAdopted) _lastPersistedProgress[JobIdOf(e)!] = e.At;
-        else if (e is not JobProgressed && JobIdOf(e) is { } jobId) _lastPersistedProgress.Remove(jobId);
+        if (e is JobAssigned or JobAdopted) _lastPersistedProgress[((IJobEvent)e).JobId] = e.At;
+        else if (e is IJobEvent and not JobProgressed) _lastPersistedProgress.Remove(((IJobEvent)e).JobId);
         switch (e)
         {
-            case JobAssigned a when _workers.TryGetValue(a.WorkerId, out var w):
-                w.Ref.Tell(new StartJob(_state.BuildSpec(a.JobId, _settings.ResultsRoot)));
-                break;
             case JobAssigned a:
-                // the worker vanished between decision and persistence: give the job back
-                Execute(new WorkerLost(a.WorkerId, $"{a.WorkerId} left before its job started", DateTime.UtcNow));
+                // decided by TryDispatch for a registered worker, in this same message: the worker is still there
+                _workers[a.WorkerId].Ref.Tell(new StartJob(_state.BuildSpec(a.JobId, _settings.ResultsRoot)));
                 break;
             case JobRequeued r when previousWorker is not null && _workers.TryGetValue(previousWorker, out var holder):
                 holder.Ref.Tell(new CancelJobRun(r.JobId, previousAttempt, r.Reason));
@@ -368,7 +375,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
 
     private SweepEventView Remember(ISweepEvent e)
     {
-        var view = SweepSnapshot.Describe(e);
+        var view = SweepView.Describe(e);
         _recent.Enqueue(view);
         while (_recent.Count > _settings.RecentEventCount) _recent.Dequeue();
         return view;
@@ -376,23 +383,16 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
 
     private void Publish(ISweepEvent e, SweepEventView view)
     {
-        var sweepId = _settings.Definition.SweepId;
-        JobView? job = null;
-        string? jobId = JobIdOf(e);
-        bool finished = _state.Count(JobStatus.Running) == 0 && _state.IsFinished;
-        var snapshotStatus = _state.AllCompleted ? SweepStatus.Completed
-            : finished ? SweepStatus.FinishedWithFailures
-            : _state.Paused ? SweepStatus.Paused : SweepStatus.Running;
-        if (jobId is not null) job = SweepSnapshot.View(_state, _state.Job(jobId));
-        var changed = new SweepChanged(sweepId, view, job, snapshotStatus, e as JobProgressed);
+        var status = _state.Status;
+        var job = e is IJobEvent j ? SweepView.View(_state, _state.Job(j.JobId)) : null;
+        var changed = new SweepChanged(_settings.Definition.SweepId, view, job, status, e as JobProgressed);
         Context.System.EventStream.Publish(changed);
         _mediator?.Tell(new Publish(SweepTopics.Changes, changed));
-        if (finished || _state.AllCompleted) PublishFinishedOnce();
+        if (status is SweepStatus.Completed or SweepStatus.FinishedWithFailures) PublishFinishedOnce();
         else _finishedPublished = false;
     }
 
-    private SweepFinished FinishedNotice() => new(_settings.Definition.SweepId,
-        _state.AllCompleted ? SweepStatus.Completed : SweepStatus.FinishedWithFailures, _state.Count(JobStatus.Completed), _state.Count(JobStatus.Failed));
+    private SweepFinished FinishedNotice() => new(_settings.Definition.SweepId, _state.Status, _state.Count(JobStatus.Completed), _state.Count(JobStatus.Failed));
 
     /// <summary>
     /// Announces the end once: on the node's event stream and the Finished topic (dashboards, coordinator process), and

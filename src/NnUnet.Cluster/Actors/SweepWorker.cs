@@ -35,13 +35,13 @@ public sealed record WorkerSettings(
 public sealed class SweepWorker : ReceiveActor, IWithTimers
 {
     private sealed record RunEnded(string JobId, int Attempt, JobOutcome? Outcome, Exception? Error, bool Cancelled) : INoSerializationVerificationNeeded;
-    private sealed record EpochDone(string JobId, int Attempt, EpochProgress Progress) : INoSerializationVerificationNeeded;
+    private sealed record EpochDone(string JobId, int Attempt, EpochMetrics Metrics) : INoSerializationVerificationNeeded;
     private sealed class RegisterTick : INoSerializationVerificationNeeded { public static readonly RegisterTick Instance = new(); }
     private sealed class ResendFinished : INoSerializationVerificationNeeded { public static readonly ResendFinished Instance = new(); }
 
     private sealed class ProgressSink(IActorRef worker, string jobId, int attempt) : IJobProgressSink
     {
-        public void ReportEpoch(EpochProgress progress) => worker.Tell(new EpochDone(jobId, attempt, progress));
+        public void ReportEpoch(EpochMetrics epoch) => worker.Tell(new EpochDone(jobId, attempt, epoch));
     }
 
     private readonly WorkerSettings _settings;
@@ -122,9 +122,7 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
         Receive<EpochDone>(e =>
         {
             if (_current is null || _current.JobId != e.JobId || _current.Attempt != e.Attempt) return;
-            var p = e.Progress;
-            _settings.Coordinator.Tell(new JobProgressReport(_settings.WorkerId, e.JobId, e.Attempt, p.Epoch, p.TotalEpochs, p.TrainLoss,
-                p.ValidationLoss, p.PseudoDice, p.EmaPseudoDice, p.EpochSeconds));
+            _settings.Coordinator.Tell(new JobProgressReport(_settings.WorkerId, e.JobId, e.Attempt, e.Metrics));
         });
         Receive<RunEnded>(OnRunEnded);
         Receive<ResendFinished>(_ =>

@@ -4,6 +4,9 @@ using System.Globalization;
 using System.Text.Json;
 using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.IO;
+using NnUnet.Core.Postprocessing;
+using NnUnet.Core.Selection;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Cluster.Backends;
 
@@ -50,8 +53,9 @@ public sealed class SimulatedRunLog
 /// A stand-in trainer for tests, benchmarks and <c>--simulate</c>: sleeps per epoch, reports progress, writes real
 /// (small) files in nnU-Net's layout atomically: <c>checkpoint_latest.ckpt</c> (JSON with the epoch), <c>training_log.txt</c>,
 /// <c>checkpoint_final.ckpt</c>, <c>validation/summary.json</c>; low-res folds also <c>predicted_next_stage/</c>; the
-/// selection writes <c>inference_information.json</c>. Continue-from-checkpoint resumes at the saved epoch, so resume is
-/// observable in the log exactly as with the real trainer.
+/// selection writes <c>inference_information.json</c> and a stand-in <c>best_configuration.json</c> (see
+/// <see cref="WriteStandInSelection"/>). Continue-from-checkpoint resumes at the saved epoch, so resume is observable in
+/// the log exactly as with the real trainer.
 /// </summary>
 public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, string device = "sim") : ITrainingBackend
 {
@@ -81,13 +85,14 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
 
     private async Task<JobOutcome> TrainAsync(JobSpec spec, IJobProgressSink progress, Action<int> started, CancellationToken ct)
     {
-        var fold = ResultLayout.FoldFolder(spec);
+        var fold = JobOutputs.FoldFolder(spec);
         Directory.CreateDirectory(fold);
-        var logPath = Path.Combine(fold, ResultLayout.TrainingLog);
-        var latest = Path.Combine(fold, ResultLayout.CheckpointLatest);
+        var logPath = ResultLayout.TrainingLog(fold);
+        var latest = ResultLayout.Checkpoint(fold, ResultLayout.CheckpointLatest);
         int epoch = 0;
         double ema = 0;
-        if (spec.ContinueFromCheckpoint && File.Exists(latest))
+        // a fold this sweep took over with --continue-training extends the old training even on its first attempt
+        if ((spec.ContinueFromCheckpoint || FoldOwner.WasAdopted(fold)) && File.Exists(latest))
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(latest));
             epoch = doc.RootElement.GetProperty("epoch").GetInt32();
@@ -119,11 +124,11 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
                     stall > TimeSpan.Zero ? () => Task.Delay(stall, ct).GetAwaiter().GetResult() : null);
             }
             File.AppendAllText(logPath, string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}: train_loss {trainLoss:F4} pseudo_dice {dice:F4} ema {ema:F4}\n"));
-            progress.ReportEpoch(new EpochProgress(epoch, spec.Epochs, trainLoss, trainLoss + 0.05, dice, ema, clock.Elapsed.TotalSeconds));
+            progress.ReportEpoch(new EpochMetrics(epoch, spec.Epochs, trainLoss, trainLoss + 0.05, dice, ema, clock.Elapsed.TotalSeconds));
             options.AfterEpoch?.Invoke(spec, epoch);
         }
         if (spec.Configuration == SweepDefinition.Lowres)
-            AtomicFile.WriteAllText(Path.Combine(fold, "predicted_next_stage", SweepDefinition.Cascade, "simulated.json"), "{\"simulated\": true}");
+            AtomicFile.WriteAllText(Path.Combine(ResultLayout.NextStageFolder(Path.GetDirectoryName(fold)!, SweepDefinition.Cascade), "simulated.json"), "{\"simulated\": true}");
         File.AppendAllText(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: validation\n");
         if (options.StallInValidation(spec) is var validationStall && validationStall > TimeSpan.Zero)
             await Task.Delay(validationStall, ct);
@@ -136,7 +141,7 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
             foreground_mean = new { Dice = foregroundMean },
             simulated = true,
         }));
-        AtomicFile.WriteAllText(Path.Combine(fold, ResultLayout.CheckpointFinal), JsonSerializer.Serialize(new { epoch, simulated = true }));
+        AtomicFile.WriteAllText(ResultLayout.Checkpoint(fold, ResultLayout.CheckpointFinal), JsonSerializer.Serialize(new { epoch, simulated = true }));
         File.AppendAllText(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: training done\n");
         options.Log.Add(new(spec.JobId, spec.Attempt, device, 0, true, false, null));
         return new JobOutcome(summary, new Dictionary<string, double> { ["foreground_mean_dice"] = foregroundMean, ["epochs"] = epoch });
@@ -148,26 +153,62 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
         var clock = Stopwatch.StartNew();
         var duration = options.EpochDuration(spec);
         if (duration > TimeSpan.Zero) await Task.Delay(duration, ct);
-        var output = ResultLayout.OutputPath(spec);
+        var output = JobOutputs.OutputPath(spec);
         if (spec.Kind == JobKind.Select)
         {
             var folds = new List<string>();
             foreach (var config in spec.Configurations)
                 foreach (var fold in spec.Folds)
                 {
-                    var summary = ResultLayout.ValidationSummary(ResultLayout.FoldFolder(spec with { Kind = JobKind.Train, Configuration = config, Fold = fold }));
+                    var summary = ResultLayout.ValidationSummary(JobOutputs.FoldFolder(spec with { Kind = JobKind.Train, Configuration = config, Fold = fold }));
                     if (!File.Exists(summary)) throw new FileNotFoundException($"selection needs {summary}, which does not exist");
                     folds.Add(summary);
                 }
-            AtomicFile.WriteAllText(output, JsonSerializer.Serialize(new { simulated = true, summaries = folds, best_configuration = spec.Configurations[0] }));
+            var best = WriteStandInSelection(spec);
+            AtomicFile.WriteAllText(output, JsonSerializer.Serialize(new { simulated = true, summaries = folds, best_configuration = best.Best.Configurations[0] }));
         }
         else
         {
             Directory.CreateDirectory(output);
             AtomicFile.WriteAllText(Path.Combine(output, "simulated.json"), "{\"simulated\": true}");
         }
-        progress.ReportEpoch(new EpochProgress(1, 1, 0, 0, 0, 0, clock.Elapsed.TotalSeconds));
+        progress.ReportEpoch(new EpochMetrics(1, 1, 0, 0, 0, 0, clock.Elapsed.TotalSeconds));
         options.Log.Add(new(spec.JobId, spec.Attempt, device, 0, true, false, null));
         return new JobOutcome(output, new Dictionary<string, double>());
+    }
+
+    /// <summary>
+    /// The selection's stand-in: each configuration scored by the mean foreground Dice of its folds' summaries, the
+    /// best one chosen, no ensemble, no postprocessing; written as <c>nnunet find-best</c> writes it (with an empty
+    /// postprocessing.json), so that what reads the choice (the dashboard, the sweep's summary) shows one after a
+    /// simulated sweep too. Not a selection: the real one ensembles and decides postprocessing on the predictions.
+    /// </summary>
+    private static BestConfiguration WriteStandInSelection(JobSpec spec)
+    {
+        var dataset = ResultLayout.DatasetFolder(spec.ResultsRoot, spec.DatasetName);
+        var candidates = new List<SelectionCandidate>();
+        foreach (var config in spec.Configurations)
+        {
+            double sum = 0;
+            foreach (var fold in spec.Folds)
+            {
+                using var summary = JsonDocument.Parse(File.ReadAllText(ResultLayout.ValidationSummary(
+                    ResultLayout.FoldFolder(spec.ResultsRoot, spec.DatasetName, spec.TrainerName, spec.PlansName, config, fold))));
+                sum += summary.RootElement.GetProperty("foreground_mean").GetProperty("Dice").GetDouble();
+            }
+            var model = ResultLayout.ModelFolder(spec.ResultsRoot, spec.DatasetName, spec.TrainerName, spec.PlansName, config);
+            candidates.Add(new SelectionCandidate(Path.GetFileName(model), "single", [config], [model], model, sum / Math.Max(1, spec.Folds.Length)));
+        }
+        var best = candidates.MaxBy(c => c.ForegroundMeanDice)!;
+        var postprocessing = Path.Combine(dataset, PostprocessingDecision.FileName);
+        AtomicFile.WriteAllText(postprocessing, """{"postprocessing_fns": [], "postprocessing_kwargs": [], "simulated": true}""");
+        var selection = new BestConfiguration
+        {
+            Dataset = spec.DatasetName, Trainer = spec.TrainerName, Plans = spec.PlansName, Folds = spec.Folds, Best = best,
+            ForegroundMeanDiceAfterPostprocessing = best.ForegroundMeanDice, PostprocessingFile = postprocessing, PostprocessingSteps = [],
+            Candidates = candidates,
+        };
+        selection.Save(ResultLayout.BestConfigurationJson(dataset));
+        return selection;
     }
 }

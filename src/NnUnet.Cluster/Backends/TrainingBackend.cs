@@ -2,14 +2,10 @@ using NnUnet.Cluster.Sweeps;
 
 namespace NnUnet.Cluster.Backends;
 
-/// <summary>One finished epoch as the trainer reports it.</summary>
-public readonly record struct EpochProgress(int Epoch, int TotalEpochs, double TrainLoss, double ValidationLoss, double PseudoDice,
-    double EmaPseudoDice, double EpochSeconds);
-
 /// <summary>Receives a running job's per-epoch progress. Thread-safe: called from the job's own thread.</summary>
 public interface IJobProgressSink
 {
-    void ReportEpoch(EpochProgress progress);
+    void ReportEpoch(EpochMetrics epoch);
 }
 
 /// <summary>What a successful job leaves behind: the validation summary and its headline metrics.</summary>

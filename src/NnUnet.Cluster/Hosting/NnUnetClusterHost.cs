@@ -96,8 +96,8 @@ public static class NnUnetClusterHost
     }
 
     /// <summary>Asks the coordinator (through the proxy) for the read model.</summary>
-    public static Task<SweepSnapshot> GetSnapshotAsync(ActorSystem system, TimeSpan timeout) =>
-        CoordinatorProxy(system).Ask<SweepSnapshot>(GetSweepSnapshot.Instance, timeout);
+    public static Task<SweepView> GetViewAsync(ActorSystem system, TimeSpan timeout) =>
+        CoordinatorProxy(system).Ask<SweepView>(GetSweepView.Instance, timeout);
 
     /// <summary>Completes when this node's coordinator publishes <see cref="SweepFinished"/> (coordinator or embedded node).</summary>
     public static Task<SweepFinished> WhenSweepFinishedLocally(ActorSystem system) => WatchFinish(system, subscribeTopic: false);

@@ -13,8 +13,7 @@ public sealed record WorkerRegistered(string WorkerId, string SweepId) : INnUnet
 public sealed record RequestJob(string WorkerId) : INnUnetMessage;
 
 /// <summary>One finished epoch; also the worker's heartbeat for the job.</summary>
-public sealed record JobProgressReport(string WorkerId, string JobId, int Attempt, int Epoch, int TotalEpochs, double TrainLoss,
-    double ValidationLoss, double PseudoDice, double EmaPseudoDice, double EpochSeconds) : INnUnetMessage;
+public sealed record JobProgressReport(string WorkerId, string JobId, int Attempt, EpochMetrics Metrics) : INnUnetMessage;
 
 /// <summary>
 /// A job ended with its outputs written. <paramref name="RequestsNextJob"/>: the worker is idle and asks for its next
@@ -42,9 +41,9 @@ public sealed record JobFinishedAck(string JobId, int Attempt) : INnUnetMessage;
 
 // anyone -> coordinator: queries and operator commands
 
-public sealed record GetSweepSnapshot : INnUnetMessage
+public sealed record GetSweepView : INnUnetMessage
 {
-    public static readonly GetSweepSnapshot Instance = new();
+    public static readonly GetSweepView Instance = new();
 }
 
 public enum SweepControlAction { Pause, Resume, RetryJob, CancelJob }

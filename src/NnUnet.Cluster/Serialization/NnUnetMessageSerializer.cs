@@ -10,7 +10,8 @@ namespace NnUnet.Cluster.Serialization;
 
 /// <summary>
 /// Akka serializer for every <see cref="INnUnetMessage"/> (wire messages, journal events, snapshots): MessagePack,
-/// contractless (records are serialised by property name, so adding a property stays readable), with the manifest
+/// contractless (records are serialised by property name, so adding a property stays readable; the messages holding an
+/// <see cref="Sweeps.EpochMetrics"/> keep their flat shape, see <see cref="EpochMetricsFormatters"/>), with the manifest
 /// being the type's short name. Bound in HOCON (see <see cref="Hosting.ClusterConfig"/>). Payloads are treated as
 /// untrusted (<see cref="MessagePackSecurity.UntrustedData"/>: depth limits, collision-resistant hashing).
 /// </summary>
@@ -20,7 +21,7 @@ public sealed class NnUnetMessageSerializer : SerializerWithStringManifest
     public const int SerializerId = 3141;
 
     private static readonly MessagePackSerializerOptions Options = MessagePackSerializerOptions.Standard
-        .WithResolver(ContractlessStandardResolver.Instance)
+        .WithResolver(CompositeResolver.Create(EpochMetricsFormatters.All, [ContractlessStandardResolver.Instance]))
         .WithSecurity(MessagePackSecurity.UntrustedData);
 
     /// <summary>Every message type by manifest (its short name, unique across the assembly).</summary>

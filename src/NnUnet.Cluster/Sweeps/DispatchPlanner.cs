@@ -9,7 +9,7 @@ namespace NnUnet.Cluster.Sweeps;
 /// shorter: the rule stays "critical path first" wherever that is as good, and the result is never worse than it in
 /// the estimated model, even when the node budget cuts the search short.
 /// Why: with few GPUs, starting every low-res fold first can leave the long 3d_fullres folds for the end, where they
-/// run alone (4 GPUs, 20-job grid: 6.9 s instead of the optimal 6.7 s, bench/README.md "scheduler").
+/// run alone, and the sweep ends later than it could (measured against the optimum in bench/README.md, "scheduler").
 /// </summary>
 public static class DispatchPlanner
 {

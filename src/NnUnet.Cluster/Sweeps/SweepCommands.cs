@@ -14,8 +14,7 @@ public sealed record AssignWork(string WorkerId, string Node, DateTime At, int W
 /// <summary>A registering worker says it is still running <paramref name="JobId"/> attempt <paramref name="Attempt"/>.</summary>
 public sealed record AdoptRunningJob(string WorkerId, string Node, string JobId, int Attempt, DateTime At) : SweepCommand(At);
 
-public sealed record RecordProgress(string JobId, int Attempt, int Epoch, int TotalEpochs, double TrainLoss, double ValidationLoss,
-    double PseudoDice, double EmaPseudoDice, double EpochSeconds, DateTime At) : SweepCommand(At);
+public sealed record RecordProgress(string JobId, int Attempt, EpochMetrics Metrics, DateTime At) : SweepCommand(At);
 
 /// <summary>A worker reports success; <paramref name="MissingOutputs"/> is the coordinator's own check of the files on storage (null = all there).</summary>
 public sealed record CompleteJob(string JobId, int Attempt, string SummaryPath, Dictionary<string, double> Metrics, string? MissingOutputs, DateTime At) : SweepCommand(At);

@@ -8,31 +8,36 @@ public interface ISweepEvent : INnUnetMessage
     DateTime At { get; }
 }
 
+/// <summary>An event that concerns one job of the grid (everything but the sweep-wide ones).</summary>
+public interface IJobEvent : ISweepEvent
+{
+    string JobId { get; }
+}
+
 public sealed record SweepDefined(SweepDefinition Definition, DateTime At) : ISweepEvent;
 
-public sealed record JobAssigned(string JobId, int Attempt, string WorkerId, string Node, bool ResumeFromCheckpoint, DateTime At) : ISweepEvent;
+public sealed record JobAssigned(string JobId, int Attempt, string WorkerId, string Node, bool ResumeFromCheckpoint, DateTime At) : IJobEvent;
 
 /// <summary>A worker that kept running a job while the coordinator restarted took it back (same attempt, no restart of the work).</summary>
-public sealed record JobAdopted(string JobId, int Attempt, string WorkerId, string Node, DateTime At) : ISweepEvent;
+public sealed record JobAdopted(string JobId, int Attempt, string WorkerId, string Node, DateTime At) : IJobEvent;
 
 /// <summary>One finished epoch. Every one is applied and published; the coordinator persists at most one per job per throttle interval.</summary>
-public sealed record JobProgressed(string JobId, int Attempt, int Epoch, int TotalEpochs, double TrainLoss, double ValidationLoss,
-    double PseudoDice, double EmaPseudoDice, double EpochSeconds, DateTime At) : ISweepEvent;
+public sealed record JobProgressed(string JobId, int Attempt, EpochMetrics Metrics, DateTime At) : IJobEvent;
 
-public sealed record JobCompleted(string JobId, int Attempt, string SummaryPath, Dictionary<string, double> Metrics, DateTime At) : ISweepEvent;
+public sealed record JobCompleted(string JobId, int Attempt, string SummaryPath, Dictionary<string, double> Metrics, DateTime At) : IJobEvent;
 
 /// <summary>An attempt failed. <paramref name="Final"/>: the job used up its attempts and stays failed; otherwise it is pending again and resumes from its checkpoint.</summary>
-public sealed record JobFailed(string JobId, int Attempt, string Reason, bool Final, DateTime At) : ISweepEvent;
+public sealed record JobFailed(string JobId, int Attempt, string Reason, bool Final, DateTime At) : IJobEvent;
 
 /// <summary>An attempt ended without a failure of the job itself (worker lost, lease expired, coordinator restart): pending again, resume from checkpoint.
 /// <paramref name="Adoptable"/>: after a coordinator restart the worker that ran it may still take it back; until
 /// <paramref name="HeldUntil"/> nobody else gets it, so that workers have time to re-register.</summary>
-public sealed record JobRequeued(string JobId, int Attempt, string Reason, bool Adoptable, DateTime At, DateTime? HeldUntil = null) : ISweepEvent;
+public sealed record JobRequeued(string JobId, int Attempt, string Reason, bool Adoptable, DateTime At, DateTime? HeldUntil = null) : IJobEvent;
 
 /// <summary>Operator retry of a failed or cancelled job: pending again with a fresh attempt budget.</summary>
-public sealed record JobRetried(string JobId, DateTime At) : ISweepEvent;
+public sealed record JobRetried(string JobId, DateTime At) : IJobEvent;
 
-public sealed record JobCancelled(string JobId, string Reason, DateTime At) : ISweepEvent;
+public sealed record JobCancelled(string JobId, string Reason, DateTime At) : IJobEvent;
 
 public sealed record SweepPaused(DateTime At) : ISweepEvent;
 

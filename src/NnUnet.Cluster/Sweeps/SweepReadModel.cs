@@ -36,10 +36,10 @@ public sealed record WorkerView(string WorkerId, string Node, string Device, str
 public sealed record SweepEventView(DateTime At, string Kind, string? JobId, string Text) : INnUnetMessage;
 
 /// <summary>
-/// The read model of a sweep: answer to <see cref="GetSweepSnapshot"/>. Plain data, safe to serialise to JSON for the
+/// The read model of a sweep: answer to <see cref="GetSweepView"/>. Plain data, safe to serialise to JSON for the
 /// dashboard. <paramref name="EtaSeconds"/> is a rough estimate from measured epoch times.
 /// </summary>
-public sealed record SweepSnapshot(
+public sealed record SweepView(
     string? SweepId,
     SweepDefinition? Definition,
     SweepStatus Status,
@@ -52,18 +52,15 @@ public sealed record SweepSnapshot(
     double? EtaSeconds,
     DateTime AsOf) : INnUnetMessage
 {
-    public static SweepSnapshot Build(SweepState state, IReadOnlyCollection<WorkerView> workers, IReadOnlyCollection<SweepEventView> recentEvents, DateTime now)
+    public static SweepView Build(SweepState state, IReadOnlyCollection<WorkerView> workers, IReadOnlyCollection<SweepEventView> recentEvents, DateTime now)
     {
         var jobs = new List<JobView>();
         foreach (var job in state.Jobs) jobs.Add(View(state, job));
         int completed = state.Count(JobStatus.Completed), failed = state.Count(JobStatus.Failed);
-        var sweepStatus = state.Definition is null ? SweepStatus.NotDefined
-            : state.AllCompleted ? SweepStatus.Completed
-            : state.IsFinished ? SweepStatus.FinishedWithFailures
-            : state.Paused ? SweepStatus.Paused : SweepStatus.Running;
-        return new SweepSnapshot(state.Definition?.SweepId, state.Definition, sweepStatus, jobs.ToArray(), workers.ToArray(),
+        var sweepStatus = state.Status;
+        return new SweepView(state.Definition?.SweepId, state.Definition, sweepStatus, jobs.ToArray(), workers.ToArray(),
             recentEvents.ToArray(), completed, failed, jobs.Count,
-            sweepStatus is SweepStatus.Running or SweepStatus.Paused ? state.EstimatedSweepSeconds(Math.Max(1, workers.Count)) : 0, now);
+            sweepStatus is SweepStatus.Running or SweepStatus.Paused ? state.Durations.EstimatedSweepSeconds(Math.Max(1, workers.Count)) : 0, now);
     }
 
     public static JobView View(SweepState state, JobRecord job)
@@ -74,9 +71,9 @@ public sealed record SweepSnapshot(
             JobStatus.Completed => JobDisplayStatus.Completed,
             JobStatus.Failed => JobDisplayStatus.Failed,
             JobStatus.Cancelled => JobDisplayStatus.Cancelled,
-            _ => state.IsReady(job) ? JobDisplayStatus.Ready : state.IsBlocked(job) ? JobDisplayStatus.Blocked : JobDisplayStatus.Waiting,
+            _ => state.Ledger.IsReady(job) ? JobDisplayStatus.Ready : state.Ledger.IsBlocked(job) ? JobDisplayStatus.Blocked : JobDisplayStatus.Waiting,
         };
-        double? eta = job.IsTerminal || status == JobDisplayStatus.Blocked ? null : state.EstimatedRemainingSeconds(job);
+        double? eta = job.IsTerminal || status == JobDisplayStatus.Blocked ? null : state.Durations.EstimatedRemainingSeconds(job);
         return new JobView(job.JobId, job.Kind, job.Configuration, job.Fold, status, job.Attempt, job.Failures, job.Epoch,
             job.TotalEpochs, job.LastPseudoDice, job.BestEmaPseudoDice, job.WorkerId, job.Node, eta, job.LastError, job.DependsOn,
             job.StartedAt, job.FinishedAt, job.SummaryPath, job.Metrics);
@@ -88,11 +85,12 @@ public sealed record SweepSnapshot(
         SweepDefined d => new(d.At, "defined", null, $"sweep {d.Definition.SweepId}: {string.Join(", ", d.Definition.Configurations)} x folds {string.Join(",", d.Definition.Folds)}, {d.Definition.Epochs} epochs"),
         JobAssigned a => new(a.At, "assigned", a.JobId, $"{a.JobId} attempt {a.Attempt} -> {a.WorkerId}{(a.ResumeFromCheckpoint ? " (continue from checkpoint)" : "")}"),
         JobAdopted a => new(a.At, "adopted", a.JobId, $"{a.JobId} attempt {a.Attempt} kept by {a.WorkerId} after coordinator restart"),
-        JobProgressed p => new(p.At, "progress", p.JobId, $"{p.JobId} epoch {p.Epoch}/{p.TotalEpochs} EMA pseudo-Dice {p.EmaPseudoDice:F4}"),
+        JobProgressed p => new(p.At, "progress", p.JobId, $"{p.JobId} epoch {p.Metrics.Epoch}/{p.Metrics.TotalEpochs} EMA pseudo-Dice {p.Metrics.EmaPseudoDice:F4}"),
         JobCompleted c => new(c.At, "completed", c.JobId, $"{c.JobId} completed (attempt {c.Attempt})"),
         JobFailed f => new(f.At, "failed", f.JobId, $"{f.JobId} attempt {f.Attempt} failed{(f.Final ? " for good" : ", will retry")}: {f.Reason}"),
         JobRequeued r => new(r.At, "requeued", r.JobId, $"{r.JobId} attempt {r.Attempt} re-queued: {r.Reason}"),
         JobRetried r => new(r.At, "retried", r.JobId, $"{r.JobId} retried by operator"),
+        JobResultsGone g => new(g.At, "redo", g.JobId, $"{g.JobId} runs again: {g.Reason}"),
         JobCancelled c => new(c.At, "cancelled", c.JobId, $"{c.JobId} cancelled: {c.Reason}"),
         SweepPaused p => new(p.At, "paused", null, "sweep paused"),
         SweepResumed r => new(r.At, "resumed", null, "sweep resumed"),

@@ -1,5 +1,6 @@
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Evaluation;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Core.Ensembling;
 
@@ -45,7 +46,7 @@ public static class FolderEnsembler
             var files = new Dictionary<string, string>(StringComparer.Ordinal);
             foreach (int fold in folds)
             {
-                string validation = Path.Combine(model, $"fold_{fold}", "validation");
+                string validation = ResultLayout.ValidationFolder(ResultLayout.FoldFolder(model, fold));
                 if (!Directory.Exists(validation))
                     throw new InvalidDataException($"{model}: fold {fold} has no validation folder ({validation}); train and validate every requested fold");
                 var npz = SegmentationEvaluator.ListCases(validation, ".npz");
@@ -63,7 +64,7 @@ public static class FolderEnsembler
         }
         var cases = CheckSameCases(modelFolders, perModel);
         Run(cases, perModel, outputFolder, dataset, saveProbabilities: false, degreeOfParallelism);
-        foreach (string name in new[] { "plans.json", "dataset.json" })
+        foreach (string name in new[] { ResultLayout.PlansFile, DatasetJson.FileName })
         {
             string source = Path.Combine(modelFolders[0], name);
             if (File.Exists(source)) File.Copy(source, Path.Combine(outputFolder, name), overwrite: true);

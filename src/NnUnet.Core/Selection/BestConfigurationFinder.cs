@@ -5,6 +5,7 @@ using NnUnet.Core.Ensembling;
 using NnUnet.Core.Evaluation;
 using NnUnet.Core.Planning;
 using NnUnet.Core.Postprocessing;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Core.Selection;
 
@@ -37,9 +38,6 @@ public sealed record SelectionOptions
 /// </summary>
 public static class BestConfigurationFinder
 {
-    public const string InferenceInformationFile = "inference_information.json";
-    public const string InferenceInstructionsFile = "inference_instructions.txt";
-
     public static BestConfiguration Run(NnUnetPaths paths, string datasetNameOrId, SelectionOptions options)
     {
         if (options.Configurations.Count == 0) throw new ArgumentException("no configurations to choose from");
@@ -47,7 +45,6 @@ public static class BestConfigurationFinder
         string datasetName = DatasetLocator.ResolveName(datasetNameOrId, paths);
         string resultsFolder = paths.ResultsDatasetFolder(datasetName);
         if (!Directory.Exists(resultsFolder)) throw new DirectoryNotFoundException($"{resultsFolder} does not exist: no trained models for {datasetName}");
-        string foldsText = string.Join("_", options.Folds);
         var log = options.Log ?? (_ => { });
 
         var models = FindModels(paths, datasetName, resultsFolder, options, log);
@@ -58,7 +55,7 @@ public static class BestConfigurationFinder
         var candidates = new List<SelectionCandidate>();
         foreach (var model in models)
         {
-            string merged = Path.Combine(model.Folder, $"crossval_results_folds_{foldsText}");
+            string merged = ResultLayout.CrossValidationFolder(model.Folder, options.Folds);
             log($"{model.Identifier}: merging folds {string.Join(", ", options.Folds)} and evaluating");
             MergeFolds(model.Folder, merged, options.Folds, dataset.FileEnding);
             var summary = SegmentationEvaluator.EvaluateFolderAndSave(referenceFolder, merged, labels, dataset.IgnoreLabel, dataset.FileEnding, options.DegreeOfParallelism);
@@ -71,8 +68,8 @@ public static class BestConfigurationFinder
             {
                 for (int j = i + 1; j < models.Count; j++)
                 {
-                    string name = $"ensemble___{models[i].Identifier}___{models[j].Identifier}___{foldsText}";
-                    string output = Path.Combine(resultsFolder, "ensembles", name);
+                    string name = ResultLayout.EnsembleName(models[i].Identifier, models[j].Identifier, options.Folds);
+                    string output = ResultLayout.EnsembleFolder(resultsFolder, name);
                     log($"{name}: ensembling and evaluating");
                     if (Directory.Exists(output)) Directory.Delete(output, recursive: true);
                     FolderEnsembler.EnsembleCrossValidation([models[i].Folder, models[j].Folder], output, options.Folds, dataset, options.DegreeOfParallelism);
@@ -102,9 +99,9 @@ public static class BestConfigurationFinder
             PostprocessingSteps = postprocessing.Steps.Select(s => s.Description).ToList(),
             Candidates = candidates,
         };
-        result.Save(Path.Combine(resultsFolder, BestConfiguration.FileName));
-        WriteInferenceInformation(result, datasetName, options, models, Path.Combine(resultsFolder, InferenceInformationFile));
-        File.WriteAllText(Path.Combine(resultsFolder, InferenceInstructionsFile), InferenceInstructions(result));
+        result.Save(ResultLayout.BestConfigurationJson(resultsFolder));
+        WriteInferenceInformation(result, datasetName, options, models, ResultLayout.InferenceInformation(resultsFolder));
+        File.WriteAllText(ResultLayout.InferenceInstructions(resultsFolder), InferenceInstructions(result));
         return result;
     }
 
@@ -136,7 +133,7 @@ public static class BestConfigurationFinder
         {
             foreach (string configuration in options.Configurations)
             {
-                string candidate = Path.Combine(resultsFolder, $"{options.Trainer}__{options.Plans}__{configuration}", "plans.json");
+                string candidate = Path.Combine(resultsFolder, ResultLayout.ModelFolderName(options.Trainer, options.Plans, configuration), ResultLayout.PlansFile);
                 if (File.Exists(candidate)) { plansPath = candidate; break; }
             }
         }
@@ -150,7 +147,7 @@ public static class BestConfigurationFinder
                 log($"{configuration}: not in the plans ({plansPath}), skipped");
                 continue;
             }
-            string identifier = $"{options.Trainer}__{options.Plans}__{configuration}";
+            string identifier = ResultLayout.ModelFolderName(options.Trainer, options.Plans, configuration);
             string folder = Path.Combine(resultsFolder, identifier);
             if (planned is null && !Directory.Exists(folder))
             {
@@ -189,14 +186,14 @@ public static class BestConfigurationFinder
     {
         if (Directory.Exists(mergedFolder)) Directory.Delete(mergedFolder, recursive: true);
         Directory.CreateDirectory(mergedFolder);
-        foreach (string name in new[] { "plans.json", "dataset.json" })
+        foreach (string name in new[] { ResultLayout.PlansFile, DatasetJson.FileName })
         {
             string source = Path.Combine(modelFolder, name);
             if (File.Exists(source)) File.Copy(source, Path.Combine(mergedFolder, name));
         }
         foreach (int fold in folds)
         {
-            string validation = Path.Combine(modelFolder, $"fold_{fold}", "validation");
+            string validation = ResultLayout.ValidationFolder(ResultLayout.FoldFolder(modelFolder, fold));
             if (!Directory.Exists(validation))
                 throw new InvalidDataException($"{modelFolder}: fold {fold} is missing ({validation} does not exist); train it first");
             foreach (string file in SegmentationEvaluator.ListCases(validation, fileEnding))
@@ -231,7 +228,7 @@ public static class BestConfigurationFinder
                 ["result_on_crossval_pre_pp"] = result.Best.ForegroundMeanDice,
                 ["result_on_crossval_post_pp"] = result.ForegroundMeanDiceAfterPostprocessing,
                 ["postprocessing_file"] = result.PostprocessingFile,
-                ["some_plans_file"] = Path.Combine(result.Best.SourceFolder, "plans.json"),
+                ["some_plans_file"] = Path.Combine(result.Best.SourceFolder, ResultLayout.PlansFile),
                 ["selected_model_or_models"] = selected,
             },
         };

@@ -32,12 +32,35 @@ async function act(action, job) {
 
 let refreshTimer = null;
 function scheduleRefresh(ms) { if (refreshTimer) return; refreshTimer = setTimeout(() => { refreshTimer = null; refresh(); }, ms); }
+/** GET as JSON; null when the server does not answer (it may have stopped with the sweep's process). */
+async function getJson(url) {
+  try { const res = await fetch(url); return res.ok ? await res.json() : null; } catch { return null; }
+}
 
-function connect(onChange) {
+// The sweep is over (nothing left to run unless an operator retries a job): no ETA, a calm badge, and the stream's end
+// is expected (the process that hosts the sweep stops soon after), not a lost link.
+const OVER = new Set(["Completed", "FinishedWithFailures"]);
+let over = false, streamOpen = false, everOpen = false;
+function showLive() {
+  const el = $("live");
+  const [text, cls, title] = over
+    ? ["finished", "done", streamOpen ? "the sweep is over" : "the sweep is over; the server has closed the live stream"]
+    : streamOpen ? ["live", "on", "live updates from the server"]
+    : everOpen ? ["reconnecting", "off", "the live stream is down; retrying"] : ["connecting", "off", "opening the live stream"];
+  el.textContent = text; el.className = `live ${cls}`; el.title = title; el.dataset.stream = streamOpen ? "open" : "closed";
+}
+function setOver(status) { over = OVER.has(status); showLive(); }
+
+function connect(onChange, onFinished) {
   const es = new EventSource("/api/events");
-  es.addEventListener("hello", () => { $("live").textContent = "live"; $("live").className = "live on"; scheduleRefresh(0); });
+  es.addEventListener("hello", () => { streamOpen = everOpen = true; showLive(); scheduleRefresh(0); });
   es.addEventListener("change", (e) => onChange(JSON.parse(e.data)));
-  es.onerror = () => { $("live").textContent = "reconnecting"; $("live").className = "live off"; };
+  es.addEventListener("finished", (e) => onFinished(JSON.parse(e.data)));
+  es.onerror = () => {
+    streamOpen = false;
+    if (over) es.close(); // the end came first: nothing more to wait for
+    showLive();
+  };
 }
 
 // ---------- grid page ----------
@@ -67,25 +90,39 @@ function renderGrid(s) {
   $("stages").innerHTML = stages.length ? "<h2>Final stages</h2><table><tr>" + stages.map((j) => `<td class="cell" data-job="${esc(j.jobId)}"></td>`).join("") + "</tr></table>" : "";
   for (const j of s.jobs) setCell(j);
 }
-function renderStatus(s) {
+/** The selection in one line: the chosen model or ensemble, its CV Dice, the postprocessing decision. */
+function resultText(sel, s) {
+  if (!sel) return s.status === "FinishedWithFailures" ? "no selection: a job it needs did not complete" : "";
+  if (sel.error) return `selection unreadable: ${sel.error}`;
+  const chosen = sel.kind === "ensemble" ? `ensemble of ${sel.configurations.join(" + ")}` : sel.configurations.join(" + ");
+  const post = sel.postprocessingSteps.length ? sel.postprocessingSteps.join("; ") : "none";
+  return `chosen: ${chosen} · CV Dice ${fmt(sel.diceAfterPostprocessing)} · postprocessing: ${post}`;
+}
+function renderStatus(s, sel) {
+  setOver(s.status);
   $("sweep-id").textContent = s.sweepId ?? "";
   $("sweep-status").textContent = s.status;
   $("sweep-counts").textContent = `${s.completedJobs}/${s.totalJobs} done` + (s.failedJobs ? `, ${s.failedJobs} failed` : "");
+  $("sweep-eta-part").hidden = over;
   $("sweep-eta").textContent = duration(s.etaSeconds);
+  $("sweep-result").textContent = over ? resultText(sel, s) : "";
+  $("pause").disabled = $("resume").disabled = over;
 }
-async function refreshGrid() {
-  const res = await fetch("/api/sweep"); if (!res.ok) return;
-  const { snapshot, selection } = await res.json();
+function renderSweep({ snapshot, selection }) {
   const shapeChanged = !sweep || sweep.sweepId !== snapshot.sweepId || !document.querySelector("[data-job]");
   sweep = snapshot;
   if (shapeChanged) renderGrid(snapshot); else for (const j of snapshot.jobs) setCell(j);
-  renderStatus(snapshot);
+  renderStatus(snapshot, selection);
   $("events").innerHTML = snapshot.recentEvents.slice().reverse().map((e) => `<li>${esc(new Date(e.at).toLocaleTimeString())} ${esc(e.text)}</li>`).join("");
   renderSelection(selection);
-  const cl = await fetch("/api/cluster"); if (!cl.ok) return;
-  const { members, workers } = await cl.json();
-  $("workers").querySelector("tbody").innerHTML = workers.map((w) =>
-    `<tr><td>${esc(w.workerId)}</td><td>${esc(w.device)}</td><td>${w.jobId ? `<a href="/jobs/${esc(w.jobId)}">${esc(w.jobId)}</a>` : "idle"}</td></tr>`).join("");
+  $("workers").querySelector("tbody").innerHTML = snapshot.workers.map((w) =>
+    `<tr><td>${esc(w.workerId)}</td><td>${esc(w.device)}</td><td>${w.jobId ? `<a href="/jobs/${esc(w.jobId)}">${esc(w.jobId)}</a>` : "none"}</td></tr>`).join("");
+}
+async function refreshGrid() {
+  const body = await getJson("/api/sweep"); if (!body) return;
+  renderSweep(body);
+  const cluster = await getJson("/api/cluster"); if (!cluster) return;
+  const { members } = cluster;
   $("members").querySelector("tbody").innerHTML = members.map((m) =>
     `<tr><td>${esc(m.address)}${m.isSelf ? " (this node)" : ""}</td><td>${esc(m.status)}</td><td>${esc(m.roles.join(", "))}</td><td>${m.reachable ? "yes" : "<b>NO</b>"}</td></tr>`).join("");
 }
@@ -103,14 +140,17 @@ function onGridChange(ch) {
   const li = document.createElement("li"); li.textContent = `${new Date(ch.event.at).toLocaleTimeString()} ${ch.event.text}`;
   if (ch.event.kind !== "progress") $("events").prepend(li);
   if (sweep) { sweep.status = ch.status; $("sweep-status").textContent = ch.status; }
-  scheduleRefresh(1000); // counts, workers, ETA: re-read the snapshot at most once a second
+  setOver(ch.status);
+  if (over) $("sweep-eta-part").hidden = true;
+  scheduleRefresh(over ? 0 : 1000); // counts, workers, ETA: re-read the snapshot at most once a second, at once at the end
 }
 
 // ---------- job page ----------
 const jobId = decodeURIComponent(location.pathname.replace(/^\/jobs\//, ""));
 let epochs = [];
 function chart(el, series, opts = {}) {
-  const W = 460, H = 200, L = 50, R = 10, T = 10, B = 24;
+  // as wide as its figure (redrawn on resize); the height stays, so the text keeps its size
+  const W = Math.max(300, Math.floor(el.clientWidth)), H = 200, L = 50, R = 10, T = 10, B = 24;
   const xs = epochs.map((p) => p.epoch);
   const all = series.flatMap((s) => epochs.map(s.y)).filter((v) => Number.isFinite(v));
   if (!epochs.length || !all.length) { el.innerHTML = `<svg width="${W}" height="${H}"><text x="${W / 2 - 40}" y="${H / 2}">no epochs yet</text></svg>`; return; }
@@ -139,11 +179,13 @@ function renderJob(j) {
   $("job-error").textContent = j.lastError ?? "";
 }
 async function refreshJob() {
-  const res = await fetch(`/api/jobs/${jobId}`);
+  let res;
+  try { res = await fetch(`/api/jobs/${jobId}`); } catch { return; } // the server stopped
   if (!res.ok) { $("job-status").textContent = `not found (${res.status})`; return; }
   const body = await res.json(); epochs = body.history; renderJob(body.job); renderCharts();
 }
 function onJobChange(ch) {
+  setOver(ch.status);
   if (!ch.job || ch.job.jobId !== jobId) return;
   renderJob(ch.job);
   if (ch.progress) {
@@ -165,4 +207,12 @@ if (page === "grid") {
 }
 showTokenState();
 refresh();
-connect(page === "grid" ? onGridChange : onJobChange);
+connect(page === "grid" ? onGridChange : onJobChange, (end) => {
+  // the sweep's final state, pushed by the server when it ended (the process may stop right after)
+  if (page === "grid") renderSweep(end);
+  else {
+    setOver(end.snapshot.status);
+    const j = end.snapshot.jobs.find((x) => x.jobId === jobId); if (j) renderJob(j);
+  }
+});
+if (page === "job") { let t = null; window.addEventListener("resize", () => { clearTimeout(t); t = setTimeout(renderCharts, 100); }); }

@@ -4,6 +4,7 @@ using NnUnet.Core.Preprocessing;
 using NnUnet.Training.Trainer;
 using TorchSharp;
 using static TorchSharp.torch;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Training.Inference;
 
@@ -18,7 +19,6 @@ namespace NnUnet.Training.Inference;
 /// </summary>
 public sealed class FoldValidator : IFoldValidator
 {
-    public const string ValidationFolderName = "validation";
     public const string GroundTruthFolderName = DatasetPreprocessor.GroundTruthFolderName;
 
     public Task ValidateAsync(string foldDirectory, torch.nn.Module network, FoldValidationContext context,
@@ -34,7 +34,7 @@ public sealed class FoldValidator : IFoldValidator
         ArgumentNullException.ThrowIfNull(validationCaseIds);
         var configuration = context.Plans.GetConfiguration(context.ConfigurationName);
         string preprocessedFolder = Path.Combine(context.PreprocessedDatasetFolder, configuration.DataIdentifier);
-        string validationFolder = Path.Combine(foldDirectory, ValidationFolderName);
+        string validationFolder = ResultLayout.ValidationFolder(foldDirectory);
         Directory.CreateDirectory(validationFolder);
 
         var exporter = new PredictionExporter(context.Plans, configuration, context.Dataset);

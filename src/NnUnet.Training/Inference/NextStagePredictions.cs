@@ -1,6 +1,7 @@
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Preprocessing;
 using NnUnet.Core.IO;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Training.Inference;
 
@@ -13,8 +14,6 @@ namespace NnUnet.Training.Inference;
 /// </summary>
 public static class NextStagePredictions
 {
-    public const string FolderName = "predicted_next_stage";
-
     /// <summary><c>TRAINER__PLANS__CONFIG/predicted_next_stage/NEXT_CONFIG</c> for a fold folder <c>TRAINER__PLANS__CONFIG/fold_F</c>.</summary>
     public static string FolderFor(string foldDirectory, string nextConfiguration) =>
         FolderForModel(Path.GetDirectoryName(Path.GetFullPath(foldDirectory).TrimEnd(Path.DirectorySeparatorChar))!, nextConfiguration);
@@ -22,7 +21,7 @@ public static class NextStagePredictions
     /// <summary><c>TRAINER__PLANS__PREVIOUS/predicted_next_stage/NEXT_CONFIG</c> for the previous stage's model folder
     /// (nnU-Net's <c>folder_with_segs_from_previous_stage</c>).</summary>
     public static string FolderForModel(string previousStageModelFolder, string nextConfiguration) =>
-        Path.Combine(Path.GetFullPath(previousStageModelFolder), FolderName, nextConfiguration);
+        ResultLayout.NextStageFolder(previousStageModelFolder, nextConfiguration);
 
     public static string PathFor(string folder, string caseId) => Path.Combine(folder, caseId + ".npy");
 

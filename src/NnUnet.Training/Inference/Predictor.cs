@@ -9,6 +9,7 @@ using NnUnet.Core.Selection;
 using NnUnet.Training.Devices;
 using TorchSharp;
 using NnUnet.Core.IO;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Training.Inference;
 
@@ -124,16 +125,16 @@ public static class Predictor
     private static (string Name, IReadOnlyList<string> Folders, IReadOnlyList<int> Folds, string? Postprocessing) ChooseModels(
         string resultsFolder, PredictionOptions options)
     {
-        string bestPath = Path.Combine(resultsFolder, BestConfiguration.FileName);
+        string bestPath = ResultLayout.BestConfigurationJson(resultsFolder);
         if (options.UseBest)
         {
             var best = BestConfiguration.Load(bestPath);
             var folders = new List<string>();
             foreach (string configuration in best.Best.Configurations)
-                folders.Add(Path.Combine(resultsFolder, PredictorModel.FolderName(best.Trainer, best.Plans, configuration)));
+                folders.Add(Path.Combine(resultsFolder, ResultLayout.ModelFolderName(best.Trainer, best.Plans, configuration)));
             return (best.Best.Name, folders, options.Folds ?? best.Folds, best.PostprocessingFile);
         }
-        string folder = Path.Combine(resultsFolder, PredictorModel.FolderName(options.Trainer, options.Plans, options.Configuration!));
+        string folder = Path.Combine(resultsFolder, ResultLayout.ModelFolderName(options.Trainer, options.Plans, options.Configuration!));
         var folds = options.Folds ?? DefaultFolds;
         // the postprocessing find-best determined for this very model, else none
         string? postprocessing = null;
@@ -146,7 +147,7 @@ public static class Predictor
         }
         if (postprocessing is null)
         {
-            string crossval = Path.Combine(folder, $"crossval_results_folds_{string.Join("_", folds)}", PostprocessingDecision.FileName);
+            string crossval = Path.Combine(ResultLayout.CrossValidationFolder(folder, folds), PostprocessingDecision.FileName);
             if (File.Exists(crossval)) postprocessing = crossval;
         }
         return (Path.GetFileName(folder), [folder], folds, postprocessing);

@@ -5,6 +5,7 @@ using NnUnet.Core.Preprocessing;
 using NnUnet.Training.Network;
 using NnUnet.Training.Trainer;
 using TorchSharp;
+using NnUnet.Core.Results;
 using static TorchSharp.torch;
 
 namespace NnUnet.Training.Inference;
@@ -17,8 +18,6 @@ namespace NnUnet.Training.Inference;
 /// </summary>
 public sealed class PredictorModel : IDisposable
 {
-    public const string CheckpointName = "checkpoint_final";
-
     private readonly List<PlainConvUNet> _networks;
     private readonly SlidingWindowPredictor _predictor;
     private readonly DefaultPreprocessor _preprocessor;
@@ -50,9 +49,6 @@ public sealed class PredictorModel : IDisposable
     public PredictorModel? PreviousStage { get; }
     public int FoldCount => _networks.Count;
 
-    /// <summary><c>TRAINER__PLANS__CONFIG</c>, nnU-Net's model folder name.</summary>
-    public static string FolderName(string trainer, string plans, string configuration) => $"{trainer}__{plans}__{configuration}";
-
     /// <summary>
     /// Loads <c>fold_F/checkpoint_final.ckpt</c> of every fold in <paramref name="modelFolder"/> with the folder's
     /// plans.json and dataset.json (the trainer copies both there); a cascade stage loads its previous stage from the
@@ -63,22 +59,20 @@ public sealed class PredictorModel : IDisposable
         if (!Directory.Exists(modelFolder)) throw new DirectoryNotFoundException($"model folder {modelFolder} does not exist (train the configuration first)");
         if (folds.Count == 0) throw new ArgumentException("no folds given");
         string folderName = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelFolder)));
-        string[] parts = folderName.Split("__");
-        if (parts.Length != 3) throw new ArgumentException($"{modelFolder}: a model folder is named TRAINER__PLANS__CONFIG");
-        string plansPath = Path.Combine(modelFolder, "plans.json");
+        if (!ResultLayout.TryParseModelFolderName(folderName, out _, out _, out string configurationName))
+            throw new ArgumentException($"{modelFolder}: a model folder is named TRAINER__PLANS__CONFIG");
+        string plansPath = Path.Combine(modelFolder, ResultLayout.PlansFile);
         string datasetPath = Path.Combine(modelFolder, DatasetJson.FileName);
         if (!File.Exists(plansPath)) throw new FileNotFoundException($"{plansPath} is missing (the trainer copies the plans into the model folder)", plansPath);
         if (!File.Exists(datasetPath)) throw new FileNotFoundException($"{datasetPath} is missing (the trainer copies dataset.json into the model folder)", datasetPath);
         var plans = NnUnetPlans.Load(plansPath);
         var dataset = DatasetJson.Load(datasetPath);
-        string configurationName = parts[2];
         var configuration = plans.GetConfiguration(configurationName);
 
         PredictorModel? previous = null;
         if (configuration.PreviousStage is { } previousName)
         {
-            string previousFolder = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(modelFolder))!, FolderName(parts[0], parts[1], previousName));
-            previous = Load(previousFolder, folds, device);
+            previous = Load(ResultLayout.SiblingModelFolder(modelFolder, previousName), folds, device);
         }
 
         var networks = new List<PlainConvUNet>(folds.Count);
@@ -87,7 +81,7 @@ public sealed class PredictorModel : IDisposable
         {
             foreach (int fold in folds)
             {
-                string path = Path.Combine(modelFolder, $"fold_{fold}", CheckpointName + Checkpoint.Extension);
+                string path = ResultLayout.Checkpoint(ResultLayout.FoldFolder(modelFolder, fold), ResultLayout.CheckpointFinal);
                 if (!File.Exists(path)) throw new FileNotFoundException($"{path} is missing: fold {fold} of {folderName} has not finished training", path);
                 using var checkpoint = Checkpoint.Load(path);
                 var meta = checkpoint.Metadata;

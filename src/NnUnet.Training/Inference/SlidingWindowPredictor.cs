@@ -148,7 +148,6 @@ public sealed class SlidingWindowPredictor
         return result.contiguous().MoveToOuterDisposeScope();
     }
 
-    /// <summary>Averaged logits (k, *patch) of all networks and mirror passes for one tile (1, c, *patch).</summary>
     /// <summary>
     /// Input voxels (all channels) one forward pass may carry when the mirrored copies of a tile are stacked into one
     /// batch. Stacking is exact (instance norm is per sample) and runs the convolutions on larger matrices, which is
@@ -157,6 +156,7 @@ public sealed class SlidingWindowPredictor
     /// </summary>
     public const long MirrorBatchVoxelLimit = 1 << 20;
 
+    /// <summary>Averaged logits (k, *patch) of all networks and mirror passes for one tile (1, c, *patch).</summary>
     private Tensor PredictTile(Tensor tile)
     {
         // variant 0 is the tile itself, then every mirror combination; flipping twice restores the orientation

@@ -49,7 +49,7 @@ public sealed record CheckpointMetadata
 /// </summary>
 public sealed class Checkpoint : IDisposable
 {
-    public const string Extension = ".ckpt";
+    public const string Extension = ResultLayout.CheckpointExtension;
     private static readonly byte[] HeadMagic = "NNUCKPT1"u8.ToArray();
     private static readonly byte[] TailMagic = "NNUCKEND"u8.ToArray();
     private const int FooterLength = 8 + 32 + 8;
@@ -106,7 +106,7 @@ public sealed class Checkpoint : IDisposable
         // renames only: a reader sees the old file, the new file, or (briefly) only PATH.prev, never a partial one
         target.Commit(flushToDisk: true, beforeRename: () =>
         {
-            if (keepPrevious && File.Exists(path)) File.Move(path, path + ".prev", overwrite: true);
+            if (keepPrevious && File.Exists(path)) File.Move(path, path + ResultLayout.PreviousCheckpointSuffix, overwrite: true);
         });
     }
 
@@ -148,6 +148,23 @@ public sealed class Checkpoint : IDisposable
             momentumBuffers[index] = t;
         }
         return new Checkpoint { Metadata = metadata, NetworkState = network, MomentumBuffers = momentumBuffers };
+    }
+
+    /// <summary>
+    /// Only the metadata at the head of a checkpoint (no tensors read, no checksum over the weights): what a fold was
+    /// trained with, for results that have no owner record. Null when the file is absent or not a checkpoint of this trainer.
+    /// </summary>
+    public static CheckpointMetadata? TryReadMetadata(string path)
+    {
+        try
+        {
+            using var reader = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
+            if (!reader.ReadBytes(HeadMagic.Length).AsSpan().SequenceEqual(HeadMagic)) return null;
+            int jsonLength = reader.ReadInt32();
+            if (jsonLength <= 0 || jsonLength > reader.BaseStream.Length) return null;
+            return JsonSerializer.Deserialize<CheckpointMetadata>(reader.ReadBytes(jsonLength), JsonOptions);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or JsonException) { return null; }
     }
 
     /// <summary>Whether <paramref name="path"/> exists and passes the footer and checksum checks.</summary>

@@ -145,7 +145,7 @@ public sealed class NnUnetTrainer
         ConfigureTorch(device);
         Directory.CreateDirectory(job.FoldOutputFolder);
         CopyPlanningFiles(setup);
-        using var log = new TrainingLogWriter(Path.Combine(job.FoldOutputFolder, "training_log.txt"), sink);
+        using var log = new TrainingLogWriter(ResultLayout.TrainingLog(job.FoldOutputFolder), sink);
 
         if (job.ValidationOnly) return await ValidateOnlyAsync(setup, device, log, ct).ConfigureAwait(false);
 
@@ -162,6 +162,7 @@ public sealed class NnUnetTrainer
         double? bestEma = null;
         int startEpoch = 0, startIteration = 0;
         var partialLosses = new List<double>();
+        int? extendedFrom = null;
         if (resume is not null)
         {
             using (resume)
@@ -174,6 +175,7 @@ public sealed class NnUnetTrainer
                 startEpoch = resume.Metadata.Epoch;
                 startIteration = resume.Metadata.Iteration;
                 partialLosses = resume.Metadata.PartialTrainLosses;
+                extendedFrom = resume.Metadata.MaxEpochs < job.Epochs ? resume.Metadata.MaxEpochs : null;
                 if (resume.Metadata.TorchRngState is { } state)
                 {
                     using var stateTensor = tensor(Convert.FromBase64String(state), ScalarType.Byte);
@@ -181,6 +183,8 @@ public sealed class NnUnetTrainer
                 }
             }
             log.Line($"continuing from epoch {startEpoch}{(startIteration > 0 ? $", iteration {startIteration}" : "")}");
+            if (extendedFrom is { } previousEpochs)
+                log.Line($"extending the training from {previousEpochs} to {job.Epochs} epochs: the learning rate follows the {job.Epochs}-epoch schedule from epoch {startEpoch} on");
         }
 
         log.Line($"training {job.DatasetName} {job.Configuration} fold {job.FoldName} on {device} (TorchSharp, fp32{(device.type == DeviceType.CUDA ? ", TF32 matmuls" : "")}), seed {seed}");
@@ -192,11 +196,11 @@ public sealed class NnUnetTrainer
         bool validated = false;
         if (status == TrainingStatus.Completed)
         {
-            finalPath = run.SaveCheckpoint("checkpoint_final", job.Epochs, 0, [], keepPrevious: false);
+            finalPath = run.SaveCheckpoint(ResultLayout.CheckpointFinal, job.Epochs, 0, [], keepPrevious: false);
             // as nnU-Net: once final exists, latest is obsolete
-            string latest = Path.Combine(job.FoldOutputFolder, "checkpoint_latest" + Checkpoint.Extension);
+            string latest = ResultLayout.Checkpoint(job.FoldOutputFolder, ResultLayout.CheckpointLatest);
             File.Delete(latest);
-            File.Delete(latest + ".prev");
+            File.Delete(latest + ResultLayout.PreviousCheckpointSuffix);
             validated = await RunValidatorAsync(setup, network, device, log, ct).ConfigureAwait(false);
         }
         return new TrainingOutcome(status, job.FoldOutputFolder, run.Curves.Count, run.BestEma,
@@ -205,7 +209,7 @@ public sealed class NnUnetTrainer
 
     private async Task<TrainingOutcome> ValidateOnlyAsync(FoldSetup setup, Device device, TrainingLogWriter log, CancellationToken ct)
     {
-        string finalPath = Path.Combine(setup.Job.FoldOutputFolder, "checkpoint_final" + Checkpoint.Extension);
+        string finalPath = ResultLayout.Checkpoint(setup.Job.FoldOutputFolder, ResultLayout.CheckpointFinal);
         if (!File.Exists(finalPath)) throw new FileNotFoundException($"{finalPath}: --validation-only needs a finished training (checkpoint_final)", finalPath);
         using var checkpoint = Checkpoint.Load(finalPath);
         using var network = BuildNetwork(setup);
@@ -236,11 +240,11 @@ public sealed class NnUnetTrainer
     /// <summary>checkpoint_final, then checkpoint_latest, its previous version, then checkpoint_best (nnU-Net's order), skipping damaged files.</summary>
     internal static Checkpoint? FindResumeCheckpoint(string foldFolder, TrainingLogWriter log)
     {
-        string latest = Path.Combine(foldFolder, "checkpoint_latest" + Checkpoint.Extension);
+        string latest = ResultLayout.Checkpoint(foldFolder, ResultLayout.CheckpointLatest);
         string[] candidates =
         [
-            Path.Combine(foldFolder, "checkpoint_final" + Checkpoint.Extension), latest, latest + ".prev",
-            Path.Combine(foldFolder, "checkpoint_best" + Checkpoint.Extension),
+            ResultLayout.Checkpoint(foldFolder, ResultLayout.CheckpointFinal), latest, latest + ResultLayout.PreviousCheckpointSuffix,
+            ResultLayout.Checkpoint(foldFolder, ResultLayout.CheckpointBest),
         ];
         foreach (var path in candidates)
         {
@@ -264,8 +268,12 @@ public sealed class NnUnetTrainer
     {
         if (m.Configuration != job.Configuration || m.Fold != job.FoldName || m.DatasetName != job.DatasetName)
             throw new InvalidDataException($"checkpoint in {job.FoldOutputFolder} belongs to {m.DatasetName} {m.Configuration} fold {m.Fold}");
-        if (m.MaxEpochs != job.Epochs || m.ItersPerEpoch != job.ItersPerEpoch || m.ValIters != job.ValIters)
-            throw new InvalidDataException($"checkpoint in {job.FoldOutputFolder} was trained with --epochs {m.MaxEpochs} --iters-per-epoch {m.ItersPerEpoch} --val-iters {m.ValIters}; continue with the same values");
+        // more epochs extend the training (nnU-Net users do this by raising num_epochs): the poly learning rate then
+        // follows the longer schedule from the checkpoint's epoch on; fewer epochs or another budget per epoch would not
+        // be the same training continued
+        if (m.MaxEpochs > job.Epochs || m.ItersPerEpoch != job.ItersPerEpoch || m.ValIters != job.ValIters)
+            throw new InvalidDataException($"checkpoint in {job.FoldOutputFolder} was trained with --epochs {m.MaxEpochs} --iters-per-epoch {m.ItersPerEpoch} --val-iters {m.ValIters}; " +
+                "continue with the same --iters-per-epoch and --val-iters and at least as many epochs");
         if (m.InputChannels != setup.InputChannels || m.NumClasses != setup.NumClasses)
             throw new InvalidDataException($"checkpoint in {job.FoldOutputFolder}: {m.InputChannels} channels / {m.NumClasses} classes, the dataset now has {setup.InputChannels} / {setup.NumClasses}");
     }
@@ -289,9 +297,9 @@ public sealed class NnUnetTrainer
         string source = Path.Combine(setup.Job.PreprocessedRoot, setup.Job.DatasetName);
         (string from, string to)[] files =
         [
-            (Path.Combine(source, setup.Job.PlansName + ".json"), "plans.json"),
+            (Path.Combine(source, setup.Job.PlansName + ".json"), ResultLayout.PlansFile),
             (setup.Dataset.Source, DatasetJson.FileName),
-            (Path.Combine(source, "dataset_fingerprint.json"), "dataset_fingerprint.json"),
+            (Path.Combine(source, ResultLayout.FingerprintFile), ResultLayout.FingerprintFile),
         ];
         foreach (var (from, to) in files)
         {
@@ -344,7 +352,7 @@ public sealed class NnUnetTrainer
                     {
                         if (ct.IsCancellationRequested)
                         {
-                            SaveCheckpoint("checkpoint_latest", epoch, it, losses, keepPrevious: true);
+                            SaveCheckpoint(ResultLayout.CheckpointLatest, epoch, it, losses, keepPrevious: true);
                             log.Line($"cancelled at epoch {epoch}, iteration {it}: checkpoint_latest written; resume with --continue");
                             return TrainingStatus.Cancelled;
                         }
@@ -372,22 +380,22 @@ public sealed class NnUnetTrainer
                 log.Line($"Pseudo dice [{string.Join(", ", dicePerClass.Select(Round))}]");
                 log.Line($"Epoch time: {seconds.ToString("0.00", CultureInfo.InvariantCulture)} s");
                 bool newBest = BestEma is null || ema > BestEma.Value;
-                SaveCheckpoint("checkpoint_latest", epoch + 1, 0, [], keepPrevious: true);
+                SaveCheckpoint(ResultLayout.CheckpointLatest, epoch + 1, 0, [], keepPrevious: true);
                 if (newBest)
                 {
                     BestEma = ema;
                     log.Line($"Yayy! New best EMA pseudo Dice: {Round(ema)}");
-                    SaveCheckpoint("checkpoint_best", epoch + 1, 0, [], keepPrevious: false);
+                    SaveCheckpoint(ResultLayout.CheckpointBest, epoch + 1, 0, [], keepPrevious: false);
                 }
                 // the curves for the dashboard and the plot for people; losing them must not stop training
                 try
                 {
                     Curves.Save(Job.FoldOutputFolder);
-                    ProgressPlot.Save(Curves, Path.Combine(Job.FoldOutputFolder, "progress.png"));
+                    ProgressPlot.Save(Curves, ResultLayout.ProgressPlot(Job.FoldOutputFolder));
                 }
                 catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException or ArgumentException)
                 {
-                    log.Line($"WARNING: {TrainingCurves.FileName} / progress.png not written: {ex.Message}");
+                    log.Line($"WARNING: {TrainingCurves.FileName} / {ResultLayout.ProgressPlotFile} not written: {ex.Message}");
                 }
                 sink.OnEpochCompleted(new EpochProgress(epoch, Job.Epochs, trainLoss, valLoss, dicePerClass, meanDice, ema, newBest, lr, seconds,
                     EstimateTimeLeft(epoch)));
@@ -460,14 +468,14 @@ public sealed class NnUnetTrainer
             var geometry = setup.Geometry;
             var metadata = new CheckpointMetadata
             {
-                TrainerName = TrainingJob.TrainerName, PlansName = Job.PlansName, DatasetName = Job.DatasetName,
+                TrainerName = Job.Trainer, PlansName = Job.PlansName, DatasetName = Job.DatasetName,
                 Configuration = Job.Configuration, Fold = Job.FoldName, Architecture = network.Architecture,
                 InputChannels = network.InputChannels, NumClasses = network.NumClasses, PatchSize = geometry.FinalPatchSize,
                 MirrorAxes = geometry.MirrorAxes, MaxEpochs = Job.Epochs, ItersPerEpoch = Job.ItersPerEpoch, ValIters = Job.ValIters,
                 Seed = seed, Epoch = epoch, Iteration = iteration, PartialTrainLosses = partialLosses, Curves = Curves, BestEma = BestEma,
                 TorchRngState = RngState(),
             };
-            string path = Path.Combine(Job.FoldOutputFolder, name + Checkpoint.Extension);
+            string path = ResultLayout.Checkpoint(Job.FoldOutputFolder, name);
             Checkpoint.Save(path, metadata, network.state_dict(), optimizer.MomentumBuffers, keepPrevious);
             return path;
         }

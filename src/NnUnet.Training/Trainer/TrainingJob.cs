@@ -1,3 +1,5 @@
+using NnUnet.Core.Results;
+
 namespace NnUnet.Training.Trainer;
 
 /// <summary>One fold of one configuration to train (what <c>nnunet train</c> and the cluster worker hand to <see cref="NnUnetTrainer"/>).</summary>
@@ -24,16 +26,19 @@ public sealed record TrainingJob
     /// <summary>Batches prepared ahead of the training step.</summary>
     public int LoaderQueueCapacity { get; init; } = 4;
 
-    public const int AllFolds = -1;
+    public const int AllFolds = ResultLayout.AllFolds;
     public const string TrainerName = "nnUNetTrainer";
 
-    public string FoldName => Fold == AllFolds ? "all" : Fold.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>Trainer name in the results folder name (<c>TRAINER__PLANS__CONFIG</c>): nnUNetTrainer, or a variant name that keeps results apart (<c>--results-suffix</c>).</summary>
+    public string Trainer { get; init; } = TrainerName;
 
-    /// <summary><c>RESULTS/DATASET/nnUNetTrainer__PLANS__CONFIG</c>, as nnU-Net.</summary>
-    public string TrainerOutputFolder => Path.Combine(ResultsRoot, DatasetName, $"{TrainerName}__{PlansName}__{Configuration}");
+    public string FoldName => ResultLayout.FoldName(Fold);
+
+    /// <summary><c>RESULTS/DATASET/TRAINER__PLANS__CONFIG</c>, as nnU-Net.</summary>
+    public string TrainerOutputFolder => ResultLayout.ModelFolder(ResultsRoot, DatasetName, Trainer, PlansName, Configuration);
 
     /// <summary><c>.../fold_F</c>.</summary>
-    public string FoldOutputFolder => Path.Combine(TrainerOutputFolder, "fold_" + FoldName);
+    public string FoldOutputFolder => ResultLayout.FoldFolder(TrainerOutputFolder, Fold);
 
     public void Validate()
     {

@@ -5,7 +5,7 @@ namespace NnUnet.Cli.Tests.Imaging;
 [Collection(ConsoleCollection.Name)]
 public class ImageInfoCommandTests
 {
-    private static string Fixture(string name) => Path.Combine(CliRunner.RepoRoot(), "tests", "fixtures", "nifti", name);
+    private static string Fixture(string name) => Path.Combine(Repository.Root, "tests", "fixtures", "nifti", name);
 
     [Fact]
     public void JsonReportsShapeGeometryAndStatistics()

@@ -1,5 +1,4 @@
 using NnUnet.Core.Imaging.Nifti;
-using NnUnet.Training.Tests.Prediction;
 
 namespace NnUnet.Cli.Tests.Prediction;
 

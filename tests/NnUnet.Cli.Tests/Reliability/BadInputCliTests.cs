@@ -16,7 +16,7 @@ public sealed class BadInputCliTests : IDisposable
         try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
     }
 
-    private static string Corpus(params string[] parts) => Path.Combine([CliRunner.RepoRoot(), "tests", "fixtures", "bad", .. parts]);
+    private static string Corpus(params string[] parts) => Path.Combine([Repository.Root, "tests", "fixtures", "bad", .. parts]);
 
     private string Install(string corpusDataset, string datasetName)
     {

@@ -8,6 +8,7 @@ using NnUnet.Core.Evaluation;
 using NnUnet.Core.Preprocessing;
 using NnUnet.Training.Inference;
 using NnUnet.Training.Trainer;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Cli.Tests.Training;
 
@@ -83,7 +84,7 @@ public sealed class CascadeTrainCommandTests : IDisposable
         Assert.Equal(3, JsonNode.Parse(step.Out)!["input_channels"]!.GetValue<int>());
 
         string lowresModel = Path.Combine(Results, location.Name, "nnUNetTrainer__nnUNetPlans__" + Lowres);
-        string predictions = Path.Combine(lowresModel, NextStagePredictions.FolderName, Cascade);
+        string predictions = Path.Combine(lowresModel, ResultLayout.NextStageFolderName, Cascade);
         var refused = Train(Cascade, "0");
         Assert.Equal(NnUnetApp.ExitBadInput, refused.ExitCode);
         Assert.Contains("5 of 5 cases have no 3d_lowres prediction", refused.Error);
@@ -139,6 +140,6 @@ public sealed class CascadeTrainCommandTests : IDisposable
 
     private sealed class NoProgress : IJobProgressSink
     {
-        public void ReportEpoch(NnUnet.Cluster.Backends.EpochProgress progress) { }
+        public void ReportEpoch(NnUnet.Cluster.Sweeps.EpochMetrics epoch) { }
     }
 }

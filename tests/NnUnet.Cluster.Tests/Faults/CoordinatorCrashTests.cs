@@ -19,10 +19,10 @@ public sealed class CoordinatorCrashTests : IDisposable
 
         // kill once a fold is done and a fold of the next round has just checkpointed epoch 2 (22 epochs = 5.5 s to go:
         // longer than the ~3.5 s until the workers' nodes are downed, so that fold is interrupted)
-        await ProcessCluster.Eventually(() =>
+        await Eventually.Until(() =>
         {
             var logs = trainJobs.Select(j => _cluster.ReadLog(j)).ToArray();
-            return logs.Any(l => l.Contains("training done")) && logs.Any(l => l.Contains("epoch 2:") && !l.Contains("epoch 4:")) ? "" : null;
+            return logs.Any(l => l.Contains("training done")) && logs.Any(l => l.Contains("epoch 2:") && !l.Contains("epoch 4:"));
         }, TimeSpan.FromSeconds(45), () => "no fold completed:\n" + first.Text + string.Join("\n", workers.Select(w => w.Text)));
         first.Sigkill();
         Assert.True(first.Process.WaitForExit(TimeSpan.FromSeconds(5)));

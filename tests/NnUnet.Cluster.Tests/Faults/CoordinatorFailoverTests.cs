@@ -33,20 +33,20 @@ public sealed class CoordinatorFailoverTests : IDisposable
         string[] sweep = ["-c", "2d", "--folds", "0,1,2,3", "--epochs", "20"];
         string[] trainJobs = ["2d/fold_0", "2d/fold_1", "2d/fold_2", "2d/fold_3"];
         var active = _cluster.Coordinator(sweep);
-        await ProcessCluster.Eventually(() => active.Text.Contains("coordinator of sweep") ? "" : null, TimeSpan.FromSeconds(60),
+        await Eventually.Until(() => active.Text.Contains("coordinator of sweep"), TimeSpan.FromSeconds(60),
             () => "the first coordinator did not start:\n" + active.Text);
         int standbyPort = ProcessCluster.FreePort();
         var standby = _cluster.StandbyCoordinator(standbyPort, sweep);
-        await ProcessCluster.Eventually(() => standby.Text.Contains("coordinator of sweep") ? "" : null, TimeSpan.FromSeconds(60),
+        await Eventually.Until(() => standby.Text.Contains("coordinator of sweep"), TimeSpan.FromSeconds(60),
             () => "the stand-by coordinator did not start:\n" + standby.Text);
         var standbySeed = $"akka.tcp://nnunet@127.0.0.1:{standbyPort}";
         var workers = new[] { _cluster.Worker(200, "--seed", standbySeed), _cluster.Worker(200, "--seed", standbySeed) };
 
         // kill the active coordinator once a fold is done and a fold of the second round has checkpointed epoch 2
-        await ProcessCluster.Eventually(() =>
+        await Eventually.Until(() =>
         {
             var logs = trainJobs.Select(j => _cluster.ReadLog(j)).ToArray();
-            return logs.Any(l => l.Contains("training done")) && logs.Any(l => l.Contains("epoch 2:") && !l.Contains("epoch 4:")) ? "" : null;
+            return logs.Any(l => l.Contains("training done")) && logs.Any(l => l.Contains("epoch 2:") && !l.Contains("epoch 4:"));
         }, TimeSpan.FromSeconds(45), () => "no fold completed:\n" + active.Text + standby.Text + string.Join("\n", workers.Select(w => w.Text)));
         long eventsBeforeKill = _postgres.Scalar<long>("SELECT count(*) FROM journal");
         active.Sigkill();

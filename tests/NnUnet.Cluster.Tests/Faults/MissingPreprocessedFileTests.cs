@@ -34,16 +34,13 @@ public sealed class MissingPreprocessedFileTests : IDisposable
 
         // while the coordinator lingers after the sweep, its dashboard reports the failed job and why
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{dashboardPort}/"), Timeout = TimeSpan.FromSeconds(5) };
-        var failed = await ProcessCluster.Eventually(() =>
+        var failed = await Eventually.Until(async () =>
         {
-            try
-            {
-                using var doc = JsonDocument.Parse(http.GetStringAsync("api/jobs/3d_fullres/fold_0").GetAwaiter().GetResult());
-                var job = doc.RootElement.GetProperty("job");
-                return job.GetProperty("status").GetString() == "Failed" ? job.GetProperty("lastError").GetString() : null;
-            }
-            catch (HttpRequestException) { return null; }
-        }, TimeSpan.FromMinutes(4), () => "the dashboard never showed 3d_fullres/fold_0 as failed:\n" + coordinator.Text);
+            using var doc = JsonDocument.Parse(await http.GetStringAsync("api/jobs/3d_fullres/fold_0"));
+            var job = doc.RootElement.GetProperty("job");
+            return job.GetProperty("status").GetString() == "Failed" ? job.GetProperty("lastError").GetString() : null;
+        }, TimeSpan.FromMinutes(4), () => "the dashboard never showed 3d_fullres/fold_0 as failed:\n" + coordinator.Text,
+            transient: e => e is HttpRequestException or TaskCanceledException);
         Assert.Contains("missing_002", failed);
 
         ProcessCluster.AssertExits(coordinator, 1 /* problems */, TimeSpan.FromMinutes(2), "coordinator");

@@ -48,7 +48,7 @@ public sealed class ProcessCluster : IDisposable
     public Running Start(params string[] args)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        info.ArgumentList.Add(CliDll());
+        info.ArgumentList.Add(Repository.CliDll());
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["nnUNet_results"] = Results;
         info.Environment["nnUNet_preprocessed"] = Path.Combine(Root, "preprocessed");
@@ -121,26 +121,6 @@ public sealed class ProcessCluster : IDisposable
             Assert.True(File.Exists(Path.Combine(FoldFolder(job), "checkpoint_final.ckpt")), job);
             Assert.True(File.Exists(Path.Combine(FoldFolder(job), "validation", "summary.json")), job);
         }
-    }
-
-    public static async Task<T> Eventually<T>(Func<T?> probe, TimeSpan timeout, Func<string> what) where T : class
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            if (probe() is { } value) return value;
-            await Task.Delay(50);
-        }
-        throw new TimeoutException(what());
-    }
-
-    private static string CliDll()
-    {
-        var config = typeof(ProcessCluster).Assembly.Location.Contains("/Release/") ? "Release" : "Debug";
-        var repo = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../.."));
-        var dll = Path.Combine(repo, "src", "NnUnet.Cli", "bin", config, "net10.0", "nnunet.dll");
-        if (!File.Exists(dll)) throw new FileNotFoundException($"{dll} does not exist: build src/NnUnet.Cli ({config}) first");
-        return dll;
     }
 
     public static int FreePort()

@@ -1,6 +1,7 @@
 using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.IO;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Cluster.Tests.Faults;
 
@@ -25,13 +26,13 @@ public sealed class ResultStoreRecoveryTests : IDisposable
     {
         var store = new FileResultStore();
         var spec = BuildSpec(LocalCluster.Definition(["2d"], [0], 2));
-        var fold = ResultLayout.FoldFolder(spec);
+        var fold = JobOutputs.FoldFolder(spec);
         var attemptStart = DateTime.UtcNow;
         Assert.False(store.OutputsWrittenSince(spec, attemptStart.AddHours(-1))); // nothing there
 
         AtomicFile.WriteAllText(ResultLayout.ValidationSummary(fold), "{}");
         Assert.False(store.OutputsWrittenSince(spec, attemptStart.AddHours(-1))); // checkpoint_final missing
-        AtomicFile.WriteAllText(Path.Combine(fold, ResultLayout.CheckpointFinal), "{}");
+        AtomicFile.WriteAllText(ResultLayout.Checkpoint(fold, ResultLayout.CheckpointFinal), "{}");
         Assert.True(store.OutputsWrittenSince(spec, attemptStart));
 
         // the same files from a run an hour before this attempt: not this attempt's result

@@ -22,15 +22,17 @@ public sealed class WorkerCrashTests : IDisposable
     {
         var coordinator = _cluster.Coordinator(Sweep);
         // The victim alone, so that it gets a job however slowly the machine starts processes. It stalls (30 s) while the
-        // survivor joins and settles in (its subscription to the sweep's end must reach the coordinator), then dies.
+        // survivor joins and takes a job of its own (it is then registered and serving; the end of the sweep reaches it
+        // directly, see LateWorkerTests), then dies.
         var victim = _cluster.Worker(150, "--sim-stall", stall);
-        var job = await ProcessCluster.Eventually(() => Regex.Match(victim.Text, @"starting (\S+) attempt 1") is { Success: true } m ? m.Groups[1].Value : null,
+        var job = await Eventually.Until(() => Regex.Match(victim.Text, @"starting (\S+) attempt 1") is { Success: true } m ? m.Groups[1].Value : null,
             TimeSpan.FromSeconds(60), () => "the victim never started a job:\n" + victim.Text);
-        await ProcessCluster.Eventually(() => stalled(job) ? "" : null, TimeSpan.FromSeconds(20), () => $"{job} never stalled:\n{victim.Text}");
+        await Eventually.Until(() => stalled(job), TimeSpan.FromSeconds(20), () => $"{job} never stalled:\n{victim.Text}");
         var survivor = _cluster.Worker(150);
-        await ProcessCluster.Eventually(() => survivor.Text.Contains(" registered with ") ? "" : null, TimeSpan.FromSeconds(60),
+        await Eventually.Until(() => survivor.Text.Contains(" registered with "), TimeSpan.FromSeconds(60),
             () => "the survivor never registered:\n" + survivor.Text);
-        await Task.Delay(TimeSpan.FromSeconds(3));
+        await Eventually.Until(() => Regex.IsMatch(survivor.Text, @"starting (?!" + Regex.Escape(job) + @" )\S+ attempt"), TimeSpan.FromSeconds(30),
+            () => "the survivor never started a job:\n" + survivor.Text);
         victim.Sigkill();
         Assert.True(victim.Process.WaitForExit(TimeSpan.FromSeconds(5)));
         return (coordinator, survivor, job);

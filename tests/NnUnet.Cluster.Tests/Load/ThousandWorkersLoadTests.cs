@@ -113,21 +113,12 @@ public sealed class ThousandWorkersLoadTests(ITestOutputHelper output) : IDispos
             $"max {perClient[^1]} (each client's queue keeps the newest 1,000 when it falls behind); all streams closed {readersEnded.TotalSeconds:F0} s into the test");
     }
 
-    private static async Task WaitForDashboard(HttpClient http, ProcessCluster.Running coordinator, TimeSpan timeout)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
+    private static Task WaitForDashboard(HttpClient http, ProcessCluster.Running coordinator, TimeSpan timeout) =>
+        Eventually.Until(async () =>
         {
-            try
-            {
-                using var response = await http.GetAsync("/api/cluster");
-                if (response.IsSuccessStatusCode) return;
-            }
-            catch (HttpRequestException) { }
-            await Task.Delay(200);
-        }
-        throw new TimeoutException("the coordinator's dashboard did not answer:\n" + Tail(coordinator.Text));
-    }
+            using var response = await http.GetAsync("/api/cluster");
+            return response.IsSuccessStatusCode;
+        }, timeout, () => "the coordinator's dashboard did not answer:\n" + Tail(coordinator.Text), transient: e => e is HttpRequestException);
 
     /// <summary>One <c>/api/events</c> reader: counts change events, notes the sweep's end; the stream ends when the coordinator exits.</summary>
     private sealed class SseClient

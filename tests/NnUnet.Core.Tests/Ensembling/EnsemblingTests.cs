@@ -1,4 +1,3 @@
-using NnUnet.Tests.Shared;
 using NnUnet.Core.Ensembling;
 
 namespace NnUnet.Core.Tests.Ensembling;

@@ -1,4 +1,3 @@
-using NnUnet.Tests.Shared;
 using NnUnet.Core.Fingerprinting;
 using NnUnet.Core.Preprocessing;
 

@@ -1,4 +1,3 @@
-using NnUnet.Tests.Shared;
 using NnUnet.Core.Preprocessing;
 
 namespace NnUnet.Core.Tests.Preprocessing;

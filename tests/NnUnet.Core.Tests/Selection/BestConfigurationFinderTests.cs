@@ -5,6 +5,7 @@ using NnUnet.Core.Evaluation;
 using NnUnet.Core.Imaging;
 using NnUnet.Core.Imaging.Nifti;
 using NnUnet.Core.Selection;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Core.Tests.Selection;
 
@@ -149,10 +150,10 @@ public sealed class BestConfigurationFinderTests : IDisposable
         var loaded = BestConfiguration.Load(Path.Combine(resultsFolder, BestConfiguration.FileName));
         Assert.Equal(result.Best.Name, loaded.Best.Name);
         Assert.Equal(3, loaded.Candidates.Count);
-        var info = JsonNode.Parse(File.ReadAllText(Path.Combine(resultsFolder, BestConfigurationFinder.InferenceInformationFile)))!;
+        var info = JsonNode.Parse(File.ReadAllText(Path.Combine(resultsFolder, ResultLayout.InferenceInformationFile)))!;
         Assert.Equal(2, info["best_model_or_ensemble"]!["selected_model_or_models"]!.AsArray().Count);
         Assert.Equal(1.0, info["all_results"]![result.Best.Name]!.GetValue<double>());
-        Assert.Contains("--best", File.ReadAllText(Path.Combine(resultsFolder, BestConfigurationFinder.InferenceInstructionsFile)));
+        Assert.Contains("--best", File.ReadAllText(Path.Combine(resultsFolder, ResultLayout.InferenceInstructionsFile)));
     }
 
     [Fact]

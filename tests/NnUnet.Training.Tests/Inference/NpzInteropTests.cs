@@ -1,4 +1,3 @@
-using NnUnet.Tests.Shared;
 using NnUnet.Core.Ensembling;
 using NnUnet.Training.Inference;
 using static TorchSharp.torch;

@@ -87,6 +87,40 @@ internal class SweepDefinitionSettings : DashboardSettings
     [Description("print the final grid as JSON")]
     public bool Json { get; init; }
 
+    [CommandOption("--continue-training")]
+    [Description("fold folders holding another run's results with the same settings but fewer epochs: continue them from their final checkpoints to --epochs")]
+    public bool ContinueTraining { get; init; }
+
+    [CommandOption("--overwrite")]
+    [Description("fold folders holding another run's results: move them to nnUNet_results/DATASET/superseded/<date>/ first, then train from scratch")]
+    public bool Overwrite { get; init; }
+
+    [CommandOption("--results-suffix <NAME>")]
+    [Description("train beside existing results: the trainer folders become TRAINER_NAME__PLANS__CONFIG")]
+    public string? ResultsSuffix { get; init; }
+
+    [CommandOption("--lock-lease <SECONDS>")]
+    [Description("lease of the results locks this sweep holds and renews; a crashed holder's lock is taken over after it")]
+    [DefaultValue(60.0)]
+    public double LockLeaseSeconds { get; init; } = 60;
+
+    public override Spectre.Console.ValidationResult Validate() =>
+        ContinueTraining && Overwrite ? Spectre.Console.ValidationResult.Error("--continue-training and --overwrite exclude each other: continue the old folds, or move them aside")
+        : LockLeaseSeconds <= 0 ? Spectre.Console.ValidationResult.Error($"--lock-lease must be > 0, got {LockLeaseSeconds}")
+        : ResultsNaming.CheckSuffix(ResultsSuffix) is { } error ? Spectre.Console.ValidationResult.Error(error)
+        : base.Validate();
+
+    public ProtectionChoice Protection => new(ContinueTraining, Overwrite, TimeSpan.FromSeconds(LockLeaseSeconds));
+
+    /// <summary>The plans file the sweep's configurations come from (its hash is recorded with the results), or null.</summary>
+    public string? PlansFile(SweepDefinition definition)
+    {
+        var paths = NnUnetPaths.FromEnvironment(preprocessed: Preprocessed, results: Results);
+        if (paths.Preprocessed is null) return null;
+        var file = Path.Combine(paths.PreprocessedDatasetFolder(definition.DatasetName), definition.PlansName + ".json");
+        return File.Exists(file) ? file : null;
+    }
+
     public (SweepDefinition definition, string resultsRoot) Resolve()
     {
         var paths = NnUnetPaths.FromEnvironment(preprocessed: Preprocessed, results: Results);
@@ -106,8 +140,20 @@ internal class SweepDefinitionSettings : DashboardSettings
         if (!Simulate && configs.Contains(SweepDefinition.Cascade) && !new SortedSet<int>(folds).SetEquals([0, 1, 2, 3, 4]))
             throw new ArgumentException($"{SweepDefinition.Cascade} trains on the {SweepDefinition.Lowres} predictions of every training case, " +
                 $"which all five {SweepDefinition.Lowres} folds produce: use --folds 0,1,2,3,4, or leave {SweepDefinition.Cascade} out with -c");
-        return (SweepDefinition.Create(dataset, Plans, Trainer, configs, folds, Epochs, Predict, MaxAttempts, ItersPerEpoch, ValIters), resultsRoot);
+        return (SweepDefinition.Create(dataset, Plans, ResultsNaming.WithSuffix(Trainer, ResultsSuffix), configs, folds, Epochs, Predict, MaxAttempts, ItersPerEpoch, ValIters), resultsRoot);
     }
+}
+
+/// <summary><c>--results-suffix NAME</c>: results beside the existing ones, under the trainer name TRAINER_NAME (as nnU-Net users name trainer variants).</summary>
+internal static class ResultsNaming
+{
+    public static string WithSuffix(string trainer, string? suffix) => string.IsNullOrEmpty(suffix) ? trainer : $"{trainer}_{suffix}";
+
+    public static string? CheckSuffix(string? suffix) =>
+        suffix is null ? null
+        : suffix.Length == 0 || suffix.Contains("__") || suffix.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '_' or '-' or '.'))
+            ? $"--results-suffix '{suffix}': use letters, digits, '-', '.' or single '_' (it becomes part of a folder name TRAINER_NAME__PLANS__CONFIG)"
+            : null;
 }
 
 internal static class ClusterCommandSupport
@@ -171,7 +217,7 @@ internal static class ClusterCommandSupport
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
     };
 
-    public static void Print(SweepSnapshot snapshot, bool json)
+    public static void Print(SweepView snapshot, bool json)
     {
         if (json)
         {

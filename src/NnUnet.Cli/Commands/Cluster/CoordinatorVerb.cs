@@ -2,10 +2,11 @@ using System.ComponentModel;
 using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Hosting;
 using Spectre.Console.Cli;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Cli.Commands.Cluster;
 
-internal sealed class CoordinatorSettings : SweepDefinitionSettings
+internal sealed class CoordinatorVerbSettings : SweepDefinitionSettings
 {
     [CommandOption("--host <HOST>")]
     [Description("address the workers reach this node at")]
@@ -34,15 +35,17 @@ internal sealed class CoordinatorSettings : SweepDefinitionSettings
 }
 
 /// <summary><c>nnunet coordinator</c>: hosts the sweep's coordinator singleton for workers on other nodes.</summary>
-internal sealed class CoordinatorVerb : AsyncCommand<CoordinatorSettings>
+internal sealed class CoordinatorVerb : AsyncCommand<CoordinatorVerbSettings>
 {
-    public override async Task<int> ExecuteAsync(CommandContext context, CoordinatorSettings settings, CancellationToken cancellationToken)
+    public override async Task<int> ExecuteAsync(CommandContext context, CoordinatorVerbSettings settings, CancellationToken cancellationToken)
     {
         var (definition, resultsRoot) = settings.Resolve();
         var journal = settings.Journal ?? ResultLayout.DefaultSweepDatabase(resultsRoot, definition.DatasetName);
         var self = $"akka.tcp://{ClusterConfig.SystemName}@{settings.Host}:{settings.Port}";
         var seeds = settings.Seeds.Length > 0 ? ClusterCommandSupport.SplitList(settings.Seeds).ToArray() : [self];
         var config = ClusterConfig.Build(new NodeOptions(NodeKind.Coordinator, settings.Host, settings.Port, seeds, settings.Config, journal));
+        // before anything is written (journal included): another run's results are never overwritten unasked
+        using var locks = SweepResultsProtection.Protect(definition, resultsRoot, settings.PlansFile(definition), settings.Protection, "coordinator");
         using var cts = ClusterCommandSupport.CancelOnCtrlC(cancellationToken);
 
         var system = NnUnetClusterHost.StartSystem(config);
@@ -65,7 +68,7 @@ internal sealed class CoordinatorVerb : AsyncCommand<CoordinatorSettings>
             Console.Error.WriteLine("error: this coordinator node stopped before the sweep finished (removed from the cluster by the split-brain resolver, or shut down); start it again to rejoin");
             return NnUnetApp.ExitProblems;
         }
-        var last = await NnUnetClusterHost.GetSnapshotAsync(system, TimeSpan.FromSeconds(10));
+        var last = await NnUnetClusterHost.GetViewAsync(system, TimeSpan.FromSeconds(10));
         await Task.Delay(TimeSpan.FromSeconds(settings.LingerSeconds), cts.Token).ContinueWith(_ => { }, TaskScheduler.Default);
         await ClusterCommandSupport.ShutdownAsync(system);
         ClusterCommandSupport.Print(last, settings.Json);

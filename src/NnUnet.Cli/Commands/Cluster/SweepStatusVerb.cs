@@ -5,7 +5,7 @@ using Spectre.Console.Cli;
 
 namespace NnUnet.Cli.Commands.Cluster;
 
-internal sealed class SweepStatusSettings : CommandSettings
+internal sealed class SweepStatusVerbSettings : CommandSettings
 {
     [CommandOption("--seed <ADDRESS>")]
     [Description("a seed node of the cluster, e.g. akka.tcp://nnunet@10.0.0.5:4053")]
@@ -24,9 +24,9 @@ internal sealed class SweepStatusSettings : CommandSettings
 }
 
 /// <summary><c>nnunet sweep-status</c>: joins the cluster briefly as a client node and prints the coordinator's grid.</summary>
-internal sealed class SweepStatusVerb : AsyncCommand<SweepStatusSettings>
+internal sealed class SweepStatusVerb : AsyncCommand<SweepStatusVerbSettings>
 {
-    public override async Task<int> ExecuteAsync(CommandContext context, SweepStatusSettings settings, CancellationToken cancellationToken)
+    public override async Task<int> ExecuteAsync(CommandContext context, SweepStatusVerbSettings settings, CancellationToken cancellationToken)
     {
         var seeds = ClusterCommandSupport.SplitList(settings.Seeds).ToArray();
         if (seeds.Length == 0) throw new ArgumentException("--seed is required: the coordinator's address, e.g. akka.tcp://nnunet@HOST:4053");
@@ -39,7 +39,7 @@ internal sealed class SweepStatusVerb : AsyncCommand<SweepStatusSettings>
             {
                 try
                 {
-                    var snapshot = await NnUnetClusterHost.GetSnapshotAsync(system, TimeSpan.FromSeconds(3));
+                    var snapshot = await NnUnetClusterHost.GetViewAsync(system, TimeSpan.FromSeconds(3));
                     ClusterCommandSupport.Print(snapshot, settings.Json);
                     return NnUnetApp.ExitOk;
                 }

@@ -6,10 +6,11 @@ using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Cli.Commands.Cluster;
 
-internal sealed class SweepSettings : SweepDefinitionSettings
+internal sealed class SweepVerbSettings : SweepDefinitionSettings
 {
     [CommandOption("--workers <N>")]
     [Description("local CPU workers (ignored with --gpus); default: one per CUDA device, else 1")]
@@ -25,9 +26,9 @@ internal sealed class SweepSettings : SweepDefinitionSettings
 /// <c>nnunet sweep</c>: the embedded cluster: coordinator and local workers in one process (a one-node Akka cluster on
 /// loopback), journal in SQLite next to the results. Re-running the same command resumes the sweep.
 /// </summary>
-internal sealed class SweepVerb : AsyncCommand<SweepSettings>
+internal sealed class SweepVerb : AsyncCommand<SweepVerbSettings>
 {
-    public override async Task<int> ExecuteAsync(CommandContext context, SweepSettings settings, CancellationToken cancellationToken)
+    public override async Task<int> ExecuteAsync(CommandContext context, SweepVerbSettings settings, CancellationToken cancellationToken)
     {
         var (definition, resultsRoot) = settings.Resolve();
         var devices = settings.Gpus is null && settings.Workers is { } n
@@ -36,6 +37,8 @@ internal sealed class SweepVerb : AsyncCommand<SweepSettings>
         var backends = TrainingBackends.Resolve(settings.Simulate, settings.SimulatedEpochMs);
         var journal = settings.Journal ?? ResultLayout.DefaultSweepDatabase(resultsRoot, definition.DatasetName);
         var config = ClusterConfig.Build(new NodeOptions(NodeKind.Embedded, SqliteJournalPath: journal, ConfigFile: settings.Config));
+        // before anything is written (journal included): another run's results are never overwritten unasked
+        using var locks = SweepResultsProtection.Protect(definition, resultsRoot, settings.PlansFile(definition), settings.Protection, "sweep");
         using var cts = ClusterCommandSupport.CancelOnCtrlC(cancellationToken);
 
         var system = NnUnetClusterHost.StartSystem(config);
@@ -52,16 +55,16 @@ internal sealed class SweepVerb : AsyncCommand<SweepSettings>
             await ClusterCommandSupport.ShutdownAsync(system);
             return NnUnetApp.ExitInterrupted;
         }
-        last = await NnUnetClusterHost.GetSnapshotAsync(system, TimeSpan.FromSeconds(10));
+        last = await NnUnetClusterHost.GetViewAsync(system, TimeSpan.FromSeconds(10));
         await ClusterCommandSupport.ShutdownAsync(system);
         ClusterCommandSupport.Print(last, settings.Json);
         return ClusterCommandSupport.ExitCodeFor(last.Status);
     }
 
     /// <summary>Shows the sweep's progress until it finishes or Ctrl-C.</summary>
-    internal static async Task<SweepSnapshot?> FollowAsync(ActorSystem system, Task<SweepFinished> finished, CancellationToken ct)
+    internal static async Task<SweepView?> FollowAsync(ActorSystem system, Task<SweepFinished> finished, CancellationToken ct)
     {
-        SweepSnapshot? last = null;
+        SweepView? last = null;
         await AnsiConsole.Console.Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
@@ -73,7 +76,7 @@ internal sealed class SweepVerb : AsyncCommand<SweepSettings>
                 {
                     try
                     {
-                        last = await NnUnetClusterHost.GetSnapshotAsync(system, TimeSpan.FromSeconds(5));
+                        last = await NnUnetClusterHost.GetViewAsync(system, TimeSpan.FromSeconds(5));
                         double done = 0;
                         foreach (var job in last.Jobs)
                             done += job.Status == JobDisplayStatus.Completed ? 1

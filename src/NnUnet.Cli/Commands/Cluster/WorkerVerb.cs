@@ -5,7 +5,7 @@ using Spectre.Console.Cli;
 
 namespace NnUnet.Cli.Commands.Cluster;
 
-internal sealed class WorkerSettings : CommandSettings
+internal sealed class WorkerVerbSettings : CommandSettings
 {
     [CommandOption("--seed <ADDRESS>")]
     [Description("seed node(s), e.g. akka.tcp://nnunet@10.0.0.5:4053 (repeat or comma-separate)")]
@@ -59,9 +59,9 @@ internal sealed class WorkerSettings : CommandSettings
 }
 
 /// <summary><c>nnunet worker</c>: joins the cluster and runs one worker actor per GPU (or CPU slot).</summary>
-internal sealed class WorkerVerb : AsyncCommand<WorkerSettings>
+internal sealed class WorkerVerb : AsyncCommand<WorkerVerbSettings>
 {
-    public override async Task<int> ExecuteAsync(CommandContext context, WorkerSettings settings, CancellationToken cancellationToken)
+    public override async Task<int> ExecuteAsync(CommandContext context, WorkerVerbSettings settings, CancellationToken cancellationToken)
     {
         var seeds = ClusterCommandSupport.SplitList(settings.Seeds).ToArray();
         if (seeds.Length == 0) throw new ArgumentException("--seed is required: the coordinator's address, e.g. akka.tcp://nnunet@HOST:4053");

@@ -1,13 +1,13 @@
 using System.ComponentModel;
 using System.Globalization;
 using NnUnet.Cli.Commands.Cluster;
-using NnUnet.Cluster.Backends;
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Demo;
 using NnUnet.Core.Evaluation;
 using NnUnet.Core.Selection;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Cli.Commands.Demo;
 
@@ -62,7 +62,7 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         Environment.SetEnvironmentVariable(NnUnetPaths.PreprocessedVariable, paths.Preprocessed);
         Environment.SetEnvironmentVariable(NnUnetPaths.ResultsVariable, paths.Results);
 
-        // chosen so both structures are learned within the README's measured times (--quick < 3 min, default < 15 min)
+        // chosen so both structures are learned within the times the README gives for the demo (measured, not assumed here)
         int epochs = settings.Epochs ?? (settings.Quick ? 3 : 6);
         int iters = settings.ItersPerEpoch ?? (settings.Quick ? 12 : 20);
         string dataset = DatasetId.ToString(CultureInfo.InvariantCulture);
@@ -89,7 +89,8 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         int sweepExit = NnUnetApp.Run(["sweep", dataset, "--epochs", epochs.ToString(CultureInfo.InvariantCulture),
             "--iters-per-epoch", iters.ToString(CultureInfo.InvariantCulture), "--val-iters", Math.Max(2, iters / 4).ToString(CultureInfo.InvariantCulture),
             "--workers", settings.Workers.ToString(CultureInfo.InvariantCulture), "--folds", settings.Folds, "--predict", .. settings.ToArguments()]);
-        if (sweepExit == NnUnetApp.ExitInterrupted) return sweepExit;
+        // refused before it started (e.g. results of another budget in the same folder): the sweep said why and how on
+        if (sweepExit is NnUnetApp.ExitInterrupted or NnUnetApp.ExitBadInput) return sweepExit;
         if (sweepExit != 0) throw new InvalidOperationException($"the sweep ended with exit code {sweepExit}; re-run nnunet demo to resume it");
 
         PrintResults(paths, datasetName);
@@ -107,7 +108,7 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
     private static void PrintResults(NnUnetPaths paths, string datasetName)
     {
         string resultsFolder = paths.ResultsDatasetFolder(datasetName);
-        var best = BestConfiguration.Load(Path.Combine(resultsFolder, BestConfiguration.FileName));
+        var best = BestConfiguration.Load(ResultLayout.BestConfigurationJson(resultsFolder));
         var table = new Table().Title("cross-validation (foreground mean Dice)").AddColumn("candidate").AddColumn("kind").AddColumn(new TableColumn("CV Dice").RightAligned());
         foreach (var candidate in best.Candidates)
         {
@@ -120,7 +121,7 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
 
         var dataset = DatasetJson.Load(Path.Combine(paths.Raw!, datasetName, DatasetJson.FileName));
         string references = Path.Combine(paths.Raw!, datasetName, "labelsTs");
-        string predictions = Path.Combine(resultsFolder, ResultLayout.PredictionsFolder);
+        string predictions = ResultLayout.TestPredictions(resultsFolder);
         var summary = SegmentationEvaluator.EvaluateFolderAndSave(references, predictions, LabelOrRegion.ForDataset(dataset), dataset.IgnoreLabel,
             dataset.FileEnding, SegmentationEvaluator.DefaultDegreeOfParallelism);
         var test = new Table().Title($"test set ({summary.MetricPerCase.Count} cases, predictions in {Markup.Escape(predictions)})").AddColumn("label").AddColumn(new TableColumn("Dice").RightAligned());

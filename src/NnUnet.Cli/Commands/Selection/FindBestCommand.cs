@@ -6,6 +6,7 @@ using NnUnet.Core.Selection;
 using NnUnet.Cli.Commands.Datasets;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using NnUnet.Core.Results;
 
 namespace NnUnet.Cli.Commands.Selection;
 
@@ -108,7 +109,7 @@ public sealed class FindBestCommand : Command<FindBestCommand.Settings>
         string resultsFolder = paths.ResultsDatasetFolder(result.Dataset);
         if (settings.Json)
         {
-            Console.Out.Write(File.ReadAllText(Path.Combine(resultsFolder, BestConfiguration.FileName)));
+            Console.Out.Write(File.ReadAllText(ResultLayout.BestConfigurationJson(resultsFolder)));
             Console.Out.WriteLine();
             return NnUnetApp.ExitOk;
         }
@@ -124,8 +125,8 @@ public sealed class FindBestCommand : Command<FindBestCommand.Settings>
         console.MarkupLine(result.PostprocessingSteps.Count == 0
             ? "postprocessing: none"
             : $"postprocessing: {Markup.Escape(string.Join("; ", result.PostprocessingSteps))}");
-        console.MarkupLine($"written: {Markup.Escape(Path.Combine(resultsFolder, BestConfiguration.FileName))}, " +
-                           $"{BestConfigurationFinder.InferenceInformationFile}, {BestConfigurationFinder.InferenceInstructionsFile}");
+        console.MarkupLine($"written: {Markup.Escape(ResultLayout.BestConfigurationJson(resultsFolder))}, " +
+                           $"{ResultLayout.InferenceInformationFile}, {ResultLayout.InferenceInstructionsFile}");
         return NnUnetApp.ExitOk;
     }
 }

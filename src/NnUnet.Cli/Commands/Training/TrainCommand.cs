@@ -67,6 +67,14 @@ internal sealed class TrainCommand : AsyncCommand<TrainCommand.Settings>
         [Description("Train without data augmentation (centre crop only)")]
         public bool NoAugmentation { get; init; }
 
+        [CommandOption("--overwrite")]
+        [Description("The fold already holds a training: move it to nnUNet_results/DATASET/superseded/<date>/ first, then train from scratch")]
+        public bool Overwrite { get; init; }
+
+        [CommandOption("--results-suffix <NAME>")]
+        [Description("Train beside existing results: the trainer folder becomes nnUNetTrainer_NAME__PLANS__CONFIG")]
+        public string? ResultsSuffix { get; init; }
+
         [CommandOption("-p|--plans <NAME>")]
         [Description("Plans identifier (nnUNet_preprocessed/DATASET/<NAME>.json)")]
         [DefaultValue("nnUNetPlans")]
@@ -77,6 +85,8 @@ internal sealed class TrainCommand : AsyncCommand<TrainCommand.Settings>
             if (ParseFold(Fold) is null) return ValidationResult.Error($"FOLD must be a non-negative number or 'all', got '{Fold}'");
             if (Epochs < 1 || ItersPerEpoch < 1 || ValIters < 1) return ValidationResult.Error("--epochs, --iters-per-epoch and --val-iters must be at least 1");
             if (Continue && ValidationOnly) return ValidationResult.Error("--continue and --validation-only exclude each other");
+            if (Overwrite && (Continue || ValidationOnly)) return ValidationResult.Error("--overwrite starts a new training: it excludes --continue and --validation-only");
+            if (Cluster.ResultsNaming.CheckSuffix(ResultsSuffix) is { } suffixError) return ValidationResult.Error(suffixError);
             return ValidationResult.Success();
         }
     }
@@ -96,8 +106,10 @@ internal sealed class TrainCommand : AsyncCommand<TrainCommand.Settings>
             Fold = ParseFold(settings.Fold)!.Value, PlansName = settings.Plans, Epochs = settings.Epochs,
             ItersPerEpoch = settings.ItersPerEpoch, ValIters = settings.ValIters, Device = settings.Device, Seed = settings.Seed,
             ContinueTraining = settings.Continue, ValidationOnly = settings.ValidationOnly,
+            Trainer = Cluster.ResultsNaming.WithSuffix(TrainingJob.TrainerName, settings.ResultsSuffix),
         };
         if (settings.DryRun) return DryRun(job, settings.Json);
+        using var foldLock = TrainResultsProtection.Protect(job, settings.Overwrite);
 
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };

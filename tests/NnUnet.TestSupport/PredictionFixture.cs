@@ -13,14 +13,14 @@ using NnUnet.Training.Trainer;
 using TorchSharp;
 using NnUnet.Core.Results;
 
-namespace NnUnet.Training.Tests.Prediction;
+namespace NnUnet.TestSupport;
 
 /// <summary>
 /// A real, tiny nnUNet_results tree: model folders <c>TRAINER__PLANS__CONFIG</c> with plans.json, dataset.json and
 /// <c>fold_F/checkpoint_final.ckpt</c> of seeded random PlainConvUNets (2 stages), and oblique raw NIfTI input cases.
-/// Shared (linked) by the Training and CLI prediction tests.
+/// Used by the Training and CLI prediction tests.
 /// </summary>
-internal sealed class PredictionFixture : IDisposable
+public sealed class PredictionFixture : IDisposable
 {
     public const string DatasetName = "Dataset777_Predict";
     public static readonly int[] TransposeForward = [0, 2, 1];
@@ -84,7 +84,7 @@ internal sealed class PredictionFixture : IDisposable
     {
         var plans = Plans();
         var dataset = Dataset();
-        string folder = Path.Combine(ResultsDataset, PredictorModel.FolderName("nnUNetTrainer", "nnUNetPlans", configuration));
+        string folder = Path.Combine(ResultsDataset, ResultLayout.ModelFolderName("nnUNetTrainer", "nnUNetPlans", configuration));
         Directory.CreateDirectory(folder);
         File.WriteAllText(Path.Combine(folder, "plans.json"), plans.ToJson());
         dataset.Save(Path.Combine(folder, DatasetJson.FileName));
@@ -100,7 +100,7 @@ internal sealed class PredictionFixture : IDisposable
                 Architecture = config.Architecture.ArchKwargs, InputChannels = inputChannels, NumClasses = 3, PatchSize = config.PatchSize,
                 MirrorAxes = [0, 1, 2], MaxEpochs = 1, ItersPerEpoch = 1, ValIters = 1, Seed = fold, Epoch = 1, Curves = new TrainingCurves(),
             };
-            Checkpoint.Save(Path.Combine(folder, $"fold_{fold}", PredictorModel.CheckpointName + Checkpoint.Extension), metadata, network.state_dict(), []);
+            Checkpoint.Save(ResultLayout.Checkpoint(ResultLayout.FoldFolder(folder, fold), ResultLayout.CheckpointFinal), metadata, network.state_dict(), []);
         }
         return folder;
     }
@@ -140,7 +140,7 @@ internal sealed class PredictionFixture : IDisposable
         string postprocessing = Path.Combine(source, PostprocessingDecision.FileName);
         File.WriteAllText(postprocessing,
             """{"postprocessing_fns": ["remove_all_but_largest_component_from_segmentation"], "postprocessing_kwargs": [{"labels_or_regions": [1, 2]}]}""");
-        var folders = configurations.Select(c => Path.Combine(ResultsDataset, PredictorModel.FolderName("nnUNetTrainer", "nnUNetPlans", c))).ToList();
+        var folders = configurations.Select(c => Path.Combine(ResultsDataset, ResultLayout.ModelFolderName("nnUNetTrainer", "nnUNetPlans", c))).ToList();
         var ensemble = new SelectionCandidate(configurations.Length == 1 ? Path.GetFileName(folders[0]) : "ensemble___a___b___0", configurations.Length == 1 ? "single" : "ensemble", configurations, folders, source, 0.8);
         new BestConfiguration
         {

@@ -1,13 +1,12 @@
 using System.Diagnostics;
 
-namespace NnUnet.Tests.Shared;
+namespace NnUnet.TestSupport;
 
 /// <summary>
 /// Debian's python3 (numpy, scipy, nibabel) as the independent judge of files we write: the script comes on stdin,
-/// its arguments after it; a non-zero exit fails the test with python's stderr. Linked into the test projects that
-/// check interoperability (one helper, not one per project).
+/// its arguments after it; a non-zero exit fails the test with python's stderr.
 /// </summary>
-internal static class Python
+public static class Python
 {
     public static string Run(string script, params string[] args)
     {
@@ -20,7 +19,7 @@ internal static class Python
         var stdout = process.StandardOutput.ReadToEndAsync();
         string stderr = process.StandardError.ReadToEnd();
         process.WaitForExit();
-        Assert.True(process.ExitCode == 0, $"python failed: {stderr}");
+        if (process.ExitCode != 0) throw new InvalidOperationException($"python failed (exit {process.ExitCode}): {stderr}");
         return stdout.Result;
     }
 }
