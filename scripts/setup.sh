@@ -56,7 +56,7 @@ fi
 
 # 2. Debian peers used by fixture scripts, cross-checks, benchmarks and the browser test; ISA-L for .nii.gz loading
 if command -v apt-get >/dev/null && command -v dpkg-query >/dev/null; then
-  want=(python3-nibabel python3-scipy python3-skimage python3-sklearn python3-numpy chromium postgresql libisal2)
+  want=(python3-nibabel python3-scipy python3-skimage python3-sklearn python3-numpy python3-torch chromium postgresql libisal2)
   missing=()
   for p in "${want[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then

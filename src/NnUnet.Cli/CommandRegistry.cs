@@ -23,6 +23,7 @@ internal static class CommandRegistry
         config.AddCommand<Commands.Cluster.SweepStatusVerb>("sweep-status").WithDescription("print the grid of the sweep a cluster is running");
         config.AddCommand<Commands.Selection.FindBestCommand>("find-best").WithDescription("choose the best configuration or pair ensemble on cross-validation Dice and its postprocessing, as nnU-Net's find_best_configuration");
         config.AddCommand<Commands.Prediction.PredictCommand>("predict").WithDescription("segment a folder of raw cases with a trained configuration or the find-best winner (folds averaged, mirroring, cascade, ensemble, postprocessing), as nnUNetv2_predict");
+        config.AddCommand<Commands.Prediction.ExportNnUnetCommand>("export-nnunet").WithDescription("write nnU-Net v2's trained-model folder (plans, dataset, fingerprint, fold_N/checkpoint_final.pth) for one of ours");
         config.AddCommand<Commands.Demo.DemoCommand>("demo").WithDescription("generate a synthetic dataset and run the whole pipeline embedded on CPU: verify, fingerprint, plan, preprocess, 5-fold sweep, selection, prediction (resumable)");
     }
 }

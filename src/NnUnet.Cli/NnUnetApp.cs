@@ -28,10 +28,12 @@ public static class NnUnetApp
             config.PropagateExceptions();
             CommandRegistry.Register(config);
         });
+        // --json: stdout carries the document alone; everything else a verb prints goes to stderr
+        using var json = args.Contains("--json") ? JsonStdout.Redirect() : null;
         try
         {
-            // nnU-Net spells the worker count "-np"; POSIX parsing would read it as "-n -p".
-            return app.Run(args.Where(a => a != "--verbose").Select(a => a == "-np" ? "--np" : a).ToArray());
+            // nnU-Net spells the worker count "-np" and the checkpoint "-chk"; POSIX parsing would read them as "-n -p", "-c -h -k".
+            return app.Run(args.Where(a => a != "--verbose").Select(a => a switch { "-np" => "--np", "-chk" => "--checkpoint", _ => a }).ToArray());
         }
         catch (Exception ex) when (!verbose)
         {

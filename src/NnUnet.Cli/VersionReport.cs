@@ -25,8 +25,7 @@ internal static class VersionReport
         output.WriteLine($".NET {Environment.Version}, {(selfContained ? "self-contained" : "shared runtime")} ({runtimeDirectory})");
         output.WriteLine($"system: {OsName()}, glibc {GlibcVersion()}, {RuntimeInformation.OSArchitecture.ToString().ToLowerInvariant()}, Linux {Environment.OSVersion.Version}");
 
-        string torchSharp = InformationalVersion(typeof(torch).Assembly).Split('+')[0];
-        string libtorch = LibTorchPackage() ?? "?";
+        var (torchSharp, libtorch) = TorchVersions();
         string? torchProblem = null;
         int threads = 0;
         bool torchCuda = false;
@@ -64,10 +63,13 @@ internal static class VersionReport
     /// <summary>Version and commit from the entry assembly's InformationalVersion, "0.1.0+&lt;sha&gt;" (SourceRevisionId).</summary>
     public static (string Version, string Commit) ProductVersion()
     {
-        string informational = InformationalVersion(typeof(VersionReport).Assembly);
-        int plus = informational.IndexOf('+');
-        return plus < 0 ? (informational, "unknown") : (informational[..plus], informational[(plus + 1)..]);
+        var environment = NnUnet.Core.Reproducibility.RuntimeEnvironment.Current();
+        return (environment.ProductVersion, environment.Commit ?? "unknown");
     }
+
+    /// <summary>TorchSharp's version and the libtorch package this program was built with (also recorded in the sweep manifests).</summary>
+    public static (string TorchSharp, string LibTorch) TorchVersions() =>
+        (InformationalVersion(typeof(torch).Assembly).Split('+')[0], LibTorchPackage() ?? "?");
 
     private static string InformationalVersion(Assembly assembly) =>
         assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion

@@ -10,6 +10,7 @@ namespace NnUnet.Dashboard.Tests;
 /// server stops), idle workers show no job, the job page's charts fill their width; screenshots land in
 /// <c>TestResults/</c> at the repository root for a human look.
 /// </summary>
+[Collection(BrowserCollection.Name)]
 public sealed class BrowserTests
 {
     private const string Chromium = "/usr/bin/chromium";

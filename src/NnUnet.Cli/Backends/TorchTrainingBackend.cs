@@ -2,8 +2,10 @@ using System.Text.Json;
 using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.Datasets;
+using NnUnet.Core.Reproducibility;
 using NnUnet.Core.Results;
 using NnUnet.Core.Selection;
+using NnUnet.Training.Devices;
 using NnUnet.Training.Inference;
 using NnUnet.Training.Trainer;
 
@@ -12,7 +14,8 @@ namespace NnUnet.Cli.Backends;
 /// <summary>What a node adds to the jobs it runs (the training budget comes with each job, from the sweep).</summary>
 public sealed record TorchBackendOptions
 {
-    /// <summary>Seed of every fold's training; null lets each fold draw one (it is kept in its checkpoints).</summary>
+    /// <summary>Seed of every fold's training; null gives each fold the seed derived from its sweep and job
+    /// (<see cref="FoldSeed"/>), which the sweep manifest lists. A resumed fold keeps its checkpoint's seed.</summary>
     public long? Seed { get; init; }
 }
 
@@ -33,6 +36,14 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
         _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Kind, "unknown job kind"),
     };
 
+    public long? SeedFor(JobSpec spec) => options.Seed ?? FoldSeed.For(spec.SweepId, spec.JobId);
+
+    public RuntimeEnvironment Describe(string device)
+    {
+        var (torchSharp, libTorch) = VersionReport.TorchVersions();
+        return RuntimeEnvironment.Current(torchSharp, libTorch, TorchDevices.Describe(device));
+    }
+
     private NnUnetPaths PathsFor(JobSpec spec) => nodePaths with { Results = spec.ResultsRoot };
 
     private async Task<JobOutcome> TrainAsync(JobSpec spec, IJobProgressSink progress, CancellationToken ct)
@@ -51,7 +62,7 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
             ItersPerEpoch = spec.ItersPerEpoch,
             ValIters = spec.ValIters,
             Device = device,
-            Seed = options.Seed,
+            Seed = SeedFor(spec),
             Trainer = spec.TrainerName,
         };
         // a fold this sweep took over with --continue-training extends the old training even on its first attempt

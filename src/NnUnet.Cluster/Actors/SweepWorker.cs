@@ -159,7 +159,10 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
         var token = _cancel.Token;
         _log.Info("worker {0}: starting {1} attempt {2}{3}", _settings.WorkerId, spec.JobId, spec.Attempt, spec.ContinueFromCheckpoint ? " (continue from checkpoint)" : "");
         // Task.Run: the backend may block its thread for minutes (a training epoch); never on the actor's thread
-        var task = Task.Run(() => backend.RunAsync(spec, sink, token), token);
+        // the fold's manifest (inputs hashed, attempt start and end) is written on the job's task too
+        var (workerId, node, device, log) = (_settings.WorkerId, _settings.Node, _settings.Device, _log);
+        var task = Task.Run(() => FoldManifestRecorder.RunAsync(spec, workerId, node, device, backend, () => backend.RunAsync(spec, sink, token),
+            warning => log.Warning("worker {0}: {1}: {2}", workerId, spec.JobId, warning)), token);
         _running = task;
         task.ContinueWith(t => t.IsCompletedSuccessfully
                 ? new RunEnded(spec.JobId, spec.Attempt, t.Result, null, false)

@@ -1,4 +1,5 @@
 using NnUnet.Cluster.Sweeps;
+using NnUnet.Core.Reproducibility;
 
 namespace NnUnet.Cluster.Backends;
 
@@ -23,6 +24,12 @@ public interface ITrainingBackend
     string Name { get; }
 
     Task<JobOutcome> RunAsync(JobSpec spec, IJobProgressSink progress, CancellationToken cancellationToken);
+
+    /// <summary>The seed a training job of this backend uses (recorded in the fold's manifest); null when it uses none.</summary>
+    long? SeedFor(JobSpec spec) => null;
+
+    /// <summary>What runs the jobs on <paramref name="device"/> (product, runtime, Torch, device name), for the manifests.</summary>
+    RuntimeEnvironment Describe(string device) => RuntimeEnvironment.Current(device: device);
 }
 
 /// <summary>

@@ -65,10 +65,19 @@ function connect(onChange, onFinished) {
 
 // ---------- grid page ----------
 let sweep = null;
+// a waiting job names what it waits for (the cascade: the low-res folds still open), from the latest snapshot
+function waitingFor(j) {
+  const deps = j.dependsOn ?? [];
+  if (j.status !== "Waiting" || !deps.length) return "";
+  const done = new Set((sweep?.jobs ?? []).filter((d) => d.status === "Completed").map((d) => d.jobId));
+  const open = deps.filter((d) => !done.has(d));
+  const groups = [...new Set(open.map((d) => d.split("/")[0]))];
+  return `<div class="waiting-for">for ${open.length} of ${deps.length}: ${esc(groups.join(", "))}</div>`;
+}
 function cellHtml(j) {
   const st = j.status.toLowerCase();
   const pct = j.totalEpochs > 0 ? Math.round(100 * j.epoch / j.totalEpochs) : 0;
-  return `<a href="/jobs/${esc(j.jobId)}"><span class="state">${esc(st)}</span>` +
+  return `<a href="/jobs/${esc(j.jobId)}"><span class="state">${esc(st)}</span>${waitingFor(j)}` +
     (j.kind === "Train" ? ` ${j.epoch}/${j.totalEpochs}<div class="bar"><i style="width:${pct}%"></i></div>` +
       `Dice ${fmt(j.lastPseudoDice)} · best EMA ${fmt(j.bestEmaPseudoDice)}<br>` : ` ${esc(j.jobId)}<br>`) +
     `ETA ${duration(j.etaSeconds)}` + (j.workerId ? `<br><small>${esc(j.workerId)}</small>` : "") +

@@ -183,12 +183,14 @@ public sealed record CascadeAugmentationOptions
     /// <summary>Foreground labels of the previous stage's prediction, one one-hot data channel each (appended after the image channels).</summary>
     public required int[] ForegroundLabels { get; init; }
     public double PBinaryOperator { get; init; } = 0.4;
-    public double PBinaryOperatorPerLabel { get; init; } = 0.5;
+    /// <summary>nnU-Net v2 passes <c>p_per_label=1</c> to <c>ApplyRandomBinaryOperatorTransform</c>: every label, once the transform runs.</summary>
+    public double PBinaryOperatorPerLabel { get; init; } = 1;
     /// <summary>Ball radius, drawn as an integer uniformly from [min, max] (nnU-Net draws a float in [1, 8) for skimage's ball).</summary>
     public int StructureRadiusMin { get; init; } = 1;
     public int StructureRadiusMax { get; init; } = 8;
     public double PRemoveComponent { get; init; } = 0.2;
-    public double PRemoveComponentPerLabel { get; init; } = 0.5;
+    /// <summary>nnU-Net v2 passes <c>p_per_label=1</c> to <c>RemoveRandomConnectedComponentFromOneHotEncodingTransform</c>.</summary>
+    public double PRemoveComponentPerLabel { get; init; } = 1;
     /// <summary>Only components covering less than this fraction of the patch are removed.</summary>
     public double MaxComponentFraction { get; init; } = 0.15;
 }

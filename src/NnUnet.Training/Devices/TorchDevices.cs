@@ -24,6 +24,29 @@ public static class TorchDevices
         throw new ArgumentException($"unknown device '{request}': use auto, cpu, cuda or cuda:N");
     }
 
+    /// <summary>
+    /// The device by name for a record: <c>cpu (model, N logical cores)</c> from /proc/cpuinfo, <c>cuda:N (name, memory)</c>
+    /// from the NVIDIA driver (<see cref="CudaDriver"/>; TorchSharp has no device-name call); the bare device otherwise.
+    /// </summary>
+    public static string Describe(string request)
+    {
+        string resolved = Resolve(request).ToString();
+        if (resolved == "cpu")
+        {
+            string? model = null;
+            try
+            {
+                if (File.Exists("/proc/cpuinfo"))
+                    model = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim();
+            }
+            catch (IOException) { }
+            return $"cpu ({model ?? "unknown model"}, {Environment.ProcessorCount} logical cores)";
+        }
+        int index = resolved.Contains(':') ? int.Parse(resolved[(resolved.IndexOf(':') + 1)..], System.Globalization.CultureInfo.InvariantCulture) : 0;
+        var gpu = CudaDriver.Query().Devices.FirstOrDefault(d => d.Index == index);
+        return gpu is null ? resolved : $"{resolved} ({gpu.Name}, {CudaDriver.FormatMemory(gpu.TotalMemoryBytes)})";
+    }
+
     /// <summary>Number of CUDA devices, 0 when CUDA is not available.</summary>
     public static int CudaDeviceCount => torch.cuda.is_available() ? torch.cuda.device_count() : 0;
 

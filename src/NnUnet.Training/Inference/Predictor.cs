@@ -17,7 +17,14 @@ namespace NnUnet.Training.Inference;
 public sealed record PredictionOptions
 {
     /// <summary>Dataset id, name or folder (resolved against nnUNet_results / nnUNet_raw like the other verbs).</summary>
-    public required string Dataset { get; init; }
+    /// <summary>Dataset id or name; unused with <see cref="ModelFolder"/>.</summary>
+    public string Dataset { get; init; } = "";
+    /// <summary>nnU-Net's <c>-m</c> (<c>nnUNetv2_predict_from_modelfolder</c>): a trained-model folder, ours or nnU-Net v2's, instead of dataset + configuration.</summary>
+    public string? ModelFolder { get; init; }
+    /// <summary>nnU-Net's <c>-chk</c>: the checkpoint file of each fold (default checkpoint_final, .ckpt or .pth).</summary>
+    public string CheckpointName { get; init; } = ResultLayout.CheckpointFinal;
+    /// <summary>nnU-Net's <c>--disable_tta</c>: no mirroring.</summary>
+    public bool DisableTta { get; init; }
     /// <summary>Configuration to use (2d, 3d_fullres, 3d_lowres, 3d_cascade_fullres); null with <see cref="UseBest"/>.</summary>
     public string? Configuration { get; init; }
     /// <summary>Use <c>best_configuration.json</c>: its model or pair ensemble, its folds and its postprocessing.</summary>
@@ -72,19 +79,37 @@ public static class Predictor
         ArgumentNullException.ThrowIfNull(paths);
         ArgumentNullException.ThrowIfNull(options);
         if (!Directory.Exists(inputFolder)) throw new DirectoryNotFoundException($"input folder {inputFolder} does not exist");
-        if (options.UseBest == (options.Configuration is not null))
-            throw new ArgumentException("give either a configuration or 'best' (best_configuration.json), not both or neither");
-        string datasetName = DatasetLocator.ResolveName(options.Dataset, paths);
-        string resultsFolder = paths.ResultsDatasetFolder(datasetName);
-        if (!Directory.Exists(resultsFolder)) throw new DirectoryNotFoundException($"{resultsFolder} does not exist: no trained models for {datasetName}");
-
-        var (modelName, modelFolders, folds, defaultPostprocessing) = ChooseModels(resultsFolder, options);
+        string modelName;
+        IReadOnlyList<string> modelFolders;
+        IReadOnlyList<int> folds;
+        string? defaultPostprocessing;
+        if (options.ModelFolder is { } modelFolder)
+        {
+            if (options.UseBest || options.Configuration is not null)
+                throw new ArgumentException("a model folder (-m) excludes a configuration and 'best'");
+            if (!Directory.Exists(modelFolder)) throw new DirectoryNotFoundException($"model folder {modelFolder} does not exist");
+            // as nnU-Net's predictor with use_folds=None: every fold_N that holds the checkpoint
+            folds = options.Folds ?? AvailableFolds(modelFolder, options.CheckpointName);
+            modelName = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelFolder)));
+            modelFolders = [modelFolder];
+            defaultPostprocessing = null; // nnU-Net's predictor applies none either; --postprocessing FILE adds one
+        }
+        else
+        {
+            if (options.UseBest == (options.Configuration is not null))
+                throw new ArgumentException("give either a configuration or 'best' (best_configuration.json), not both or neither");
+            string datasetName = DatasetLocator.ResolveName(options.Dataset, paths);
+            string resultsFolder = paths.ResultsDatasetFolder(datasetName);
+            if (!Directory.Exists(resultsFolder)) throw new DirectoryNotFoundException($"{resultsFolder} does not exist: no trained models for {datasetName}");
+            (modelName, modelFolders, folds, defaultPostprocessing) = ChooseModels(resultsFolder, options);
+        }
         var (postprocessing, postprocessingSource) = LoadPostprocessing(options, defaultPostprocessing);
         var device = TorchDevices.Resolve(options.Device);
         var models = new List<PredictorModel>(modelFolders.Count);
         try
         {
-            foreach (string folder in modelFolders) models.Add(PredictorModel.Load(folder, folds, device));
+            foreach (string folder in modelFolders) models.Add(PredictorModel.Load(folder, folds, device,
+                new ModelLoadOptions { CheckpointName = options.CheckpointName, DisableTta = options.DisableTta }));
             var dataset = models[0].Dataset;
             for (int m = 1; m < models.Count; m++)
                 if (models[m].Exporter.NumOutputChannels != models[0].Exporter.NumOutputChannels)
@@ -120,6 +145,23 @@ public static class Predictor
         {
             foreach (var model in models) model.Dispose();
         }
+    }
+
+    /// <summary>Folds <c>fold_N</c> of <paramref name="modelFolder"/> holding the checkpoint (ours or nnU-Net's), ascending.</summary>
+    public static IReadOnlyList<int> AvailableFolds(string modelFolder, string checkpointName)
+    {
+        var folds = new List<int>();
+        foreach (string dir in Directory.EnumerateDirectories(modelFolder, "fold_*"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir)["fold_".Length..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int fold)) continue;
+            bool present = Path.HasExtension(checkpointName)
+                ? File.Exists(Path.Combine(dir, checkpointName))
+                : File.Exists(Path.Combine(dir, checkpointName + Trainer.Checkpoint.Extension)) || File.Exists(Path.Combine(dir, checkpointName + Interop.NnUnetCheckpoint.Extension));
+            if (present) folds.Add(fold);
+        }
+        if (folds.Count == 0) throw new FileNotFoundException($"{modelFolder}: no fold_N folder holds {checkpointName} (.ckpt or .pth)");
+        folds.Sort();
+        return folds;
     }
 
     private static (string Name, IReadOnlyList<string> Folders, IReadOnlyList<int> Folds, string? Postprocessing) ChooseModels(

@@ -156,6 +156,8 @@ public sealed class NnUnetTrainer
 
         manual_seed(seed);
         using var network = BuildNetwork(setup);
+        if (resume is null && job.PretrainedWeights is { } pretrained)
+            log.Line(Interop.PretrainedWeights.LoadInto(network, pretrained));
         network.to(device);
         using var optimizer = new NesterovSgd(network.parameters(), InitialLearningRate);
         var curves = new TrainingCurves();

@@ -23,6 +23,8 @@ public sealed record TrainingJob
     public long? Seed { get; init; }
     public bool ContinueTraining { get; init; }
     public bool ValidationOnly { get; init; }
+    /// <summary>nnU-Net's <c>-pretrained_weights</c>: a checkpoint (ours or nnU-Net's .pth) whose weights, all but the segmentation heads, start a new run.</summary>
+    public string? PretrainedWeights { get; init; }
     /// <summary>Batches prepared ahead of the training step.</summary>
     public int LoaderQueueCapacity { get; init; } = 4;
 

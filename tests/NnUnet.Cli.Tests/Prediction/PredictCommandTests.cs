@@ -89,4 +89,33 @@ public sealed class PredictCommandTests : IDisposable
         Assert.Equal(NnUnetApp.ExitBadInput, missing);
         Assert.Contains("plans.json", stdout + stderr);
     }
+
+    [Fact]
+    public void ExportNnUnet_ThenPredictFromTheModelFolderWithChk_MatchesPredictionFromOurFolder()
+    {
+        string ours = _fx.WriteModel("3d_fullres", 0, 1);
+        _fx.WriteInput("case_001", 1);
+        string exported = Path.Combine(_fx.Root, "nnunet", "nnUNetTrainer__nnUNetPlans__3d_fullres");
+
+        var (code, stdout, stderr) = CliRunner.Run(["export-nnunet", ours, exported]);
+        Assert.True(code == NnUnetApp.ExitOk, stdout + stderr);
+        Assert.Contains("2 fold(s)", stdout);
+        Assert.True(File.Exists(Path.Combine(exported, "fold_1", "checkpoint_final.pth")));
+
+        var (c1, o1, e1) = Predict("-c", "3d_fullres", "-f", "0,1");
+        Assert.True(c1 == NnUnetApp.ExitOk, o1 + e1);
+        string fromPth = Path.Combine(_fx.Root, "from-pth");
+        var (c2, o2, e2) = CliRunner.Run(["predict", "-i", _fx.Input, "-o", fromPth, "-m", exported, "-chk", "checkpoint_final.pth", "--device", "cpu"]);
+        Assert.True(c2 == NnUnetApp.ExitOk, o2 + e2);
+        Assert.Contains("folds 0, 1", o2);   // every fold of the folder, as nnU-Net's predictor with no -f
+        Assert.Equal(NiftiReader.Read(Path.Combine(_fx.Output, "case_001.nii.gz")).ToFloat32(), NiftiReader.Read(Path.Combine(fromPth, "case_001.nii.gz")).ToFloat32());
+
+        string noTta = Path.Combine(_fx.Root, "no-tta");
+        var (c3, o3, e3) = CliRunner.Run(["predict", "-i", _fx.Input, "-o", noTta, "-m", exported, "--disable-tta", "--device", "cpu"]);
+        Assert.True(c3 == NnUnetApp.ExitOk, o3 + e3);
+
+        var (c4, _, e4) = CliRunner.Run(["predict", "-i", _fx.Input, "-o", noTta, "-m", exported, "-d", "777"]);
+        Assert.Equal(NnUnetApp.ExitBadInput, c4);
+        Assert.Contains("-m MODEL_FOLDER replaces -d/-c/--best", e4);
+    }
 }

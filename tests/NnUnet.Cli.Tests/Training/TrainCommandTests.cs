@@ -36,5 +36,15 @@ public sealed class TrainCommandTests : IDisposable
         string fold = Path.Combine(_root, "results", "Dataset992_TrainCli", "nnUNetTrainer__nnUNetPlans__3d_fullres", "fold_0");
         Assert.True(File.Exists(Path.Combine(fold, "checkpoint_final.ckpt")));
         Assert.True(File.Exists(Path.Combine(fold, "validation", "summary.json")));
+
+        // fine-tuning from nnU-Net's format: fold 0 exported as checkpoint_final.pth starts fold 1 (heads re-initialised)
+        string model = Path.GetDirectoryName(fold)!;
+        string exported = Path.Combine(_root, "exported");
+        Assert.Equal(NnUnetApp.ExitOk, CliRunner.Run("export-nnunet", model, exported).ExitCode);
+        var tuned = CliRunner.Run("train", "992", "3d_fullres", "1", "--epochs", "1", "--iters-per-epoch", "1", "--val-iters", "1", "--device", "cpu",
+            "--pretrained-weights", Path.Combine(exported, "fold_0", "checkpoint_final.pth"),
+            "--preprocessed", Path.Combine(_root, "preprocessed"), "--results", Path.Combine(_root, "results"));
+        Assert.True(tuned.ExitCode == NnUnetApp.ExitOk, tuned.Out + tuned.Error);
+        Assert.Matches(@"pretrained weights from .*checkpoint_final\.pth \(trainer nnUNetTrainer, 3d_fullres\): \d+ tensors loaded, \d+ segmentation-head tensors kept", tuned.Out);
     }
 }

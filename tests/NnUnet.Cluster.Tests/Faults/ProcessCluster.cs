@@ -47,21 +47,39 @@ public sealed class ProcessCluster : IDisposable
 
     public Running Start(params string[] args)
     {
+        var output = new StringBuilder();
+        return new Running(Launch(args, output, output), output);
+    }
+
+    /// <summary>A process whose stdout and stderr are kept apart (to check what stdout alone holds).</summary>
+    public sealed record RunningApart(Process Process, StringBuilder Stdout, StringBuilder Stderr)
+    {
+        public string Out { get { lock (Stdout) return Stdout.ToString(); } }
+        public string Err { get { lock (Stderr) return Stderr.ToString(); } }
+    }
+
+    public RunningApart StartApart(params string[] args)
+    {
+        StringBuilder stdout = new(), stderr = new();
+        return new RunningApart(Launch(args, stdout, stderr), stdout, stderr);
+    }
+
+    private Process Launch(string[] args, StringBuilder stdout, StringBuilder stderr)
+    {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add(Repository.CliDll());
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["nnUNet_results"] = Results;
         info.Environment["nnUNet_preprocessed"] = Path.Combine(Root, "preprocessed");
         info.Environment["nnUNet_raw"] = Raw;
-        var output = new StringBuilder();
         var process = new Process { StartInfo = info };
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (output) output.AppendLine(e.Data); };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (stdout) stdout.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data); };
         process.Start();
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _processes.Add(process);
-        return new Running(process, output);
+        return process;
     }
 
     /// <summary>

@@ -132,7 +132,7 @@ public sealed class ResultsProtectionTests : IDisposable
     public async Task SecondCoordinatorWithOtherSettings_Refuses_AndTrainByHandRefusesTheLockedFolder()
     {
         var first = CoordinatorOn(_cluster.Port, "--epochs", "1");     // no workers: it keeps running, holding its locks
-        await ProcessCluster.Eventually(() => File.Exists(Path.Combine(ConfigFolder(), "nnunet.lock")) ? "" : null,
+        await Eventually.Until(() => File.Exists(Path.Combine(ConfigFolder(), "nnunet.lock")) ? "" : null,
             TimeSpan.FromSeconds(60), () => "the coordinator took no results lock:\n" + first.Text);
         var holder = LockOf(ConfigFolder());
         Assert.Equal(first.Process.Id, holder.GetProperty("pid").GetInt32());
@@ -154,7 +154,7 @@ public sealed class ResultsProtectionTests : IDisposable
     {
         string[] sweep = ["--epochs", "1", "--lock-lease", "15"];
         var crashed = CoordinatorOn(_cluster.Port, sweep);
-        await ProcessCluster.Eventually(() => File.Exists(Path.Combine(ConfigFolder(), "nnunet.lock")) ? "" : null,
+        await Eventually.Until(() => File.Exists(Path.Combine(ConfigFolder(), "nnunet.lock")) ? "" : null,
             TimeSpan.FromSeconds(60), () => "the coordinator took no results lock:\n" + crashed.Text);
         crashed.Sigkill();
         Assert.True(crashed.Process.WaitForExit(TimeSpan.FromSeconds(5)));
@@ -167,7 +167,7 @@ public sealed class ResultsProtectionTests : IDisposable
 
         // the same sweep starts at once (its journal keeps its own writers apart) and takes the lock over after the lease
         var successor = CoordinatorOn(ProcessCluster.FreePort(), sweep);
-        var taken = await ProcessCluster.Eventually(() =>
+        var taken = await Eventually.Until(() =>
         {
             var l = LockOf(ConfigFolder());
             return l.GetProperty("pid").GetInt32() == successor.Process.Id ? (object)l.GetProperty("acquired_at").GetDateTime() : null;
@@ -175,7 +175,7 @@ public sealed class ResultsProtectionTests : IDisposable
         Assert.True((DateTime)taken - lastRenewal >= TimeSpan.FromSeconds(15), $"taken over {((DateTime)taken - lastRenewal).TotalSeconds:F1} s after the last renewal");
         Assert.Contains("taking it over once its lease runs out", successor.Text);
         // (its log line follows the write of the lock file)
-        await ProcessCluster.Eventually(() => Regex.IsMatch(successor.Text, $@"taken over from sweep .* pid {crashed.Process.Id}, .*its lease ran out") ? "" : null,
+        await Eventually.Until(() => Regex.IsMatch(successor.Text, $@"taken over from sweep .* pid {crashed.Process.Id}, .*its lease ran out") ? "" : null,
             TimeSpan.FromSeconds(10), () => "no take-over logged:\n" + successor.Text);
         Assert.False(successor.Process.HasExited, successor.Text);
     }

@@ -124,4 +124,37 @@ public class CascadeAugmentationTests
         var ex = Assert.Throws<ArgumentException>(() => augmenter.Apply(data, seg[.., 0..1], a));
         Assert.Contains("previous stage", ex.Message);
     }
+
+    /// <summary>nnU-Net v2 uses p_per_label = 1 for both cascade transforms: once a transform runs, it touches every label
+    /// (with 0.5 per label about half of these 20 draws would leave the label alone).</summary>
+    [Fact]
+    public void OnceACascadeTransformRunsItChangesEveryLabel()
+    {
+        using var scope = NewDisposeScope();
+        var defaults = new CascadeAugmentationOptions { ForegroundLabels = [1] };
+        Assert.Equal(1.0, defaults.PBinaryOperatorPerLabel);
+        Assert.Equal(1.0, defaults.PRemoveComponentPerLabel);
+        // a cube with a one-voxel hole and a one-voxel spike: dilation, erosion, opening and closing all change it
+        var shape = zeros(new long[] { 1, 24, 24, 24 });
+        shape[0, 9..15, 9..15, 9..15] = tensor(1f);
+        shape[0, 12, 12, 12] = tensor(0f);
+        shape[0, 15, 12, 12] = tensor(1f);
+        // two small components: removing one changes the channel
+        var components = zeros(new long[] { 1, 24, 24, 24 });
+        components[0, 2..4, 2..4, 2..4] = tensor(1f);
+        components[0, 18..20, 18..20, 18..20] = tensor(1f);
+        var operatorsOnly = defaults with { PBinaryOperator = 1, PRemoveComponent = 0 };
+        var removalOnly = defaults with { PBinaryOperator = 0, PRemoveComponent = 1 };
+        for (int seed = 0; seed < 20; seed++)
+        {
+            using var generator = new Generator((ulong)seed);
+            using var random = new AugmentationRandom(generator);
+            var a = shape.clone();
+            CascadeAugmentation.Augment(a, [0], operatorsOnly, random);
+            Assert.False(a.eq(shape).all().item<bool>(), $"seed {seed}: the binary operator left the label unchanged");
+            var b = components.clone();
+            CascadeAugmentation.Augment(b, [0], removalOnly, random);
+            Assert.Equal(8f, b.sum().item<float>());
+        }
+    }
 }

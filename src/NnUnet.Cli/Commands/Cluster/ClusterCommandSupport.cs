@@ -221,7 +221,7 @@ internal static class ClusterCommandSupport
     {
         if (json)
         {
-            Console.Out.WriteLine(JsonSerializer.Serialize(snapshot, JsonOptions));
+            JsonStdout.Writer.WriteLine(JsonSerializer.Serialize(snapshot, JsonOptions));
             return;
         }
         var table = new Table().Border(TableBorder.Rounded)

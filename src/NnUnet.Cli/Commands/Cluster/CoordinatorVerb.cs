@@ -41,6 +41,7 @@ internal sealed class CoordinatorVerb : AsyncCommand<CoordinatorVerbSettings>
     {
         var (definition, resultsRoot) = settings.Resolve();
         var journal = settings.Journal ?? ResultLayout.DefaultSweepDatabase(resultsRoot, definition.DatasetName);
+        SweepManifestStep.Record(definition, resultsRoot, settings.Preprocessed, journal, devices: null, settings.Simulate);
         var self = $"akka.tcp://{ClusterConfig.SystemName}@{settings.Host}:{settings.Port}";
         var seeds = settings.Seeds.Length > 0 ? ClusterCommandSupport.SplitList(settings.Seeds).ToArray() : [self];
         var config = ClusterConfig.Build(new NodeOptions(NodeKind.Coordinator, settings.Host, settings.Port, seeds, settings.Config, journal));

@@ -21,6 +21,10 @@ internal sealed class SweepStatusVerbSettings : CommandSettings
 
     [CommandOption("--json")]
     public bool Json { get; init; }
+
+    [CommandOption("--manifest <PATH>")]
+    [Description("print the sweep's reproducibility record instead of asking the cluster: a sweep_manifest.json, its folder, or a dataset (id or name, under nnUNet_results)")]
+    public string? Manifest { get; init; }
 }
 
 /// <summary><c>nnunet sweep-status</c>: joins the cluster briefly as a client node and prints the coordinator's grid.</summary>
@@ -28,6 +32,7 @@ internal sealed class SweepStatusVerb : AsyncCommand<SweepStatusVerbSettings>
 {
     public override async Task<int> ExecuteAsync(CommandContext context, SweepStatusVerbSettings settings, CancellationToken cancellationToken)
     {
+        if (settings.Manifest is not null) return SweepManifestPrinter.Print(settings.Manifest, settings.Json);
         var seeds = ClusterCommandSupport.SplitList(settings.Seeds).ToArray();
         if (seeds.Length == 0) throw new ArgumentException("--seed is required: the coordinator's address, e.g. akka.tcp://nnunet@HOST:4053");
         var config = ClusterConfig.Build(new NodeOptions(NodeKind.Client, settings.Host, 0, seeds));

@@ -36,6 +36,7 @@ internal sealed class SweepVerb : AsyncCommand<SweepVerbSettings>
             : ClusterCommandSupport.Devices(settings.Gpus, null, settings.Simulate);
         var backends = TrainingBackends.Resolve(settings.Simulate, settings.SimulatedEpochMs);
         var journal = settings.Journal ?? ResultLayout.DefaultSweepDatabase(resultsRoot, definition.DatasetName);
+        SweepManifestStep.Record(definition, resultsRoot, settings.Preprocessed, journal, devices, settings.Simulate);
         var config = ClusterConfig.Build(new NodeOptions(NodeKind.Embedded, SqliteJournalPath: journal, ConfigFile: settings.Config));
         // before anything is written (journal included): another run's results are never overwritten unasked
         using var locks = SweepResultsProtection.Protect(definition, resultsRoot, settings.PlansFile(definition), settings.Protection, "sweep");
@@ -65,7 +66,7 @@ internal sealed class SweepVerb : AsyncCommand<SweepVerbSettings>
     internal static async Task<SweepView?> FollowAsync(ActorSystem system, Task<SweepFinished> finished, CancellationToken ct)
     {
         SweepView? last = null;
-        await AnsiConsole.Console.Progress()
+        await Datasets.CommandConsole.Create().Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
             .StartAsync(async progress =>

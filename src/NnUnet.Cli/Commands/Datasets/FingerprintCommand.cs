@@ -67,7 +67,7 @@ public sealed class FingerprintCommand : Command<FingerprintCommand.Settings>
         string path = Path.Combine(outputFolder, DatasetFingerprintExtractor.FileName);
         if (settings.Json)
         {
-            Console.Out.WriteLine(JsonSerializer.Serialize(fingerprint, new JsonSerializerOptions { WriteIndented = true }));
+            JsonStdout.Writer.WriteLine(JsonSerializer.Serialize(fingerprint, new JsonSerializerOptions { WriteIndented = true }));
             return NnUnetApp.ExitOk;
         }
         console.MarkupLineInterpolated($"{(reused ? "reused existing" : "wrote")} {path} ({fingerprint.Spacings.Count} cases{(reused ? "; --clean recomputes" : "")})");

@@ -41,7 +41,7 @@ public sealed class SplitsCommand : Command<SplitsCommand.Settings>
                 ["problems"] = new JsonArray(problems.Select(p => (JsonNode?)p).ToArray()),
             };
             if (fold is not null) json["fold"] = JsonSerializer.SerializeToNode(fold);
-            Console.Out.WriteLine(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            JsonStdout.Writer.WriteLine(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         }
         else
         {

@@ -36,7 +36,7 @@ public sealed class VerifyCommand : Command<VerifyCommand.Settings>
                 ["dataset"] = location.Name, ["folder"] = report.DatasetFolder, ["training_cases"] = report.TrainingCases,
                 ["errors"] = report.ErrorCount, ["warnings"] = report.WarningCount, ["ok"] = !failed, ["problems"] = problems,
             };
-            Console.Out.WriteLine(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            JsonStdout.Writer.WriteLine(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
         }
         else
         {

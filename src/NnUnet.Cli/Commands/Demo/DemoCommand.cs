@@ -1,13 +1,15 @@
 using System.ComponentModel;
 using System.Globalization;
 using NnUnet.Cli.Commands.Cluster;
+using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Demo;
 using NnUnet.Core.Evaluation;
+using NnUnet.Core.Planning;
+using NnUnet.Core.Results;
 using NnUnet.Core.Selection;
 using Spectre.Console;
 using Spectre.Console.Cli;
-using NnUnet.Core.Results;
 
 namespace NnUnet.Cli.Commands.Demo;
 
@@ -27,7 +29,7 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         public string Work { get; init; } = "nnunet-demo";
 
         [CommandOption("--quick")]
-        [Description("smaller volumes and a smaller training budget (a few minutes on 2 CPU cores)")]
+        [Description("smaller volumes and a smaller training budget (under 5 minutes on 2 CPU cores)")]
         public bool Quick { get; init; }
 
         [CommandOption("--epochs <E>")]
@@ -63,8 +65,9 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         Environment.SetEnvironmentVariable(NnUnetPaths.ResultsVariable, paths.Results);
 
         // chosen so both structures are learned within the times the README gives for the demo (measured, not assumed here)
-        int epochs = settings.Epochs ?? (settings.Quick ? 3 : 6);
-        int iters = settings.ItersPerEpoch ?? (settings.Quick ? 12 : 20);
+        var profile = DemoProfile.For(settings.Quick);
+        int epochs = settings.Epochs ?? profile.Epochs;
+        int iters = settings.ItersPerEpoch ?? profile.ItersPerEpoch;
         string dataset = DatasetId.ToString(CultureInfo.InvariantCulture);
         AnsiConsole.MarkupLine($"[bold]nnU-Net demo[/] in [blue]{Markup.Escape(work)}[/]: {epochs} epochs x {iters} iterations per fold, {settings.Workers} CPU worker(s)");
         if (!settings.NoDashboard)
@@ -74,27 +77,54 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         if (!File.Exists(Path.Combine(paths.Raw!, datasetName, DatasetJson.FileName)))
         {
             AnsiConsole.MarkupLine("[grey]generating the synthetic dataset (organ + lesion, anisotropic CT-like volumes, 20 training + 5 test cases)[/]");
-            SyntheticDataset.Write(paths.Raw!, DatasetId, DatasetShortName, settings.Quick
-                ? new SyntheticDatasetOptions(Shape: [12, 32, 32])
-                : new SyntheticDatasetOptions(Shape: [16, 40, 40]));
+            SyntheticDataset.Write(paths.Raw!, DatasetId, DatasetShortName, profile.DatasetOptions);
         }
 
-        Step("verify", ["verify", dataset]);
-        Step("fingerprint", ["fingerprint", dataset]);
-        Step("plan", ["plan", dataset]);
-        var plans = NnUnet.Core.Planning.NnUnetPlans.Load(Path.Combine(paths.Preprocessed!, datasetName, "nnUNetPlans.json"));
-        // The cascade trains on the low-res preprocessed data of 3d_fullres' identifier: no preprocessing of its own.
-        var toPreprocess = plans.ConfigurationNames.Where(c => plans.GetConfiguration(c).PreviousStage is null).ToList();
-        Step("preprocess", ["preprocess", dataset, "-c", .. toPreprocess]);
-        int sweepExit = NnUnetApp.Run(["sweep", dataset, "--epochs", epochs.ToString(CultureInfo.InvariantCulture),
-            "--iters-per-epoch", iters.ToString(CultureInfo.InvariantCulture), "--val-iters", Math.Max(2, iters / 4).ToString(CultureInfo.InvariantCulture),
-            "--workers", settings.Workers.ToString(CultureInfo.InvariantCulture), "--folds", settings.Folds, "--predict", .. settings.ToArguments()]);
+        var plans = Prepare(dataset, profile, Step);
+        int sweepExit = NnUnetApp.Run([.. SweepArguments(plans, epochs, iters, settings.Workers, settings.Folds), .. settings.ToArguments()]);
         // refused before it started (e.g. results of another budget in the same folder): the sweep said why and how on
         if (sweepExit is NnUnetApp.ExitInterrupted or NnUnetApp.ExitBadInput) return sweepExit;
         if (sweepExit != 0) throw new InvalidOperationException($"the sweep ended with exit code {sweepExit}; re-run nnunet demo to resume it");
 
         PrintResults(paths, datasetName);
         return NnUnetApp.ExitOk;
+    }
+
+    /// <summary>verify, fingerprint, plan (with the profile's GPU memory target) and preprocess every configuration
+    /// that has data of its own; returns the plans.</summary>
+    internal static NnUnetPlans Prepare(string dataset, DemoProfile profile, Action<string, string[]> step)
+    {
+        step("verify", ["verify", dataset]);
+        step("fingerprint", ["fingerprint", dataset]);
+        step("plan", ["plan", dataset, "--gpu-memory-gb", profile.GpuMemoryGb.ToString(CultureInfo.InvariantCulture)]);
+        var paths = NnUnetPaths.FromEnvironment();
+        string datasetName = DatasetLocator.ResolveName(dataset, paths);
+        var plans = NnUnetPlans.Load(Path.Combine(paths.PreprocessedDatasetFolder(datasetName), "nnUNetPlans.json"));
+        // The cascade trains on the data of 3d_fullres' identifier: no preprocessing of its own.
+        var toPreprocess = plans.ConfigurationNames.Where(c => plans.GetConfiguration(c).PreviousStage is null).ToList();
+        step("preprocess", ["preprocess", dataset, "-c", .. toPreprocess]);
+        return plans;
+    }
+
+    /// <summary>
+    /// The <c>nnunet sweep</c> command line of the demo: every planned configuration x the folds, selection and test-set
+    /// prediction. The cascade reads the low-res predictions of every training case, which only all five low-res folds
+    /// produce, so a run over fewer folds leaves it out (and says so) instead of failing.
+    /// </summary>
+    internal static List<string> SweepArguments(NnUnetPlans plans, int epochs, int itersPerEpoch, int workers, string folds)
+    {
+        var configurations = plans.ConfigurationNames.ToList();
+        var foldSet = new SortedSet<int>(ClusterCommandSupport.ParseInts(folds, "--folds"));
+        if (configurations.Contains(SweepDefinition.Cascade) && !foldSet.SetEquals([0, 1, 2, 3, 4]))
+        {
+            configurations.Remove(SweepDefinition.Cascade);
+            AnsiConsole.MarkupLine($"[yellow]{SweepDefinition.Cascade} left out: it needs all five {SweepDefinition.Lowres} folds, --folds {Markup.Escape(folds)} trains {foldSet.Count}[/]");
+        }
+        return ["sweep", plans.DatasetName, "-c", string.Join(',', configurations),
+            "--epochs", epochs.ToString(CultureInfo.InvariantCulture),
+            "--iters-per-epoch", itersPerEpoch.ToString(CultureInfo.InvariantCulture),
+            "--val-iters", Math.Max(2, itersPerEpoch / 4).ToString(CultureInfo.InvariantCulture),
+            "--workers", workers.ToString(CultureInfo.InvariantCulture), "--folds", folds, "--predict"];
     }
 
     private static void Step(string name, string[] args)

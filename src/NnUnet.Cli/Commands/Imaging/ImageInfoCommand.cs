@@ -42,7 +42,7 @@ internal sealed class ImageInfoCommand : Command<ImageInfoCommand.Settings>
         for (int c = 0; c < image.Channels; c++) stats[c] = ChannelStatistics.Of(image, c);
         var all = ChannelStatistics.Combine(stats);
         var info = new ImageInfo(settings.Path, header, image, stats, all);
-        if (settings.Json) Console.Out.WriteLine(JsonSerializer.Serialize(info.ToJson(), new JsonSerializerOptions { WriteIndented = true }));
+        if (settings.Json) JsonStdout.Writer.WriteLine(JsonSerializer.Serialize(info.ToJson(), new JsonSerializerOptions { WriteIndented = true }));
         else PrintTable(info);
         return NnUnetApp.ExitOk;
     }

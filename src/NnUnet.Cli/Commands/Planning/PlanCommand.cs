@@ -167,7 +167,7 @@ public sealed class PlanCommand : Command<PlanCommand.Settings>
     {
         if (settings.Json)
         {
-            Console.Out.WriteLine(plans.ToJson());
+            JsonStdout.Writer.WriteLine(plans.ToJson());
             return;
         }
 

@@ -29,6 +29,19 @@ public sealed class PredictCommand : Command<PredictCommand.Settings>
         [Description("dataset id (4 or 004) or name (Dataset004_Hippocampus)")]
         public string Dataset { get; init; } = "";
 
+        [CommandOption("-m|--model-folder <FOLDER>")]
+        [Description("a trained-model folder, ours or nnU-Net v2's (plans.json, dataset.json, fold_N/checkpoint_final.ckpt|.pth), instead of -d/-c, as nnUNetv2_predict_from_modelfolder")]
+        public string? ModelFolder { get; init; }
+
+        [CommandOption("--checkpoint <NAME>")]
+        [Description("checkpoint file of each fold (default checkpoint_final: .ckpt, else .pth); nnU-Net's spelling -chk works too")]
+        [DefaultValue("checkpoint_final")]
+        public string Checkpoint { get; init; } = "checkpoint_final";
+
+        [CommandOption("--disable-tta")]
+        [Description("no mirroring at test time (faster, slightly worse), as nnU-Net's --disable_tta")]
+        public bool DisableTta { get; init; }
+
         [CommandOption("-c|--configuration <CONFIG>")]
         [Description("configuration: 2d, 3d_fullres, 3d_lowres or 3d_cascade_fullres (the cascade runs its 3d_lowres stage first)")]
         public string? Configuration { get; init; }
@@ -101,8 +114,16 @@ public sealed class PredictCommand : Command<PredictCommand.Settings>
         {
             if (string.IsNullOrWhiteSpace(Input)) return ValidationResult.Error("give the input folder with -i");
             if (string.IsNullOrWhiteSpace(Output)) return ValidationResult.Error("give the output folder with -o");
-            if (string.IsNullOrWhiteSpace(Dataset)) return ValidationResult.Error("give the dataset with -d");
-            if (Best == (Configuration is not null)) return ValidationResult.Error("give either -c CONFIG or --best");
+            if (ModelFolder is not null)
+            {
+                if (Best || Configuration is not null || !string.IsNullOrWhiteSpace(Dataset))
+                    return ValidationResult.Error("-m MODEL_FOLDER replaces -d/-c/--best: give one or the other");
+            }
+            else
+            {
+                if (string.IsNullOrWhiteSpace(Dataset)) return ValidationResult.Error("give the dataset with -d (or a model folder with -m)");
+                if (Best == (Configuration is not null)) return ValidationResult.Error("give either -c CONFIG or --best");
+            }
             if (DisablePostprocessing && PostprocessingFile is not null) return ValidationResult.Error("--postprocessing and --disable-postprocessing exclude each other");
             try
             {
@@ -122,6 +143,9 @@ public sealed class PredictCommand : Command<PredictCommand.Settings>
         var options = new PredictionOptions
         {
             Dataset = settings.Dataset,
+            ModelFolder = settings.ModelFolder,
+            CheckpointName = settings.Checkpoint,
+            DisableTta = settings.DisableTta,
             Configuration = settings.Configuration,
             UseBest = settings.Best,
             Folds = settings.FoldList,

@@ -128,7 +128,7 @@ internal sealed class PreprocessCommand : Command<PreprocessCommand.Settings>
                 }
                 json[configuration] = new { output = runner.OutputFolder(preprocessedFolder, configuration), done, skipped, failed };
             }
-            Console.WriteLine(JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
+            JsonStdout.Writer.WriteLine(JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
         }
         return anyFailed ? NnUnetApp.ExitProblems : NnUnetApp.ExitOk;
     }

@@ -109,8 +109,8 @@ public sealed class FindBestCommand : Command<FindBestCommand.Settings>
         string resultsFolder = paths.ResultsDatasetFolder(result.Dataset);
         if (settings.Json)
         {
-            Console.Out.Write(File.ReadAllText(ResultLayout.BestConfigurationJson(resultsFolder)));
-            Console.Out.WriteLine();
+            JsonStdout.Writer.Write(File.ReadAllText(ResultLayout.BestConfigurationJson(resultsFolder)));
+            JsonStdout.Writer.WriteLine();
             return NnUnetApp.ExitOk;
         }
         var table = new Table().AddColumns("candidate", "kind", "foreground mean Dice");

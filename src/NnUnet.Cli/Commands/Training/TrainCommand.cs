@@ -75,6 +75,10 @@ internal sealed class TrainCommand : AsyncCommand<TrainCommand.Settings>
         [Description("Train beside existing results: the trainer folder becomes nnUNetTrainer_NAME__PLANS__CONFIG")]
         public string? ResultsSuffix { get; init; }
 
+        [CommandOption("--pretrained-weights <FILE>")]
+        [Description("Start from these weights (ours .ckpt or nnU-Net's .pth): every weight but the segmentation heads, shapes checked; as nnU-Net's -pretrained_weights (ignored with --continue)")]
+        public string? PretrainedWeights { get; init; }
+
         [CommandOption("-p|--plans <NAME>")]
         [Description("Plans identifier (nnUNet_preprocessed/DATASET/<NAME>.json)")]
         [DefaultValue("nnUNetPlans")]
@@ -87,6 +91,7 @@ internal sealed class TrainCommand : AsyncCommand<TrainCommand.Settings>
             if (Continue && ValidationOnly) return ValidationResult.Error("--continue and --validation-only exclude each other");
             if (Overwrite && (Continue || ValidationOnly)) return ValidationResult.Error("--overwrite starts a new training: it excludes --continue and --validation-only");
             if (Cluster.ResultsNaming.CheckSuffix(ResultsSuffix) is { } suffixError) return ValidationResult.Error(suffixError);
+            if (PretrainedWeights is not null && !File.Exists(PretrainedWeights)) return ValidationResult.Error($"--pretrained-weights: {PretrainedWeights} does not exist");
             return ValidationResult.Success();
         }
     }
@@ -107,6 +112,7 @@ internal sealed class TrainCommand : AsyncCommand<TrainCommand.Settings>
             ItersPerEpoch = settings.ItersPerEpoch, ValIters = settings.ValIters, Device = settings.Device, Seed = settings.Seed,
             ContinueTraining = settings.Continue, ValidationOnly = settings.ValidationOnly,
             Trainer = Cluster.ResultsNaming.WithSuffix(TrainingJob.TrainerName, settings.ResultsSuffix),
+            PretrainedWeights = settings.PretrainedWeights,
         };
         if (settings.DryRun) return DryRun(job, settings.Json);
         using var foldLock = TrainResultsProtection.Protect(job, settings.Overwrite);
@@ -127,7 +133,7 @@ internal sealed class TrainCommand : AsyncCommand<TrainCommand.Settings>
                         var task = progress.AddTask($"{Markup.Escape(job.Configuration)} fold {job.FoldName}: epoch 0/{job.Epochs}", maxValue: job.Epochs);
                         return await trainer.RunAsync(job, new ConsoleSink(console, task), cts.Token).ConfigureAwait(false);
                     }).ConfigureAwait(false);
-            if (settings.Json) Console.WriteLine(JsonSerializer.Serialize(outcome, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
+            if (settings.Json) JsonStdout.Writer.WriteLine(JsonSerializer.Serialize(outcome, new JsonSerializerOptions { WriteIndented = true, NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals }));
             else console.MarkupLineInterpolated($"{outcome.Status}: {outcome.EpochsCompleted} epochs, best EMA pseudo-Dice {outcome.BestEmaPseudoDice?.ToString("F4", CultureInfo.InvariantCulture) ?? "-"} -> {outcome.OutputFolder}");
             return outcome.Status == TrainingStatus.Cancelled ? NnUnetApp.ExitInterrupted : NnUnetApp.ExitOk;
         }
@@ -144,7 +150,7 @@ internal sealed class TrainCommand : AsyncCommand<TrainCommand.Settings>
         long parameters = network.ParameterCount();
         if (json)
         {
-            Console.WriteLine(JsonSerializer.Serialize(new
+            JsonStdout.Writer.WriteLine(JsonSerializer.Serialize(new
             {
                 dataset = job.DatasetName, configuration = job.Configuration, fold = job.FoldName, output = job.FoldOutputFolder,
                 train_cases = setup.Split.Train.Count, val_cases = setup.Split.Val.Count, input_channels = setup.InputChannels,
