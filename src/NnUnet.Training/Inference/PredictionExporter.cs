@@ -36,9 +36,12 @@ public sealed class PredictionExporter
     private readonly DatasetJson _dataset;
     private readonly int[] _outputLabels;
     private readonly int _foregroundLabels;
+    private readonly InferenceMemoryOptions _memory;
 
-    public PredictionExporter(NnUnetPlans plans, PlansConfiguration configuration, DatasetJson dataset)
+    /// <param name="memory">Export chunk size and host memory budget; null: the defaults.</param>
+    public PredictionExporter(NnUnetPlans plans, PlansConfiguration configuration, DatasetJson dataset, InferenceMemoryOptions? memory = null)
     {
+        _memory = memory ?? InferenceMemoryOptions.Default;
         _plans = plans ?? throw new ArgumentNullException(nameof(plans));
         _configuration = configuration ?? throw new ArgumentNullException(nameof(configuration));
         _dataset = dataset ?? throw new ArgumentNullException(nameof(dataset));
@@ -63,8 +66,11 @@ public sealed class PredictionExporter
     public VoxelType SegmentationType => _foregroundLabels < 255 ? VoxelType.UInt8 : VoxelType.UInt16;
 
     /// <summary>
-    /// Logits (k, z, y, x) in the preprocessed array of <paramref name="properties"/>' case (any device) to the raw
-    /// image's segmentation and, with <paramref name="withProbabilities"/>, probabilities.
+    /// Logits (k, z, y, x) in the preprocessed array of <paramref name="properties"/>' case (any device, float16 or
+    /// float32) to the raw image's segmentation and, with <paramref name="withProbabilities"/>, probabilities.
+    /// Class channels are converted to float32 and resampled a chunk at a time (<see cref="InferenceMemoryOptions.ExportChunkBytes"/>),
+    /// so that without probabilities the memory beyond the logits is a chunk plus a running argmax; with probabilities
+    /// the (k, cropped) float32 array is needed anyway, and its size is checked against the host memory first.
     /// </summary>
     public ExportedPrediction Convert(Tensor logits, CaseProperties properties, bool withProbabilities, string caseId = "case")
     {
@@ -74,73 +80,190 @@ public sealed class PredictionExporter
         if (logits.dim() != 4 || logits.shape[0] != k)
             throw new ArgumentException($"case {caseId}: logits must be ({k}, z, y, x), got ({string.Join(", ", logits.shape)})", nameof(logits));
         int[] preprocessedShape = [(int)logits.shape[1], (int)logits.shape[2], (int)logits.shape[3]];
-        float[] values = ToCpuArray(logits);
-
-        float[] cropped = PreprocessingInverse.ResampleToCroppedShape(values, k, preprocessedShape, properties, _plans, _configuration);
         int[] croppedShape = properties.ShapeAfterCroppingAndBeforeResampling;
+        float[] Resample(float[] values, int channels) =>
+            PreprocessingInverse.ResampleToCroppedShape(values, channels, preprocessedShape, properties, _plans, _configuration);
 
-        using var scope = torch.NewDisposeScope();
-        var croppedLogits = torch.tensor(cropped, [k, croppedShape[0], croppedShape[1], croppedShape[2]]);
-        Tensor? probabilities = null;
-        Tensor labelIndex;
+        if (!withProbabilities)
+            return new ExportedPrediction(ToSegmentationImage(LabelsChunked(logits, croppedShape, Resample), properties), null, k);
+
+        long croppedVoxels = (long)croppedShape[0] * croppedShape[1] * croppedShape[2];
+        int[] raw = properties.ShapeBeforeCropping;
+        long rawVoxels = (long)raw[0] * raw[1] * raw[2];
+        EnsureProbabilityMemory(caseId, k, croppedVoxels, rawVoxels);
+        float[] probabilities = ResampleAll(logits, croppedShape, Resample);
+        int[] labels = new int[croppedVoxels];
         if (_dataset.HasRegions)
         {
-            probabilities = torch.sigmoid(croppedLogits);
-            labelIndex = PaintRegions(probabilities);
+            Sigmoid(probabilities);
+            for (int c = 0; c < k; c++) PaintRegion(probabilities.AsSpan((int)(c * croppedVoxels), (int)croppedVoxels), _outputLabels[c], labels);
         }
         else
         {
-            if (withProbabilities)
-            {
-                probabilities = torch.softmax(croppedLogits, 0);
-                labelIndex = probabilities.argmax(0).to(ScalarType.Int32);
-            }
-            else labelIndex = croppedLogits.argmax(0).to(ScalarType.Int32); // same argmax, no softmax needed
-            labelIndex = MapIndicesToLabels(labelIndex);
+            SoftmaxOverChannels(probabilities, k, (int)croppedVoxels);
+            var best = new float[croppedVoxels];
+            for (int c = 0; c < k; c++) UpdateArgmax(probabilities.AsSpan((int)(c * croppedVoxels), (int)croppedVoxels), c, best, labels);
+            MapIndicesToLabels(labels);
         }
-
-        int[] labels = labelIndex.contiguous().data<int>().ToArray();
         var image = ToSegmentationImage(labels, properties);
-
-        float[]? rawProbabilities = null;
-        if (withProbabilities)
-        {
-            float[] probabilityValues = probabilities!.contiguous().data<float>().ToArray();
-            var fill = new float[k];
-            if (!_dataset.HasRegions) fill[0] = 1f; // outside the crop: certainly background
-            rawProbabilities = PreprocessingInverse.RevertCropping(probabilityValues, k, properties, _plans.TransposeForward, fill);
-        }
+        var fill = new float[k];
+        if (!_dataset.HasRegions) fill[0] = 1f; // outside the crop: certainly background
+        float[] rawProbabilities = PreprocessingInverse.RevertCropping(probabilities, k, properties, _plans.TransposeForward, fill);
         return new ExportedPrediction(image, rawProbabilities, k);
     }
 
-    private static float[] ToCpuArray(Tensor logits)
+    /// <summary>Channels per export chunk: as many whole channels as <see cref="InferenceMemoryOptions.ExportChunkBytes"/> holds in float32 before and after resampling, at least one.</summary>
+    internal int ChannelsPerChunk(long inputVoxels, long outputVoxels)
     {
-        using var scope = torch.NewDisposeScope();
-        return logits.detach().to(ScalarType.Float32, CPU).contiguous().data<float>().ToArray();
+        long perChannel = (inputVoxels + outputVoxels) * sizeof(float);
+        return (int)Math.Clamp(_memory.ExportChunkBytes / Math.Max(1, perChannel), 1, NumOutputChannels);
     }
 
     /// <summary>
-    /// Regions: every region whose probability (k, z, y, x) exceeds 0.5 is painted with its label, later entries of
-    /// regions_class_order on top; int32 (z, y, x).
+    /// Label values (z, y, x) of <paramref name="targetShape"/> from logits resampled by <paramref name="resample"/>,
+    /// chunk by chunk: a running argmax (the first maximum wins, NaN counts as the largest, as torch's argmax), or for
+    /// regions sigmoid &gt; 0.5 painted in regions_class_order.
     /// </summary>
-    private Tensor PaintRegions(Tensor probabilities)
+    private int[] LabelsChunked(Tensor logits, int[] targetShape, Func<float[], int, float[]> resample)
     {
-        var labelIndex = torch.zeros(probabilities.shape[1..], ScalarType.Int32);
-        for (int i = 0; i < _outputLabels.Length; i++)
+        int k = NumOutputChannels;
+        int targetVoxels = checked(targetShape[0] * targetShape[1] * targetShape[2]);
+        long inputVoxels = logits.shape[1] * logits.shape[2] * logits.shape[3];
+        int chunk = ChannelsPerChunk(inputVoxels, targetVoxels);
+        var labels = new int[targetVoxels];
+        var best = _dataset.HasRegions ? null : new float[targetVoxels];
+        for (int first = 0; first < k; first += chunk)
         {
-            using var label = TorchScalars.Of(_outputLabels[i]);
-            labelIndex.masked_fill_(probabilities[i].gt(TorchScalars.Half), label);
+            int count = Math.Min(chunk, k - first);
+            float[] resampled = resample(ToCpuArray(logits, first, count), count);
+            for (int c = 0; c < count; c++)
+            {
+                var plane = resampled.AsSpan(c * targetVoxels, targetVoxels);
+                if (_dataset.HasRegions)
+                {
+                    Sigmoid(plane);
+                    PaintRegion(plane, _outputLabels[first + c], labels);
+                }
+                else UpdateArgmax(plane, first + c, best!, labels);
+            }
         }
-        return labelIndex;
+        if (!_dataset.HasRegions) MapIndicesToLabels(labels);
+        return labels;
     }
 
-    private Tensor MapIndicesToLabels(Tensor indices)
+    /// <summary>All channels resampled into one (k, target) float32 array, a chunk of channels at a time.</summary>
+    private float[] ResampleAll(Tensor logits, int[] targetShape, Func<float[], int, float[]> resample)
+    {
+        int k = NumOutputChannels;
+        int targetVoxels = checked(targetShape[0] * targetShape[1] * targetShape[2]);
+        long inputVoxels = logits.shape[1] * logits.shape[2] * logits.shape[3];
+        int chunk = ChannelsPerChunk(inputVoxels, targetVoxels);
+        if (chunk >= k) return resample(ToCpuArray(logits, 0, k), k);
+        var all = GC.AllocateUninitializedArray<float>(checked(k * targetVoxels));
+        for (int first = 0; first < k; first += chunk)
+        {
+            int count = Math.Min(chunk, k - first);
+            float[] resampled = resample(ToCpuArray(logits, first, count), count);
+            resampled.AsSpan(0, count * targetVoxels).CopyTo(all.AsSpan(first * targetVoxels));
+        }
+        return all;
+    }
+
+    private void EnsureProbabilityMemory(string caseId, int k, long croppedVoxels, long rawVoxels)
+    {
+        // the cropped probabilities, their transposed copy and the raw-shape result
+        long values = k * Math.Max(croppedVoxels, rawVoxels);
+        if (values > Array.MaxLength)
+            throw new InferenceMemoryException($"case {caseId}: the probabilities of {k} classes x {rawVoxels} voxels ({values} values) exceed the largest array .NET can hold: predict without saving probabilities");
+        long needed = k * (2 * croppedVoxels + rawVoxels) * sizeof(float);
+        long available = _memory.HostAvailable();
+        if (needed > available)
+            throw new InferenceMemoryException($"case {caseId}: exporting the probabilities of {k} classes x {rawVoxels} voxels needs {HostMemory.Format(needed)} of host memory, only {HostMemory.Format(available)} is available: predict without saving probabilities");
+    }
+
+    /// <summary>Channels [first, first + count) as a float32 array on the CPU.</summary>
+    private static float[] ToCpuArray(Tensor logits, int first, int count)
+    {
+        using var scope = torch.NewDisposeScope();
+        var part = count == logits.shape[0] ? logits : logits.narrow(0, first, count);
+        return part.detach().to(ScalarType.Float32, CPU).contiguous().data<float>().ToArray();
+    }
+
+    /// <summary>Running argmax: channel <paramref name="channel"/>'s values replace the best where strictly larger (or NaN over a number).</summary>
+    private static void UpdateArgmax(ReadOnlySpan<float> plane, int channel, Span<float> best, Span<int> index)
+    {
+        if (channel == 0)
+        {
+            plane.CopyTo(best);
+            index.Clear();
+            return;
+        }
+        for (int v = 0; v < plane.Length; v++)
+        {
+            float x = plane[v];
+            float b = best[v];
+            if (x > b || (float.IsNaN(x) && !float.IsNaN(b)))
+            {
+                best[v] = x;
+                index[v] = channel;
+            }
+        }
+    }
+
+    private static void Sigmoid(Span<float> values)
+    {
+        for (int i = 0; i < values.Length; i++) values[i] = 1f / (1f + MathF.Exp(-values[i]));
+    }
+
+    private static void PaintRegion(ReadOnlySpan<float> probabilities, int label, Span<int> labels)
+    {
+        for (int v = 0; v < probabilities.Length; v++)
+            if (probabilities[v] > 0.5f) labels[v] = label;
+    }
+
+    /// <summary>Softmax over the channels of (k, n) float32 values in place (max subtracted first), in blocks of voxels so every pass reads memory in order.</summary>
+    private static void SoftmaxOverChannels(float[] values, int k, int n)
+    {
+        const int Block = 4096;
+        Span<float> max = stackalloc float[Block];
+        Span<float> sum = stackalloc float[Block];
+        for (int start = 0; start < n; start += Block)
+        {
+            int length = Math.Min(Block, n - start);
+            var m = max[..length];
+            var s = sum[..length];
+            values.AsSpan(start, length).CopyTo(m);
+            for (int c = 1; c < k; c++)
+            {
+                var plane = values.AsSpan(c * n + start, length);
+                for (int v = 0; v < length; v++) m[v] = MathF.Max(m[v], plane[v]);
+            }
+            s.Clear();
+            for (int c = 0; c < k; c++)
+            {
+                var plane = values.AsSpan(c * n + start, length);
+                for (int v = 0; v < length; v++)
+                {
+                    float e = MathF.Exp(plane[v] - m[v]);
+                    plane[v] = e;
+                    s[v] += e;
+                }
+            }
+            for (int c = 0; c < k; c++)
+            {
+                var plane = values.AsSpan(c * n + start, length);
+                for (int v = 0; v < length; v++) plane[v] /= s[v];
+            }
+        }
+    }
+
+    /// <summary>Channel indices to label values (regions_class_order / the label list), in place.</summary>
+    private void MapIndicesToLabels(Span<int> indices)
     {
         bool identity = true;
         for (int i = 0; i < _outputLabels.Length; i++) identity &= _outputLabels[i] == i;
-        if (identity) return indices;
-        var lookup = torch.tensor(_outputLabels);
-        return lookup.index_select(0, indices.flatten().to(ScalarType.Int64)).reshape(indices.shape);
+        if (identity) return;
+        for (int v = 0; v < indices.Length; v++) indices[v] = _outputLabels[indices[v]];
     }
 
     private MedicalImage ToSegmentationImage(int[] croppedLabels, CaseProperties properties)
@@ -196,21 +319,14 @@ public sealed class PredictionExporter
             throw new ArgumentException($"logits must be ({k}, z, y, x), got ({string.Join(", ", logits.shape)})", nameof(logits));
         if (_foregroundLabels >= 255) throw new NotSupportedException("cascade inputs with 255 or more foreground labels are not supported");
         int[] shape = [(int)logits.shape[1], (int)logits.shape[2], (int)logits.shape[3]];
-        float[] values = ToCpuArray(logits);
         double[] spacing = _configuration.Spacing.Length == 3
             ? _configuration.Spacing
             : [Transposition.Permute(properties.Spacing, _plans.TransposeForward)[0], _configuration.Spacing[0], _configuration.Spacing[1]];
         var kw = _configuration.ResamplingFnProbabilitiesKwargs;
-        float[] resampled = Resampler.ResampleDataOrSegToShape(values, k, shape, targetShape, spacing, spacing, kw.IsSeg, kw.Order, kw.OrderZ, kw.ForceSeparateZ);
-
-        using var scope = torch.NewDisposeScope();
-        var t = torch.tensor(resampled, [k, targetShape[0], targetShape[1], targetShape[2]]);
-        Tensor labelIndex;
-        if (_dataset.HasRegions)
-        {
-            labelIndex = PaintRegions(torch.sigmoid(t));
-        }
-        else labelIndex = MapIndicesToLabels(t.argmax(0).to(ScalarType.Int32));
-        return labelIndex.to(ScalarType.Byte).contiguous().data<byte>().ToArray();
+        int[] labels = LabelsChunked(logits, targetShape, (values, channels) =>
+            Resampler.ResampleDataOrSegToShape(values, channels, shape, targetShape, spacing, spacing, kw.IsSeg, kw.Order, kw.OrderZ, kw.ForceSeparateZ));
+        var bytes = new byte[labels.Length];
+        for (int i = 0; i < bytes.Length; i++) bytes[i] = (byte)labels[i];
+        return bytes;
     }
 }

@@ -8,6 +8,7 @@ using NnUnet.Core.Preprocessing;
 using NnUnet.Core.Selection;
 using NnUnet.Training.Devices;
 using TorchSharp;
+using static TorchSharp.torch;
 using NnUnet.Core.IO;
 using NnUnet.Core.Results;
 
@@ -40,16 +41,23 @@ public sealed record PredictionOptions
     /// <summary>A postprocessing.json to apply instead of the one found with the model.</summary>
     public string? PostprocessingFile { get; init; }
     public bool DisablePostprocessing { get; init; }
-    /// <summary>Called after every case (from the predicting thread).</summary>
+    /// <summary>Called after every case with its result, the number of cases done and the case count (from a pipeline
+    /// thread, one call at a time).</summary>
     public Action<CasePredictionResult, int, int>? OnCaseDone { get; init; }
-    /// <summary>Called before every case with its id, index and the case count.</summary>
+    /// <summary>Called when a case starts (is read) with its id, position and the case count (one call at a time).</summary>
     public Action<string, int, int>? OnCaseStart { get; init; }
+    /// <summary>Overlap of reading/preprocessing, device and export across cases; <see cref="PipelineOptions.Sequential"/> for one at a time.</summary>
+    public PipelineOptions Pipeline { get; init; } = PipelineOptions.Default;
+    /// <summary>Logit precision (float16, as nnU-Net), device memory budget with host fallback, export chunks.</summary>
+    public InferenceMemoryOptions Memory { get; init; } = InferenceMemoryOptions.Default;
 }
 
 /// <summary>One input case: its segmentation file on success, else the error naming what went wrong.</summary>
 public sealed record CasePredictionResult(string CaseId, string? OutputFile, string? Error)
 {
     public bool Succeeded => Error is null;
+    /// <summary>Something the user should know about a written case (its logits fell back to host memory).</summary>
+    public string? Note { get; init; }
 }
 
 /// <summary>Outcome of <see cref="Predictor.PredictFolder"/>.</summary>
@@ -109,7 +117,7 @@ public static class Predictor
         try
         {
             foreach (string folder in modelFolders) models.Add(PredictorModel.Load(folder, folds, device,
-                new ModelLoadOptions { CheckpointName = options.CheckpointName, DisableTta = options.DisableTta }));
+                new ModelLoadOptions { CheckpointName = options.CheckpointName, DisableTta = options.DisableTta, Memory = options.Memory }));
             var dataset = models[0].Dataset;
             for (int m = 1; m < models.Count; m++)
                 if (models[m].Exporter.NumOutputChannels != models[0].Exporter.NumOutputChannels)
@@ -120,23 +128,16 @@ public static class Predictor
             results.AddRange(invalid);
             int total = cases.Count + invalid.Count;
             foreach (var r in invalid) options.OnCaseDone?.Invoke(r, results.Count, total);
-            foreach (var rawCase in cases)
-            {
-                ct.ThrowIfCancellationRequested();
-                options.OnCaseStart?.Invoke(rawCase.Id, results.Count, total);
-                CasePredictionResult result;
-                try
-                {
-                    string file = PredictCase(rawCase, models, postprocessing, outputFolder, options.SaveProbabilities, ct);
-                    result = new CasePredictionResult(rawCase.Id, file, null);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    result = new CasePredictionResult(rawCase.Id, null, ex.Message);
-                }
-                results.Add(result);
-                options.OnCaseDone?.Invoke(result, results.Count, total);
-            }
+            var caseIds = new List<string>(cases.Count);
+            foreach (var rawCase in cases) caseIds.Add(rawCase.Id);
+            int done = invalid.Count;
+            var stages = new CaseStages<PreparedCase, PredictedCase>(
+                (i, _) => PrepareCase(cases[i], models),
+                (i, prepared, token) => InferCase(prepared, models, token),
+                (i, predicted, _) => ExportCase(predicted, models, postprocessing, outputFolder, options.SaveProbabilities));
+            results.AddRange(CasePipeline.Run(caseIds, options.Pipeline, stages,
+                i => options.OnCaseStart?.Invoke(caseIds[i], invalid.Count + i, total),
+                (_, result) => options.OnCaseDone?.Invoke(result, ++done, total), ct));
             var steps = new List<string>();
             foreach (var step in postprocessing.Steps) steps.Add(step.Description);
             return new PredictionRun(modelName, modelFolders, folds, postprocessingSource, steps, results);
@@ -245,23 +246,71 @@ public static class Predictor
         return cases;
     }
 
-    /// <summary>Predicts one case with every model (averaging probabilities for several), postprocesses and writes it.</summary>
-    private static string PredictCase(RawCase rawCase, IReadOnlyList<PredictorModel> models, PostprocessingPlan postprocessing,
-        string outputFolder, bool saveProbabilities, CancellationToken ct)
+    /// <summary>A case read and preprocessed for every model (CPU only).</summary>
+    private sealed record PreparedCase(string CaseId, PreparedInput[] Inputs);
+
+    /// <summary>Every model's logits of a case in host memory, owned here until the export has run.</summary>
+    private sealed class PredictedCase(string caseId, Tensor[] logits, CaseProperties[] properties, string? note) : IDisposable
+    {
+        public string CaseId { get; } = caseId;
+        public Tensor[] Logits { get; } = logits;
+        public CaseProperties[] Properties { get; } = properties;
+        public string? Note { get; } = note;
+
+        public void Dispose()
+        {
+            foreach (var tensor in Logits) tensor?.Dispose();
+        }
+    }
+
+    private static PreparedCase PrepareCase(RawCase rawCase, IReadOnlyList<PredictorModel> models)
     {
         var image = RawCaseReader.ReadImages(rawCase);
+        var inputs = new PreparedInput[models.Count];
+        for (int m = 0; m < models.Count; m++) inputs[m] = models[m].Prepare(rawCase.Id, image);
+        return new PreparedCase(rawCase.Id, inputs);
+    }
+
+    /// <summary>The device's part: every model's sliding window; the logits move to host memory so that the device is free for the next case.</summary>
+    private static PredictedCase InferCase(PreparedCase prepared, IReadOnlyList<PredictorModel> models, CancellationToken ct)
+    {
+        var logits = new Tensor[models.Count];
+        var properties = new CaseProperties[models.Count];
+        string? note = null;
+        try
+        {
+            for (int m = 0; m < models.Count; m++)
+            {
+                using var scope = torch.NewDisposeScope();
+                var (modelLogits, caseProperties) = models[m].PredictLogits(prepared.Inputs[m], ct);
+                logits[m] = modelLogits.to(torch.CPU).DetachFromDisposeScope();
+                properties[m] = caseProperties;
+                if (models[m].LastAccumulation is { FellBackToHost: true, Reason: var reason })
+                    note = $"{models[m].ConfigurationName}: logits accumulated in host memory ({reason})";
+            }
+            return new PredictedCase(prepared.CaseId, logits, properties, note);
+        }
+        catch
+        {
+            foreach (var tensor in logits) tensor?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Export (averaging probabilities for several models), postprocessing and the NIfTI write of one predicted case.</summary>
+    private static (string File, string? Note) ExportCase(PredictedCase predicted, IReadOnlyList<PredictorModel> models, PostprocessingPlan postprocessing,
+        string outputFolder, bool saveProbabilities)
+    {
+        string caseId = predicted.CaseId;
         var first = models[0];
-        string outputTruncated = Path.Combine(outputFolder, rawCase.Id);
+        string outputTruncated = Path.Combine(outputFolder, caseId);
         MedicalImage segmentation;
-        CaseProperties properties;
+        CaseProperties properties = predicted.Properties[0];
         ProbabilityMap? probabilities = null;
-        int[] raw = image.SpatialShape;
+        int[] raw = properties.ShapeBeforeCropping;
         if (models.Count == 1)
         {
-            using var scope = torch.NewDisposeScope();
-            var (logits, caseProperties) = first.PredictLogits(rawCase.Id, image, ct);
-            properties = caseProperties;
-            var exported = first.Exporter.Convert(logits, properties, saveProbabilities, rawCase.Id);
+            var exported = first.Exporter.Convert(predicted.Logits[0], properties, saveProbabilities, caseId);
             segmentation = exported.Segmentation;
             if (saveProbabilities)
                 probabilities = new ProbabilityMap(exported.ProbabilityChannels, raw[0], raw[1], raw[2], exported.Probabilities!);
@@ -269,18 +318,14 @@ public static class Predictor
         else
         {
             var members = new List<ProbabilityMap>(models.Count);
-            properties = null!;
-            foreach (var model in models)
+            for (int m = 0; m < models.Count; m++)
             {
-                using var scope = torch.NewDisposeScope();
-                var (logits, caseProperties) = model.PredictLogits(rawCase.Id, image, ct);
-                properties ??= caseProperties;
-                var exported = model.Exporter.Convert(logits, caseProperties, withProbabilities: true, rawCase.Id);
+                var exported = models[m].Exporter.Convert(predicted.Logits[m], predicted.Properties[m], withProbabilities: true, caseId);
                 members.Add(new ProbabilityMap(exported.ProbabilityChannels, raw[0], raw[1], raw[2], exported.Probabilities!));
             }
-            probabilities = ProbabilityEnsembler.Average(members, rawCase.Id);
+            probabilities = ProbabilityEnsembler.Average(members, caseId);
             var labels = ProbabilityEnsembler.ToSegmentation(probabilities, SegmentationHeads.ForDataset(first.Dataset));
-            segmentation = labels.ToImage(first.Exporter.SegmentationType, image.Geometry);
+            segmentation = labels.ToImage(first.Exporter.SegmentationType, properties.Geometry);
         }
 
         if (!postprocessing.IsEmpty)
@@ -300,6 +345,6 @@ public static class Predictor
         if (!segmentationPath.EndsWith(".nii.gz", StringComparison.Ordinal) && !segmentationPath.EndsWith(".nii", StringComparison.Ordinal))
             throw new NotSupportedException($"dataset file ending '{first.Dataset.FileEnding}': only NIfTI (.nii.gz, .nii) is written");
         NiftiWriter.Write(segmentationPath, segmentation);
-        return segmentationPath;
+        return (segmentationPath, predicted.Note);
     }
 }

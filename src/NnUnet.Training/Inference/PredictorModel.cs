@@ -24,7 +24,7 @@ public sealed class PredictorModel : IDisposable
     private readonly int[] _foregroundLabels;
 
     private PredictorModel(string folder, string configurationName, NnUnetPlans plans, PlansConfiguration configuration, DatasetJson dataset,
-        List<PlainConvUNet> networks, int[] mirrorAxes, Device device, PredictorModel? previousStage)
+        List<PlainConvUNet> networks, int[] mirrorAxes, Device device, PredictorModel? previousStage, InferenceMemoryOptions memory)
     {
         Folder = folder;
         ConfigurationName = configurationName;
@@ -33,8 +33,9 @@ public sealed class PredictorModel : IDisposable
         Dataset = dataset;
         _networks = networks;
         PreviousStage = previousStage;
-        Exporter = new PredictionExporter(plans, configuration, dataset);
-        _predictor = new SlidingWindowPredictor(networks.Cast<nn.Module>().ToList(), configuration.PatchSize, Exporter.NumOutputChannels, mirrorAxes, device);
+        Exporter = new PredictionExporter(plans, configuration, dataset, memory);
+        _predictor = new SlidingWindowPredictor(networks.Cast<nn.Module>().ToList(), configuration.PatchSize, Exporter.NumOutputChannels, mirrorAxes, device,
+            memory: memory);
         _preprocessor = new DefaultPreprocessor(plans, configurationName, dataset);
         _foregroundLabels = NextStagePredictions.ForegroundLabels(dataset);
     }
@@ -48,6 +49,9 @@ public sealed class PredictorModel : IDisposable
     public PredictionExporter Exporter { get; }
     public PredictorModel? PreviousStage { get; }
     public int FoldCount => _networks.Count;
+
+    /// <summary>Where the last sliding window of this configuration accumulated its logits.</summary>
+    public LogitsAccumulation? LastAccumulation => _predictor.LastAccumulation;
 
     /// <summary>
     /// Loads <c>fold_F/checkpoint_final</c> of every fold in <paramref name="modelFolder"/> with the folder's plans.json
@@ -107,7 +111,7 @@ public sealed class PredictorModel : IDisposable
                 network.eval();
             }
             // nnU-Net's --disable_tta: no mirroring at all
-            return new PredictorModel(modelFolder, configurationName, plans, configuration, dataset, networks, options.DisableTta ? [] : mirrorAxes!, device, previous);
+            return new PredictorModel(modelFolder, configurationName, plans, configuration, dataset, networks, options.DisableTta ? [] : mirrorAxes!, device, previous, options.Memory);
         }
         catch
         {
@@ -140,17 +144,42 @@ public sealed class PredictorModel : IDisposable
         throw new FileNotFoundException($"{ours} is missing (nor is there {Path.GetFileName(theirs)}): fold {fold} of {folderName} has not finished training", ours);
     }
 
-    /// <summary>Logits (k, *preprocessed shape) of the folds' average for a raw image, and the case's properties.</summary>
-    public (Tensor Logits, CaseProperties Properties) PredictLogits(string caseId, MedicalImage image, CancellationToken ct)
+    /// <summary>
+    /// The case's input as far as it can be prepared without the device: this configuration's preprocessing, or for a
+    /// cascade stage the previous stage's (this stage's preprocessing needs the previous stage's prediction; the raw
+    /// image is kept for it). Thread-safe: the prediction pipeline prepares several cases at once.
+    /// </summary>
+    public PreparedInput Prepare(string caseId, MedicalImage image)
     {
+        ArgumentNullException.ThrowIfNull(image);
+        if (PreviousStage is not null) return new PreparedInput(caseId, image, null, PreviousStage.Prepare(caseId, image));
+        return new PreparedInput(caseId, null, _preprocessor.Run(caseId, image, null), null);
+    }
+
+    /// <summary>Logits (k, *preprocessed shape) of the folds' average for a raw image, and the case's properties.</summary>
+    public (Tensor Logits, CaseProperties Properties) PredictLogits(string caseId, MedicalImage image, CancellationToken ct) =>
+        PredictLogits(Prepare(caseId, image), ct);
+
+    /// <summary>
+    /// Logits of a prepared case (in the accumulator precision, on the device or, after a fallback, in host memory) and
+    /// its properties. A cascade stage first predicts its previous stage and preprocesses the case with that segmentation.
+    /// </summary>
+    public (Tensor Logits, CaseProperties Properties) PredictLogits(PreparedInput prepared, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(prepared);
+        string caseId = prepared.CaseId;
         MedicalImage? previousSegmentation = null;
+        PreprocessedCase preprocessed;
         if (PreviousStage is not null)
         {
-            using var previousScope = torch.NewDisposeScope();
-            var (previousLogits, previousProperties) = PreviousStage.PredictLogits(caseId, image, ct);
-            previousSegmentation = PreviousStage.Exporter.Convert(previousLogits, previousProperties, withProbabilities: false, caseId).Segmentation;
+            using (var previousScope = torch.NewDisposeScope())
+            {
+                var (previousLogits, previousProperties) = PreviousStage.PredictLogits(prepared.Previous!, ct);
+                previousSegmentation = PreviousStage.Exporter.Convert(previousLogits, previousProperties, withProbabilities: false, caseId).Segmentation;
+            }
+            preprocessed = _preprocessor.Run(caseId, prepared.Image!, previousSegmentation);
         }
-        var preprocessed = _preprocessor.Run(caseId, image, previousSegmentation);
+        else preprocessed = prepared.Preprocessed!;
         var input = torch.tensor(preprocessed.Data, [preprocessed.Channels, .. preprocessed.Shape.Select(s => (long)s)]);
         if (previousSegmentation is not null)
         {
@@ -177,4 +206,13 @@ public sealed record ModelLoadOptions
     public string CheckpointName { get; init; } = ResultLayout.CheckpointFinal;
     /// <summary>nnU-Net's <c>--disable_tta</c>: predict without mirroring.</summary>
     public bool DisableTta { get; init; }
+    /// <summary>Logit precision, device budget and export chunks (float16, no budget by default).</summary>
+    public InferenceMemoryOptions Memory { get; init; } = InferenceMemoryOptions.Default;
 }
+
+
+/// <summary>
+/// A case prepared for one configuration: its preprocessed input, or for a cascade stage the raw image and the previous
+/// stage's prepared input.
+/// </summary>
+public sealed record PreparedInput(string CaseId, MedicalImage? Image, PreprocessedCase? Preprocessed, PreparedInput? Previous);

@@ -12,8 +12,16 @@ namespace NnUnet.Training.Inference;
 /// ensemble of folds, averaged over the networks), weighted with a Gaussian importance map and accumulated; the sum
 /// of weighted logits is divided by the sum of weights and the padding removed.
 /// <para>A 2D patch on a 3D image (the <c>2d</c> configuration) predicts slice by slice along axis 0.</para>
-/// <para>Differences from nnU-Net, on purpose: the importance map is float32 (nnU-Net: float16 on the GPU) and the
-/// ensemble average is taken per tile instead of per whole volume (the same value: the weighting is linear).</para>
+/// <para>Memory, as nnU-Net: the logits accumulate in float16 by default (float32 with <see cref="LogitsPrecision.Float32"/>)
+/// and live in host memory when they do not fit the device (a configured budget, or an out-of-memory error of the
+/// device); the tiles alone then travel to the device.</para>
+/// <para>Differences from nnU-Net, on purpose: in float16 the accumulator holds the running Gaussian-weighted mean of
+/// the tiles' logits (updated in float32, rounded once per tile) instead of nnU-Net's float16 sum of logits x weight
+/// divided at the end: the same value, but the sum's terms underflow float16 where a tile's weight is tiny (its
+/// corners: 10 e^-24), which costs nnU-Net most digits at the volume's edges and corners; the weights stay float32
+/// (4 bytes a voxel, against 2 per class for the logits). The importance map is float32 and the network output of a
+/// tile float32 (no autocast). The ensemble average is taken per tile instead of per whole volume (the same value:
+/// the weighting is linear).</para>
 /// </summary>
 public sealed class SlidingWindowPredictor
 {
@@ -30,15 +38,17 @@ public sealed class SlidingWindowPredictor
     private readonly Device _device;
     private readonly double _tileStep;
     private readonly long _mirrorBatchVoxels;
+    private readonly InferenceMemoryOptions _memory;
 
     /// <param name="networks">One network, or the networks of several folds whose logits are averaged. Each maps
     /// (b, c, *patch) to logits (b, k, *patch), or to deep-supervision outputs whose first entry is the full resolution.</param>
     /// <param name="patchSize">(z, y, x) or (y, x).</param>
     /// <param name="numClasses">k: output channels of the networks (labels, or regions).</param>
     /// <param name="mirrorAxes">Patch axes (0-based) to mirror for test-time augmentation; empty for none.</param>
-    /// <param name="device">Where the networks run and the logits accumulate.</param>
+    /// <param name="device">Where the networks run and, while they fit (<paramref name="memory"/>), the logits accumulate.</param>
+    /// <param name="memory">Accumulator precision (default float16, as nnU-Net) and the device budget; null: the defaults.</param>
     public SlidingWindowPredictor(IReadOnlyList<torch.nn.Module> networks, int[] patchSize, int numClasses, int[] mirrorAxes,
-        Device device, double tileStep = DefaultTileStep, long mirrorBatchVoxels = MirrorBatchVoxelLimit)
+        Device device, double tileStep = DefaultTileStep, long mirrorBatchVoxels = MirrorBatchVoxelLimit, InferenceMemoryOptions? memory = null)
     {
         ArgumentNullException.ThrowIfNull(networks);
         if (networks.Count == 0) throw new ArgumentException("at least one network is needed", nameof(networks));
@@ -56,11 +66,14 @@ public sealed class SlidingWindowPredictor
         _device = device;
         _tileStep = tileStep;
         _mirrorBatchVoxels = mirrorBatchVoxels;
+        _memory = memory ?? InferenceMemoryOptions.Default;
     }
 
     public SlidingWindowPredictor(torch.nn.Module network, int[] patchSize, int numClasses, int[] mirrorAxes, Device device,
-        double tileStep = DefaultTileStep)
-        : this([network], patchSize, numClasses, mirrorAxes, device, tileStep) { }
+        double tileStep = DefaultTileStep, InferenceMemoryOptions? memory = null)
+        : this([network], patchSize, numClasses, mirrorAxes, device, tileStep, MirrorBatchVoxelLimit, memory) { }
+
+    public InferenceMemoryOptions Memory => _memory;
 
     public IReadOnlyList<int> PatchSize => _patchSize;
 
@@ -68,8 +81,11 @@ public sealed class SlidingWindowPredictor
     public int PassesPerTile => 1 + _mirrorCombinations.Length;
 
     /// <summary>
-    /// Logits (k, *spatial) float32 on the predictor's device for <paramref name="image"/> (c, *spatial), where spatial
-    /// has as many axes as the patch, or three with a 2D patch.
+    /// Logits (k, *spatial) for <paramref name="image"/> (c, *spatial), where spatial has as many axes as the patch, or
+    /// three with a 2D patch: in the accumulator precision (<see cref="InferenceMemoryOptions.Precision"/>), on the
+    /// predictor's device, or in host memory when the padded volume's accumulators exceed the device budget or the device
+    /// runs out of memory (<see cref="LastAccumulation"/> says which). An <see cref="InferenceMemoryException"/> with the
+    /// numbers, before anything is allocated, when the host cannot hold them either.
     /// </summary>
     public Tensor PredictLogits(Tensor image, CancellationToken cancellationToken = default)
     {
@@ -80,40 +96,86 @@ public sealed class SlidingWindowPredictor
         if (imageDims != patchDims && !sliceWise)
             throw new ArgumentException($"image (c, *spatial) of shape ({string.Join(", ", image.shape)}) does not fit a {patchDims}D patch", nameof(image));
 
+        long[] spatial = image.shape[1..];
+        int offset = sliceWise ? 1 : 0; // axes of spatial covered by the patch start here
+        var padded = new long[spatial.Length];
+        for (int a = 0; a < spatial.Length; a++) padded[a] = a < offset ? spatial[a] : Math.Max(spatial[a], _patchSize[a - offset]);
+
+        // nnU-Net preallocates on the device and falls back to host memory when that fails; here a configured budget
+        // decides up front (it can be tested on a CPU), and an out-of-memory error of the device still falls back
+        long voxels = 1;
+        foreach (long p in padded) voxels *= p;
+        long element = _memory.Precision == LogitsPrecision.Half ? 2 : 4;
+        long accumulatorBytes = (_numClasses * element + sizeof(float)) * voxels; // logits, float32 weights
+        long inputBytes = image.shape[0] * voxels * sizeof(float);
+        bool deviceIsHost = _device.type == DeviceType.CPU;
+        string? reason = null;
+        if (_memory.DeviceMemoryBudgetBytes is long budget && accumulatorBytes + inputBytes > budget)
+            reason = $"logits, weights and input need {HostMemory.Format(accumulatorBytes + inputBytes)}, above the device budget of {HostMemory.Format(budget)}";
+        if (reason is null)
+        {
+            if (deviceIsHost) EnsureHostMemory(padded, accumulatorBytes, inputBytes, null);
+            try
+            {
+                var onDevice = Accumulate(image, padded, sliceWise, _device, cancellationToken);
+                LastAccumulation = new LogitsAccumulation(false, _memory.Precision, accumulatorBytes, null);
+                return onDevice;
+            }
+            catch (Exception ex) when (!deviceIsHost && IsOutOfMemory(ex))
+            {
+                reason = $"the device ran out of memory ({FirstLine(ex.Message)})";
+            }
+        }
+        EnsureHostMemory(padded, accumulatorBytes, inputBytes, reason);
+        var onHost = Accumulate(image, padded, sliceWise, CPU, cancellationToken);
+        LastAccumulation = new LogitsAccumulation(true, _memory.Precision, accumulatorBytes, reason);
+        return onHost;
+    }
+
+    /// <summary>Where the last <see cref="PredictLogits"/> accumulated (null before the first call).</summary>
+    public LogitsAccumulation? LastAccumulation { get; private set; }
+
+    /// <summary>
+    /// The sliding window proper: input and accumulators on <paramref name="resultsDevice"/>, each tile moved to the
+    /// predictor's device for the networks and its weighted logits back. Returns (k, *spatial) in the accumulator
+    /// precision on <paramref name="resultsDevice"/>: a view of the padded accumulator when the image was padded.
+    /// </summary>
+    private Tensor Accumulate(Tensor image, long[] padded, bool sliceWise, Device resultsDevice, CancellationToken cancellationToken)
+    {
         foreach (var network in _networks) network.eval();
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
 
+        int patchDims = _patchSize.Length;
         long[] spatial = image.shape[1..];
-        int offset = sliceWise ? 1 : 0; // axes of spatial covered by the patch start here
+        int offset = sliceWise ? 1 : 0;
         // pad the patch axes to at least the patch, centred (acvl_utils pad_nd_image: floor half before)
         var padBefore = new long[spatial.Length];
-        var padded = new long[spatial.Length];
         var pad = new long[2 * spatial.Length];
         bool needsPad = false;
         for (int a = 0; a < spatial.Length; a++)
         {
-            long target = a < offset ? spatial[a] : Math.Max(spatial[a], _patchSize[a - offset]);
-            long diff = target - spatial[a];
+            long diff = padded[a] - spatial[a];
             padBefore[a] = diff / 2;
-            padded[a] = target;
             int slot = 2 * (spatial.Length - 1 - a); // F.pad lists the last axis first
             pad[slot] = diff / 2;
             pad[slot + 1] = diff - diff / 2;
             needsPad |= diff > 0;
         }
-        var input = image.to(ScalarType.Float32, _device);
+        var input = image.to(ScalarType.Float32, resultsDevice);
         if (needsPad) input = F.pad(input, pad, PaddingModes.Constant, 0);
 
         var steps = new int[patchDims][];
         for (int a = 0; a < patchDims; a++) steps[a] = ComputeSteps((int)padded[a + offset], _patchSize[a], _tileStep);
 
-        var gaussian = GaussianImportanceMap(_patchSize, _device);
-        var logits = torch.zeros([_numClasses, .. padded], ScalarType.Float32, _device);
-        var weights = torch.zeros(padded, ScalarType.Float32, _device);
+        bool half = _memory.Precision == LogitsPrecision.Half;
+        var dtype = half ? ScalarType.Float16 : ScalarType.Float32;
+        var gaussian = GaussianImportanceMap(_patchSize, resultsDevice);
+        var logits = torch.zeros([_numClasses, .. padded], dtype, resultsDevice);
+        var weights = torch.zeros(padded, ScalarType.Float32, resultsDevice);
+        bool moveTiles = resultsDevice.type != _device.type || resultsDevice.index != _device.index;
 
         long slices = sliceWise ? padded[0] : 1;
-        var start = new int[patchDims];
         for (long s = 0; s < slices; s++)
         {
             foreach (var position in Positions(steps))
@@ -135,17 +197,58 @@ public sealed class SlidingWindowPredictor
                     logitsView = logitsView.narrow(a + 1, position[a], _patchSize[a]);
                     weightsView = weightsView.narrow(a, position[a], _patchSize[a]);
                 }
-                var prediction = PredictTile(tileIn.unsqueeze(0).contiguous());
-                logitsView.add_(prediction.mul_(gaussian));
+                var tile = tileIn.unsqueeze(0).contiguous();
+                if (moveTiles) tile = tile.to(_device);
+                var prediction = PredictTile(tile);
+                if (moveTiles) prediction = prediction.to(resultsDevice);
                 weightsView.add_(gaussian);
+                if (half)
+                {
+                    // running weighted mean: mean += (prediction - mean) * g / (sum of g so far), in float32, rounded
+                    // once per tile. It stays on the logits' scale, where float16 has 11 significant bits everywhere;
+                    // nnU-Net's float16 sum of logits * g loses them where g underflows (a tile's corners: 10 e^-24)
+                    var mean = logitsView.to(ScalarType.Float32);
+                    logitsView.copy_(mean.lerp_(prediction, gaussian.div(weightsView)));
+                }
+                else logitsView.add_(prediction.mul_(gaussian));
             }
         }
-        logits.div_(weights);
-        // remove the padding
+        if (!half) logits.div_(weights);
+        else
+        {
+            // as nnU-Net: a logit beyond float16's range cannot be repaired later (channel by channel: no k-sized mask)
+            for (long c = 0; c < _numClasses; c++)
+                if (logits[c].isinf().any().item<bool>())
+                    throw new InvalidDataException($"class channel {c} of the logits overflowed float16 (|logit| above 65504): predict with float32 accumulation");
+        }
+        // remove the padding (a view: no second copy of the accumulator)
         var result = logits;
         for (int a = 0; a < spatial.Length; a++)
             if (padded[a] != spatial[a]) result = result.narrow(a + 1, padBefore[a], spatial[a]);
-        return result.contiguous().MoveToOuterDisposeScope();
+        return result.MoveToOuterDisposeScope();
+    }
+
+    private void EnsureHostMemory(long[] padded, long accumulatorBytes, long inputBytes, string? reason)
+    {
+        long available = _memory.HostAvailable();
+        if (accumulatorBytes + inputBytes <= available) return;
+        throw new InferenceMemoryException(
+            $"the sliding window needs {HostMemory.Format(accumulatorBytes)} for the logits and weights of {_numClasses} classes x "
+            + $"({string.Join("x", padded)}) voxels in {(_memory.Precision == LogitsPrecision.Half ? "float16" : "float32")} plus "
+            + $"{HostMemory.Format(inputBytes)} for the input, but only {HostMemory.Format(available)} of host memory is available"
+            + (reason is null ? "" : $" (host fallback: {reason})"));
+    }
+
+    /// <summary>Torch reports allocation failures as exceptions whose message says "out of memory" (CUDA) or "not enough memory" (CPU).</summary>
+    internal static bool IsOutOfMemory(Exception ex) =>
+        ex is OutOfMemoryException
+        || ex.Message.Contains("out of memory", StringComparison.OrdinalIgnoreCase)
+        || ex.Message.Contains("not enough memory", StringComparison.OrdinalIgnoreCase);
+
+    private static string FirstLine(string message)
+    {
+        int newline = message.IndexOf('\n');
+        return newline < 0 ? message : message[..newline];
     }
 
     /// <summary>

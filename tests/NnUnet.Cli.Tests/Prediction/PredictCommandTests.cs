@@ -118,4 +118,29 @@ public sealed class PredictCommandTests : IDisposable
         Assert.Equal(NnUnetApp.ExitBadInput, c4);
         Assert.Contains("-m MODEL_FOLDER replaces -d/-c/--best", e4);
     }
+
+    [Fact]
+    public void PipelineAndMemoryOptionsReachThePredictorAndAHostFallbackIsReported()
+    {
+        _fx.WriteModel("3d_fullres", 0);
+        _fx.WriteInput("case_001", 1);
+        _fx.WriteInput("case_002", 2);
+
+        // one case at a time, a device budget of 1 kB: both cases complete through host memory, and say so
+        var (code, stdout, stderr) = Predict("-c", "3d_fullres", "--folds", "0", "--preprocess-workers", "0", "--device-memory", "0.000001");
+        Assert.True(code == NnUnetApp.ExitOk, stdout + stderr);
+        Assert.Contains("2 of 2 cases written", stdout);
+        Assert.Contains("case case_001: 3d_fullres: logits accumulated in host memory", stderr);
+        Assert.Contains("above the device budget of 1.0 kB", stderr);
+
+        // pipelined with float32 logits: no fallback, nothing reported
+        (code, stdout, stderr) = Predict("-c", "3d_fullres", "--folds", "0", "--preprocess-workers", "3", "--export-workers", "1", "--float32-logits");
+        Assert.True(code == NnUnetApp.ExitOk, stdout + stderr);
+        Assert.DoesNotContain("host memory", stderr);
+
+        (code, _, stderr) = Predict("-c", "3d_fullres", "--preprocess-workers", "-1");
+        Assert.Equal(NnUnetApp.ExitBadInput, code);
+        (code, _, _) = Predict("-c", "3d_fullres", "--device-memory", "0");
+        Assert.Equal(NnUnetApp.ExitBadInput, code);
+    }
 }

@@ -106,4 +106,85 @@ public class PredictionExporterTests
         var ex = Assert.Throws<ArgumentException>(() => exporter.Convert(zeros(new long[] { 2, 2, 2, 2 }), properties, false, "case_007"));
         Assert.Contains("case_007", ex.Message);
     }
+
+    [Fact]
+    public void ClassChannelsExportedInChunksGiveTheSameSegmentationAndProbabilitiesBitForBit()
+    {
+        using var scope = NewDisposeScope();
+        // resampling on every axis (preprocessed (5, 6, 7) -> cropped (9, 11, 8)), a transpose and a crop inside the raw shape
+        var plans = InferenceTestData.Plans(Transpose, new() { ["3d_fullres"] = ([2, 1.5, 1.5], [4, 4, 4], null, null) });
+        var properties = InferenceTestData.Properties([12, 10, 13], [[1, 10], [1, 9], [2, 13]], [1, 1, 1], Transpose);
+        Assert.Equal([9, 11, 8], properties.ShapeAfterCroppingAndBeforeResampling);
+        manual_seed(31);
+        var logits = randn(new long[] { 7, 5, 6, 7 });
+        logits[5] = logits[3].clone(); // ties: the first maximum must win, as torch's argmax
+        var configuration = plans.GetConfiguration("3d_fullres");
+        var dataset = InferenceTestData.Labels(7);
+        var whole = new PredictionExporter(plans, configuration, dataset);
+        var oneByOne = new PredictionExporter(plans, configuration, dataset, new InferenceMemoryOptions { ExportChunkBytes = 1 });
+        var inThrees = new PredictionExporter(plans, configuration, dataset, new InferenceMemoryOptions { ExportChunkBytes = 3 * (5 * 6 * 7 + 9 * 11 * 8) * 4 });
+        Assert.Equal(7, whole.ChannelsPerChunk(5 * 6 * 7, 9 * 11 * 8));
+        Assert.Equal(1, oneByOne.ChannelsPerChunk(5 * 6 * 7, 9 * 11 * 8));
+        Assert.Equal(3, inThrees.ChannelsPerChunk(5 * 6 * 7, 9 * 11 * 8));
+
+        foreach (bool withProbabilities in new[] { false, true })
+        {
+            var expected = whole.Convert(logits, properties, withProbabilities);
+            foreach (var exporter in new[] { oneByOne, inThrees })
+            {
+                var chunked = exporter.Convert(logits, properties, withProbabilities);
+                Assert.Equal((byte[])expected.Segmentation.Voxels, (byte[])chunked.Segmentation.Voxels);
+                if (withProbabilities) Assert.Equal(expected.Probabilities, chunked.Probabilities);
+            }
+            // float16 logits (the sliding window's default) export as their float32 values
+            var half = logits.to(ScalarType.Float16);
+            Assert.Equal((byte[])whole.Convert(half.to(ScalarType.Float32), properties, withProbabilities).Segmentation.Voxels,
+                (byte[])oneByOne.Convert(half, properties, withProbabilities).Segmentation.Voxels);
+        }
+
+        // the running argmax equals torch's argmax of all channels resampled at once (first maximum on ties)
+        float[] all = PreprocessingInverse.ResampleToCroppedShape(logits.contiguous().data<float>().ToArray(), 7, [5, 6, 7], properties, plans, configuration);
+        var reference = tensor(all, new long[] { 7, 9, 11, 8 }).argmax(0).to(ScalarType.Byte).contiguous().data<byte>().ToArray();
+        var pasted = PreprocessingInverse.RevertCropping(reference, 1, properties, Transpose, [(byte)0]);
+        Assert.Equal(pasted, (byte[])oneByOne.Convert(logits, properties, withProbabilities: false).Segmentation.Voxels);
+        Assert.Contains((byte)3, pasted);
+        Assert.DoesNotContain((byte)5, pasted); // 5 ties with 3 everywhere and comes later
+    }
+
+    [Fact]
+    public void RegionsExportedInChunksArePaintedInTheSameOrder()
+    {
+        using var scope = NewDisposeScope();
+        var plans = InferenceTestData.Plans([0, 1, 2], new() { ["3d_fullres"] = ([1, 1, 1], [4, 4, 4], null, null) });
+        var properties = InferenceTestData.Properties([4, 5, 6], [[0, 4], [0, 5], [0, 6]], [1, 1, 1], [0, 1, 2]);
+        manual_seed(32);
+        var logits = randn(new long[] { 2, 4, 5, 6 });
+        var configuration = plans.GetConfiguration("3d_fullres");
+        var whole = new PredictionExporter(plans, configuration, InferenceTestData.Regions());
+        var oneByOne = new PredictionExporter(plans, configuration, InferenceTestData.Regions(), new InferenceMemoryOptions { ExportChunkBytes = 1 });
+        var expected = (byte[])whole.Convert(logits, properties, withProbabilities: true).Segmentation.Voxels;
+        Assert.Equal(expected, (byte[])oneByOne.Convert(logits, properties, withProbabilities: false).Segmentation.Voxels);
+        Assert.Equal(expected, (byte[])whole.Convert(logits, properties, withProbabilities: false).Segmentation.Voxels);
+        // core (label 2) wherever its logit is positive, else whole (1) where that one is
+        var l = logits.data<float>().ToArray();
+        for (int v = 0; v < 120; v++) Assert.Equal(l[120 + v] > 0 ? 2 : l[v] > 0 ? 1 : 0, expected[v]);
+    }
+
+    [Fact]
+    public void ProbabilitiesThatDoNotFitTheHostAreAOneLineErrorNamingTheCase()
+    {
+        using var scope = NewDisposeScope();
+        var plans = InferenceTestData.Plans([0, 1, 2], new() { ["3d_fullres"] = ([1, 1, 1], [4, 4, 4], null, null) });
+        var properties = InferenceTestData.Properties([8, 8, 8], [[0, 8], [0, 8], [0, 8]], [1, 1, 1], [0, 1, 2]);
+        var exporter = new PredictionExporter(plans, plans.GetConfiguration("3d_fullres"), InferenceTestData.Labels(4),
+            new InferenceMemoryOptions { HostMemoryBudgetBytes = 10_000 });
+        var logits = zeros(new long[] { 4, 8, 8, 8 });
+        var ex = Assert.Throws<InferenceMemoryException>(() => exporter.Convert(logits, properties, withProbabilities: true, "case_042"));
+        Assert.DoesNotContain('\n', ex.Message);
+        Assert.Contains("case case_042", ex.Message);
+        Assert.Contains("4 classes x 512 voxels needs 24.6 kB", ex.Message); // 4 x (2 x 512 + 512) x 4 bytes
+        Assert.Contains("only 10.0 kB", ex.Message);
+        // the segmentation alone needs no such array
+        Assert.Equal(512, ((byte[])exporter.Convert(logits, properties, withProbabilities: false, "case_042").Segmentation.Voxels).Length);
+    }
 }

@@ -52,7 +52,9 @@ public sealed class PredictorTests : IDisposable
     {
         _fx.WriteModel("3d_fullres", 0, 1);
         _fx.WriteInput("case_001", 1);
-        var run = Predict(new PredictionOptions { Dataset = PredictionFixture.DatasetName, Configuration = "3d_fullres", Folds = [0, 1], SaveProbabilities = true });
+        // float32 accumulation: compared with a by-hand float32 computation at 1e-5
+        var exact = new InferenceMemoryOptions { Precision = LogitsPrecision.Float32 };
+        var run = Predict(new PredictionOptions { Dataset = PredictionFixture.DatasetName, Configuration = "3d_fullres", Folds = [0, 1], SaveProbabilities = true, Memory = exact });
         Assert.Equal(0, run.Failed);
         var predicted = ProbabilityMap.Load(Path.Combine(_fx.Output, "case_001.npz"));
 
@@ -69,7 +71,7 @@ public sealed class PredictorTests : IDisposable
             using var checkpoint = Checkpoint.Load(Path.Combine(_fx.ResultsDataset, "nnUNetTrainer__nnUNetPlans__3d_fullres", $"fold_{fold}", "checkpoint_final.ckpt"));
             using var network = new PlainConvUNet(configuration.Architecture.ArchKwargs, 1, 3, deepSupervision: false);
             checkpoint.LoadWeightsInto(network);
-            var logits = new SlidingWindowPredictor(network, configuration.PatchSize, 3, [0, 1, 2], CPU).PredictLogits(input);
+            var logits = new SlidingWindowPredictor(network, configuration.PatchSize, 3, [0, 1, 2], CPU, memory: exact).PredictLogits(input);
             sum = sum is null ? logits : sum + logits;
         }
         var expected = exporter.Convert(sum! / 2, preprocessed.Properties, withProbabilities: true, "case_001");

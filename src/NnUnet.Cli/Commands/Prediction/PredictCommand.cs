@@ -93,6 +93,24 @@ public sealed class PredictCommand : Command<PredictCommand.Settings>
         [Description("nnUNet_preprocessed folder, to resolve a dataset id (default: the nnUNet_preprocessed environment variable)")]
         public string? Preprocessed { get; init; }
 
+        [CommandOption("--preprocess-workers <N>")]
+        [Description("threads reading and preprocessing the next cases while the device predicts (nnU-Net -npp; default 2; 0: one case at a time, no overlap)")]
+        [DefaultValue(2)]
+        public int PreprocessWorkers { get; init; } = 2;
+
+        [CommandOption("--export-workers <N>")]
+        [Description("threads exporting finished cases (resampling, argmax, postprocessing, write) while the device predicts (nnU-Net -nps; default 2)")]
+        [DefaultValue(2)]
+        public int ExportWorkers { get; init; } = 2;
+
+        [CommandOption("--device-memory <GB>")]
+        [Description("device memory the sliding window's logits may take; larger volumes accumulate in host memory (default: try the device, fall back when it runs out)")]
+        public double? DeviceMemoryGb { get; init; }
+
+        [CommandOption("--float32-logits")]
+        [Description("accumulate logits in float32 (default float16, as nnU-Net: half the memory)")]
+        public bool Float32Logits { get; init; }
+
         internal IReadOnlyList<int>? FoldList
         {
             get
@@ -125,6 +143,9 @@ public sealed class PredictCommand : Command<PredictCommand.Settings>
                 if (Best == (Configuration is not null)) return ValidationResult.Error("give either -c CONFIG or --best");
             }
             if (DisablePostprocessing && PostprocessingFile is not null) return ValidationResult.Error("--postprocessing and --disable-postprocessing exclude each other");
+            if (PreprocessWorkers < 0) return ValidationResult.Error($"--preprocess-workers must be 0 or more, got {PreprocessWorkers}");
+            if (ExportWorkers < 1 && PreprocessWorkers > 0) return ValidationResult.Error($"--export-workers must be 1 or more, got {ExportWorkers}");
+            if (DeviceMemoryGb is <= 0) return ValidationResult.Error($"--device-memory must be a positive number of GB, got {DeviceMemoryGb}");
             try
             {
                 if (FoldList is { } folds && folds.Distinct().Count() != folds.Count)
@@ -155,6 +176,14 @@ public sealed class PredictCommand : Command<PredictCommand.Settings>
             SaveProbabilities = settings.SaveProbabilities,
             PostprocessingFile = settings.PostprocessingFile,
             DisablePostprocessing = settings.DisablePostprocessing,
+            Pipeline = settings.PreprocessWorkers == 0
+                ? PipelineOptions.Sequential
+                : new PipelineOptions { PreprocessWorkers = settings.PreprocessWorkers, ExportWorkers = settings.ExportWorkers },
+            Memory = new InferenceMemoryOptions
+            {
+                Precision = settings.Float32Logits ? LogitsPrecision.Float32 : LogitsPrecision.Half,
+                DeviceMemoryBudgetBytes = settings.DeviceMemoryGb is { } gb ? (long)(gb * 1e9) : null,
+            },
         };
         // a console on the current Console.Out (the static AnsiConsole.Console keeps the writer it first saw)
         var console = CommandConsole.Create();
@@ -176,6 +205,7 @@ public sealed class PredictCommand : Command<PredictCommand.Settings>
                         task.MaxValue = total;
                         task.Value = done;
                         if (!result.Succeeded) Console.Error.WriteLine($"case {result.CaseId} failed: {result.Error}");
+                        else if (result.Note is not null) Console.Error.WriteLine($"case {result.CaseId}: {result.Note}");
                     },
                 }, cancellationToken);
                 task.Description = "done";
