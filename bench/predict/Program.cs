@@ -6,7 +6,6 @@ using NnUnet.Core.Fingerprinting;
 using NnUnet.Core.Imaging;
 using NnUnet.Core.Imaging.Nifti;
 using NnUnet.Core.Planning;
-using NnUnet.Core.Preprocessing;
 using NnUnet.Core.Results;
 using NnUnet.Training.Inference;
 using NnUnet.Training.Network;
@@ -131,7 +130,7 @@ static MedicalImage CtVolume(int z, int y, int x, double[] spacingXyz, int seed)
 static NnUnetPaths WriteModel(string work, string dataset, int classes, int[] patch, double[] spacing, int[] features, int[] mirror)
 {
     string results = Path.Combine(work, "results");
-    string folder = Path.Combine(results, dataset, PredictorModel.FolderName("nnUNetTrainer", "nnUNetPlans", "3d_fullres"));
+    string folder = ResultLayout.ModelFolder(results, dataset, "nnUNetTrainer", "nnUNetPlans", "3d_fullres");
     Directory.CreateDirectory(folder);
     int stages = features.Length;
     var kwargs = new ArchitectureKwargs
@@ -165,6 +164,6 @@ static NnUnetPaths WriteModel(string work, string dataset, int classes, int[] pa
         Architecture = kwargs, InputChannels = 1, NumClasses = classes, PatchSize = patch, MirrorAxes = mirror,
         MaxEpochs = 1, ItersPerEpoch = 1, ValIters = 1, Seed = 0, Epoch = 1, Curves = new TrainingCurves(),
     };
-    Checkpoint.Save(Path.Combine(folder, "fold_0", PredictorModel.CheckpointName + Checkpoint.Extension), metadata, network.state_dict(), []);
+    Checkpoint.Save(ResultLayout.Checkpoint(ResultLayout.FoldFolder(folder, 0), ResultLayout.CheckpointFinal), metadata, network.state_dict(), []);
     return new NnUnetPaths(null, null, results);
 }

@@ -1,4 +1,5 @@
 using NnUnet.Core.Imaging;
+using NnUnet.Core.Preprocessing;
 using NnUnet.Training.Inference;
 using static TorchSharp.torch;
 
