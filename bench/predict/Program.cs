@@ -107,7 +107,7 @@ static long PeakRss()
     return -1;
 }
 
-/// <summary>int16 CT-like volume (z, y, x): air -1000 HU, a body ellipse of soft tissue with a brighter organ, noise.</summary>
+// int16 CT-like volume (z, y, x): air -1000 HU, a body ellipse of soft tissue with a brighter organ, noise.
 static MedicalImage CtVolume(int z, int y, int x, double[] spacingXyz, int seed)
 {
     var voxels = new short[(long)z * y * x];
@@ -126,7 +126,7 @@ static MedicalImage CtVolume(int z, int y, int x, double[] spacingXyz, int seed)
     return new MedicalImage(1, z, y, x, VoxelType.Int16, voxels, ImageGeometry.Identity(spacingXyz[0], spacingXyz[1], spacingXyz[2]));
 }
 
-/// <summary>nnUNet_results/DATASET/nnUNetTrainer__nnUNetPlans__3d_fullres with plans, dataset.json and a random fold_0 checkpoint.</summary>
+// nnUNet_results/DATASET/nnUNetTrainer__nnUNetPlans__3d_fullres with plans, dataset.json and a random fold_0 checkpoint.
 static NnUnetPaths WriteModel(string work, string dataset, int classes, int[] patch, double[] spacing, int[] features, int[] mirror)
 {
     string results = Path.Combine(work, "results");
