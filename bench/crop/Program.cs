@@ -1,10 +1,11 @@
 using System.Diagnostics;
+using System.Globalization;
 using NnUnet.Core.Preprocessing;
 
 // Usage: CropBench data.npy seg.npy repeats. Prints the best time and what the crop found.
 float[] data = NpyFile.Read<float>(args[0], out int[] shape);
 float[] seg = NpyFile.Read<float>(args[1], out _);
-int repeats = int.Parse(args[2]);
+int repeats = int.Parse(args[2], CultureInfo.InvariantCulture);
 int[] spatial = [shape[1], shape[2], shape[3]];
 double best = double.MaxValue;
 CropResult? result = null;

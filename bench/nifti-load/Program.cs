@@ -1,8 +1,9 @@
 using System.Diagnostics;
+using System.Globalization;
 using NnUnet.Core.Imaging.Nifti;
 
 // Usage: NiftiLoadBench REPEATS FILE...   Prints one line per file: "csharp FILE best_s median_s voxels checksum".
-int repeats = int.Parse(args[0]);
+int repeats = int.Parse(args[0], CultureInfo.InvariantCulture);
 Console.Error.WriteLine($"gzip backend: {GzipDecompression.Backend}");
 foreach (var path in args[1..])
 {

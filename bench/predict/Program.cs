@@ -6,7 +6,6 @@ using NnUnet.Core.Fingerprinting;
 using NnUnet.Core.Imaging;
 using NnUnet.Core.Imaging.Nifti;
 using NnUnet.Core.Planning;
-using NnUnet.Core.Preprocessing;
 using NnUnet.Core.Results;
 using NnUnet.Training.Inference;
 using NnUnet.Training.Network;
@@ -108,7 +107,7 @@ static long PeakRss()
     return -1;
 }
 
-/// <summary>int16 CT-like volume (z, y, x): air -1000 HU, a body ellipse of soft tissue with a brighter organ, noise.</summary>
+// int16 CT-like volume (z, y, x): air -1000 HU, a body ellipse of soft tissue with a brighter organ, noise.
 static MedicalImage CtVolume(int z, int y, int x, double[] spacingXyz, int seed)
 {
     var voxels = new short[(long)z * y * x];
@@ -127,11 +126,11 @@ static MedicalImage CtVolume(int z, int y, int x, double[] spacingXyz, int seed)
     return new MedicalImage(1, z, y, x, VoxelType.Int16, voxels, ImageGeometry.Identity(spacingXyz[0], spacingXyz[1], spacingXyz[2]));
 }
 
-/// <summary>nnUNet_results/DATASET/nnUNetTrainer__nnUNetPlans__3d_fullres with plans, dataset.json and a random fold_0 checkpoint.</summary>
+// nnUNet_results/DATASET/nnUNetTrainer__nnUNetPlans__3d_fullres with plans, dataset.json and a random fold_0 checkpoint.
 static NnUnetPaths WriteModel(string work, string dataset, int classes, int[] patch, double[] spacing, int[] features, int[] mirror)
 {
     string results = Path.Combine(work, "results");
-    string folder = Path.Combine(results, dataset, PredictorModel.FolderName("nnUNetTrainer", "nnUNetPlans", "3d_fullres"));
+    string folder = ResultLayout.ModelFolder(results, dataset, "nnUNetTrainer", "nnUNetPlans", "3d_fullres");
     Directory.CreateDirectory(folder);
     int stages = features.Length;
     var kwargs = new ArchitectureKwargs
@@ -165,6 +164,6 @@ static NnUnetPaths WriteModel(string work, string dataset, int classes, int[] pa
         Architecture = kwargs, InputChannels = 1, NumClasses = classes, PatchSize = patch, MirrorAxes = mirror,
         MaxEpochs = 1, ItersPerEpoch = 1, ValIters = 1, Seed = 0, Epoch = 1, Curves = new TrainingCurves(),
     };
-    Checkpoint.Save(Path.Combine(folder, "fold_0", PredictorModel.CheckpointName + Checkpoint.Extension), metadata, network.state_dict(), []);
+    Checkpoint.Save(ResultLayout.Checkpoint(ResultLayout.FoldFolder(folder, 0), ResultLayout.CheckpointFinal), metadata, network.state_dict(), []);
     return new NnUnetPaths(null, null, results);
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Fingerprinting;
@@ -10,7 +11,7 @@ using NnUnet.Core.Preprocessing;
 // Raw images are .npy (z, y, x) float32 with a spacing.json beside them (the NIfTI reader is timed elsewhere), the
 // plans are made here: one 3d_fullres configuration at spacing (2.5, 0.8, 0.8), CTNormalization.
 string rawDir = args[0], outDir = args[1];
-int np = args.Length > 2 ? int.Parse(args[2]) : 2;
+int np = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 2;
 var spacings = JsonSerializer.Deserialize<Dictionary<string, double[]>>(File.ReadAllText(Path.Combine(rawDir, "spacing.json")))!;
 MedicalImage Read(string path)
 {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using NnUnet.Core.Preprocessing;
 using NnUnet.Core.Resampling;
 
@@ -6,7 +7,7 @@ using NnUnet.Core.Resampling;
 // Resizes the (z, y, x) float32 volume to 1/1.5 and 1.5 times its shape with order 3 (skimage semantics), prints the
 // best wall time of REPEATS runs per direction as "csharp <tag> <seconds>", writes the outputs for the comparison.
 string input = args[0], outDir = args[1];
-int repeats = args.Length > 2 ? int.Parse(args[2]) : 3;
+int repeats = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 3;
 var volume = NpyFile.Read<float>(input, out var shape);
 foreach (var (tag, factor) in new[] { ("coarser", 1 / 1.5), ("finer", 1.5) })
 {

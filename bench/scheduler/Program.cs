@@ -33,11 +33,11 @@ try
         foreach (var profile in Makespan.Profiles()) profile.SimulatedOnly();
     if (what is "all" or "throughput")
     {
-        int workersPerNode = args.Length > 2 ? int.Parse(args[2]) : 64, nodes = args.Length > 3 ? int.Parse(args[3]) : 4;
+        int workersPerNode = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 64, nodes = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 4;
         // JIT and connection warm-up, not reported, so that both measured runs start equally warm
         await Throughput.Run(root, 1_000, workersPerNode, nodes, outputsOnly: false, report: false);
         foreach (var outputsOnly in new[] { false, true })
-            await Throughput.Run(root, jobs: args.Length > 1 ? int.Parse(args[1]) : 10_000, workersPerNode, nodes, outputsOnly);
+            await Throughput.Run(root, jobs: args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10_000, workersPerNode, nodes, outputsOnly);
     }
     if (what == "backend")
     {
@@ -133,8 +133,9 @@ static class Bench
 }
 
 /// <summary>The makespan benchmarks of one profile of job lengths (seconds per epoch of each configuration).</summary>
-sealed class Makespan(string profileName, IReadOnlyDictionary<string, double> EpochSeconds)
+sealed class Makespan(string profileName, IReadOnlyDictionary<string, double> epochSecondsByConfiguration)
 {
+    IReadOnlyDictionary<string, double> EpochSeconds { get; } = epochSecondsByConfiguration;
     const int Epochs = 5;
     const double SelectSeconds = 0.1;
 

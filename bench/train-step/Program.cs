@@ -4,7 +4,6 @@ using NnUnet.Core.Planning;
 using NnUnet.Training.Loss;
 using NnUnet.Training.Network;
 using NnUnet.Training.Optim;
-using TorchSharp;
 using static TorchSharp.torch;
 
 // forward + backward + clip + SGD step of PlainConvUNet with Dice+CE deep supervision, exactly as the trainer does,

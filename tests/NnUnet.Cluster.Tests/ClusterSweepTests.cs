@@ -1,6 +1,4 @@
-using Akka.Actor;
 using NnUnet.Cluster.Backends;
-using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.Results;
 

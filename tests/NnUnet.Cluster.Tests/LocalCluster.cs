@@ -1,5 +1,4 @@
 using Akka.Actor;
-using Akka.Configuration;
 using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Messages;

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using NnUnet.Cluster.Backends;
 using NnUnet.Core.Results;
 
 namespace NnUnet.Dashboard.Tests;

@@ -7,7 +7,6 @@ using NnUnet.Core.Planning;
 using NnUnet.Core.Postprocessing;
 using NnUnet.Core.Selection;
 using NnUnet.Core.Preprocessing;
-using NnUnet.Training.Inference;
 using NnUnet.Training.Network;
 using NnUnet.Training.Trainer;
 using TorchSharp;

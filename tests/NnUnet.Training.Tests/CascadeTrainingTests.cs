@@ -1,11 +1,9 @@
 using System.Text.Json.Nodes;
-using NnUnet.Core.Planning;
 using NnUnet.Core.Preprocessing;
 using NnUnet.Training.Augmentation;
 using NnUnet.Training.Data;
 using NnUnet.Training.Inference;
 using NnUnet.Training.Trainer;
-using TorchSharp;
 using NnUnet.Core.Results;
 using static TorchSharp.torch;
 

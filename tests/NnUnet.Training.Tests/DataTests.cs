@@ -1,7 +1,6 @@
 using NnUnet.Core.Imaging;
 using NnUnet.Core.Preprocessing;
 using NnUnet.Training.Data;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace NnUnet.Training.Tests;

@@ -1,6 +1,5 @@
 using NnUnet.Training.Loss;
 using NnUnet.Training.Optim;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace NnUnet.Training.Tests;

@@ -1,6 +1,5 @@
 using NnUnet.Core.Planning;
 using NnUnet.Training.Network;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace NnUnet.Training.Tests;

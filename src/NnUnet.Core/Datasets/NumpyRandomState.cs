@@ -83,7 +83,7 @@ public sealed class NumpyRandomState
     /// <summary>numpy legacy <c>permutation(n)</c>: a shuffled <c>arange(n)</c>.</summary>
     public int[] Permutation(int n)
     {
-        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n));
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
         var result = new int[n];
         for (int i = 0; i < n; i++) result[i] = i;
         Shuffle(result.AsSpan());

@@ -1,6 +1,5 @@
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Evaluation;
-using NnUnet.Core.Imaging;
 using NnUnet.Core.Results;
 
 namespace NnUnet.Core.Ensembling;

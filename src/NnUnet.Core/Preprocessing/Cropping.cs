@@ -248,8 +248,8 @@ public static class Cropping
     /// <summary>Runs <paramref name="body"/>(zStart, zEnd) over slabs of z-planes, in parallel when the volume is large.</summary>
     private static void ForEachSlab(int planes, int planeSize, Action<int, int> body)
     {
-        const int ParallelThreshold = 1 << 20;
-        if ((long)planes * planeSize < ParallelThreshold || planes < 2 || Environment.ProcessorCount == 1)
+        const int parallelThreshold = 1 << 20;
+        if ((long)planes * planeSize < parallelThreshold || planes < 2 || Environment.ProcessorCount == 1)
         {
             body(0, planes);
             return;

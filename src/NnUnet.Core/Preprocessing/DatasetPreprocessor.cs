@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Imaging;
 using NnUnet.Core.Planning;

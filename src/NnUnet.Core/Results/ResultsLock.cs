@@ -83,7 +83,7 @@ public sealed class ResultsLock(string folder)
         }
     }
 
-    /// <summary>A live holder other than <paramref name="me"/> (null: free, expired, or ours).</summary>
+    /// <summary>A live holder other than the one with <paramref name="myToken"/> (null: free, expired, or ours).</summary>
     public LockHolder? LiveHolderOtherThan(string? myToken, DateTime nowUtc) =>
         Read() is { } h && h.Token != myToken && !h.ExpiredAt(nowUtc) ? h : null;
 

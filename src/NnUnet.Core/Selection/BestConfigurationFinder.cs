@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Ensembling;
@@ -240,31 +241,31 @@ public static class BestConfigurationFinder
         string folds = string.Join(" ", result.Folds);
         var sb = new StringBuilder();
         sb.Append("***Run inference like this:***\n\n");
-        sb.Append($"nnunet predict -d {result.Dataset} -i INPUT_FOLDER -o OUTPUT_FOLDER --best\n\n");
-        sb.Append($"(uses {BestConfiguration.FileName}: ");
+        sb.Append(CultureInfo.InvariantCulture, $"nnunet predict -d {result.Dataset} -i INPUT_FOLDER -o OUTPUT_FOLDER --best\n\n");
+        sb.Append(CultureInfo.InvariantCulture, $"(uses {BestConfiguration.FileName}: ");
         if (result.IsEnsemble)
-            sb.Append($"the ensemble of {string.Join(" and ", result.Best.Configurations)}, folds {folds}, probabilities averaged");
+            sb.Append(CultureInfo.InvariantCulture, $"the ensemble of {string.Join(" and ", result.Best.Configurations)}, folds {folds}, probabilities averaged");
         else
-            sb.Append($"{result.Best.Configurations[0]}, folds {folds}");
+            sb.Append(CultureInfo.InvariantCulture, $"{result.Best.Configurations[0]}, folds {folds}");
         sb.Append(", then the postprocessing below)\n\n");
         if (result.IsEnsemble)
         {
             sb.Append("An ensemble won. Step by step, the same is:\n\n");
             for (int i = 0; i < result.Best.Configurations.Count; i++)
-                sb.Append($"nnunet predict -d {result.Dataset} -i INPUT_FOLDER -o OUTPUT_FOLDER_MODEL_{i + 1} -c {result.Best.Configurations[i]} --folds {folds} --save-probabilities\n");
+                sb.Append(CultureInfo.InvariantCulture, $"nnunet predict -d {result.Dataset} -i INPUT_FOLDER -o OUTPUT_FOLDER_MODEL_{i + 1} -c {result.Best.Configurations[i]} --folds {folds} --save-probabilities\n");
             sb.Append("then average the probabilities of OUTPUT_FOLDER_MODEL_1 and OUTPUT_FOLDER_MODEL_2 (argmax) into OUTPUT_FOLDER\n");
         }
         else
         {
             sb.Append("Step by step, the same is:\n\n");
-            sb.Append($"nnunet predict -d {result.Dataset} -i INPUT_FOLDER -o OUTPUT_FOLDER -c {result.Best.Configurations[0]} --folds {folds}\n");
+            sb.Append(CultureInfo.InvariantCulture, $"nnunet predict -d {result.Dataset} -i INPUT_FOLDER -o OUTPUT_FOLDER -c {result.Best.Configurations[0]} --folds {folds}\n");
         }
         sb.Append("\n***Postprocessing (");
         sb.Append(result.PostprocessingFile);
         sb.Append("):***\n\n");
         if (result.PostprocessingSteps.Count == 0) sb.Append("none: removing components did not improve the cross-validation Dice\n");
         foreach (string step in result.PostprocessingSteps) sb.Append(step).Append('\n');
-        sb.Append($"\nCross-validation foreground mean Dice: {PythonJson.FormatFloat(result.Best.ForegroundMeanDice)} before, " +
+        sb.Append(CultureInfo.InvariantCulture, $"\nCross-validation foreground mean Dice: {PythonJson.FormatFloat(result.Best.ForegroundMeanDice)} before, " +
                   $"{PythonJson.FormatFloat(result.ForegroundMeanDiceAfterPostprocessing)} after postprocessing\n");
         return sb.ToString();
     }

@@ -37,7 +37,7 @@ public static class CascadeAugmentation
     /// <summary>skimage's <c>ball</c> (3 dims) or <c>disk</c> (2 dims) of integer <paramref name="radius"/> as a float kernel.</summary>
     public static Tensor Ball(int radius, int dims, Device device)
     {
-        if (radius < 0) throw new ArgumentOutOfRangeException(nameof(radius));
+        ArgumentOutOfRangeException.ThrowIfNegative(radius);
         int n = 2 * radius + 1;
         long count = dims == 3 ? (long)n * n * n : (long)n * n;
         var values = new float[count];

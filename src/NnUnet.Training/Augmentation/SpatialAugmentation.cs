@@ -1,4 +1,3 @@
-using NnUnet.Training.Data;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;

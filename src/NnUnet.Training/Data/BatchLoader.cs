@@ -1,6 +1,5 @@
 using System.Threading.Channels;
 using NnUnet.Training.Augmentation;
-using TorchSharp;
 using static TorchSharp.torch;
 using NnUnet.Training.Torch;
 
@@ -19,7 +18,7 @@ public sealed class TrainingBatch(Tensor data, Tensor target, string[] caseIds) 
 
 /// <summary>
 /// Prepares batches <c>first .. first + count - 1</c> of one stream on background threads, at most
-/// <paramref name="queueCapacity"/> ahead of the consumer (a bounded channel of pending batches). Batch k depends only
+/// <c>queueCapacity</c> ahead of the consumer (a bounded channel of pending batches). Batch k depends only
 /// on (seed, stream, k): its sampler RNG and its augmentation generator are derived from them, so the sequence is the
 /// same whatever the thread timing, and resuming at batch k reproduces the uninterrupted run.
 /// </summary>
@@ -44,7 +43,8 @@ public sealed class BatchLoader : IAsyncDisposable
         this.augmentDevice = augmentDevice;
         pending = Channel.CreateBounded<Task<TrainingBatch>>(new BoundedChannelOptions(Math.Max(1, queueCapacity)) { SingleReader = true, SingleWriter = true });
         stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        producer = Task.Run(() => ProduceAsync(first, count, stop.Token));
+        // not Task.Run(..., stop.Token): cancelled before it starts, the producer would never complete the channel
+        producer = Task.Run(() => ProduceAsync(first, count, stop.Token), CancellationToken.None);
     }
 
     private async Task ProduceAsync(long first, long count, CancellationToken ct)

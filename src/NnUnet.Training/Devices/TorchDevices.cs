@@ -1,3 +1,4 @@
+using System.Globalization;
 using TorchSharp;
 
 namespace NnUnet.Training.Devices;
@@ -15,7 +16,7 @@ public static class TorchDevices
         {
             if (!torch.cuda.is_available())
                 throw new ArgumentException($"device '{request}' was asked for, but CUDA is not available on this machine (this build uses the {BuildBackend} Torch backend)");
-            int index = request.Length > 5 && request[4] == ':' ? int.Parse(request[5..]) : 0;
+            int index = request.Length > 5 && request[4] == ':' ? int.Parse(request[5..], CultureInfo.InvariantCulture) : 0;
             if (index >= torch.cuda.device_count())
                 throw new ArgumentException($"device '{request}' does not exist: {torch.cuda.device_count()} CUDA device(s) present");
             return new torch.Device(DeviceType.CUDA, index);

@@ -179,7 +179,8 @@ internal static class CasePipeline
         for (int w = 0; w < options.PreprocessWorkers; w++) tasks.Add(Launch(Preparer, $"predict-prepare-{w + 1}"));
         tasks.Add(Launch(Device, "predict-device"));
         for (int w = 0; w < options.ExportWorkers; w++) tasks.Add(Launch(Exporter, $"predict-export-{w + 1}"));
-        Task.WaitAll(tasks);
+        // not on ct: each stage ends on it by itself, and the clean-up below must wait until all of them have
+        Task.WaitAll(tasks, CancellationToken.None);
 
         // after a cancellation: logits still queued for export hold (device or host) memory
         while (inferred.Reader.TryRead(out var left)) left.Item.Dispose();

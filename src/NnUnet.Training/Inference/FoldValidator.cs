@@ -4,7 +4,6 @@ using NnUnet.Core.Preprocessing;
 using NnUnet.Training.Trainer;
 using TorchSharp;
 using static TorchSharp.torch;
-using NnUnet.Training.Torch;
 using NnUnet.Core.Results;
 
 namespace NnUnet.Training.Inference;
@@ -27,7 +26,7 @@ public sealed class FoldValidator : IFoldValidator
         Task.Run(() => Validate(foldDirectory, network, context, validationCaseIds, ct), ct);
 
     /// <summary>Synchronous <see cref="ValidateAsync"/>; returns the summary it wrote to <c>validation/summary.json</c>.</summary>
-    public EvaluationSummary Validate(string foldDirectory, torch.nn.Module network, FoldValidationContext context,
+    public static EvaluationSummary Validate(string foldDirectory, torch.nn.Module network, FoldValidationContext context,
         IReadOnlyList<string> validationCaseIds, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(network);

@@ -7,7 +7,6 @@ using NnUnet.Core.Preprocessing;
 using NnUnet.Core.Resampling;
 using TorchSharp;
 using static TorchSharp.torch;
-using NnUnet.Training.Torch;
 using NnUnet.Core.IO;
 
 namespace NnUnet.Training.Inference;
@@ -224,12 +223,12 @@ public sealed class PredictionExporter
     /// <summary>Softmax over the channels of (k, n) float32 values in place (max subtracted first), in blocks of voxels so every pass reads memory in order.</summary>
     private static void SoftmaxOverChannels(float[] values, int k, int n)
     {
-        const int Block = 4096;
-        Span<float> max = stackalloc float[Block];
-        Span<float> sum = stackalloc float[Block];
-        for (int start = 0; start < n; start += Block)
+        const int block = 4096;
+        Span<float> max = stackalloc float[block];
+        Span<float> sum = stackalloc float[block];
+        for (int start = 0; start < n; start += block)
         {
-            int length = Math.Min(Block, n - start);
+            int length = Math.Min(block, n - start);
             var m = max[..length];
             var s = sum[..length];
             values.AsSpan(start, length).CopyTo(m);

@@ -4,7 +4,6 @@ using NnUnet.Core.Planning;
 using NnUnet.Core.Preprocessing;
 using NnUnet.Training.Interop;
 using NnUnet.Training.Network;
-using NnUnet.Training.Trainer;
 using TorchSharp;
 using NnUnet.Core.Results;
 using static TorchSharp.torch;

@@ -3,7 +3,6 @@ using System.Text.Json.Nodes;
 using NnUnet.Core.Planning;
 using NnUnet.Training.Network;
 using NnUnet.Training.Trainer;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace NnUnet.Training.Interop;

@@ -1,5 +1,4 @@
 using NnUnet.Training.Network;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace NnUnet.Training.Interop;

@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Text;
 using NnUnet.Core.IO;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace NnUnet.Training.Interop;

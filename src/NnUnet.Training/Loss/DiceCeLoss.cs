@@ -1,4 +1,3 @@
-using TorchSharp;
 using static TorchSharp.torch;
 using NnUnet.Training.Torch;
 
@@ -91,7 +90,7 @@ public sealed class DeepSupervisionLoss
 
     public DeepSupervisionLoss(DiceCeLoss inner, int outputs)
     {
-        if (outputs < 1) throw new ArgumentOutOfRangeException(nameof(outputs));
+        ArgumentOutOfRangeException.ThrowIfLessThan(outputs, 1);
         this.inner = inner;
         Weights = ComputeWeights(outputs);
     }

@@ -3,7 +3,6 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using NnUnet.Core.Planning;
-using TorchSharp;
 using static TorchSharp.torch;
 using NnUnet.Core.IO;
 using NnUnet.Core.Results;

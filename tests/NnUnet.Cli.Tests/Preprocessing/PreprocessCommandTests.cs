@@ -1,5 +1,4 @@
 using System.Text.Json;
-using NnUnet.Cli;
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Fingerprinting;
 using NnUnet.Core.Imaging;

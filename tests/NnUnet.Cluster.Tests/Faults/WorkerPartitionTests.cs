@@ -42,10 +42,10 @@ public sealed class WorkerPartitionTests
     [InlineData("postgres-ha.hocon")]
     public async Task PartitionedWorker_IsRemovedBySplitBrainResolver_JobFinishesElsewhere_HealedWorkerDoesNotDoubleReport(string resolverFile)
     {
-        var Throttled = WorkerPartitionTests.Throttled + (resolverFile == "" ? "" : "\n" + ResolverOf(resolverFile));
+        var throttled = Throttled + (resolverFile == "" ? "" : "\n" + ResolverOf(resolverFile));
         using var cluster = new LocalCluster();
         var definition = LocalCluster.Definition(["2d"], [0, 1, 2], 40);
-        var coordinator = cluster.StartCoordinator(definition, Throttled);
+        var coordinator = cluster.StartCoordinator(definition, throttled);
         if (resolverFile != "") Assert.True(coordinator.Settings.Config.GetBoolean("akka.cluster.split-brain-resolver.keep-oldest.down-if-alone"));
         var seed = LocalCluster.AddressOf(coordinator);
         Assert.Equal("akka.trttl.tcp", seed.Protocol);
@@ -56,9 +56,9 @@ public sealed class WorkerPartitionTests
             if (epoch == 2) victimAtEpoch2.TrySetResult(spec.JobId);
         });
         // the victim alone first, so that it surely holds a job when the partition starts
-        var victim = cluster.StartWorker(seed, 1, victimBackend, Throttled);
+        var victim = cluster.StartWorker(seed, 1, victimBackend, throttled);
         var job = await victimAtEpoch2.Task.WaitAsync(Timeout);
-        var survivor = cluster.StartWorker(seed, 1, cluster.Backend(TimeSpan.FromMilliseconds(60)), Throttled);
+        var survivor = cluster.StartWorker(seed, 1, cluster.Backend(TimeSpan.FromMilliseconds(60)), throttled);
         var before = await LocalCluster.WaitUntil(coordinator, s => s.Workers.Length == 2, Timeout, "the survivor did not register");
         var victimWorker = before.Jobs.Single(j => j.JobId == job).WorkerId!;
         var victimAddress = LocalCluster.AddressOf(victim);
@@ -84,7 +84,7 @@ public sealed class WorkerPartitionTests
         // the partition heals; the old node is gone for good (downed), a fresh one on the same machine rejoins, as
         // `nnunet worker` does by itself
         foreach (var peer in new[] { coordinator, survivor }) await SetThrottle(peer, victimAddress, Unthrottled.Instance);
-        cluster.StartWorker(seed, 1, cluster.Backend(TimeSpan.FromMilliseconds(60)), Throttled);
+        cluster.StartWorker(seed, 1, cluster.Backend(TimeSpan.FromMilliseconds(60)), throttled);
 
         var final = await LocalCluster.WaitFinished(coordinator, TimeSpan.FromSeconds(60));
         Assert.Equal(SweepStatus.Completed, final.Status);

@@ -2,7 +2,6 @@ using System.Text.Json;
 using NnUnet.Core.Fingerprinting;
 using NnUnet.Core.Imaging;
 using NnUnet.Core.Preprocessing;
-using NnUnet.Core.Resampling;
 using NnUnet.Core.Tests.Resampling;
 
 namespace NnUnet.Core.Tests.Preprocessing;

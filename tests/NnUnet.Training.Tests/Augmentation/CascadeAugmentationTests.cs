@@ -1,5 +1,4 @@
 using NnUnet.Training.Augmentation;
-using TorchSharp;
 using static TorchSharp.torch;
 using Op = NnUnet.Training.Augmentation.CascadeAugmentation.BinaryOperator;
 

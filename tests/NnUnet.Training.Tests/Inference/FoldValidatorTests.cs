@@ -4,7 +4,6 @@ using NnUnet.Core.Imaging.Nifti;
 using NnUnet.Core.Preprocessing;
 using NnUnet.Training.Inference;
 using NnUnet.Training.Trainer;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace NnUnet.Training.Tests.Inference;
@@ -86,13 +85,13 @@ public sealed class FoldValidatorTests : IDisposable
         // the cascade network looks only at the one-hot previous-stage channel (input channel 1)
         string cascadeFold = Path.Combine(results, "nnUNetTrainer__nnUNetPlans__3d_cascade_fullres", "fold_0");
         var cascade = lowres with { ConfigurationName = "3d_cascade_fullres", PreviousStagePredictionsFolder = nextStage, SaveProbabilities = false };
-        var cascadeSummary = new FoldValidator().Validate(cascadeFold, Threshold(2, 1, 10, 5), cascade, cases, CancellationToken.None);
+        var cascadeSummary = FoldValidator.Validate(cascadeFold, Threshold(2, 1, 10, 5), cascade, cases, CancellationToken.None);
         Assert.Equal(1.0, cascadeSummary.ForegroundMean.Dice, 9);
         Assert.False(File.Exists(Path.Combine(cascadeFold, "validation", "case_a.npz")));
 
         // a missing previous-stage prediction is a clear error naming the case
         File.Delete(NextStagePredictions.PathFor(nextStage, "case_a"));
-        var ex = Assert.Throws<FileNotFoundException>(() => new FoldValidator().Validate(cascadeFold, Threshold(2, 1, 10, 5), cascade, cases, CancellationToken.None));
+        var ex = Assert.Throws<FileNotFoundException>(() => FoldValidator.Validate(cascadeFold, Threshold(2, 1, 10, 5), cascade, cases, CancellationToken.None));
         Assert.Contains("case_a", ex.Message);
     }
 
@@ -141,7 +140,7 @@ public sealed class FoldValidatorTests : IDisposable
         string preprocessed = PrepareCases(plans, cases, "3d_lowres"); // the cascade's (3d_fullres') data is not preprocessed
         string lowresFold = Path.Combine(_root, "results", plans.DatasetName, "nnUNetTrainer__nnUNetPlans__3d_lowres", "fold_0");
         var context = new FoldValidationContext(plans, "3d_lowres", InferenceTestData.Labels(2), preprocessed, [], CPU, SaveProbabilities: false);
-        var summary = new FoldValidator().Validate(lowresFold, Threshold(1, 0, 5, 0), context, cases, CancellationToken.None);
+        var summary = FoldValidator.Validate(lowresFold, Threshold(1, 0, 5, 0), context, cases, CancellationToken.None);
         Assert.Equal(1.0, summary.ForegroundMean.Dice, 9); // the fold's own validation is complete
         Assert.False(File.Exists(NextStagePredictions.PathFor(NextStagePredictions.FolderFor(lowresFold, "3d_cascade_fullres"), "case_a")));
     }
@@ -159,7 +158,7 @@ public sealed class FoldValidatorTests : IDisposable
             conv.bias!.zero_();
         }
         var context = new FoldValidationContext(plans, "2d", InferenceTestData.Labels(2), preprocessed, [0, 1], CPU);
-        var summary = new FoldValidator().Validate(Path.Combine(_root, "2d", "fold_1"), conv, context, cases, CancellationToken.None);
+        var summary = FoldValidator.Validate(Path.Combine(_root, "2d", "fold_1"), conv, context, cases, CancellationToken.None);
         Assert.Equal(1.0, summary.ForegroundMean.Dice, 9);
         Assert.True(File.Exists(Path.Combine(_root, "2d", "fold_1", "validation", "case_a.nii.gz")));
     }
@@ -172,6 +171,6 @@ public sealed class FoldValidatorTests : IDisposable
         cts.Cancel();
         var context = new FoldValidationContext(plans, "3d_fullres", InferenceTestData.Labels(2), Path.Combine(_root, "pre"), [], CPU);
         Assert.ThrowsAny<OperationCanceledException>(() =>
-            new FoldValidator().Validate(Path.Combine(_root, "fold_0"), Threshold(1, 0, 1, 0), context, ["x"], cts.Token));
+            FoldValidator.Validate(Path.Combine(_root, "fold_0"), Threshold(1, 0, 1, 0), context, ["x"], cts.Token));
     }
 }

@@ -1,7 +1,6 @@
 using NnUnet.Core.Imaging;
 using NnUnet.Core.Preprocessing;
 using NnUnet.Training.Inference;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace NnUnet.Training.Tests.Inference;

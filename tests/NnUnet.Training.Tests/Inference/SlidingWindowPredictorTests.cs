@@ -1,5 +1,4 @@
 using NnUnet.Training.Inference;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace NnUnet.Training.Tests.Inference;

@@ -9,7 +9,6 @@ using NnUnet.Training.Inference;
 using NnUnet.Training.Interop;
 using NnUnet.Training.Network;
 using NnUnet.Training.Trainer;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace NnUnet.Training.Tests.Interop;

@@ -1,15 +1,12 @@
-using NnUnet.Core.Datasets;
 using NnUnet.Core.Ensembling;
 using NnUnet.Core.Evaluation;
 using NnUnet.Core.Imaging;
 using NnUnet.Core.Imaging.Nifti;
 using NnUnet.Core.Postprocessing;
 using NnUnet.Core.Preprocessing;
-using NnUnet.Core.Selection;
 using NnUnet.Training.Inference;
 using NnUnet.Training.Network;
 using NnUnet.Training.Trainer;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace NnUnet.Training.Tests.Prediction;

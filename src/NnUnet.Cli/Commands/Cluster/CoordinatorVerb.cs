@@ -1,5 +1,4 @@
 using System.ComponentModel;
-using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Hosting;
 using Spectre.Console.Cli;
 using NnUnet.Core.Results;

@@ -1,5 +1,4 @@
 using System.Globalization;
-using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.Results;
 

@@ -1,6 +1,5 @@
 using System.ComponentModel;
 using Akka.Actor;
-using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;

@@ -1,6 +1,4 @@
 using System.ComponentModel;
-using Akka.Actor;
-using Akka.Cluster.Tools.PublishSubscribe;
 using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Messages;
 using Spectre.Console.Cli;

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using NnUnet.Core.Datasets;
@@ -46,7 +47,7 @@ public sealed class SplitsCommand : Command<SplitsCommand.Settings>
         {
             console.MarkupLineInterpolated($"{(created ? "wrote" : "using existing")} {path}");
             var table = new Table().AddColumns("fold", "train", "val");
-            for (int i = 0; i < splits.Count; i++) table.AddRow(i.ToString(), splits[i].Train.Count.ToString(), splits[i].Val.Count.ToString());
+            for (int i = 0; i < splits.Count; i++) table.AddRow(i.ToString(CultureInfo.InvariantCulture), splits[i].Train.Count.ToString(CultureInfo.InvariantCulture), splits[i].Val.Count.ToString(CultureInfo.InvariantCulture));
             console.Write(table);
             if (fold is not null)
             {

@@ -1,6 +1,5 @@
 using System.ComponentModel;
 using NnUnet.Training.Interop;
-using Spectre.Console;
 using Spectre.Console.Cli;
 
 namespace NnUnet.Cli.Commands.Prediction;

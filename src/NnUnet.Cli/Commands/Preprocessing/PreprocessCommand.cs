@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using System.Globalization;
 using System.Text.Json;
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Imaging.Nifti;
@@ -80,7 +81,7 @@ internal sealed class PreprocessCommand : Command<PreprocessCommand.Settings>
             string name = requested[i];
             int processes = settings.NumProcesses.Length == 0 ? 2 : settings.NumProcesses[Math.Min(i, settings.NumProcesses.Length - 1)];
             if (plans.Configurations.ContainsKey(name)) { if (!configurations.Exists(c => c.Name == name)) configurations.Add((name, processes)); }
-            else if (!settings.Json) AnsiConsole.MarkupLineInterpolated($"[yellow]configuration {name} is not in {plansPath}; skipped[/]");
+            else if (!settings.Json) AnsiConsole.MarkupLineInterpolated(CultureInfo.InvariantCulture, $"[yellow]configuration {name} is not in {plansPath}; skipped[/]");
         }
 
         var runner = new DatasetPreprocessor(plans, raw.Json, NiftiReader.Read);
@@ -145,6 +146,6 @@ internal sealed class PreprocessCommand : Command<PreprocessCommand.Settings>
             else if (r.Skipped) skipped++;
             else done++;
         }
-        AnsiConsole.MarkupLineInterpolated($"{configuration}: {done} preprocessed, {skipped} already done, {failed} failed -> {output}");
+        AnsiConsole.MarkupLineInterpolated(CultureInfo.InvariantCulture, $"{configuration}: {done} preprocessed, {skipped} already done, {failed} failed -> {output}");
     }
 }

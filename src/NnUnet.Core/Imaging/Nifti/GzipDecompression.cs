@@ -15,7 +15,7 @@ public static class GzipDecompression
 {
     private static readonly Lazy<IsalInflate?> Isal = new(IsalInflate.TryLoad);
 
-    /// <summary>Which decompressor <see cref="Open"/> uses on this machine (printed by benchmarks and diagnostics).</summary>
+    /// <summary>Which decompressor <see cref="Open(Stream)"/> uses on this machine (printed by benchmarks and diagnostics).</summary>
     public static string Backend => UseIsal ? "isa-l" : $"zlib-ng (System.IO.Compression; isa-l: {IsalInflate.Unavailable ?? "disabled by NNUNET_GZIP"})";
 
     private static bool UseIsal =>
