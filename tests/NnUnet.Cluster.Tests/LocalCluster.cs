@@ -1,4 +1,5 @@
 using Akka.Actor;
+using NnUnet.Cluster.Actors;
 using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Messages;
@@ -81,6 +82,20 @@ public sealed class LocalCluster : IDisposable
         var system = NnUnetClusterHost.StartSystem(config);
         _systems.Add(system);
         return system;
+    }
+
+    /// <summary>
+    /// A node with one simulated worker (20 ms epochs) that talks to the coordinator through an actor made by
+    /// <paramref name="filter"/> from the node's coordinator proxy: a test drops or delays chosen messages there.
+    /// <paramref name="tune"/> adjusts the worker's settings (resend or liveness intervals).
+    /// </summary>
+    public void StartWorkerThrough(Address seed, Func<IActorRef, Props> filter, Func<WorkerSettings, WorkerSettings> tune)
+    {
+        var node = StartWorkerSystem(seed);
+        var filtered = node.ActorOf(filter(NnUnetClusterHost.CoordinatorProxy(node)));
+        var self = AddressOf(node);
+        node.ActorOf(SweepWorker.Props(tune(new WorkerSettings($"{self.Host}:{self.Port}/lossy", self.ToString(), "sim",
+            new SimulatedTrainingBackend(Backend(TimeSpan.FromMilliseconds(20)), "sim"), filtered, TimeSpan.FromMilliseconds(300)))));
     }
 
     public SimulatedBackendOptions Backend(TimeSpan epoch, Func<JobSpec, int, string?>? failAt = null, Action<JobSpec, int>? afterEpoch = null) =>

@@ -1,7 +1,4 @@
 using Akka.Actor;
-using NnUnet.Cluster.Actors;
-using NnUnet.Cluster.Backends;
-using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
 
@@ -34,14 +31,9 @@ public sealed class LostReportTests
         using var cluster = new LocalCluster();
         var definition = LocalCluster.Definition(["2d"], [0, 1, 2], 2);
         var coordinator = cluster.StartCoordinator(definition);
-        var workerNode = cluster.StartWorkerSystem(LocalCluster.AddressOf(coordinator));
         var dropped = new List<string>();
-        var proxy = NnUnetClusterHost.CoordinatorProxy(workerNode);
-        var lossy = workerNode.ActorOf(Props.Create(() => new DropFirstCompletion(proxy, dropped)));
-        var self = LocalCluster.AddressOf(workerNode);
-        workerNode.ActorOf(SweepWorker.Props(new WorkerSettings($"{self.Host}:{self.Port}/lossy", self.ToString(), "sim",
-            new SimulatedTrainingBackend(cluster.Backend(TimeSpan.FromMilliseconds(20)), "sim"), lossy, TimeSpan.FromMilliseconds(300),
-            ReportResendInterval: TimeSpan.FromMilliseconds(500))));
+        cluster.StartWorkerThrough(LocalCluster.AddressOf(coordinator), proxy => Props.Create(() => new DropFirstCompletion(proxy, dropped)),
+            settings => settings with { ReportResendInterval = TimeSpan.FromMilliseconds(500) });
 
         // the heartbeat lease is 30 min here: only the worker's resend can finish the sweep in time
         var snapshot = await LocalCluster.WaitFinished(coordinator, TimeSpan.FromSeconds(60));

@@ -1,7 +1,4 @@
 using Akka.Actor;
-using NnUnet.Cluster.Actors;
-using NnUnet.Cluster.Backends;
-using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
 
@@ -45,14 +42,9 @@ public sealed class LostStartJobTests
         using var cluster = new LocalCluster();
         var definition = LocalCluster.Definition(["2d"], [0, 1], 2);
         var coordinator = cluster.StartCoordinator(definition);
-        var workerNode = cluster.StartWorkerSystem(LocalCluster.AddressOf(coordinator));
         var dropped = new List<(string JobId, DateTime At)>();
-        var proxy = NnUnetClusterHost.CoordinatorProxy(workerNode);
-        var lossy = workerNode.ActorOf(Props.Create(() => new DropFirstStartJob(proxy, dropped)));
-        var self = LocalCluster.AddressOf(workerNode);
-        workerNode.ActorOf(SweepWorker.Props(new WorkerSettings($"{self.Host}:{self.Port}/lossy", self.ToString(), "sim",
-            new SimulatedTrainingBackend(cluster.Backend(TimeSpan.FromMilliseconds(20)), "sim"), lossy, TimeSpan.FromMilliseconds(300),
-            LivenessInterval: TimeSpan.FromMilliseconds(500))));
+        cluster.StartWorkerThrough(LocalCluster.AddressOf(coordinator), proxy => Props.Create(() => new DropFirstStartJob(proxy, dropped)),
+            settings => settings with { LivenessInterval = TimeSpan.FromMilliseconds(500) });
 
         var snapshot = await LocalCluster.WaitFinished(coordinator, TimeSpan.FromSeconds(60));
 
