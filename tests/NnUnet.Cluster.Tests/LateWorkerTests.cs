@@ -68,3 +68,20 @@ public sealed class LateWorkerProcessTests : IDisposable
         Assert.False(coordinator.Process.HasExited, "the coordinator was to linger for 120 s:\n" + coordinator.Text);
     }
 }
+
+/// <summary>`nnunet worker` whose seed is its own address (no coordinator there) exits 1 at once, saying so.</summary>
+[Collection(ProcessTests.Collection)]
+public sealed class SelfSeededWorkerProcessTests : IDisposable
+{
+    private readonly Faults.ProcessCluster _cluster = new();
+    public void Dispose() => _cluster.Dispose();
+
+    [Fact]
+    public void WorkerWhoseSeedIsItself_ExitsOne_NamingTheAddress()
+    {
+        var worker = _cluster.Start("worker", "--seed", _cluster.Seed, "--host", "127.0.0.1", "--port", _cluster.Port.ToString(),
+            "--cpu", "1", "--config", _cluster.Hocon, "--simulate");
+        Faults.ProcessCluster.AssertExits(worker, 1, TimeSpan.FromSeconds(30), "the self-seeded worker");
+        Assert.Contains($"error: seed {_cluster.Seed} is this worker node's own address", worker.Text);
+    }
+}

@@ -141,11 +141,37 @@ public sealed class ProcessCluster : IDisposable
         }
     }
 
+    /// <summary>
+    /// A free port below the kernel's ephemeral range. A port the kernel handed out for bind(0) and that was released
+    /// again can be handed to the next bind(0) (a worker's own remoting port) before its owner binds it: CI once saw a
+    /// worker take the coordinator's port and form a cluster with itself.
+    /// </summary>
     public static int FreePort()
     {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
+        int ephemeralLow = EphemeralRangeStart();
+        int low = Math.Max(1024, ephemeralLow - 12000);
+        for (int tries = 0; tries < 200; tries++)
+        {
+            int port = Random.Shared.Next(low, ephemeralLow);
+            lock (HandedOut) if (!HandedOut.Add(port)) continue;
+            try
+            {
+                using var listener = new TcpListener(IPAddress.Loopback, port);
+                listener.Start();
+                return port;
+            }
+            catch (SocketException) { }
+        }
+        throw new InvalidOperationException($"no free port in {low}..{ephemeralLow - 1} after 200 tries");
+    }
+
+    private static readonly HashSet<int> HandedOut = [];
+
+    private static int EphemeralRangeStart()
+    {
+        const string range = "/proc/sys/net/ipv4/ip_local_port_range";
+        return File.Exists(range) && int.TryParse(File.ReadAllText(range).Split((char[])['\t', ' '], StringSplitOptions.RemoveEmptyEntries)[0], out int start)
+            && start > 2048 ? start : 32768;
     }
 
     public void Dispose()

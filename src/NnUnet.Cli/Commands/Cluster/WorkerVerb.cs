@@ -76,6 +76,15 @@ internal sealed class WorkerVerb : AsyncCommand<WorkerVerbSettings>
         while (true)
         {
             var system = NnUnetClusterHost.StartSystem(config);
+            var self = Akka.Cluster.Cluster.Get(system).SelfAddress.ToString();
+            if (seeds.Contains(self, StringComparer.Ordinal))
+            {
+                // A worker that is its own seed forms a cluster without a coordinator and waits forever (seen when the
+                // coordinator's port was taken by this node's port 0 before the coordinator bound it).
+                await ClusterCommandSupport.ShutdownAsync(system);
+                Console.Error.WriteLine($"error: seed {self} is this worker node's own address; a worker joins a coordinator, it cannot start a cluster alone (is the coordinator running on that port?)");
+                return NnUnetApp.ExitProblems;
+            }
             // with --stay the node never exits on a sweep's end
             var finished = settings.Stay ? new TaskCompletionSource<SweepFinished>().Task : NnUnetClusterHost.WhenSweepFinishedOnWorkerNode(system);
             NnUnetClusterHost.StartWorkers(system, devices, backends, results);
