@@ -22,7 +22,7 @@ internal sealed class WorkerVerbSettings : CommandSettings
     public int? Cpu { get; init; }
 
     [CommandOption("--host <HOST>")]
-    [Description("address other nodes reach this node at")]
+    [Description("address other nodes reach this node at; auto: the local address of the route to the first seed (never 127.0.1.1 from `hostname -i`)")]
     [DefaultValue("127.0.0.1")]
     public string Host { get; init; } = "127.0.0.1";
 
@@ -79,7 +79,7 @@ internal sealed class WorkerVerb : AsyncCommand<WorkerVerbSettings>
         var devices = ClusterCommandSupport.Devices(settings.Gpus, settings.Cpu, settings.Simulate);
         var backends = TrainingBackends.Resolve(settings.Simulate, settings.SimulatedEpochMs,
             settings.SimulatedStall is null ? null : SimulatedStalls.Parse(settings.SimulatedStall));
-        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Worker, settings.Host, settings.Port, seeds, settings.Config));
+        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Worker, NodeAddress.Resolve(settings.Host, seeds), settings.Port, seeds, settings.Config));
         using var cts = ClusterCommandSupport.CancelOnCtrlC(cancellationToken);
 
         var results = settings.Results is null ? null : Path.GetFullPath(settings.Results);
