@@ -3,6 +3,7 @@ using Akka.Event;
 using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Cluster.Actors;
 
@@ -198,14 +199,31 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
         // Task.Run: the backend may block its thread for minutes (a training epoch); never on the actor's thread
         // the fold's manifest (inputs hashed, attempt start and end) is written on the job's task too
         var (workerId, node, device, log) = (_settings.WorkerId, _settings.Node, _settings.Device, _log);
-        var task = Task.Run(() => FoldManifestRecorder.RunAsync(spec, workerId, node, device, backend, () => backend.RunAsync(spec, sink, token),
-            warning => log.Warning("worker {0}: {1}: {2}", workerId, spec.JobId, warning)), token);
+        // the attempt takes its folder's fence first: a newer attempt's fence refuses it, and every write checks it
+        var task = Task.Run(() => FencedAttempt.RunAsync(spec, workerId, () => FoldManifestRecorder.RunAsync(spec, workerId, node, device, backend,
+            () => backend.RunAsync(spec, sink, token), warning => log.Warning("worker {0}: {1}: {2}", workerId, spec.JobId, warning))), token);
         _running = task;
-        task.ContinueWith(t => t.IsCompletedSuccessfully
-                ? new RunEnded(spec.JobId, spec.Attempt, t.Result, null, false)
-                : new RunEnded(spec.JobId, spec.Attempt, null, t.Exception?.GetBaseException(),
-                    t.IsCanceled || t.Exception?.GetBaseException() is OperationCanceledException),
+        task.ContinueWith(t =>
+            {
+                if (t.IsCompletedSuccessfully) return new RunEnded(spec.JobId, spec.Attempt, t.Result, null, false);
+                var error = ErrorOf(t);
+                return new RunEnded(spec.JobId, spec.Attempt, null, error, error is OperationCanceledException);
+            },
             TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
+    }
+
+    /// <summary>The exception a failed or cancelled task ended with (a cancelled one keeps its own, e.g. <see cref="AttemptSupersededException"/>).</summary>
+    private static Exception ErrorOf(Task task)
+    {
+        try
+        {
+            task.GetAwaiter().GetResult();
+            return new InvalidOperationException("the job's task ended without a result");
+        }
+        catch (Exception e)
+        {
+            return e;
+        }
     }
 
     private void OnRunEnded(RunEnded ended)
@@ -223,7 +241,14 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
             Timers.StartPeriodicTimer("resend-finished", ResendFinished.Instance, _settings.ReportResendInterval ?? TimeSpan.FromSeconds(10));
             return;
         }
-        if (!ended.Cancelled)
+        if (ended.Error is AttemptSupersededException superseded)
+        {
+            // not a failure of the job: a newer attempt owns its folder (this one was given up for lost, or its StartJob
+            // came late); said to the coordinator, which re-queues the job only if this is still its current attempt
+            _log.Warning("worker {0}: {1}", _settings.WorkerId, superseded.Message);
+            _settings.Coordinator.Tell(new JobRejected(_settings.WorkerId, ended.JobId, ended.Attempt, superseded.Message));
+        }
+        else if (!ended.Cancelled)
         {
             _log.Warning("worker {0}: {1} attempt {2} failed: {3}", _settings.WorkerId, ended.JobId, ended.Attempt, ended.Error?.Message);
             _settings.Coordinator.Tell(new JobFailedReport(_settings.WorkerId, ended.JobId, ended.Attempt, ended.Error?.Message ?? "unknown error"));

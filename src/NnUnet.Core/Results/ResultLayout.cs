@@ -105,6 +105,9 @@ public static class ResultLayout
     public static string NextStageFolder(string modelFolder, string nextConfiguration) =>
         Path.Combine(Path.GetFullPath(modelFolder), NextStageFolderName, nextConfiguration);
 
+    /// <summary><c>NEXT_STAGE_FOLDER/CASE.npy</c>: one case's label map for the next stage (see <see cref="NextStageFolder"/>).</summary>
+    public static string NextStageFile(string nextStageFolder, string caseId) => Path.Combine(nextStageFolder, caseId + ".npy");
+
     /// <summary><c>crossval_results_folds_0_1_2</c>: a model's folds merged for the selection.</summary>
     public static string CrossValidationFolderName(IEnumerable<int> folds) => "crossval_results_folds_" + FoldsText(folds);
 
