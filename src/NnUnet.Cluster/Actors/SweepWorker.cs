@@ -33,7 +33,9 @@ public sealed record WorkerSettings(
 /// <see cref="ITrainingBackend.RunAsync"/>), its end comes back as a message (PipeTo), a
 /// <see cref="CancellationTokenSource"/> stops it. Every epoch is forwarded (it is also the heartbeat). The worker
 /// registers through the singleton proxy, watches the coordinator it got the answer from, and registers again
-/// (telling what it still runs) when that one terminates (hand-over, restart).
+/// (telling what it still runs) when that one terminates (hand-over, restart). Each attempt runs under its job's fence
+/// (<see cref="FencedAttempt"/>): an attempt a newer one has superseded stops at its next write and is reported as a
+/// <see cref="JobRejected"/> naming the newer attempt, not as a failure.
 /// </summary>
 public sealed class SweepWorker : ReceiveActor, IWithTimers
 {
