@@ -140,7 +140,7 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
                 AtomicFile.WriteAllText(latest, JsonSerializer.Serialize(new { epoch, ema_pseudo_dice = ema, attempt = spec.Attempt, simulated = true }),
                     stall > TimeSpan.Zero ? () => Task.Delay(stall, ct).GetAwaiter().GetResult() : null);
             }
-            AppendLog(logPath, string.Create(CultureInfo.InvariantCulture, $"attempt {spec.Attempt} epoch {epoch}: train_loss {trainLoss:F4} pseudo_dice {dice:F4} ema {ema:F4}\n"));
+            AppendLog(logPath, string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}: train_loss {trainLoss:F4} pseudo_dice {dice:F4} ema {ema:F4}\n"));
             progress.ReportStep(JobPhase.Training, epoch, spec.Epochs);
             progress.ReportEpoch(new EpochMetrics(epoch, spec.Epochs, trainLoss, trainLoss + 0.05, dice, ema, clock.Elapsed.TotalSeconds));
             options.AfterEpoch?.Invoke(spec, epoch);

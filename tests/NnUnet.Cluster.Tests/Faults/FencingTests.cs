@@ -93,11 +93,13 @@ public sealed class FencingTests : IDisposable
         Assert.Equal(2, ReadJson(ResultLayout.Checkpoint(fold, ResultLayout.CheckpointFinal)).GetProperty("attempt").GetInt32());
         Assert.Equal(new FenceToken("sweep-fence", 2, "node2/gpu0", default), WriteFence.Read(JobOutputs.FencePath(newer))! with { TakenAtUtc = default });
 
-        // the training log: attempt 1's lines end where attempt 2 began; attempt 1 wrote nothing after that
+        // the training log: attempt 1's lines end where attempt 2 began (epoch 1); after that only attempt 2's epochs 2..6
         var lines = File.ReadAllLines(ResultLayout.TrainingLog(fold));
         int newerBegins = Array.FindIndex(lines, l => l.Contains("attempt 2: continue from checkpoint at epoch 1"));
         Assert.True(newerBegins > 0, string.Join("\n", lines));
+        Assert.Equal(["epoch 1"], lines[..newerBegins].Where(l => l.StartsWith("epoch ")).Select(l => l[..l.IndexOf(':')]));
         Assert.DoesNotContain(lines[newerBegins..], l => Regex.IsMatch(l, @"\battempt 1\b"));
+        Assert.Equal(Enumerable.Range(2, 5).Select(e => $"epoch {e}"), lines[newerBegins..].Where(l => l.StartsWith("epoch ")).Select(l => l[..l.IndexOf(':')]));
         Assert.Contains(lines, l => l.Contains("attempt 2: training done"));
         var runs = log.Runs;
         Assert.Single(runs, r => r is { Attempt: 1, Cancelled: true, Completed: false });
