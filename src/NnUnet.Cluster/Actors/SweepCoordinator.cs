@@ -48,7 +48,8 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
     // the answers of the storage checks, which run off this actor's thread (a stat on a slow NFS mount must not stall it)
     private sealed record CompletionChecked(JobFinishedReport Report, IActorRef Worker, string? Missing) : INoSerializationVerificationNeeded;
     private sealed record LostWorkerChecked(string WorkerId, string Reason, string JobId, int Attempt, string Output, bool Finished) : INoSerializationVerificationNeeded;
-    private sealed record RecoveryChecked(List<(string JobId, int Attempt, string Output)> Finished, Dictionary<string, string> Missing) : INoSerializationVerificationNeeded;
+    private sealed record RecoveryChecked(List<(string JobId, int Attempt, string Output)> Finished, Dictionary<string, string> Missing, string? Error = null)
+        : INoSerializationVerificationNeeded;
 
     /// <summary>Hand-over/termination message of the singleton: stop after the journal has every event written so far.</summary>
     public sealed class Stop : INoSerializationVerificationNeeded { public static readonly Stop Instance = new(); }
@@ -143,17 +144,15 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             foreach (var spec in completed)
                 if (store.MissingOutputs(spec) is { } what) missing[spec.JobId] = what;
             return new RecoveryChecked(finished, missing);
-        }, error =>
-        {
-            _log.Warning("sweep {0}: the storage check after the restart failed ({1}); interrupted attempts run again, completed jobs are kept",
-                _settings.Definition.SweepId, error.Message);
-            return new RecoveryChecked([], []);
-        });
+        }, error => new RecoveryChecked([], [], error.Message));
     }
 
     private void OnRecoveryChecked(RecoveryChecked c)
     {
         _recoveryCheckPending = false;
+        if (c.Error is not null)
+            _log.Warning("sweep {0}: the storage check after the restart failed ({1}); interrupted attempts run again, completed jobs are kept",
+                _settings.Definition.SweepId, c.Error);
         foreach (var (jobId, attempt, output) in c.Finished)
             Execute(new CompleteJob(jobId, attempt, output, new Dictionary<string, double>(), null, DateTime.UtcNow));
         if (c.Missing.Count > 0)
