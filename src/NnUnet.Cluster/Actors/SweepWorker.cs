@@ -3,6 +3,7 @@ using Akka.Event;
 using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Cluster.Actors;
 
@@ -34,7 +35,9 @@ public sealed record WorkerSettings(
 /// <see cref="ITrainingBackend.RunAsync"/>), its end comes back as a message (PipeTo), a
 /// <see cref="CancellationTokenSource"/> stops it. Every epoch is forwarded (it is also the heartbeat). The worker
 /// registers through the singleton proxy, watches the coordinator it got the answer from, and registers again
-/// (telling what it still runs) when that one terminates (hand-over, restart).
+/// (telling what it still runs) when that one terminates (hand-over, restart). Each attempt runs under its job's fence
+/// (<see cref="FencedAttempt"/>): an attempt a newer one has superseded stops at its next write and is reported as a
+/// <see cref="JobRejected"/> naming the newer attempt, not as a failure.
 /// </summary>
 public sealed class SweepWorker : ReceiveActor, IWithTimers
 {
@@ -178,19 +181,36 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
         _log.Info("worker {0}: starting {1} attempt {2}{3}", _settings.WorkerId, spec.JobId, spec.Attempt, spec.ContinueFromCheckpoint ? " (continue from checkpoint)" : "");
         // the fold's manifest (inputs hashed, attempt start and end) is written on the job's task too
         var (workerId, node, device, log) = (_settings.WorkerId, _settings.Node, _settings.Device, _log);
-        var running = _runner.Start(spec, Self, (sink, token) => FoldManifestRecorder.RunAsync(spec, workerId, node, device, backend,
-            () => backend.RunAsync(spec, sink, token), warning => log.Warning("worker {0}: {1}: {2}", workerId, spec.JobId, warning)));
+        // the attempt takes its folder's fence first: a newer attempt's fence refuses it, and every write checks it
+        var running = _runner.Start(spec, Self, (sink, token) => FencedAttempt.RunAsync(spec, workerId, () => FoldManifestRecorder.RunAsync(spec,
+            workerId, node, device, backend, () => backend.RunAsync(spec, sink, token), warning => log.Warning("worker {0}: {1}: {2}", workerId, spec.JobId, warning))));
         PipeEndToSelf(running);
     }
 
     private void PipeEndToSelf(JobRunner.Attempt running)
     {
         var spec = running.Spec;
-        running.Task.ContinueWith(t => t.IsCompletedSuccessfully
-                ? new RunEnded(spec.JobId, spec.Attempt, t.Result, null, false)
-                : new RunEnded(spec.JobId, spec.Attempt, null, t.Exception?.GetBaseException(),
-                    t.IsCanceled || t.Exception?.GetBaseException() is OperationCanceledException),
+        running.Task.ContinueWith(t =>
+            {
+                if (t.IsCompletedSuccessfully) return new RunEnded(spec.JobId, spec.Attempt, t.Result, null, false);
+                var error = ErrorOf(t);
+                return new RunEnded(spec.JobId, spec.Attempt, null, error, error is OperationCanceledException);
+            },
             TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
+    }
+
+    /// <summary>The exception a failed or cancelled task ended with (a cancelled one keeps its own, e.g. <see cref="AttemptSupersededException"/>).</summary>
+    private static Exception ErrorOf(Task task)
+    {
+        try
+        {
+            task.GetAwaiter().GetResult();
+            return new InvalidOperationException("the job's task ended without a result");
+        }
+        catch (Exception e)
+        {
+            return e;
+        }
     }
 
     private void OnRunEnded(RunEnded ended)
@@ -204,7 +224,14 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
             Timers.StartPeriodicTimer("resend-finished", ResendFinished.Instance, _settings.ReportResendInterval ?? TimeSpan.FromSeconds(10));
             return;
         }
-        if (!ended.Cancelled)
+        if (ended.Error is AttemptSupersededException superseded)
+        {
+            // not a failure of the job: a newer attempt owns its folder (this one was given up for lost, or its StartJob
+            // came late); said to the coordinator, which re-queues the job only if this is still its current attempt
+            _log.Warning("worker {0}: {1}", _settings.WorkerId, superseded.Message);
+            _settings.Coordinator.Tell(new JobRejected(_settings.WorkerId, ended.JobId, ended.Attempt, superseded.Message));
+        }
+        else if (!ended.Cancelled)
         {
             _log.Warning("worker {0}: {1} attempt {2} failed: {3}", _settings.WorkerId, ended.JobId, ended.Attempt, ended.Error?.Message);
             _settings.Coordinator.Tell(new JobFailedReport(_settings.WorkerId, ended.JobId, ended.Attempt, ended.Error?.Message ?? "unknown error"));
