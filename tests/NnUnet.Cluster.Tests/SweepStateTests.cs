@@ -193,11 +193,15 @@ public class SweepStateTests
         var state = NewState(Def(["2d"], [0], maxAttempts: 1));
         var a = Assign(state, "w0")!;
         Do(state, new FailJob(a.JobId, a.Attempt, "boom", T0));
+        // not counted until it is the job's own: the same error again (on the only worker there is)
+        Assert.Equal((JobStatus.Pending, 0), (state.Job(a.JobId).Status, state.Job(a.JobId).Failures));
+        var again = Assign(state, "w0")!;
+        Do(state, new FailJob(again.JobId, again.Attempt, "boom", T0));
         Assert.Equal(JobStatus.Failed, state.Job(a.JobId).Status);
         Do(state, new RetryJob(a.JobId, T0));
         Assert.Equal(JobStatus.Pending, state.Job(a.JobId).Status);
         var b = Assign(state, "w0")!;
-        Assert.Equal(2, b.Attempt);
+        Assert.Equal(3, b.Attempt);
         Assert.IsType<JobCancelled>(Assert.Single(Do(state, new CancelJob(a.JobId, "operator", T0))));
         Assert.Equal(JobStatus.Cancelled, state.Job(a.JobId).Status);
         Assert.Null(state.JobOfWorker("w0"));
