@@ -324,7 +324,8 @@ public sealed partial class SweepState
 
     /// <summary>
     /// The error of a failure as compared across attempts of one job: its first line, without the worker's id (the
-    /// coordinator prefixes it), every digit run masked (attempt and epoch numbers, sizes, ports, times).
+    /// coordinator prefixes it), every run of digits masked (attempt and epoch numbers, sizes, ports, times) with the hex
+    /// letters around it (the random part of temporary file names).
     /// </summary>
     public static string FailureSignature(string reason, string workerId)
     {
@@ -334,7 +335,7 @@ public sealed partial class SweepState
         return Digits().Replace(text.Trim(), "#");
     }
 
-    [GeneratedRegex(@"\d+")]
+    [GeneratedRegex(@"[0-9a-fA-F]*[0-9][0-9a-fA-F]*")]
     private static partial Regex Digits();
 
     /// <summary>A back-off as an operator reads it: "30 s", "5 min", "1 h 30 min".</summary>
