@@ -84,7 +84,7 @@ public class QuarantineRulesTests
             if (i < 3) Assert.Equal(i, state.Ledger.Worker("w")!.FailuresInARow);
         }
         var q1 = state.Ledger.Worker("w")!;
-        Assert.True(q1.Quarantined);
+        Assert.Equal((true, 3), (q1.Quarantined, q1.FailuresInARow));
         Assert.Equal("worker w quarantined for 5 min after 3 failures in a row: segfault in job 3", q1.QuarantineReason);
         Assert.Equal(3, state.Jobs.Count(j => j.UnconfirmedFailures is { Length: 1 } && j.Failures == 0)); // no job lost an attempt
 
@@ -92,6 +92,7 @@ public class QuarantineRulesTests
         Assert.Empty(Do(state, new EndQuarantines(q1.QuarantinedUntil!.Value.AddSeconds(-1))));
         var back = Assert.IsType<WorkerReleased>(Assert.Single(Do(state, new EndQuarantines(q1.QuarantinedUntil!.Value))));
         Assert.Equal(WorkerReleaseKind.BackoffOver, back.Kind);
+        Assert.Equal((0, true), (state.Ledger.Worker("w")!.FailuresInARow, state.Ledger.Worker("w")!.Probation));
         Assert.Equal("worker w back from quarantine (5 min over); on probation: its next failure quarantines it for 10 min", back.Reason);
         at = q1.QuarantinedUntil!.Value;
         var b = Assign(state, "w", at)!;

@@ -245,8 +245,9 @@ public sealed class SweepLedger : IReadOnlySweepLedger
             case WorkerQuarantined q:
                 UpdateWorker(q.WorkerId, w => w with
                 {
+                    // the failures in a row stay visible while it is quarantined; a release starts them again
                     Quarantines = q.Level, QuarantinedAt = q.At, QuarantinedUntil = q.Until, QuarantineReason = q.Reason, QuarantinedFor = q.JobId,
-                    FailuresInARow = 0, Probation = false,
+                    Probation = false,
                 });
                 break;
             case WorkerReleased r:

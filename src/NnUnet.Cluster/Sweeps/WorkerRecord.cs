@@ -8,7 +8,7 @@ namespace NnUnet.Cluster.Sweeps;
 /// the events (<see cref="JobFailed"/>, <see cref="JobCompleted"/>, <see cref="WorkerQuarantined"/>,
 /// <see cref="WorkerReleased"/>); registration itself is not (workers register again after a coordinator restart).
 /// </summary>
-/// <param name="FailuresInARow">failures since its last success that were not the job's own.</param>
+/// <param name="FailuresInARow">failures since its last success (or release) that were not the job's own; kept while quarantined, for the operator.</param>
 /// <param name="Quarantines">quarantines since its last success (the next one lasts twice as long).</param>
 /// <param name="Probation">released from quarantine without a success since: its next failure (not the job's own) quarantines it again.</param>
 /// <param name="QuarantinedUntil">set while quarantined: when the back-off ends.</param>
