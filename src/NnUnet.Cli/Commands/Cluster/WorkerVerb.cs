@@ -1,6 +1,8 @@
 using System.ComponentModel;
+using NnUnet.Cluster.Actors;
 using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Messages;
+using NnUnet.Cluster.Sweeps;
 using Spectre.Console.Cli;
 
 namespace NnUnet.Cli.Commands.Cluster;
@@ -73,6 +75,9 @@ internal sealed class WorkerVerb : AsyncCommand<WorkerVerbSettings>
 
         var results = settings.Results is null ? null : Path.GetFullPath(settings.Results);
         var cancelled = Task.Delay(Timeout.Infinite, cts.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+        // one per device, for the life of the process: a job keeps running when this node is removed (the coordinator
+        // crashed) and the next node's worker re-attaches to it
+        var runners = devices.Select(_ => new JobRunner(outlivesWorker: true)).ToArray();
         while (true)
         {
             var system = NnUnetClusterHost.StartSystem(config);
@@ -87,7 +92,7 @@ internal sealed class WorkerVerb : AsyncCommand<WorkerVerbSettings>
             }
             // with --stay the node never exits on a sweep's end
             var finished = settings.Stay ? new TaskCompletionSource<SweepFinished>().Task : NnUnetClusterHost.WhenSweepFinishedOnWorkerNode(system);
-            NnUnetClusterHost.StartWorkers(system, devices, backends, results);
+            NnUnetClusterHost.StartWorkers(system, devices, backends, results, runners);
             Console.Error.WriteLine($"worker node {Akka.Cluster.Cluster.Get(system).SelfAddress}: {devices.Length} worker(s) [{string.Join(", ", devices)}], seeds {string.Join(", ", seeds)}");
 
             var ended = await Task.WhenAny(finished, system.WhenTerminated, cancelled);
@@ -95,15 +100,22 @@ internal sealed class WorkerVerb : AsyncCommand<WorkerVerbSettings>
             {
                 // Removed from the cluster (the coordinator crashed or was cut off: keep-oldest downs the side without it).
                 // A downed ActorSystem cannot join again, so start a fresh one that keeps trying the seeds until the
-                // coordinator is back; its job was cancelled on the way down and resumes from its checkpoint.
+                // coordinator is back; the running jobs go on meanwhile, and the new node's workers re-attach to them
+                // and register with them (a restarted coordinator adopts them; one that re-queued them cancels them).
                 if (settings.ExitWhenRemoved)
                 {
+                    foreach (var runner in runners) runner.Stop(system.Settings.Config.GetTimeSpan("nnunet.cluster.stop-timeout", TimeSpan.FromSeconds(120)));
                     Console.Error.WriteLine("error: this node was removed from the cluster (coordinator unreachable); restart it to rejoin");
                     return NnUnetApp.ExitProblems;
                 }
-                Console.Error.WriteLine("this node was removed from the cluster (coordinator unreachable); rejoining with a new node");
+                var running = runners.Select(r => r.Current?.Spec).OfType<JobSpec>().Select(s => $"{s.JobId} attempt {s.Attempt}").ToArray();
+                Console.Error.WriteLine("this node was removed from the cluster (coordinator unreachable); rejoining with a new node" +
+                    (running.Length > 0 ? $"; {string.Join(", ", running)} keeps running" : ""));
                 continue;
             }
+            // Ctrl-C: each running job is cancelled and writes its checkpoint (resumed from it later)
+            var stopTimeout = system.Settings.Config.GetTimeSpan("nnunet.cluster.stop-timeout", TimeSpan.FromSeconds(120));
+            foreach (var runner in runners) runner.Stop(stopTimeout);
             await ClusterCommandSupport.ShutdownAsync(system);
             if (ended == cancelled) return NnUnetApp.ExitInterrupted;
             Console.Error.WriteLine($"sweep {finished.Result.SweepId} finished ({finished.Result.Status}); worker exits");
