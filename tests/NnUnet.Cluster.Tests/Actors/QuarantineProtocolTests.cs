@@ -19,13 +19,13 @@ public sealed class QuarantineProtocolTests() : TestKit(ActorTestConfig.Create()
     private static readonly SweepDefinition Definition = LocalCluster.Definition(["2d"], [0, 1, 2], epochs: 3);
     private readonly FakeResultStore _store = new();
 
-    private IActorRef StartCoordinator(FailureLimits? limits = null) =>
+    private IActorRef StartCoordinator(FailureLimits? limits = null, string name = "coordinator") =>
         Sys.ActorOf(SweepCoordinator.Props(new CoordinatorSettings(Definition, "/nnunet-results", _store, TimeSpan.FromHours(1), TimeSpan.FromHours(1),
-            ProgressPersistInterval: TimeSpan.Zero, SnapshotEvery: 1000, Limits: limits)), "coordinator");
+            ProgressPersistInterval: TimeSpan.Zero, SnapshotEvery: 1000, Limits: limits)), name);
 
-    private TestProbe Register(IActorRef coordinator, string workerId)
+    private TestProbe Register(IActorRef coordinator, string workerId, TestProbe? worker = null)
     {
-        var worker = CreateTestProbe(workerId);
+        worker ??= CreateTestProbe(workerId);
         worker.Send(coordinator, new RegisterWorker(workerId, "node-" + workerId, "cpu", null, 0));
         worker.ExpectMsg<WorkerRegistered>();
         return worker;
@@ -121,5 +121,33 @@ public sealed class QuarantineProtocolTests() : TestKit(ActorTestConfig.Create()
         view = Snapshot(coordinator);
         Assert.Null(view.Waiting);
         Assert.Contains(view.RecentEvents, e => e.Kind == "released" && e.Text == "worker w1 back from quarantine (2 s over); on probation: its next failure quarantines it for 4 s");
+    }
+
+    [Fact]
+    public void AQuarantine_OutlivesACoordinatorRestart_AndItsBackoffStillEnds()
+    {
+        var limits = new FailureLimits { QuarantineBackoff = TimeSpan.FromSeconds(3) };
+        var first = StartCoordinator(limits);
+        var broken = Register(first, "broken");
+        var healthy = Register(first, "healthy");
+        var lost = RequestJob(first, broken);
+        RequestJob(first, healthy);
+        Fail(first, broken, lost, "Access to the path '/nnunet-results/x' is denied.");
+        AwaitAssert(() => Assert.True(Snapshot(first).Workers.Single(w => w.WorkerId == "broken").Quarantined));
+
+        Watch(first);
+        first.Tell(SweepCoordinator.Stop.Instance);
+        ExpectTerminated(first);
+        var second = StartCoordinator(limits, "coordinator-2");
+        // recovered from the journal: the re-registering worker is still quarantined and gets nothing, though jobs are ready
+        Register(second, "broken", broken);
+        broken.Send(second, new RequestJob("broken"));
+        broken.ExpectNoMsg(Quiet);
+        var view = Snapshot(second).Workers.Single(w => w.WorkerId == "broken");
+        Assert.True(view.Quarantined);
+        Assert.Equal($"{lost.JobId} attempt 1: Access to the path '/nnunet-results/x' is denied.", view.LastFailure);
+        // the recovered coordinator ends the back-off on time: the idle worker gets a job unasked
+        broken.ExpectMsg<StartJob>(TimeSpan.FromSeconds(10));
+        Assert.Contains(Snapshot(second).RecentEvents, e => e.Kind == "released" && e.Text.StartsWith("worker broken back from quarantine (3 s over)", StringComparison.Ordinal));
     }
 }
