@@ -281,4 +281,22 @@ public class QuarantineRulesTests
             Assert.Null(Assign(s, "w0", T0.AddMinutes(3)));
         }
     }
+
+    [Fact]
+    public void AWorkerWhoseOutputsNeverReachTheStorage_StaleMount_IsQuarantined_TheJobsKeepTheirAttempts()
+    {
+        var state = NewState(folds: 4);
+        var at = T0;
+        IReadOnlyList<ISweepEvent> events = [];
+        for (int i = 0; i < 3; i++, at = at.AddMinutes(10))
+        {
+            var a = Assign(state, "stale", at)!;
+            // it trained (minutes) and reports completion; the coordinator finds no summary on the shared storage
+            events = Do(state, new CompleteJob(a.JobId, a.Attempt, "s", new(), $"/r/{a.JobId}/validation/summary.json does not exist", at.AddMinutes(5), 1));
+        }
+        var quarantined = Assert.IsType<WorkerQuarantined>(events[1]);
+        Assert.StartsWith("worker stale quarantined for 5 min after 3 failures in a row: completion reported but an output is missing on storage", quarantined.Reason);
+        Assert.All(state.Jobs, j => Assert.Equal(0, j.Failures));
+        Assert.Equal(3, state.Jobs.Count(j => j.UnconfirmedFailures is { Length: 1 }));
+    }
 }

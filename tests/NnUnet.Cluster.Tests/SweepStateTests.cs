@@ -254,15 +254,17 @@ public class SweepStateTests
     }
 
     [Fact]
-    public void Completion_WithoutOutputsOnStorage_CountsAsAFailure()
+    public void Completion_WithoutOutputsOnStorage_IsAFailedAttempt_CountedWhenTheSameHappensOnAnotherWorker()
     {
         var state = NewState(Def(["2d"], [0]));
         var a = Assign(state, "w0")!;
-        var e = Assert.IsType<JobFailed>(Assert.Single(Do(state, new CompleteJob(a.JobId, a.Attempt, "s", new(), "/r/fold_0/checkpoint_final.ckpt does not exist", T0))));
+        var e = Assert.IsType<JobFailed>(Assert.Single(Do(state, new CompleteJob(a.JobId, a.Attempt, "s", new(), "/r/fold_0/checkpoint_final.ckpt does not exist", T0.AddHours(1), 1))));
         Assert.Contains("checkpoint_final.ckpt", e.Reason);
-        Assert.False(e.Final);
-        Assert.Equal(JobStatus.Pending, state.Job(a.JobId).Status);
-        Assert.Equal(1, state.Job(a.JobId).Failures);
+        Assert.Equal((false, true, "w0"), (e.Final, e.Unconfirmed, e.WorkerId)); // maybe w0's writes never reach the storage
+        Assert.Equal((JobStatus.Pending, 0), (state.Job(a.JobId).Status, state.Job(a.JobId).Failures));
+        var b = Assign(state, "w1")!;
+        Do(state, new CompleteJob(b.JobId, b.Attempt, "s", new(), "/r/fold_0/checkpoint_final.ckpt does not exist", T0.AddHours(2), 1));
+        Assert.Equal((JobStatus.Pending, 2), (state.Job(a.JobId).Status, state.Job(a.JobId).Failures)); // the job's own: both count
     }
 
     [Fact]

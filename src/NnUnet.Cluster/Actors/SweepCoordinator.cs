@@ -160,7 +160,8 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             {
                 // accepted only when the outputs are on storage (checked here, not taken from the worker's word)
                 var spec = _state.BuildSpec(f.JobId, _settings.ResultsRoot);
-                Execute(new CompleteJob(f.JobId, f.Attempt, f.SummaryPath, f.Metrics, _settings.ResultStore.MissingOutputs(spec), DateTime.UtcNow));
+                Execute(new CompleteJob(f.JobId, f.Attempt, f.SummaryPath, f.Metrics, _settings.ResultStore.MissingOutputs(spec), DateTime.UtcNow,
+                    OtherActiveWorkers(f.WorkerId)));
             }
             // The answer acknowledges the report: the worker's next job (StartJob), or JobFinishedAck when none starts.
             // A report sent again (its answer was late) while the worker already has its next job asks for nothing:
@@ -170,8 +171,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             if (f.RequestsNextJob && !hasNext) OnRequestJob(f.WorkerId);
             if (hasNext || _state.JobOfWorker(f.WorkerId) is null) Sender.Tell(new JobFinishedAck(f.JobId, f.Attempt));
         });
-        Command<JobFailedReport>(f => Execute(new FailJob(f.JobId, f.Attempt, $"{f.WorkerId}: {f.Error}", DateTime.UtcNow,
-            _workers.Keys.Count(w => w != f.WorkerId && !_state.IsQuarantined(w)))));
+        Command<JobFailedReport>(f => Execute(new FailJob(f.JobId, f.Attempt, $"{f.WorkerId}: {f.Error}", DateTime.UtcNow, OtherActiveWorkers(f.WorkerId))));
         Command<JobRejected>(r => Execute(new RequeueJob(r.JobId, r.Attempt, $"{r.WorkerId} rejected it: {r.Reason}", DateTime.UtcNow)));
         Command<Terminated>(t =>
         {
@@ -393,6 +393,15 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         {
             _dispatching = false;
         }
+    }
+
+    /// <summary>Registered workers other than <paramref name="workerId"/> that are not quarantined (could run jobs).</summary>
+    private int OtherActiveWorkers(string workerId)
+    {
+        int n = 0;
+        foreach (var id in _workers.Keys)
+            if (id != workerId && !_state.IsQuarantined(id)) n++;
+        return n;
     }
 
     /// <summary>Idle registered workers other than <paramref name="workerId"/> that are not quarantined.</summary>

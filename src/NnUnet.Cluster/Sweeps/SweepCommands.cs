@@ -18,8 +18,13 @@ public sealed record AdoptRunningJob(string WorkerId, string Node, string JobId,
 
 public sealed record RecordProgress(string JobId, int Attempt, EpochMetrics Metrics, DateTime At) : SweepCommand(At);
 
-/// <summary>A worker reports success; <paramref name="MissingOutputs"/> is the coordinator's own check of the files on storage (null = all there).</summary>
-public sealed record CompleteJob(string JobId, int Attempt, string SummaryPath, Dictionary<string, double> Metrics, string? MissingOutputs, DateTime At) : SweepCommand(At);
+/// <summary>
+/// A worker reports success; <paramref name="MissingOutputs"/> is the coordinator's own check of the files on storage
+/// (null = all there). Outputs missing make it a failed attempt, judged as a reported failure (a worker whose writes
+/// never reach the shared storage, a stale mount, is quarantined): <paramref name="OtherActiveWorkers"/> as in <see cref="FailJob"/>.
+/// </summary>
+public sealed record CompleteJob(string JobId, int Attempt, string SummaryPath, Dictionary<string, double> Metrics, string? MissingOutputs, DateTime At,
+    int OtherActiveWorkers = 0) : SweepCommand(At);
 
 /// <summary>
 /// A worker reports that its attempt failed. <paramref name="OtherActiveWorkers"/>: how many other registered workers are

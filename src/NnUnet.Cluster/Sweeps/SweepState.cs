@@ -133,7 +133,8 @@ public sealed partial class SweepState
         bool finishedDuringRecovery = job.Status == JobStatus.Pending && job.AdoptableAfterRecovery && job.Attempt == c.Attempt;
         if (!current && !finishedDuringRecovery) return [];
         if (c.MissingOutputs is not null)
-            return current ? [Failure(job, $"completion reported but an output is missing on storage: {c.MissingOutputs}", c.At)] : [];
+            return current ? AttemptFailed(new FailJob(c.JobId, c.Attempt, $"completion reported but an output is missing on storage: {c.MissingOutputs}", c.At,
+                c.OtherActiveWorkers)) : [];
         return [new JobCompleted(c.JobId, c.Attempt, c.SummaryPath, c.Metrics, c.At)];
     }
 
