@@ -29,6 +29,26 @@ public sealed class JobRunner(bool outlivesWorker)
 
     public Attempt? Current { get { lock (_gate) return _current; } }
 
+    private DateTime _idleSince = DateTime.UtcNow;
+
+    /// <summary>Since when this slot has had nothing to run; null while an attempt runs.</summary>
+    public DateTime? IdleSince { get { lock (_gate) return _current is null ? _idleSince : null; } }
+
+    /// <summary>Completes once every runner has had nothing to run for <paramref name="idle"/> (checked every second).</summary>
+    public static async Task WhenAllIdleFor(IReadOnlyList<JobRunner> runners, TimeSpan idle, CancellationToken ct)
+    {
+        var interval = TimeSpan.FromMilliseconds(Math.Clamp(idle.TotalMilliseconds / 4, 100, 1000));
+        while (true)
+        {
+            await Task.Delay(interval, ct);
+            var now = DateTime.UtcNow;
+            bool allIdle = true;
+            foreach (var runner in runners)
+                if (runner.IdleSince is not { } since || now - since < idle) allIdle = false;
+            if (allIdle) return;
+        }
+    }
+
     /// <summary>The last completion report, until the coordinator answered it.</summary>
     public JobFinishedReport? Unacknowledged
     {
@@ -57,6 +77,7 @@ public sealed class JobRunner(bool outlivesWorker)
         {
             if (!ReferenceEquals(_current, attempt)) return;
             _current = null;
+            _idleSince = DateTime.UtcNow;
         }
         attempt.Cancel.Dispose();
     }

@@ -380,7 +380,11 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
                 var events = _state.Decide(new AssignWork(workerId, worker.Node, DateTime.UtcNow, _workers.Count, keepsAway ? OtherIdleWorkers(workerId) : 0));
                 if (events.Count == 0)
                 {
-                    if (!keepsAway) return;
+                    if (!keepsAway)
+                    {
+                        ReportIdleWorkers();
+                        return;
+                    }
                     i++;
                     continue;
                 }
@@ -422,6 +426,23 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
     }
 
     private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
+
+    private string? _lastIdleReport;
+
+    /// <summary>
+    /// Which workers (GPUs) sit idle and why, logged when that changes: on an allocation idle GPUs cost, and a grid
+    /// with fewer ready jobs than GPUs (the cascade waits for every low-res fold) leaves some idle for a while
+    /// (`nnunet worker --release-idle-after` frees them).
+    /// </summary>
+    private void ReportIdleWorkers()
+    {
+        if (_state.IsFinished || _idle.Count == 0 || _state.Policy.WhyIdle(DateTime.UtcNow) is not { } why) return;
+        const int shown = 8;
+        var report = $"{_idle.Count} of {_workers.Count} worker(s) idle ({string.Join(", ", _idle.Take(shown))}{(_idle.Count > shown ? ", ..." : "")}): {why}";
+        if (report == _lastIdleReport) return;
+        _lastIdleReport = report;
+        _log.Warning("idle: {0}", report);
+    }
 
     private void Execute(SweepCommand command) => PersistEvents(_state.Decide(command));
 
