@@ -363,7 +363,11 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             alive.PhaseTotal, _settings.StartJobTransit ?? TimeSpan.FromSeconds(5), DateTime.UtcNow));
         if (events is [JobAlive a])
         {
+            var before = _state.Job(a.JobId);
             _state.Apply(a);
+            // the phase and its progress on the live feed (dashboards), not in the recent events: one per report
+            if (before.Phase != a.Phase || before.PhaseDone != a.PhaseDone || before.PhaseTotal != a.PhaseTotal)
+                Publish(a, SweepView.Describe(a));
             return;
         }
         // not JobAlive: the report is not about the attempt the coordinator gave this worker
