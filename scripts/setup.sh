@@ -54,9 +54,10 @@ else
   say "         Install a libstdc++6 from GCC >= 13 (e.g. Debian trixie / Ubuntu 24.04) so TorchSharp can load."
 fi
 
-# 2. Debian peers used by fixture scripts, cross-checks, benchmarks and the browser test; ISA-L for .nii.gz loading
+# 2. Debian peers used by fixture scripts, cross-checks, benchmarks and the browser test; ISA-L for .nii.gz loading;
+#    iptables for the kernel-level network fault tests
 if command -v apt-get >/dev/null && command -v dpkg-query >/dev/null; then
-  want=(python3-nibabel python3-scipy python3-skimage python3-sklearn python3-numpy python3-torch chromium postgresql libisal2)
+  want=(python3-nibabel python3-scipy python3-skimage python3-sklearn python3-numpy python3-torch chromium postgresql libisal2 iptables)
   missing=()
   for p in "${want[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then

@@ -59,8 +59,10 @@ public sealed class ProcessCluster : IDisposable
     public Running WorkerAsOtherUser(int epochMs, params string[] extra)
     {
         var (uid, gid) = OtherUser();
-        // the temp root is the test user's alone (0700): the other user must reach the configuration in it
-        File.SetUnixFileMode(Root, File.GetUnixFileMode(Root) | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        // the temp root is the test user's alone (0700): the other user must reach the configuration in it (and write
+        // the results, when they are shared with it)
+        var shared = SharedWithOtherUser ? UnixFileMode.GroupWrite | UnixFileMode.OtherWrite : UnixFileMode.None;
+        File.SetUnixFileMode(Root, File.GetUnixFileMode(Root) | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute | shared);
         var output = new StringBuilder();
         return new Running(Launch(["worker", "--seed", Seed, "--cpu", "1", "--config", Hocon, "--simulate", "--sim-epoch-ms", epochMs.ToString(), .. extra],
             output, output, ["setpriv", "--reuid", uid, "--regid", gid, "--clear-groups", "--"]), output);
@@ -104,15 +106,18 @@ public sealed class ProcessCluster : IDisposable
         return new RunningApart(Launch(args, stdout, stderr), stdout, stderr);
     }
 
+    /// <summary>
+    /// Every process creates its files and folders with umask 0, so that a process of another Unix user (a node of the
+    /// same cluster under another account, see <see cref="WorkerAsOtherUser"/>) can write into what the others created.
+    /// </summary>
+    public bool SharedWithOtherUser { get; init; }
+
     private Process Launch(string[] args, StringBuilder stdout, StringBuilder stderr, string[]? runAs = null)
     {
-        var info = new ProcessStartInfo(runAs is null ? "dotnet" : runAs[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        if (runAs is not null)
-        {
-            foreach (var a in runAs[1..]) info.ArgumentList.Add(a);
-            info.ArgumentList.Add("dotnet");
-            info.Environment["HOME"] = Path.GetTempPath(); // the other user has no home of its own
-        }
+        string[] command = [.. runAs ?? [], .. SharedWithOtherUser ? ["sh", "-c", "umask 0; exec \"$0\" \"$@\""] : Array.Empty<string>(), "dotnet"];
+        var info = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in command[1..]) info.ArgumentList.Add(a);
+        if (runAs is not null) info.Environment["HOME"] = Path.GetTempPath(); // the other user has no home of its own
         info.ArgumentList.Add(Repository.CliDll());
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["nnUNet_results"] = Results;
