@@ -12,6 +12,9 @@ public enum NodeKind { Embedded, Coordinator, Worker, Client }
 /// <param name="ConfigFile">a user HOCON file layered over the built-in ones (e.g. cluster-config/postgres-journal.hocon).</param>
 /// <param name="SqliteJournalPath">the SQLite file of the journal and snapshots (coordinator and embedded nodes).</param>
 /// <param name="ExtraHocon">highest-precedence HOCON (tests tune failure detection with it).</param>
+/// <param name="CredentialFolder">the cluster credential's folder (<see cref="ClusterCredential"/>): mutual TLS with its
+/// certificate pinned, so that only nodes holding it are admitted. Null: plain TCP (<c>--insecure</c>), unless the
+/// configuration file turns TLS on with a certificate of its own (cluster-config/tls.hocon).</param>
 public sealed record NodeOptions(
     NodeKind Kind,
     string Host = "127.0.0.1",
@@ -19,7 +22,8 @@ public sealed record NodeOptions(
     string[]? Seeds = null,
     string? ConfigFile = null,
     string? SqliteJournalPath = null,
-    string? ExtraHocon = null);
+    string? ExtraHocon = null,
+    string? CredentialFolder = null);
 
 /// <summary>Builds a node's configuration from the HOCON files in <c>cluster-config/</c> (embedded into this assembly).</summary>
 public static class ClusterConfig
@@ -70,6 +74,8 @@ public static class ClusterConfig
                 throw new InvalidDataException($"{options.ConfigFile}: not valid HOCON: {ex.Message}", ex);
             }
         }
+        // below --config: a tls.hocon with a certificate of its own (path or NNUNET_TLS_CERT) takes precedence
+        if (options.CredentialFolder is { } credential) config = config.WithFallback(ConfigurationFactory.ParseString(CredentialHocon(credential)));
         config = config.WithFallback(ConfigurationFactory.ParseString(roleFile))
                        .WithFallback(ConfigurationFactory.ParseString(BuiltInFile("base.hocon")));
         if (config.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl", false))
@@ -85,6 +91,24 @@ public static class ClusterConfig
             .WithFallback(Akka.Cluster.Tools.Singleton.ClusterSingleton.DefaultConfig())
             .WithFallback(Akka.Cluster.Tools.PublishSubscribe.DistributedPubSub.DefaultConfig());
     }
+
+    /// <summary>Mutual TLS with the cluster credential's certificate pinned (read by <see cref="ClusterTls.LoadCertificate"/>).</summary>
+    private static string CredentialHocon(string folder) => $$"""
+        akka.remote.dot-netty.tcp {
+          enable-ssl = true
+          ssl {
+            suppress-validation = false
+            require-mutual-authentication = true
+          }
+        }
+        nnunet.cluster.tls {
+          pin-certificates = on
+          credential-folder = "{{Path.GetFullPath(folder).Replace("\\", "\\\\").Replace("\"", "\\\"")}}"
+        }
+        """;
+
+    /// <summary>True when the node's transport is plain TCP: any process that reaches its port can join (<c>--insecure</c>).</summary>
+    public static bool IsPlainTcp(Config config) => !config.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl", false);
 
     /// <summary><c>akka.tcp://nnunet@h:p</c> as the TLS address <c>akka.ssl.tcp://nnunet@h:p</c> (unchanged when already TLS).</summary>
     public static string ToTlsAddress(string address) =>
