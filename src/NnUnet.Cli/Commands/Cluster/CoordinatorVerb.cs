@@ -42,7 +42,8 @@ internal sealed class CoordinatorVerb : AsyncCommand<CoordinatorVerbSettings>
         var journal = settings.Journal ?? ResultLayout.DefaultSweepDatabase(resultsRoot, definition.DatasetName);
         var self = $"akka.tcp://{ClusterConfig.SystemName}@{settings.Host}:{settings.Port}";
         var seeds = settings.Seeds.Length > 0 ? ClusterCommandSupport.SplitList(settings.Seeds).ToArray() : [self];
-        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Coordinator, settings.Host, settings.Port, seeds, settings.Config, journal));
+        var credential = await ClusterAdmission.ResolveAsync(settings, resultsRoot, ClusterAdmission.Role.Creates, cancellationToken);
+        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Coordinator, settings.Host, settings.Port, seeds, settings.Config, journal, CredentialFolder: credential));
         // before anything is written (journal included): another run's results are never overwritten unasked
         using var locks = SweepResultsProtection.Protect(definition, resultsRoot, settings.PlansFile(definition), settings.Protection, "coordinator");
         // the record of this run's inputs, once it is sure the run may write here

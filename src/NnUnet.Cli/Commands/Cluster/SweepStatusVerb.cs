@@ -5,7 +5,7 @@ using Spectre.Console.Cli;
 
 namespace NnUnet.Cli.Commands.Cluster;
 
-internal sealed class SweepStatusVerbSettings : CommandSettings
+internal sealed class SweepStatusVerbSettings : ClusterAdmissionSettings
 {
     [CommandOption("--seed <ADDRESS>")]
     [Description("a seed node of the cluster, e.g. akka.tcp://nnunet@10.0.0.5:4053")]
@@ -35,7 +35,8 @@ internal sealed class SweepStatusVerb : AsyncCommand<SweepStatusVerbSettings>
         if (settings.Manifest is not null) return SweepManifestPrinter.Print(settings.Manifest, settings.Json);
         var seeds = ClusterCommandSupport.SplitList(settings.Seeds).ToArray();
         if (seeds.Length == 0) throw new ArgumentException("--seed is required: the coordinator's address, e.g. akka.tcp://nnunet@HOST:4053");
-        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Client, settings.Host, 0, seeds));
+        var credential = await ClusterAdmission.ResolveAsync(settings, null, ClusterAdmission.Role.Reads, cancellationToken);
+        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Client, settings.Host, 0, seeds, CredentialFolder: credential));
         var system = NnUnetClusterHost.StartSystem(config);
         try
         {

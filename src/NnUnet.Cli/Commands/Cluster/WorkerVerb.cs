@@ -5,7 +5,7 @@ using Spectre.Console.Cli;
 
 namespace NnUnet.Cli.Commands.Cluster;
 
-internal sealed class WorkerVerbSettings : CommandSettings
+internal sealed class WorkerVerbSettings : ClusterAdmissionSettings
 {
     [CommandOption("--seed <ADDRESS>")]
     [Description("seed node(s), e.g. akka.tcp://nnunet@10.0.0.5:4053 (repeat or comma-separate)")]
@@ -68,16 +68,20 @@ internal sealed class WorkerVerb : AsyncCommand<WorkerVerbSettings>
         var devices = ClusterCommandSupport.Devices(settings.Gpus, settings.Cpu, settings.Simulate);
         var backends = TrainingBackends.Resolve(settings.Simulate, settings.SimulatedEpochMs,
             settings.SimulatedStall is null ? null : SimulatedStalls.Parse(settings.SimulatedStall));
-        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Worker, settings.Host, settings.Port, seeds, settings.Config));
         using var cts = ClusterCommandSupport.CancelOnCtrlC(cancellationToken);
-
         var results = settings.Results is null ? null : Path.GetFullPath(settings.Results);
+        string? credential;
+        try { credential = await ClusterAdmission.ResolveAsync(settings, results, ClusterAdmission.Role.WaitsFor, cts.Token); }
+        catch (OperationCanceledException) { return NnUnetApp.ExitInterrupted; }
+        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Worker, settings.Host, settings.Port, seeds, settings.Config, CredentialFolder: credential));
+
         var cancelled = Task.Delay(Timeout.Infinite, cts.Token).ContinueWith(_ => { }, TaskScheduler.Default);
         while (true)
         {
             var system = NnUnetClusterHost.StartSystem(config);
             var self = Akka.Cluster.Cluster.Get(system).SelfAddress.ToString();
-            if (seeds.Contains(self, StringComparer.Ordinal))
+            // with TLS the node's own address is akka.ssl.tcp:// while seeds may be written akka.tcp://
+            if (seeds.Any(seed => ClusterConfig.ToTlsAddress(seed) == ClusterConfig.ToTlsAddress(self)))
             {
                 // A worker that is its own seed forms a cluster without a coordinator and waits forever (seen when the
                 // coordinator's port was taken by this node's port 0 before the coordinator bound it).
