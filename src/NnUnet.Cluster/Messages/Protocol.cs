@@ -9,6 +9,9 @@ public sealed record RegisterWorker(string WorkerId, string Node, string Device,
 
 public sealed record WorkerRegistered(string WorkerId, string SweepId) : INnUnetMessage;
 
+/// <summary>The coordinator refuses the registration (the worker id is held by a live worker of another node); the worker keeps asking.</summary>
+public sealed record WorkerRegistrationRefused(string WorkerId, string Reason) : INnUnetMessage;
+
 /// <summary>The worker is idle and pulls work.</summary>
 public sealed record RequestJob(string WorkerId) : INnUnetMessage;
 
@@ -56,6 +59,7 @@ public sealed record GetSweepView : INnUnetMessage
 
 public enum SweepControlAction { Pause, Resume, RetryJob, CancelJob }
 
+/// <summary>An operator command; accepted only from a node of the coordinator role (where the dashboard, which checks its token, runs).</summary>
 public sealed record SweepControl(SweepControlAction Action, string? JobId) : INnUnetMessage;
 
 public sealed record SweepControlResult(bool Ok, string Message) : INnUnetMessage;
