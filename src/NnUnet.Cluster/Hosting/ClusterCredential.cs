@@ -88,7 +88,7 @@ public static class ClusterCredential
             if (!certificate.HasPrivateKey) throw new InvalidDataException($"cluster credential {path} has no private key");
             return certificate;
         }
-        catch (UnauthorizedAccessException e)
+        catch (UnauthorizedAccessException e) when (e is not CredentialNotPrivateException)
         {
             throw new UnauthorizedAccessException($"cannot read the cluster credential in {folder}: {e.Message} " +
                 "(it belongs to the user who started the coordinator; run this node as that user)", e);
@@ -123,15 +123,18 @@ public static class ClusterCredential
         var what = isFolder ? "cluster credential folder" : "cluster credential file";
         var mode = File.GetUnixFileMode(path);
         if (UnixOwner.Of(path) is { } owner && owner != UnixOwner.Effective)
-            throw new UnauthorizedAccessException($"{what} {path} is owned by user id {owner}, not by this user (id {UnixOwner.Effective}); " +
-                "refusing to use a credential someone else controls");
+            throw new CredentialNotPrivateException($"{what} {path} is owned by user id {owner}, not by this user (id {UnixOwner.Effective}); " +
+                "refusing to use a credential someone else controls (run this node as the user who started the coordinator, or give --cluster-secret DIR)");
         if ((mode & GroupOrOther) != 0)
-            throw new UnauthorizedAccessException($"{what} {path} has mode {ModeText(mode)}, which lets other users {(isFolder ? "into it" : "read or change it")}; " +
+            throw new CredentialNotPrivateException($"{what} {path} has mode {ModeText(mode)}, which lets other users {(isFolder ? "into it" : "read or change it")}; " +
                 $"refusing to use it (its key may be known): chmod {(isFolder ? "700" : "600")} {path} and make a new credential (delete the folder), " +
                 "or point --cluster-secret at a private folder");
     }
 
     private static string ModeText(UnixFileMode mode) => Convert.ToString((int)mode & 0x1FF, 8).PadLeft(3, '0');
+
+    /// <summary>A credential folder or file that is not private to this user (its key may be known to others).</summary>
+    public sealed class CredentialNotPrivateException(string message) : UnauthorizedAccessException(message);
 
     /// <summary>Owner user ids through Linux statx (its struct has one layout on every architecture); null elsewhere.</summary>
     private static class UnixOwner

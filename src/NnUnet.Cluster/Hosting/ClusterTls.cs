@@ -102,16 +102,20 @@ internal sealed class AdmissionLogFilter(RefusalLog refusals) : LogFilterBase
 
     public override LogFilterDecision ShouldKeepMessage(LogEvent content, string? expandedMessage = null)
     {
-        var message = expandedMessage ?? content.Message?.ToString() ?? "";
+        // the message alone (the expanded one starts with level, time, thread and source)
+        var message = content.Message?.ToString() ?? "";
         if (message.StartsWith(RejectedPrefix, StringComparison.Ordinal))
         {
-            int end = message.IndexOf(']', RejectedPrefix.Length);
+            // "Rejected incoming connection from [[::ffff:10.0.0.7]:41234] due to TLS handshake failure. ..."
+            int end = message.IndexOf("] due to", RejectedPrefix.Length, StringComparison.Ordinal);
             var peer = end > 0 ? message[RejectedPrefix.Length..end] : null;
             return refusals.ShouldLog(peer, out _) ? LogFilterDecision.Keep : LogFilterDecision.Drop;
         }
+        // the whole line with the exception: a plain-TCP peer's error names NotSslRecordException only in its cause
+        var line = expandedMessage ?? (content is Error { Cause: { } cause } ? message + " " + cause : message);
         bool fromServerHandler = content.LogSource?.Contains("TcpServerHandler", StringComparison.Ordinal) == true;
-        if (fromServerHandler && (message.Contains("TLS handshake failed", StringComparison.Ordinal)
-                                  || message.Contains("not an SSL/TLS record", StringComparison.Ordinal)))
+        if (fromServerHandler && (line.Contains("TLS handshake failed", StringComparison.Ordinal)
+                                  || line.Contains("not an SSL/TLS record", StringComparison.Ordinal)))
             return LogFilterDecision.Drop;
         return LogFilterDecision.NoDecision;
     }

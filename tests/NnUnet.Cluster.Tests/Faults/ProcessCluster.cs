@@ -51,6 +51,13 @@ public sealed class ProcessCluster : IDisposable
         return new Running(Launch(args, output, output), output);
     }
 
+    /// <summary>An nnunet process of another Unix user (<see cref="Outsider"/>), with <paramref name="environment"/> over this cluster's.</summary>
+    public Running StartAsOutsider(IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var output = new StringBuilder();
+        return new Running(Launch(args, output, output, environment, Outsider.AsOutsider), output);
+    }
+
     /// <summary>A process whose stdout and stderr are kept apart (to check what stdout alone holds).</summary>
     public sealed record RunningApart(Process Process, StringBuilder Stdout, StringBuilder Stderr)
     {
@@ -64,7 +71,8 @@ public sealed class ProcessCluster : IDisposable
         return new RunningApart(Launch(args, stdout, stderr), stdout, stderr);
     }
 
-    private Process Launch(string[] args, StringBuilder stdout, StringBuilder stderr)
+    private Process Launch(string[] args, StringBuilder stdout, StringBuilder stderr,
+        IReadOnlyDictionary<string, string>? environment = null, Func<ProcessStartInfo, ProcessStartInfo>? wrap = null)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add(Repository.CliDll());
@@ -72,6 +80,8 @@ public sealed class ProcessCluster : IDisposable
         info.Environment["nnUNet_results"] = Results;
         info.Environment["nnUNet_preprocessed"] = Path.Combine(Root, "preprocessed");
         info.Environment["nnUNet_raw"] = Raw;
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;
+        if (wrap is not null) info = wrap(info);
         var process = new Process { StartInfo = info };
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (stdout) stdout.AppendLine(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data); };
