@@ -82,7 +82,7 @@ public static class ClusterTls
             var reason = certificate is null ? "it presented no certificate" : $"its certificate {certificate.Subject} ({certificate.Thumbprint}) is not the cluster's";
             if (refusals.ShouldLog(remotePeer, out int suppressed))
                 log.Warning("refused {0}: {1}; it does not hold the cluster credential and is not admitted{2}", remotePeer, reason,
-                    suppressed > 0 ? $" ({suppressed} more refusal(s) of this host not logged in the last {refusals.Interval.TotalSeconds:0} s)" : "");
+                    suppressed > 0 ? $" ({suppressed} more refusal line(s) of this host not logged in the last {refusals.Interval.TotalSeconds:0} s)" : "");
             return false;
         };
     }
@@ -128,6 +128,7 @@ internal sealed class AdmissionLogFilter(RefusalLog refusals) : LogFilterBase
 internal sealed class RefusalLog(TimeSpan interval, Func<DateTime> clock)
 {
     public static readonly TimeSpan DefaultInterval = TimeSpan.FromMinutes(1);
+    private const int MaxHosts = 4096;
     private readonly Dictionary<string, (DateTime LastLogged, int Suppressed)> _hosts = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
 
@@ -140,6 +141,9 @@ internal sealed class RefusalLog(TimeSpan interval, Func<DateTime> clock)
         var now = clock();
         lock (_gate)
         {
+            // many refused hosts (a scan): forget those whose interval is over, so the table stays small
+            if (_hosts.Count > MaxHosts)
+                foreach (var stale in _hosts.Where(h => now - h.Value.LastLogged >= interval).Select(h => h.Key).ToList()) _hosts.Remove(stale);
             if (_hosts.TryGetValue(host, out var entry) && now - entry.LastLogged < interval)
             {
                 _hosts[host] = (entry.LastLogged, entry.Suppressed + 1);

@@ -30,7 +30,7 @@ internal sealed class WorkerVerbSettings : ClusterAdmissionSettings
     public int Port { get; init; }
 
     [CommandOption("--results <DIR>")]
-    [Description("where this node mounts nnUNet_results, if not at the coordinator's path")]
+    [Description("where this node mounts nnUNet_results, if not at the coordinator's path (its .nnunet-cluster holds the cluster credential)")]
     public string? Results { get; init; }
 
     [CommandOption("--config <FILE>")]
@@ -65,6 +65,13 @@ internal sealed class WorkerVerb : AsyncCommand<WorkerVerbSettings>
     {
         var seeds = ClusterCommandSupport.SplitList(settings.Seeds).ToArray();
         if (seeds.Length == 0) throw new ArgumentException("--seed is required: the coordinator's address, e.g. akka.tcp://nnunet@HOST:4053");
+        // said before anything else (waiting for a cluster credential that no coordinator will make, for one)
+        var ownAddress = $"akka.tcp://{ClusterConfig.SystemName}@{settings.Host}:{settings.Port}";
+        if (settings.Port != 0 && seeds.FirstOrDefault(seed => ClusterConfig.ToTlsAddress(seed).TrimEnd('/') == ClusterConfig.ToTlsAddress(ownAddress)) is { } ownSeed)
+        {
+            Console.Error.WriteLine(OwnSeedError(ownSeed));
+            return NnUnetApp.ExitProblems;
+        }
         var devices = ClusterCommandSupport.Devices(settings.Gpus, settings.Cpu, settings.Simulate);
         var backends = TrainingBackends.Resolve(settings.Simulate, settings.SimulatedEpochMs,
             settings.SimulatedStall is null ? null : SimulatedStalls.Parse(settings.SimulatedStall));
@@ -86,7 +93,7 @@ internal sealed class WorkerVerb : AsyncCommand<WorkerVerbSettings>
                 // A worker that is its own seed forms a cluster without a coordinator and waits forever (seen when the
                 // coordinator's port was taken by this node's port 0 before the coordinator bound it).
                 await ClusterCommandSupport.ShutdownAsync(system);
-                Console.Error.WriteLine($"error: seed {self} is this worker node's own address; a worker joins a coordinator, it cannot start a cluster alone (is the coordinator running on that port?)");
+                Console.Error.WriteLine(OwnSeedError(self));
                 return NnUnetApp.ExitProblems;
             }
             // with --stay the node never exits on a sweep's end
@@ -114,4 +121,7 @@ internal sealed class WorkerVerb : AsyncCommand<WorkerVerbSettings>
             return NnUnetApp.ExitOk;
         }
     }
+
+    private static string OwnSeedError(string seed) =>
+        $"error: seed {seed} is this worker node's own address; a worker joins a coordinator, it cannot start a cluster alone (is the coordinator running on that port?)";
 }
