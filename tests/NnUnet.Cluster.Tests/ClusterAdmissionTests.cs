@@ -59,9 +59,10 @@ public sealed class ClusterAdmissionTests : IDisposable
         File.SetUnixFileMode(file, (UnixFileMode)Convert.ToInt32("600", 8));
 
         // owned by someone else (the tests run as root, which could read it anyway: the owner check refuses it)
-        Assert.Equal(0, Run("chown", "-R", $"{Outsider.Ensure()}:{Outsider.Ensure()}", folder));
+        var (uid, gid) = Faults.ProcessCluster.OtherUser(Faults.ProcessCluster.OutsiderName);
+        Assert.Equal(0, Run("chown", "-R", $"{uid}:{gid}", folder));
         ex = Assert.Throws<ClusterCredential.CredentialNotPrivateException>(() => ClusterCredential.Load(folder));
-        Assert.Contains($"is owned by user id {Outsider.Ensure()}, not by this user", ex.Message);
+        Assert.Contains($"is owned by user id {uid}, not by this user", ex.Message);
 
         var missing = Path.Combine(_dir, "nowhere");
         Assert.Contains("no cluster credential", Assert.Throws<FileNotFoundException>(() => ClusterCredential.Load(missing)).Message);

@@ -98,6 +98,8 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
         string input = Path.Combine(location.RawFolder, "imagesTs");
         if (!Directory.Exists(input)) throw new DirectoryNotFoundException($"{input}: the dataset has no imagesTs to predict");
         string output = JobOutputs.OutputPath(spec);
+        // the completion marker goes first and comes back last: a prediction killed half-way is never complete
+        PredictionManifest.Invalidate(output);
         var run = Predictor.PredictFolder(paths, input, output, new PredictionOptions
         {
             Dataset = spec.DatasetName,
@@ -110,6 +112,7 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
         if (run.Failed > 0)
             throw new InvalidOperationException($"{run.Failed} of {run.Cases.Count} test cases failed: " +
                 string.Join("; ", run.Cases.Where(c => !c.Succeeded).Select(c => $"{c.CaseId}: {c.Error}")));
+        PredictionManifest.Write(output, input, run.Cases.Select(c => (c.CaseId, c.OutputFile!)));
         return new JobOutcome(output, new Dictionary<string, double> { ["cases"] = run.Cases.Count });
     }
 

@@ -5,7 +5,8 @@ using Akka.Persistence.Sql;
 namespace NnUnet.Cluster.Hosting;
 
 /// <summary>Which kind of node a process is; picks the role file from <c>cluster-config/</c>.</summary>
-public enum NodeKind { Embedded, Coordinator, Worker, Client }
+/// <remarks>Client: a short-lived node that only asks (<c>sweep-status</c>); Operator: one that may also command (<c>sweep-control</c>).</remarks>
+public enum NodeKind { Embedded, Coordinator, Worker, Client, Operator }
 
 /// <summary>Command-line level settings of a node; everything else comes from the HOCON files.</summary>
 /// <param name="Seeds">seed node addresses (<c>akka.tcp://nnunet@host:port</c>); empty = this node starts the cluster.</param>
@@ -55,6 +56,7 @@ public static class ClusterConfig
             NodeKind.Embedded => BuiltInFile("embedded.hocon"),
             NodeKind.Coordinator => BuiltInFile("coordinator.hocon"),
             NodeKind.Worker => BuiltInFile("worker.hocon"),
+            NodeKind.Operator => "akka.cluster.roles = [operator]",
             _ => "akka.cluster.roles = [client]",
         };
         var seeds = string.Join(", ", (options.Seeds ?? []).Select(s => $"\"{s}\""));

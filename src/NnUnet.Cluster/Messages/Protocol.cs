@@ -57,10 +57,14 @@ public sealed record GetSweepView : INnUnetMessage
     public static readonly GetSweepView Instance = new();
 }
 
-public enum SweepControlAction { Pause, Resume, RetryJob, CancelJob }
+public enum SweepControlAction { Pause, Resume, RetryJob, CancelJob, ReleaseWorker }
 
-/// <summary>An operator command; accepted only from a node of the coordinator role (where the dashboard, which checks its token, runs).</summary>
-public sealed record SweepControl(SweepControlAction Action, string? JobId) : INnUnetMessage;
+/// <summary>
+/// An operator's action: <paramref name="JobId"/> for retry and cancel, <paramref name="WorkerId"/> for releasing a
+/// quarantined worker. Accepted only from a node of the coordinator role (where the dashboard, which checks its token,
+/// runs) or the operator role (<c>nnunet sweep-control</c>).
+/// </summary>
+public sealed record SweepControl(SweepControlAction Action, string? JobId, string? WorkerId = null) : INnUnetMessage;
 
 public sealed record SweepControlResult(bool Ok, string Message) : INnUnetMessage;
 

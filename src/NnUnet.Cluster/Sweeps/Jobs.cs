@@ -19,6 +19,11 @@ public enum JobStatus { Pending, Running, Completed, Failed, Cancelled }
 /// <paramref name="Progress"/>, <paramref name="LastProgressAt"/>, <paramref name="Phase"/>, <paramref name="PhaseDone"/>
 /// and <paramref name="PhaseTotal"/> come from the worker's liveness reports of the current attempt (not journaled:
 /// a recovered coordinator re-queues running jobs anyway); <see cref="LastHeartbeatAt"/> is the last sign of life.
+/// <paramref name="Failures"/> counts the job's own failures only (bounded by max-attempts);
+/// <paramref name="UnconfirmedFailures"/> are the failures not (yet) seen with the same error on another worker (not
+/// counted); <paramref name="OwnErrors"/> the errors known to be the job's own (seen on two workers: they count at once
+/// from then on); <paramref name="LastFailedOn"/> is the worker of the last failed attempt (avoided for the retry while
+/// another worker is idle).
 /// </summary>
 public sealed record JobRecord(
     string JobId,
@@ -49,7 +54,10 @@ public sealed record JobRecord(
     DateTime? LastProgressAt = null,
     JobPhase? Phase = null,
     int PhaseDone = 0,
-    int PhaseTotal = 0) : INnUnetMessage
+    int PhaseTotal = 0,
+    JobFailureNote[]? UnconfirmedFailures = null,
+    string? LastFailedOn = null,
+    string[]? OwnErrors = null) : INnUnetMessage
 {
     public bool IsTerminal => Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;
 
@@ -61,6 +69,9 @@ public sealed record JobRecord(
         new(jobId, kind, configuration, fold, dependsOn, JobStatus.Pending, 0, 0, false, false, null, null, null, 0,
             totalEpochs, null, null, null, null, null, null, null);
 }
+
+/// <summary>A failed attempt not counted against the job (yet): on which worker, with which error signature, when.</summary>
+public sealed record JobFailureNote(string WorkerId, string Error, DateTime At) : INnUnetMessage;
 
 /// <summary>
 /// Everything a worker needs to run one job: ids and paths, never tensors or checkpoints (the data lives on storage

@@ -56,7 +56,7 @@ public sealed class CoordinatorAuthorityTests : TestKit
     }
 
     [Fact]
-    public void Commands_are_accepted_from_coordinator_nodes_only()
+    public void Commands_are_accepted_from_coordinator_and_operator_nodes_only()
     {
         var replies = CreateTestProbe();
         var (_, worker) = Join(NodeKind.Worker, replies.Ref);
@@ -76,6 +76,14 @@ public sealed class CoordinatorAuthorityTests : TestKit
         standby.Tell(new Relay.Send(new SweepControl(SweepControlAction.Pause, null)));
         Assert.True(replies.ExpectMsg<SweepControlResult>().Ok);
         Assert.Equal(SweepStatus.Paused, Status());
+
+        // an operator node (nnunet sweep-control) may
+        var (_, operatorNode) = Join(NodeKind.Operator, replies.Ref);
+        operatorNode.Tell(new Relay.Send(new SweepControl(SweepControlAction.Resume, null)));
+        Assert.True(replies.ExpectMsg<SweepControlResult>().Ok);
+        Assert.Equal(SweepStatus.Running, Status());
+        standby.Tell(new Relay.Send(new SweepControl(SweepControlAction.Pause, null)));
+        Assert.True(replies.ExpectMsg<SweepControlResult>().Ok);
 
         // this node (its dashboard asks from here)
         var local = CreateTestProbe();

@@ -7,7 +7,7 @@ namespace NnUnet.Cluster.Tests.Faults;
 
 /// <summary>
 /// Admission by default, with real processes: a default coordinator creates the cluster credential in its
-/// nnUNet_results; processes of another Unix user (<see cref="Outsider"/>) pointed at it are refused (the default one
+/// nnUNet_results; processes of another Unix user (<see cref="ProcessCluster.OutsiderName"/>) pointed at it are refused (the default one
 /// cannot read the 0700 folder; one with a credential of its own and one over plain TCP are refused at the transport),
 /// run no job and write nothing, and the sweep finishes with the legitimate worker, which found the credential with no
 /// flag. The coordinator logs the refused address once (per minute), not per attempt. And <c>--insecure</c> works and warns.
@@ -23,7 +23,8 @@ public sealed class AdmissionProcessTests : IDisposable
     [Fact]
     public async Task Processes_of_another_user_are_refused_run_no_job_write_nothing_and_the_sweep_finishes()
     {
-        int uid = Outsider.Ensure();
+        var (uidText, gid) = ProcessCluster.OtherUser(ProcessCluster.OutsiderName);
+        int uid = int.Parse(uidText, System.Globalization.CultureInfo.InvariantCulture);
         // a results file system every user may enter (as on a cluster); the credential folder in it is private
         File.SetUnixFileMode(_cluster.Root, (UnixFileMode)Convert.ToInt32("755", 8));
         Directory.CreateDirectory(_cluster.Results);
@@ -32,7 +33,7 @@ public sealed class AdmissionProcessTests : IDisposable
         string[] outsiderResults = [Path.Combine(outsiderHome, "results-own-credential"), Path.Combine(outsiderHome, "results-plain-tcp")];
         foreach (var folder in outsiderResults) Directory.CreateDirectory(folder);
         ClusterCredential.LoadOrCreate(ownSecret).Dispose(); // a credential, but not the cluster's
-        Assert.Equal(0, Run("chown", "-R", $"{uid}:{Outsider.GroupId}", outsiderHome));
+        Assert.Equal(0, Run("chown", "-R", $"{uid}:{gid}", outsiderHome));
         var environment = new Dictionary<string, string> { ["HOME"] = outsiderHome, ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1" };
 
         var coordinator = _cluster.Coordinator("-c", "2d", "--folds", "0,1,2", "--epochs", "5", "--no-dashboard");

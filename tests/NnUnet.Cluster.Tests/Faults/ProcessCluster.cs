@@ -51,12 +51,66 @@ public sealed class ProcessCluster : IDisposable
         return new Running(Launch(args, output, output), output);
     }
 
-    /// <summary>An nnunet process of another Unix user (<see cref="Outsider"/>), with <paramref name="environment"/> over this cluster's.</summary>
+    /// <summary>
+    /// A worker process of another Unix user (<see cref="OtherUser"/>), as on a node whose results mount this cluster's
+    /// user cannot write: it reads the configuration, but every folder it must create under nnUNet_results is refused.
+    /// </summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public Running WorkerAsOtherUser(int epochMs, params string[] extra)
+    {
+        var (uid, gid) = OtherUser();
+        // the temp root is the test user's alone (0700): the other user must reach the configuration in it
+        File.SetUnixFileMode(Root, File.GetUnixFileMode(Root) | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        // a member of the cluster: it gets its own copy of the coordinator's credential (as an administrator would hand
+        // it to a second account), private to it, once the coordinator has made it
+        var credential = NnUnet.Cluster.Hosting.ClusterCredential.DefaultFolder(Results);
+        Eventually.Until(() => NnUnet.Cluster.Hosting.ClusterCredential.Exists(credential), TimeSpan.FromSeconds(60),
+            () => $"the coordinator made no cluster credential in {credential}").GetAwaiter().GetResult();
+        var copy = Path.Combine(Root, "credential-" + OtherUserName);
+        Directory.CreateDirectory(copy, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        File.Copy(NnUnet.Cluster.Hosting.ClusterCredential.CertificatePath(credential), NnUnet.Cluster.Hosting.ClusterCredential.CertificatePath(copy));
+        using (var chown = Process.Start(new ProcessStartInfo("chown", ["-R", $"{uid}:{gid}", copy]))!) chown.WaitForExit();
+        var output = new StringBuilder();
+        return new Running(Launch(["worker", "--seed", Seed, "--cpu", "1", "--config", Hocon, "--simulate", "--sim-epoch-ms", epochMs.ToString(),
+                "--cluster-secret", copy, .. extra],
+            output, output, ["setpriv", "--reuid", uid, "--regid", gid, "--clear-groups", "--"]), output);
+    }
+
+    public const string OtherUserName = "nnunet-broken";
+
+    /// <summary>The uid and gid of <paramref name="name"/> (default <see cref="OtherUserName"/>), a system user created when absent (the tests run as root, as CI does).</summary>
+    public static (string Uid, string Gid) OtherUser(string name = OtherUserName)
+    {
+        Assert.True(Environment.UserName == "root" || Environment.GetEnvironmentVariable("USER") == "root",
+            "this test runs a worker as another Unix user (setpriv) and needs root, as the CI runs the tests");
+        if (Id("-u") is null)
+        {
+            using var useradd = Process.Start(new ProcessStartInfo("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name])
+                { RedirectStandardError = true })!;
+            useradd.WaitForExit();
+            Assert.True(useradd.ExitCode is 0 or 9, $"useradd {name}: {useradd.StandardError.ReadToEnd()}"); // 9: created meanwhile
+        }
+        return (Id("-u") ?? throw new InvalidOperationException($"no user {name}"), Id("-g")!);
+
+        string? Id(string what)
+        {
+            using var id = Process.Start(new ProcessStartInfo("id", [what, name]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            string text = id.StandardOutput.ReadToEnd().Trim();
+            id.WaitForExit();
+            return id.ExitCode == 0 ? text : null;
+        }
+    }
+
+    /// <summary>An nnunet process of <see cref="OutsiderName"/>, a user who is not meant to join, with <paramref name="environment"/> over this cluster's.</summary>
     public Running StartAsOutsider(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
+        var (uid, gid) = OtherUser(OutsiderName);
         var output = new StringBuilder();
-        return new Running(Launch(args, output, output, environment, Outsider.AsOutsider), output);
+        return new Running(Launch(args, output, output, ["setpriv", "--reuid", uid, "--regid", gid, "--clear-groups", "--"], environment), output);
     }
+
+    /// <summary>Another Unix user who holds no credential of the cluster (a rogue process on a shared machine).</summary>
+    public const string OutsiderName = "nnunet-outsider";
 
     /// <summary>A process whose stdout and stderr are kept apart (to check what stdout alone holds).</summary>
     public sealed record RunningApart(Process Process, StringBuilder Stdout, StringBuilder Stderr)
@@ -71,17 +125,22 @@ public sealed class ProcessCluster : IDisposable
         return new RunningApart(Launch(args, stdout, stderr), stdout, stderr);
     }
 
-    private Process Launch(string[] args, StringBuilder stdout, StringBuilder stderr,
-        IReadOnlyDictionary<string, string>? environment = null, Func<ProcessStartInfo, ProcessStartInfo>? wrap = null)
+    private Process Launch(string[] args, StringBuilder stdout, StringBuilder stderr, string[]? runAs = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo(runAs is null ? "dotnet" : runAs[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (runAs is not null)
+        {
+            foreach (var a in runAs[1..]) info.ArgumentList.Add(a);
+            info.ArgumentList.Add("dotnet");
+            info.Environment["HOME"] = Path.GetTempPath(); // the other user has no home of its own
+        }
         info.ArgumentList.Add(Repository.CliDll());
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["nnUNet_results"] = Results;
         info.Environment["nnUNet_preprocessed"] = Path.Combine(Root, "preprocessed");
         info.Environment["nnUNet_raw"] = Raw;
         foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;
-        if (wrap is not null) info = wrap(info);
         var process = new Process { StartInfo = info };
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (stdout) stdout.AppendLine(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data); };
