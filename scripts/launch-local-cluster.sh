@@ -19,8 +19,16 @@ if [[ -z "${NNUNET:-}" ]]; then
   [[ -f "$dll" ]] || dotnet build "$here/src/NnUnet.Cli" -c Release -v q -clp:ErrorsOnly
   NNUNET="dotnet $dll"
 fi
-simulate=""
-for a in "$@"; do [[ "$a" == "--simulate" ]] && simulate="--simulate"; done
+# what the workers must share with the coordinator: --simulate, and how they are admitted (--insecure, or the
+# credential in the coordinator's results folder or --cluster-secret folder)
+simulate=""; admission=(); prev=""
+for a in "$@"; do
+  [[ "$a" == "--simulate" ]] && simulate="--simulate"
+  [[ "$a" == "--insecure" ]] && admission=(--insecure)
+  [[ "$prev" == "--results" ]] && admission=(--cluster-secret "$a/.nnunet-cluster")
+  [[ "$prev" == "--cluster-secret" ]] && admission=(--cluster-secret "$a")
+  prev="$a"
+done
 seed="akka.tcp://nnunet@127.0.0.1:$port"
 
 pids=()
@@ -32,7 +40,7 @@ coordinator=$!; pids+=("$coordinator")
 echo "coordinator pid $coordinator at $seed (log $log_dir/coordinator.log)"
 for i in 1 2; do
   # shellcheck disable=SC2086
-  $NNUNET worker --seed "$seed" --host 127.0.0.1 ${WORKER_ARGS:---cpu 1} $simulate >"$log_dir/worker$i.log" 2>&1 &
+  $NNUNET worker --seed "$seed" --host 127.0.0.1 ${WORKER_ARGS:---cpu 1} $simulate "${admission[@]}" >"$log_dir/worker$i.log" 2>&1 &
   pids+=("$!"); echo "worker$i pid $! (log $log_dir/worker$i.log)"
 done
 echo "status: $NNUNET sweep-status --seed $seed"

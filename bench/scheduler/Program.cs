@@ -16,7 +16,10 @@ using NnUnet.Core.Results;
 //               first (JIT). GPUS=2,4 picks the GPU counts; TRACE=actors prints the actors' events.
 //   makespan-sim the policy alone (no actors) on 2..64 GPUs vs the optimum: learning the durations from reported
 //               epochs, knowing them from the start, critical path first alone. TRACE=sim / sim-known prints its choices.
-//   throughput  10,000 one-epoch jobs over 256 workers on 4 ActorSystems (coordinator + 3 worker nodes, TCP).
+//   throughput  10,000 one-epoch jobs over 256 workers on 4 ActorSystems (coordinator + 3 worker nodes, TCP); the
+//               outputs-only run again over mutual TLS with the cluster credential (the default of the nnunet verbs).
+//   throughput-tls  outputs-only dispatch, plain TCP, TLS, plain TCP again (brackets the noise of a shared machine);
+//               JOBS=N (default 10,000).
 //   recovery    time until a restarted coordinator answers, replaying a ~10,000-event SQLite journal.
 var what = args.Length > 0 ? args[0] : "all";
 var scratch = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
@@ -38,6 +41,16 @@ try
         await Throughput.Run(root, 1_000, workersPerNode, nodes, outputsOnly: false, report: false);
         foreach (var outputsOnly in new[] { false, true })
             await Throughput.Run(root, jobs: args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10_000, workersPerNode, nodes, outputsOnly);
+        await Throughput.Run(root, jobs: args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10_000, workersPerNode, nodes, true,
+            credential: Bench.Credential(root));
+    }
+    if (what == "throughput-tls")
+    {
+        int jobs = int.Parse(Environment.GetEnvironmentVariable("JOBS") ?? "10000", CultureInfo.InvariantCulture);
+        await Throughput.Run(root, 1_000, 64, 4, outputsOnly: true, report: false);
+        await Throughput.Run(root, 1_000, 64, 4, outputsOnly: true, report: false, credential: Bench.Credential(root));
+        foreach (var tls in new[] { false, true, false })
+            await Throughput.Run(root, jobs, 64, 4, outputsOnly: true, credential: tls ? Bench.Credential(root) : null);
     }
     if (what == "backend")
     {
@@ -110,13 +123,21 @@ static class Bench
         nnunet.cluster.register-retry-interval = 500ms
         """;
 
-    public static ActorSystem Coordinator(string db, string extra) =>
-        NnUnetClusterHost.StartSystem(ClusterConfig.Build(new NodeOptions(NodeKind.Embedded,
+    /// <summary>A cluster credential in the scratch folder (made once), for the runs over mutual TLS.</summary>
+    public static string Credential(string root)
+    {
+        var folder = Path.Combine(root, ".nnunet-cluster");
+        ClusterCredential.LoadOrCreate(folder).Dispose();
+        return folder;
+    }
+
+    public static ActorSystem Coordinator(string db, string extra, string? credential = null) =>
+        NnUnetClusterHost.StartSystem(ClusterConfig.Build(new NodeOptions(NodeKind.Embedded, CredentialFolder: credential,
             SqliteJournalPath: Environment.GetEnvironmentVariable("BENCH_INMEM") == "1" ? null : db, ExtraHocon: extra + "\n" + Quiet
             + (Environment.GetEnvironmentVariable("BENCH_INMEM") == "1" ? "\nakka.persistence.journal.plugin = akka.persistence.journal.inmem\nakka.persistence.snapshot-store.plugin = akka.persistence.snapshot-store.local\nakka.persistence.snapshot-store.local.dir = " + Path.Combine(Path.GetDirectoryName(db)!, "snap") : ""))));
 
-    public static ActorSystem Worker(Address seed) =>
-        NnUnetClusterHost.StartSystem(ClusterConfig.Build(new NodeOptions(NodeKind.Worker, Seeds: [seed.ToString()], ExtraHocon: Quiet)));
+    public static ActorSystem Worker(Address seed, string? credential = null) =>
+        NnUnetClusterHost.StartSystem(ClusterConfig.Build(new NodeOptions(NodeKind.Worker, Seeds: [seed.ToString()], ExtraHocon: Quiet, CredentialFolder: credential)));
 
     public static async Task<SweepView> WaitFinished(ActorSystem system, Task<SweepFinished> finished, TimeSpan timeout)
     {
@@ -393,13 +414,15 @@ sealed class Makespan(string profileName, IReadOnlyDictionary<string, double> ep
 
 static class Throughput
 {
-    public static async Task Run(string root, int jobs, int workersPerNode, int nodes, bool outputsOnly, bool report = true)
+    /// <param name="credential">the cluster credential's folder: the nodes talk mutual TLS (the verbs' default); null: plain TCP.</param>
+    public static async Task Run(string root, int jobs, int workersPerNode, int nodes, bool outputsOnly, bool report = true, string? credential = null)
     {
-        var dir = Path.Combine(root, $"throughput-{jobs}-{(outputsOnly ? "outputs-only" : "simulated")}");
+        // a folder per run: the same sweep twice must not resume the finished one
+        var dir = Path.Combine(root, $"throughput-{jobs}-{(outputsOnly ? "outputs-only" : "simulated")}-{(credential is null ? "tcp" : "tls")}-{Guid.NewGuid():N}");
         var definition = SweepDefinition.Create("Dataset999_Bench", "nnUNetPlans", "nnUNetTrainer", ["2d"], Enumerable.Range(0, jobs), 1);
-        var coordinator = Bench.Coordinator(Path.Combine(dir, "sweeps.db"), "nnunet.cluster.snapshot-every = 100000");
+        var coordinator = Bench.Coordinator(Path.Combine(dir, "sweeps.db"), "nnunet.cluster.snapshot-every = 100000", credential);
         var seed = Akka.Cluster.Cluster.Get(coordinator).SelfAddress;
-        var workers = Enumerable.Range(1, nodes - 1).Select(_ => Bench.Worker(seed)).ToArray();
+        var workers = Enumerable.Range(1, nodes - 1).Select(_ => Bench.Worker(seed, credential)).ToArray();
         var options = new SimulatedBackendOptions { EpochDuration = _ => TimeSpan.Zero };
         TrainingBackendFactory backends = Environment.GetEnvironmentVariable("BENCH_NULL") == "1"
             ? _ => new InstantBackend()
@@ -427,7 +450,7 @@ static class Throughput
         if (!report) return;
         var backendName = outputsOnly ? "outputs-only backend (2 files per job)" : "simulated trainer (5 files and 4 log appends per job)";
         Console.WriteLine($"throughput, {backendName}: {assignments} jobs (1 epoch, no sleep, real files on {root}) over {workersPerNode * nodes} workers on {nodes} ActorSystems " +
-                          $"(TCP, MessagePack, SQLite journal): {Bench.F(dispatchSeconds)} s from first assignment to sweep end = " +
+                          $"({(credential is null ? "plain TCP" : "mutual TLS, pinned cluster credential")}, MessagePack, SQLite journal): {Bench.F(dispatchSeconds)} s from first assignment to sweep end = " +
                           $"{Bench.F(assignments / dispatchSeconds, "F0")} assignments/s (each: assign, start, progress, completion check, complete); " +
                           $"{Bench.F(seconds)} s including coordinator start-up and worker registration; " +
                           $"CPU time {Bench.F(cpuPerJobMs, "F3")} ms per job (whole process, start-up included) = at most " +

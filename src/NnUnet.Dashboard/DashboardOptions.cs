@@ -12,8 +12,20 @@ namespace NnUnet.Dashboard;
 /// <param name="Token">Secret every POST action must carry (header <c>X-Dashboard-Token</c> or form field <c>token</c>).</param>
 /// <param name="ResultsRoot">nnUNet_results folder: the final selection is read from <c>ResultsRoot/Dataset/best_configuration.json</c>.</param>
 /// <param name="DatasetName">dataset folder name of the sweep (for the final selection).</param>
-public sealed record DashboardOptions(string Host, int Port, string Token, string? ResultsRoot = null, string? DatasetName = null)
+/// <param name="InsecureTransport">the cluster runs over plain TCP without admission (<c>--insecure</c>): the pages and
+/// <c>/api/cluster</c> say so.</param>
+/// <param name="TokenForReading">whether reading (pages, API, events, metrics) needs the token too; default: when bound
+/// beyond loopback (see <see cref="ReadNeedsToken"/>).</param>
+public sealed record DashboardOptions(string Host, int Port, string Token, string? ResultsRoot = null, string? DatasetName = null,
+    bool InsecureTransport = false, bool? TokenForReading = null)
 {
+    /// <summary>What the dashboard shows while <see cref="InsecureTransport"/>.</summary>
+    public const string InsecureWarning = "This cluster runs with --insecure: plain TCP without admission. Any process that reaches " +
+                                          "the coordinator's port can join, take jobs and send commands.";
+
+    /// <summary>Cookie that carries the token of a dashboard bound beyond loopback (set when a page is opened with <c>?token=</c>).</summary>
+    public const string TokenCookie = "nnunet-dashboard-token";
+
     public const string DefaultHost = "127.0.0.1";
     public const int DefaultPort = 5080;
     public const string TokenHeader = "X-Dashboard-Token";
@@ -39,6 +51,9 @@ public sealed record DashboardOptions(string Host, int Port, string Token, strin
     /// <summary>A fresh random token (128 bits, URL-safe hex).</summary>
     public static string NewToken() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
 
-    /// <summary>True when <see cref="Host"/> binds only the loopback interface.</summary>
+    /// <summary>True when <see cref="Host"/> binds only the loopback interface; otherwise reading needs the token too.</summary>
     public bool IsLoopback => Host == "localhost" || (IPAddress.TryParse(Host, out var ip) && IPAddress.IsLoopback(ip));
+
+    /// <summary>Reading needs the token: bound beyond loopback, unless <see cref="TokenForReading"/> says otherwise.</summary>
+    public bool ReadNeedsToken => TokenForReading ?? !IsLoopback;
 }

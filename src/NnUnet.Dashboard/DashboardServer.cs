@@ -40,11 +40,18 @@ public sealed class DashboardServer : IAsyncDisposable
 
     public DashboardState State { get; }
 
-    /// <summary>The URL to open: the token rides in the fragment, which browsers never send to the server.</summary>
-    public string BrowserUrl => $"{Url.ToString().TrimEnd('/')}/#token={Token}";
+    /// <summary>
+    /// The URL to open. The action token rides in the fragment, which browsers never send to the server; a dashboard
+    /// bound beyond loopback also needs it for reading, so there it is in the query too (the page trades it for a cookie
+    /// and drops it from the address).
+    /// </summary>
+    public string BrowserUrl => $"{Url.ToString().TrimEnd('/')}/{(_readNeedsToken ? $"?token={Token}" : "")}#token={Token}";
 
-    private DashboardServer(WebApplication app, IDisposable subscription, Uri url, string token, DashboardState state)
+    private readonly bool _readNeedsToken;
+
+    private DashboardServer(WebApplication app, IDisposable subscription, Uri url, string token, DashboardState state, bool readNeedsToken)
     {
+        _readNeedsToken = readNeedsToken;
         _app = app;
         _subscription = subscription;
         Url = url;
@@ -81,7 +88,7 @@ public sealed class DashboardServer : IAsyncDisposable
             throw;
         }
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return new DashboardServer(app, subscription, new Uri(address.Replace("[::]", "localhost")), options.Token, state);
+        return new DashboardServer(app, subscription, new Uri(address.Replace("[::]", "localhost")), options.Token, state, options.ReadNeedsToken);
     }
 
     public async ValueTask DisposeAsync()
@@ -94,6 +101,8 @@ public sealed class DashboardServer : IAsyncDisposable
 
     private static void Map(WebApplication app, DashboardOptions options, IDashboardSource source, DashboardState state)
     {
+        // beyond loopback anyone on the network could read the grid, the workers and the cluster's addresses
+        if (options.ReadNeedsToken) app.Use((http, next) => RequireReadToken(http, next, options.Token));
         app.MapGet("/", () => Asset("index.html"));
         app.MapGet("/jobs/{**id}", () => Asset("job.html"));
         app.MapGet("/assets/{name}", (string name) => Asset(name));
@@ -110,7 +119,12 @@ public sealed class DashboardServer : IAsyncDisposable
         app.MapGet("/api/cluster", async (CancellationToken ct) =>
         {
             var snapshot = await source.GetSnapshotAsync(ct);
-            return JsonResult(new { members = source.GetMembers(), workers = snapshot.Workers });
+            return JsonResult(new
+            {
+                members = source.GetMembers(), workers = snapshot.Workers,
+                transport = options.InsecureTransport ? "tcp" : "tls", insecure = options.InsecureTransport,
+                warning = options.InsecureTransport ? DashboardOptions.InsecureWarning : null,
+            });
         });
         app.MapGet("/api/events", (HttpContext http) => StreamEventsAsync(http, state, app.Lifetime.ApplicationStopping));
         app.MapGet("/metrics", async (CancellationToken ct) =>
@@ -139,6 +153,39 @@ public sealed class DashboardServer : IAsyncDisposable
             var result = await source.ControlAsync(new SweepControl(kind.Value, jobId, workerId), ct);
             return Results.Json(result, Json, statusCode: result.Ok ? 200 : 409);
         });
+    }
+
+    /// <summary>
+    /// Reading a dashboard bound beyond loopback: the token in the <c>X-Dashboard-Token</c> header, the cookie, or
+    /// <c>?token=</c> (which sets the cookie; a page is then reloaded without it, so the address bar and history lose it).
+    /// </summary>
+    private static async Task RequireReadToken(HttpContext http, Func<Task> next, string token)
+    {
+        if (TokenMatches(http.Request.Query["token"].FirstOrDefault(), token))
+        {
+            http.Response.Cookies.Append(DashboardOptions.TokenCookie, token, new CookieOptions
+            {
+                HttpOnly = true, SameSite = SameSiteMode.Strict, Path = "/", IsEssential = true,
+            });
+            var path = http.Request.Path;
+            if (HttpMethods.IsGet(http.Request.Method) && !path.StartsWithSegments("/api") && !path.StartsWithSegments("/metrics"))
+            {
+                http.Response.Redirect(http.Request.PathBase + path);
+                return;
+            }
+            await next();
+            return;
+        }
+        if (TokenMatches(http.Request.Headers[DashboardOptions.TokenHeader].ToString(), token)
+            || TokenMatches(http.Request.Cookies[DashboardOptions.TokenCookie], token))
+        {
+            await next();
+            return;
+        }
+        http.Response.StatusCode = StatusCodes.Status401Unauthorized;
+        http.Response.ContentType = "text/plain; charset=utf-8";
+        await http.Response.WriteAsync("this dashboard listens beyond loopback, so reading it needs its token too: open the URL nnunet printed " +
+                                       $"at start (.../?token=TOKEN), or send the {DashboardOptions.TokenHeader} header\n");
     }
 
     /// <summary>Constant-time comparison of UTF-8 bytes, so response timing does not leak how much of a guess was right.</summary>

@@ -59,9 +59,11 @@ public sealed class JsonStdoutTests : IDisposable
         var coordinator = _cluster.StartApart("coordinator", "992", "-c", "2d", "--folds", "0", "--epochs", "2", "--simulate", "--results", coordinated,
             "--host", "127.0.0.1", "--port", _cluster.Port.ToString(), "--config", _cluster.Hocon, "--linger", "1", "--no-dashboard", "--json");
         await Eventually.Until(() => coordinator.Err.Contains("start workers with") ? "" : null, TimeSpan.FromSeconds(60), () => "coordinator did not start:\n" + coordinator.Err);
-        using (var doc = RunJson(TimeSpan.FromMinutes(1), "sweep-status", "--seed", _cluster.Seed, "--json"))
+        // the coordinator's credential is in its --results; the other verbs are pointed at it
+        string secret = Path.Combine(coordinated, ".nnunet-cluster");
+        using (var doc = RunJson(TimeSpan.FromMinutes(1), "sweep-status", "--seed", _cluster.Seed, "--cluster-secret", secret, "--json"))
             Assert.Equal(1, doc.RootElement.GetProperty("jobs").EnumerateArray().Count(j => j.GetProperty("job_id").GetString()!.StartsWith("2d/", StringComparison.Ordinal)));
-        var worker = _cluster.Worker(50);
+        var worker = _cluster.Worker(50, "--cluster-secret", secret);
         using (var doc = Finish(coordinator, TimeSpan.FromMinutes(2), "nnunet coordinator --json"))
             Assert.Equal("completed", doc.RootElement.GetProperty("status").GetString());
         Assert.True(worker.Process.WaitForExit(TimeSpan.FromSeconds(30)), "worker did not exit:\n" + worker.Text);

@@ -71,6 +71,7 @@ public sealed class SerializerTests : IDisposable
         new SweepView("sweep-1", Definition, SweepStatus.Running, [View], [new WorkerView("w", "n", "cpu", null, null)], [EventView], 1, 0, 5, 99, At),
         new RegisterWorker("w", "n", "cuda:1", "2d/fold_0", 4),
         new WorkerRegistered("w", "sweep-1"),
+        new WorkerRegistrationRefused("w", "held by a live worker of another node"),
         new RequestJob("w"),
         new WorkerAlive("w", "2d/fold_0", 2, JobPhase.Training, 1234, 17, 250),
         new WorkerAlive("w", null, 0, null, 0, 0, 0),

@@ -103,8 +103,9 @@ public sealed class SlurmScriptTests : IDisposable
         // the coordinator's log names the dashboard with its token
         Assert.Matches($@"dashboard: http://127\.0\.0\.2:{dashboardPort}/#token=[0-9a-f]+", output);
         // one worker process per node, each on its node's address, the --config of the coordinator
-        Assert.Matches(@"worker node akka\.tcp://nnunet@127\.0\.0\.2:\d+: 1 worker\(s\) \[cpu\]", output);
-        Assert.Matches(@"worker node akka\.tcp://nnunet@127\.0\.0\.3:\d+: 1 worker\(s\) \[cpu\]", output);
+        // over mutual TLS with the credential the coordinator made in the shared results (the default: no flag in the script)
+        Assert.Matches(@"worker node akka\.ssl\.tcp://nnunet@127\.0\.0\.2:\d+: 1 worker\(s\) \[cpu\]", output);
+        Assert.Matches(@"worker node akka\.ssl\.tcp://nnunet@127\.0\.0\.3:\d+: 1 worker\(s\) \[cpu\]", output);
         Assert.Equal(2, Regex.Count(output, @"sweep \S+ finished \(Completed\); worker exits"));
         _cluster.AssertEachFoldTrainedOnce(["2d/fold_0", "2d/fold_1", "2d/fold_2"]);
     }

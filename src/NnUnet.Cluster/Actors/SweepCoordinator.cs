@@ -311,8 +311,31 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         return SweepView.Build(_state, workers, _recent, DateTime.UtcNow);
     }
 
+    /// <summary>The cluster node an actor lives on (a local actor's address has no host: this node).</summary>
+    private static Address NodeOf(IActorRef actor) =>
+        actor.Path.Address.HasLocalScope ? Akka.Cluster.Cluster.Get(Context.System).SelfAddress : actor.Path.Address;
+
+    /// <summary>True while the node is a member that is not on its way out: its workers still hold their ids and jobs.</summary>
+    private static bool IsLiveMember(Address node)
+    {
+        var cluster = Akka.Cluster.Cluster.Get(Context.System);
+        if (node.Equals(cluster.SelfAddress)) return true;
+        foreach (var m in cluster.State.Members)
+            if (m.Address.Equals(node)) return m.Status is MemberStatus.Up or MemberStatus.WeaklyUp or MemberStatus.Joining;
+        return false;
+    }
+
     private void OnRegister(RegisterWorker r)
     {
+        // a worker id names one worker: another node may not take it over while that worker's node is alive (it would
+        // get its jobs and its reports would count as the other's); the same node may (a restarted worker actor or node)
+        if (_workers.TryGetValue(r.WorkerId, out var holder) && !NodeOf(holder.Ref).Equals(NodeOf(Sender)) && IsLiveMember(NodeOf(holder.Ref)))
+        {
+            var reason = $"worker id {r.WorkerId} is held by a live worker of node {NodeOf(holder.Ref)}; {NodeOf(Sender)} may not register under it";
+            _log.Warning("registration refused: {0}", reason);
+            Sender.Tell(new WorkerRegistrationRefused(r.WorkerId, reason));
+            return;
+        }
         if (_workers.TryGetValue(r.WorkerId, out var old) && !old.Ref.Equals(Sender)) Context.Unwatch(old.Ref);
         _workers[r.WorkerId] = new WorkerEntry(r.WorkerId, Sender, r.Node, r.Device);
         Context.Watch(Sender);
@@ -382,8 +405,32 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         }
     }
 
+    /// <summary>
+    /// Why an operator command from <paramref name="sender"/> is not accepted, or null: only nodes of the coordinator
+    /// or operator role may command (the dashboard runs on a coordinator node and checks its token; <c>nnunet
+    /// sweep-control</c> joins as an operator node); a worker or a client node (<c>sweep-status</c>) may not.
+    /// </summary>
+    private static string? ControlRefusal(IActorRef sender)
+    {
+        var node = NodeOf(sender);
+        var cluster = Akka.Cluster.Cluster.Get(Context.System);
+        if (node.Equals(cluster.SelfAddress)) return null; // this node hosts the coordinator: it has the role
+        foreach (var m in cluster.State.Members)
+            if (m.Address.Equals(node))
+                return m.HasRole("coordinator") || m.HasRole("operator") ? null
+                    : $"commands are accepted only from coordinator nodes (the dashboard, with its token) and operator nodes (nnunet sweep-control); " +
+                      $"{node} has role(s) {string.Join(", ", m.Roles.Order(StringComparer.Ordinal))}";
+        return $"commands are accepted only from coordinator and operator nodes; {node} is not a member of the cluster";
+    }
+
     private void OnControl(SweepControl c)
     {
+        if (ControlRefusal(Sender) is { } refusal)
+        {
+            _log.Warning("{0} {1} refused: {2}", c.Action, c.JobId ?? "", refusal);
+            Sender.Tell(new SweepControlResult(false, refusal));
+            return;
+        }
         try
         {
             var now = DateTime.UtcNow;

@@ -87,6 +87,7 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
     }
 
     private int _unansweredRegistrations;
+    private int _refusedRegistrations;
 
     private void Register()
     {
@@ -100,6 +101,11 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
     private void Registering()
     {
         Receive<RegisterTick>(_ => Register());
+        // it keeps asking (the holder may be gone by then); said once, and again every 15th refusal
+        Receive<WorkerRegistrationRefused>(r =>
+        {
+            if (_refusedRegistrations++ % 15 == 0) _log.Error("worker {0}: the coordinator refused its registration: {1}", _settings.WorkerId, r.Reason);
+        });
         Receive<WorkerRegistered>(_ =>
         {
             Timers.Cancel("register");

@@ -5,13 +5,17 @@ using Akka.Persistence.Sql;
 namespace NnUnet.Cluster.Hosting;
 
 /// <summary>Which kind of node a process is; picks the role file from <c>cluster-config/</c>.</summary>
-public enum NodeKind { Embedded, Coordinator, Worker, Client }
+/// <remarks>Client: a short-lived node that only asks (<c>sweep-status</c>); Operator: one that may also command (<c>sweep-control</c>).</remarks>
+public enum NodeKind { Embedded, Coordinator, Worker, Client, Operator }
 
 /// <summary>Command-line level settings of a node; everything else comes from the HOCON files.</summary>
 /// <param name="Seeds">seed node addresses (<c>akka.tcp://nnunet@host:port</c>); empty = this node starts the cluster.</param>
 /// <param name="ConfigFile">a user HOCON file layered over the built-in ones (e.g. cluster-config/postgres-journal.hocon).</param>
 /// <param name="SqliteJournalPath">the SQLite file of the journal and snapshots (coordinator and embedded nodes).</param>
 /// <param name="ExtraHocon">highest-precedence HOCON (tests tune failure detection with it).</param>
+/// <param name="CredentialFolder">the cluster credential's folder (<see cref="ClusterCredential"/>): mutual TLS with its
+/// certificate pinned, so that only nodes holding it are admitted. Null: plain TCP (<c>--insecure</c>), unless the
+/// configuration file turns TLS on with a certificate of its own (cluster-config/tls.hocon).</param>
 public sealed record NodeOptions(
     NodeKind Kind,
     string Host = "127.0.0.1",
@@ -19,7 +23,8 @@ public sealed record NodeOptions(
     string[]? Seeds = null,
     string? ConfigFile = null,
     string? SqliteJournalPath = null,
-    string? ExtraHocon = null);
+    string? ExtraHocon = null,
+    string? CredentialFolder = null);
 
 /// <summary>Builds a node's configuration from the HOCON files in <c>cluster-config/</c> (embedded into this assembly).</summary>
 public static class ClusterConfig
@@ -51,6 +56,7 @@ public static class ClusterConfig
             NodeKind.Embedded => BuiltInFile("embedded.hocon"),
             NodeKind.Coordinator => BuiltInFile("coordinator.hocon"),
             NodeKind.Worker => BuiltInFile("worker.hocon"),
+            NodeKind.Operator => "akka.cluster.roles = [operator]",
             _ => "akka.cluster.roles = [client]",
         };
         var seeds = string.Join(", ", (options.Seeds ?? []).Select(s => $"\"{s}\""));
@@ -70,6 +76,8 @@ public static class ClusterConfig
                 throw new InvalidDataException($"{options.ConfigFile}: not valid HOCON: {ex.Message}", ex);
             }
         }
+        // below --config: a tls.hocon with a certificate of its own (path or NNUNET_TLS_CERT) takes precedence
+        if (options.CredentialFolder is { } credential) config = config.WithFallback(ConfigurationFactory.ParseString(CredentialHocon(credential)));
         config = config.WithFallback(ConfigurationFactory.ParseString(roleFile))
                        .WithFallback(ConfigurationFactory.ParseString(BuiltInFile("base.hocon")));
         if (config.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl", false))
@@ -85,6 +93,24 @@ public static class ClusterConfig
             .WithFallback(Akka.Cluster.Tools.Singleton.ClusterSingleton.DefaultConfig())
             .WithFallback(Akka.Cluster.Tools.PublishSubscribe.DistributedPubSub.DefaultConfig());
     }
+
+    /// <summary>Mutual TLS with the cluster credential's certificate pinned (read by <see cref="ClusterTls.LoadCertificate"/>).</summary>
+    private static string CredentialHocon(string folder) => $$"""
+        akka.remote.dot-netty.tcp {
+          enable-ssl = true
+          ssl {
+            suppress-validation = false
+            require-mutual-authentication = true
+          }
+        }
+        nnunet.cluster.tls {
+          pin-certificates = on
+          credential-folder = "{{Path.GetFullPath(folder).Replace("\\", "\\\\").Replace("\"", "\\\"")}}"
+        }
+        """;
+
+    /// <summary>True when the node's transport is plain TCP: any process that reaches its port can join (<c>--insecure</c>).</summary>
+    public static bool IsPlainTcp(Config config) => !config.GetBoolean("akka.remote.dot-netty.tcp.enable-ssl", false);
 
     /// <summary><c>akka.tcp://nnunet@h:p</c> as the TLS address <c>akka.ssl.tcp://nnunet@h:p</c> (unchanged when already TLS).</summary>
     public static string ToTlsAddress(string address) =>

@@ -9,6 +9,9 @@ public sealed record RegisterWorker(string WorkerId, string Node, string Device,
 
 public sealed record WorkerRegistered(string WorkerId, string SweepId) : INnUnetMessage;
 
+/// <summary>The coordinator refuses the registration (the worker id is held by a live worker of another node); the worker keeps asking.</summary>
+public sealed record WorkerRegistrationRefused(string WorkerId, string Reason) : INnUnetMessage;
+
 /// <summary>The worker is idle and pulls work.</summary>
 public sealed record RequestJob(string WorkerId) : INnUnetMessage;
 
@@ -56,7 +59,11 @@ public sealed record GetSweepView : INnUnetMessage
 
 public enum SweepControlAction { Pause, Resume, RetryJob, CancelJob, ReleaseWorker }
 
-/// <summary>An operator's action: <paramref name="JobId"/> for retry and cancel, <paramref name="WorkerId"/> for releasing a quarantined worker.</summary>
+/// <summary>
+/// An operator's action: <paramref name="JobId"/> for retry and cancel, <paramref name="WorkerId"/> for releasing a
+/// quarantined worker. Accepted only from a node of the coordinator role (where the dashboard, which checks its token,
+/// runs) or the operator role (<c>nnunet sweep-control</c>).
+/// </summary>
 public sealed record SweepControl(SweepControlAction Action, string? JobId, string? WorkerId = null) : INnUnetMessage;
 
 public sealed record SweepControlResult(bool Ok, string Message) : INnUnetMessage;

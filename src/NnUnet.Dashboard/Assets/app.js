@@ -30,6 +30,13 @@ async function act(action, job, worker) {
   scheduleRefresh(0);
 }
 
+// --insecure: a banner on every page, from /api/cluster
+(async function showSecurity() {
+  const cluster = await getJson("/api/cluster");
+  const el = $("security-warning");
+  if (cluster && cluster.insecure && el) { el.textContent = "WARNING: " + cluster.warning; el.hidden = false; }
+})();
+
 let refreshTimer = null;
 function scheduleRefresh(ms) { if (refreshTimer) return; refreshTimer = setTimeout(() => { refreshTimer = null; refresh(); }, ms); }
 /** GET as JSON; null when the server does not answer (it may have stopped with the sweep's process). */

@@ -63,35 +63,56 @@ public sealed class ProcessCluster : IDisposable
         // the results, when they are shared with it)
         var shared = SharedWithOtherUser ? UnixFileMode.GroupWrite | UnixFileMode.OtherWrite : UnixFileMode.None;
         File.SetUnixFileMode(Root, File.GetUnixFileMode(Root) | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute | shared);
+        // a member of the cluster: it gets its own copy of the coordinator's credential (as an administrator would hand
+        // it to a second account), private to it, once the coordinator has made it
+        var credential = NnUnet.Cluster.Hosting.ClusterCredential.DefaultFolder(Results);
+        Eventually.Until(() => NnUnet.Cluster.Hosting.ClusterCredential.Exists(credential), TimeSpan.FromSeconds(60),
+            () => $"the coordinator made no cluster credential in {credential}").GetAwaiter().GetResult();
+        var copy = Path.Combine(Root, "credential-" + OtherUserName);
+        Directory.CreateDirectory(copy, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        File.Copy(NnUnet.Cluster.Hosting.ClusterCredential.CertificatePath(credential), NnUnet.Cluster.Hosting.ClusterCredential.CertificatePath(copy));
+        using (var chown = Process.Start(new ProcessStartInfo("chown", ["-R", $"{uid}:{gid}", copy]))!) chown.WaitForExit();
         var output = new StringBuilder();
-        return new Running(Launch(["worker", "--seed", Seed, "--cpu", "1", "--config", Hocon, "--simulate", "--sim-epoch-ms", epochMs.ToString(), .. extra],
+        return new Running(Launch(["worker", "--seed", Seed, "--cpu", "1", "--config", Hocon, "--simulate", "--sim-epoch-ms", epochMs.ToString(),
+                "--cluster-secret", copy, .. extra],
             output, output, ["setpriv", "--reuid", uid, "--regid", gid, "--clear-groups", "--"]), output);
     }
 
     public const string OtherUserName = "nnunet-broken";
 
-    /// <summary>The uid and gid of <see cref="OtherUserName"/>, a system user created when absent (the tests run as root, as CI does).</summary>
-    public static (string Uid, string Gid) OtherUser()
+    /// <summary>The uid and gid of <paramref name="name"/> (default <see cref="OtherUserName"/>), a system user created when absent (the tests run as root, as CI does).</summary>
+    public static (string Uid, string Gid) OtherUser(string name = OtherUserName)
     {
         Assert.True(Environment.UserName == "root" || Environment.GetEnvironmentVariable("USER") == "root",
             "this test runs a worker as another Unix user (setpriv) and needs root, as the CI runs the tests");
         if (Id("-u") is null)
         {
-            using var useradd = Process.Start(new ProcessStartInfo("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", OtherUserName])
+            using var useradd = Process.Start(new ProcessStartInfo("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name])
                 { RedirectStandardError = true })!;
             useradd.WaitForExit();
-            Assert.True(useradd.ExitCode is 0 or 9, $"useradd {OtherUserName}: {useradd.StandardError.ReadToEnd()}"); // 9: created meanwhile
+            Assert.True(useradd.ExitCode is 0 or 9, $"useradd {name}: {useradd.StandardError.ReadToEnd()}"); // 9: created meanwhile
         }
-        return (Id("-u") ?? throw new InvalidOperationException($"no user {OtherUserName}"), Id("-g")!);
+        return (Id("-u") ?? throw new InvalidOperationException($"no user {name}"), Id("-g")!);
 
-        static string? Id(string what)
+        string? Id(string what)
         {
-            using var id = Process.Start(new ProcessStartInfo("id", [what, OtherUserName]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            using var id = Process.Start(new ProcessStartInfo("id", [what, name]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
             string text = id.StandardOutput.ReadToEnd().Trim();
             id.WaitForExit();
             return id.ExitCode == 0 ? text : null;
         }
     }
+
+    /// <summary>An nnunet process of <see cref="OutsiderName"/>, a user who is not meant to join, with <paramref name="environment"/> over this cluster's.</summary>
+    public Running StartAsOutsider(IReadOnlyDictionary<string, string> environment, params string[] args)
+    {
+        var (uid, gid) = OtherUser(OutsiderName);
+        var output = new StringBuilder();
+        return new Running(Launch(args, output, output, ["setpriv", "--reuid", uid, "--regid", gid, "--clear-groups", "--"], environment), output);
+    }
+
+    /// <summary>Another Unix user who holds no credential of the cluster (a rogue process on a shared machine).</summary>
+    public const string OutsiderName = "nnunet-outsider";
 
     /// <summary>A process whose stdout and stderr are kept apart (to check what stdout alone holds).</summary>
     public sealed record RunningApart(Process Process, StringBuilder Stdout, StringBuilder Stderr)
@@ -112,7 +133,8 @@ public sealed class ProcessCluster : IDisposable
     /// </summary>
     public bool SharedWithOtherUser { get; init; }
 
-    private Process Launch(string[] args, StringBuilder stdout, StringBuilder stderr, string[]? runAs = null)
+    private Process Launch(string[] args, StringBuilder stdout, StringBuilder stderr, string[]? runAs = null,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         string[] command = [.. runAs ?? [], .. SharedWithOtherUser ? ["sh", "-c", "umask 0; exec \"$0\" \"$@\""] : Array.Empty<string>(), "dotnet"];
         var info = new ProcessStartInfo(command[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -123,6 +145,7 @@ public sealed class ProcessCluster : IDisposable
         info.Environment["nnUNet_results"] = Results;
         info.Environment["nnUNet_preprocessed"] = Path.Combine(Root, "preprocessed");
         info.Environment["nnUNet_raw"] = Raw;
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;
         var process = new Process { StartInfo = info };
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (stdout) stdout.AppendLine(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (stderr) stderr.AppendLine(e.Data); };

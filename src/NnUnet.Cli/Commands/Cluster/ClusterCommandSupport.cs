@@ -205,14 +205,17 @@ internal static class ClusterCommandSupport
     }
 
     /// <summary>
-    /// Joins the cluster briefly as a client node, asks the coordinator (through the singleton proxy, again until it
-    /// answers or <paramref name="timeoutSeconds"/> pass) and leaves. For <c>sweep-status</c> and <c>sweep-control</c>.
+    /// Joins the cluster briefly as a node of <paramref name="kind"/> (client: asks only; operator: may command) with
+    /// the cluster credential, asks the coordinator (through the singleton proxy, again until it answers or
+    /// <c>--timeout</c> passes) and leaves. For <c>sweep-status</c> and <c>sweep-control</c>.
     /// </summary>
-    public static async Task<T> AskCoordinatorAsync<T>(IEnumerable<string> seedOptions, string host, int timeoutSeconds, INnUnetMessage question)
+    public static async Task<T> AskCoordinatorAsync<T>(CoordinatorClientSettings settings, NodeKind kind, INnUnetMessage question, CancellationToken ct)
     {
-        var seeds = SplitList(seedOptions).ToArray();
+        var seeds = SplitList(settings.Seeds).ToArray();
         if (seeds.Length == 0) throw new ArgumentException("--seed is required: the coordinator's address, e.g. akka.tcp://nnunet@HOST:4053");
-        var system = NnUnetClusterHost.StartSystem(ClusterConfig.Build(new NodeOptions(NodeKind.Client, host, 0, seeds)));
+        int timeoutSeconds = settings.TimeoutSeconds;
+        var credential = await ClusterAdmission.ResolveAsync(settings, null, ClusterAdmission.Role.Reads, ct);
+        var system = NnUnetClusterHost.StartSystem(ClusterConfig.Build(new NodeOptions(kind, settings.Host, 0, seeds, CredentialFolder: credential)));
         try
         {
             var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
@@ -220,7 +223,7 @@ internal static class ClusterCommandSupport
             {
                 try
                 {
-                    return await NnUnetClusterHost.CoordinatorProxy(system).Ask<T>(question, TimeSpan.FromSeconds(3));
+                    return await NnUnetClusterHost.CoordinatorProxy(system).Ask<T>(question, TimeSpan.FromSeconds(3), ct);
                 }
                 catch (AskTimeoutException) when (DateTime.UtcNow < deadline) { }
                 catch (AskTimeoutException)

@@ -44,7 +44,8 @@ internal sealed class CoordinatorVerb : AsyncCommand<CoordinatorVerbSettings>
         var host = NodeAddress.Resolve(settings.Host, joinSeeds);
         var self = $"akka.tcp://{ClusterConfig.SystemName}@{host}:{settings.Port}";
         var seeds = joinSeeds.Length > 0 ? joinSeeds : [self];
-        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Coordinator, host, settings.Port, seeds, settings.Config, journal));
+        var credential = await ClusterAdmission.ResolveAsync(settings, resultsRoot, ClusterAdmission.Role.Creates, cancellationToken);
+        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Coordinator, host, settings.Port, seeds, settings.Config, journal, CredentialFolder: credential));
         // before anything is written (journal included): another run's results are never overwritten unasked
         using var locks = SweepResultsProtection.Protect(definition, resultsRoot, settings.PlansFile(definition), settings.Protection, "coordinator");
         // the record of this run's inputs, once it is sure the run may write here

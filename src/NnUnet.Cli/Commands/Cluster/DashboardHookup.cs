@@ -7,7 +7,7 @@ using Spectre.Console.Cli;
 namespace NnUnet.Cli.Commands.Cluster;
 
 /// <summary>The dashboard's options, on every verb that hosts it (<c>sweep</c>, <c>coordinator</c>, <c>demo</c>).</summary>
-internal class DashboardSettings : CommandSettings
+internal class DashboardSettings : ClusterAdmissionSettings
 {
     public const string DefaultEndpoint = "127.0.0.1:5080";
 
@@ -38,7 +38,8 @@ internal static class DashboardHookup
         if (settings.NoDashboard) return null;
         var (host, port) = DashboardOptions.ParseEndpoint(settings.Dashboard);
         var token = string.IsNullOrEmpty(settings.DashboardToken) ? DashboardOptions.NewToken() : settings.DashboardToken;
-        var options = new DashboardOptions(host, port, token, resultsRoot, definition.DatasetName);
+        var options = new DashboardOptions(host, port, token, resultsRoot, definition.DatasetName,
+            InsecureTransport: NnUnet.Cluster.Hosting.ClusterConfig.IsPlainTcp(system.Settings.Config));
         DashboardServer server;
         try
         {
@@ -52,7 +53,7 @@ internal static class DashboardHookup
             return null;
         }
         Console.Error.WriteLine($"dashboard: {server.BrowserUrl}  (actions need token {server.Token})" +
-                                (options.IsLoopback ? "" : "  WARNING: listening beyond loopback"));
+                                (options.IsLoopback ? "" : "  (listening beyond loopback: reading needs the token too)"));
         return server;
     }
 }

@@ -1,5 +1,6 @@
 using System.ComponentModel;
 using System.Text.Json;
+using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Messages;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -50,7 +51,8 @@ internal sealed class SweepControlVerb : AsyncCommand<SweepControlVerbSettings>
         var control = action == SweepControlAction.ReleaseWorker
             ? new SweepControl(action, null, settings.Target)
             : new SweepControl(action, settings.Target);
-        var result = await ClusterCommandSupport.AskCoordinatorAsync<SweepControlResult>(settings.Seeds, settings.Host, settings.TimeoutSeconds, control);
+        // the operator role: the coordinator takes commands from coordinator and operator nodes only (not from workers or sweep-status)
+        var result = await ClusterCommandSupport.AskCoordinatorAsync<SweepControlResult>(settings, NodeKind.Operator, control, cancellationToken);
         if (settings.Json) JsonStdout.Writer.WriteLine(JsonSerializer.Serialize(result, ClusterCommandSupport.JsonOptions));
         else if (result.Ok) Console.WriteLine(result.Message);
         else Console.Error.WriteLine($"error: {settings.Action} refused: {result.Message}");

@@ -1,4 +1,5 @@
 using System.ComponentModel;
+using NnUnet.Cluster.Hosting;
 using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
 using Spectre.Console.Cli;
@@ -6,7 +7,7 @@ using Spectre.Console.Cli;
 namespace NnUnet.Cli.Commands.Cluster;
 
 /// <summary>How a short-lived client node finds the coordinator (<c>sweep-status</c>, <c>sweep-control</c>).</summary>
-internal class CoordinatorClientSettings : CommandSettings
+internal class CoordinatorClientSettings : ClusterAdmissionSettings
 {
     [CommandOption("--seed <ADDRESS>")]
     [Description("a seed node of the cluster, e.g. akka.tcp://nnunet@10.0.0.5:4053")]
@@ -37,7 +38,7 @@ internal sealed class SweepStatusVerb : AsyncCommand<SweepStatusVerbSettings>
     public override async Task<int> ExecuteAsync(CommandContext context, SweepStatusVerbSettings settings, CancellationToken cancellationToken)
     {
         if (settings.Manifest is not null) return SweepManifestPrinter.Print(settings.Manifest, settings.Json);
-        var snapshot = await ClusterCommandSupport.AskCoordinatorAsync<SweepView>(settings.Seeds, settings.Host, settings.TimeoutSeconds, GetSweepView.Instance);
+        var snapshot = await ClusterCommandSupport.AskCoordinatorAsync<SweepView>(settings, NodeKind.Client, GetSweepView.Instance, cancellationToken);
         ClusterCommandSupport.Print(snapshot, settings.Json);
         return NnUnetApp.ExitOk;
     }

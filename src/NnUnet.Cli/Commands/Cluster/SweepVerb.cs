@@ -35,7 +35,9 @@ internal sealed class SweepVerb : AsyncCommand<SweepVerbSettings>
             : ClusterCommandSupport.Devices(settings.Gpus, null, settings.Simulate);
         var backends = TrainingBackends.Resolve(settings.Simulate, settings.SimulatedEpochMs);
         var journal = settings.Journal ?? ResultLayout.DefaultSweepDatabase(resultsRoot, definition.DatasetName);
-        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Embedded, SqliteJournalPath: journal, ConfigFile: settings.Config));
+        // one process, but its port on 127.0.0.1 is open to every local user: admitted like any cluster
+        var credential = await ClusterAdmission.ResolveAsync(settings, resultsRoot, ClusterAdmission.Role.Creates, cancellationToken);
+        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Embedded, SqliteJournalPath: journal, ConfigFile: settings.Config, CredentialFolder: credential));
         // before anything is written (journal included): another run's results are never overwritten unasked
         using var locks = SweepResultsProtection.Protect(definition, resultsRoot, settings.PlansFile(definition), settings.Protection, "sweep");
         // the record of this run's inputs, once it is sure the run may write here

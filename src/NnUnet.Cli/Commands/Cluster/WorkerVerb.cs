@@ -7,7 +7,7 @@ using Spectre.Console.Cli;
 
 namespace NnUnet.Cli.Commands.Cluster;
 
-internal sealed class WorkerVerbSettings : CommandSettings
+internal sealed class WorkerVerbSettings : ClusterAdmissionSettings
 {
     [CommandOption("--seed <ADDRESS>")]
     [Description("seed node(s), e.g. akka.tcp://nnunet@10.0.0.5:4053 (repeat or comma-separate)")]
@@ -32,7 +32,7 @@ internal sealed class WorkerVerbSettings : CommandSettings
     public int Port { get; init; }
 
     [CommandOption("--results <DIR>")]
-    [Description("where this node mounts nnUNet_results, if not at the coordinator's path")]
+    [Description("where this node mounts nnUNet_results, if not at the coordinator's path (its .nnunet-cluster holds the cluster credential)")]
     public string? Results { get; init; }
 
     [CommandOption("--config <FILE>")]
@@ -76,13 +76,24 @@ internal sealed class WorkerVerb : AsyncCommand<WorkerVerbSettings>
     {
         var seeds = ClusterCommandSupport.SplitList(settings.Seeds).ToArray();
         if (seeds.Length == 0) throw new ArgumentException("--seed is required: the coordinator's address, e.g. akka.tcp://nnunet@HOST:4053");
+        // said before anything else (waiting for a cluster credential that no coordinator will make, for one)
+        var ownAddress = $"akka.tcp://{ClusterConfig.SystemName}@{settings.Host}:{settings.Port}";
+        if (settings.Port != 0 && seeds.FirstOrDefault(seed => ClusterConfig.ToTlsAddress(seed).TrimEnd('/') == ClusterConfig.ToTlsAddress(ownAddress)) is { } ownSeed)
+        {
+            Console.Error.WriteLine(OwnSeedError(ownSeed));
+            return NnUnetApp.ExitProblems;
+        }
         var devices = ClusterCommandSupport.Devices(settings.Gpus, settings.Cpu, settings.Simulate);
         var backends = TrainingBackends.Resolve(settings.Simulate, settings.SimulatedEpochMs,
             settings.SimulatedStall is null ? null : SimulatedStalls.Parse(settings.SimulatedStall));
-        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Worker, NodeAddress.Resolve(settings.Host, seeds), settings.Port, seeds, settings.Config));
         using var cts = ClusterCommandSupport.CancelOnCtrlC(cancellationToken);
-
         var results = settings.Results is null ? null : Path.GetFullPath(settings.Results);
+        string? credential;
+        try { credential = await ClusterAdmission.ResolveAsync(settings, results, ClusterAdmission.Role.WaitsFor, cts.Token); }
+        catch (OperationCanceledException) { return NnUnetApp.ExitInterrupted; }
+        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Worker, NodeAddress.Resolve(settings.Host, seeds), settings.Port, seeds, settings.Config,
+            CredentialFolder: credential));
+
         var cancelled = Task.Delay(Timeout.Infinite, cts.Token).ContinueWith(_ => { }, TaskScheduler.Default);
         // one per device, for the life of the process: a job keeps running when this node is removed (the coordinator
         // crashed) and the next node's worker re-attaches to it
@@ -94,12 +105,13 @@ internal sealed class WorkerVerb : AsyncCommand<WorkerVerbSettings>
         {
             var system = NnUnetClusterHost.StartSystem(config);
             var self = Akka.Cluster.Cluster.Get(system).SelfAddress.ToString();
-            if (seeds.Contains(self, StringComparer.Ordinal))
+            // with TLS the node's own address is akka.ssl.tcp:// while seeds may be written akka.tcp://
+            if (seeds.Any(seed => ClusterConfig.ToTlsAddress(seed) == ClusterConfig.ToTlsAddress(self)))
             {
                 // A worker that is its own seed forms a cluster without a coordinator and waits forever (seen when the
                 // coordinator's port was taken by this node's port 0 before the coordinator bound it).
                 await ClusterCommandSupport.ShutdownAsync(system);
-                Console.Error.WriteLine($"error: seed {self} is this worker node's own address; a worker joins a coordinator, it cannot start a cluster alone (is the coordinator running on that port?)");
+                Console.Error.WriteLine(OwnSeedError(self));
                 return NnUnetApp.ExitProblems;
             }
             // with --stay the node never exits on a sweep's end
@@ -141,4 +153,7 @@ internal sealed class WorkerVerb : AsyncCommand<WorkerVerbSettings>
             return NnUnetApp.ExitOk;
         }
     }
+
+    private static string OwnSeedError(string seed) =>
+        $"error: seed {seed} is this worker node's own address; a worker joins a coordinator, it cannot start a cluster alone (is the coordinator running on that port?)";
 }

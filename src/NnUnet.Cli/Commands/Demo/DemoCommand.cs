@@ -81,7 +81,7 @@ internal sealed class DemoCommand : Command<DemoCommand.Settings>
         }
 
         var plans = Prepare(dataset, profile, Step);
-        int sweepExit = NnUnetApp.Run([.. SweepArguments(plans, epochs, iters, settings.Workers, settings.Folds), .. settings.ToArguments()]);
+        int sweepExit = NnUnetApp.Run([.. SweepArguments(plans, epochs, iters, settings.Workers, settings.Folds), .. settings.ToArguments(), .. settings.AdmissionArguments()]);
         // refused before it started (e.g. results of another budget in the same folder): the sweep said why and how on
         if (sweepExit is NnUnetApp.ExitInterrupted or NnUnetApp.ExitBadInput) return sweepExit;
         if (sweepExit != 0) throw new InvalidOperationException($"the sweep ended with exit code {sweepExit}; re-run nnunet demo to resume it");
