@@ -10,13 +10,26 @@ public static class JobOutputs
         ResultLayout.FoldFolder(spec.ResultsRoot, spec.DatasetName, spec.TrainerName, spec.PlansName,
             spec.Configuration ?? throw new ArgumentException($"job {spec.JobId} has no configuration"), spec.Fold);
 
-    /// <summary>A job's output: the fold's validation summary, the selection's inference information, the test-set prediction folder.</summary>
+    /// <summary>
+    /// A job's output, the file whose existence completes it: the fold's validation summary, the selection's inference
+    /// information, a shard's marker, the prediction's manifest (written last by the merge job); for the one prediction
+    /// job of a journal written before shards, the prediction folder.
+    /// </summary>
     public static string OutputPath(JobSpec spec) => spec.Kind switch
     {
         JobKind.Train => ResultLayout.ValidationSummary(FoldFolder(spec)),
         JobKind.Select => ResultLayout.InferenceInformation(ResultLayout.DatasetFolder(spec.ResultsRoot, spec.DatasetName)),
-        _ => ResultLayout.TestPredictions(ResultLayout.DatasetFolder(spec.ResultsRoot, spec.DatasetName)),
+        JobKind.PredictShard => PredictionRecords.ShardMarkerPath(PredictionFolder(spec), spec.Fold, spec.PredictShards),
+        _ when IsLegacyPrediction(spec) => PredictionFolder(spec),
+        _ => PredictionRecords.Manifest(PredictionFolder(spec)),
     };
+
+    /// <summary>Where a prediction job writes its cases: the submission's output folder, or the sweep's <c>predictions_imagesTs</c>.</summary>
+    public static string PredictionFolder(JobSpec spec) =>
+        spec.Prediction?.OutputFolder ?? ResultLayout.TestPredictions(ResultLayout.DatasetFolder(spec.ResultsRoot, spec.DatasetName));
+
+    /// <summary>The one prediction job of a sweep journaled before shards: complete when its folder exists, as then.</summary>
+    public static bool IsLegacyPrediction(JobSpec spec) => spec is { Kind: JobKind.Predict, PredictShards: 0, Prediction: null };
 }
 
 /// <summary>The coordinator's view of shared storage: does a job's output really exist before its completion is accepted?</summary>
@@ -43,7 +56,7 @@ public sealed class FileResultStore : IResultStore
     {
         if (MissingOutputs(spec) is not null) return false;
         var output = JobOutputs.OutputPath(spec);
-        var written = spec.Kind == JobKind.Predict ? Directory.GetLastWriteTimeUtc(output) : File.GetLastWriteTimeUtc(output);
+        var written = JobOutputs.IsLegacyPrediction(spec) ? Directory.GetLastWriteTimeUtc(output) : File.GetLastWriteTimeUtc(output);
         return written >= sinceUtc - TimestampTolerance;
     }
 
@@ -60,15 +73,15 @@ public sealed class FileResultStore : IResultStore
                 if (!File.Exists(final)) return $"{final} does not exist";
                 return null;
             }
-            case JobKind.Select:
+            case JobKind.Predict when JobOutputs.IsLegacyPrediction(spec):
             {
                 var path = JobOutputs.OutputPath(spec);
-                return File.Exists(path) ? null : $"{path} does not exist";
+                return Directory.Exists(path) ? null : $"{path} does not exist";
             }
             default:
             {
                 var path = JobOutputs.OutputPath(spec);
-                return Directory.Exists(path) ? null : $"{path} does not exist";
+                return File.Exists(path) ? null : $"{path} does not exist";
             }
         }
     }

@@ -194,8 +194,14 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
         }
         else
         {
-            Directory.CreateDirectory(output);
-            AtomicFile.WriteAllText(Path.Combine(output, "simulated.json"), "{\"simulated\": true}");
+            // no cases: the stand-in marks the folder, and writes the shard's marker or the merge's manifest as the real one does
+            var folder = JobOutputs.PredictionFolder(spec);
+            Directory.CreateDirectory(folder);
+            AtomicFile.WriteAllText(Path.Combine(folder, "simulated.json"), "{\"simulated\": true}");
+            if (spec.Kind == JobKind.PredictShard)
+                PredictionRecords.WriteShardMarker(folder, new ShardMarker(spec.Fold, spec.PredictShards, "simulated", [], DateTime.UtcNow, device));
+            else if (!JobOutputs.IsLegacyPrediction(spec))
+                PredictionRecords.WriteManifest(folder, new PredictionManifest("simulated", "simulated", "", spec.PredictShards, [], [], DateTime.UtcNow));
         }
         progress.ReportStep(spec.Kind == JobKind.Select ? JobPhase.Selecting : JobPhase.Predicting, 1, 1);
         progress.ReportEpoch(new EpochMetrics(1, 1, 0, 0, 0, 0, clock.Elapsed.TotalSeconds));

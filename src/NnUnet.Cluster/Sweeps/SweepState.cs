@@ -3,7 +3,8 @@ using NnUnet.Cluster.Messages;
 namespace NnUnet.Cluster.Sweeps;
 
 /// <summary>Persisted snapshot of a sweep's ledger (the coordinator saves one every N events).</summary>
-public sealed record SweepStateSnapshot(SweepDefinition? Definition, JobRecord[] Jobs, bool Paused, ConfigurationTiming[] Timings) : INnUnetMessage;
+public sealed record SweepStateSnapshot(SweepDefinition? Definition, JobRecord[] Jobs, bool Paused, ConfigurationTiming[] Timings,
+    PredictionRequest[]? Submissions = null) : INnUnetMessage;
 
 /// <summary>
 /// The sweep's rules, free of actors and I/O, in three parts: the <see cref="Ledger"/> (the fold of the events, its
@@ -78,6 +79,7 @@ public sealed class SweepState
             RetryJob c => Retry(c),
             CancelJob c => Cancel(c),
             RedoJobsWithoutResults c => RedoJobsWithoutResults(c),
+            SubmitPredictionJobs c => SubmitPrediction(c),
             _ => throw new ArgumentException($"unknown sweep command {command.GetType().Name}"),
         };
     }
@@ -190,6 +192,27 @@ public sealed class SweepState
         return events;
     }
 
+    private IReadOnlyList<ISweepEvent> SubmitPrediction(SubmitPredictionJobs submit)
+    {
+        var request = submit.Request;
+        if (request.Shards < 1) throw new ArgumentException($"a prediction needs at least one shard, got {request.Shards}");
+        if (!Ledger.Submissions.ContainsKey(request.SubmissionId)) return [new PredictionSubmitted(request, submit.At)];
+        var events = new List<ISweepEvent>();
+        foreach (var id in SubmissionJobIds(request.SubmissionId))
+            if (Job(id).Status is JobStatus.Failed or JobStatus.Cancelled) events.Add(new JobRetried(id, submit.At));
+        return events;
+    }
+
+    /// <summary>The jobs of a submission (its shards as the journal recorded them, then its merge job), in grid order.</summary>
+    public IReadOnlyList<string> SubmissionJobIds(string submissionId)
+    {
+        var request = Ledger.Submissions[submissionId];
+        var ids = new List<string>(request.Shards + 1);
+        for (int k = 0; k < request.Shards; k++) ids.Add(JobRecord.PredictShardJobId(submissionId, k));
+        ids.Add(JobRecord.PredictMergeJobId(submissionId));
+        return ids;
+    }
+
     private IReadOnlyList<ISweepEvent> Cancel(CancelJob cancel)
     {
         var job = Job(cancel.JobId);
@@ -228,8 +251,10 @@ public sealed class SweepState
         var job = Job(jobId);
         // only the final stages need the whole grid; a training job's message stays small however large the sweep
         bool final = job.Kind != JobKind.Train;
+        var submission = job.Submission is { } id ? Ledger.Submissions[id] : null;
+        int shards = submission?.Shards ?? (job.Kind is JobKind.Predict or JobKind.PredictShard ? d.PredictShards : 0);
         return new JobSpec(d.SweepId, job.JobId, job.Attempt, job.Kind, d.DatasetName, d.PlansName, d.TrainerName, job.Configuration,
             job.Fold, d.Epochs, job.ResumeFromCheckpoint, resultsRoot, final ? d.Configurations : [], final ? d.Folds : [],
-            d.TrainingItersPerEpoch, d.TrainingValIters);
+            d.TrainingItersPerEpoch, d.TrainingValIters, shards, submission);
     }
 }
