@@ -201,7 +201,7 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
             if (spec.Kind == JobKind.PredictShard)
                 PredictionRecords.WriteShardMarker(folder, new ShardMarker(spec.Fold, spec.PredictShards, "simulated", [], DateTime.UtcNow, device));
             else if (!JobOutputs.IsLegacyPrediction(spec))
-                PredictionRecords.WriteManifest(folder, new PredictionManifest("simulated", "simulated", "", spec.PredictShards, [], [], DateTime.UtcNow));
+                PredictionRecords.WriteManifest(folder, new PredictionManifest("simulated", "simulated", "", [], [], DateTime.UtcNow));
         }
         progress.ReportStep(spec.Kind == JobKind.Select ? JobPhase.Selecting : JobPhase.Predicting, 1, 1);
         progress.ReportEpoch(new EpochMetrics(1, 1, 0, 0, 0, 0, clock.Elapsed.TotalSeconds));

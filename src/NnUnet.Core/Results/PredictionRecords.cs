@@ -22,7 +22,7 @@ public sealed record ShardMarker(int Shard, int Shards, string ModelKey, string[
 /// The single definition of "prediction complete": written last, by the merge job (or the local predictor asked
 /// for it), after every case of the input folder was checked to have a valid receipt.
 /// </summary>
-public sealed record PredictionManifest(string ModelKey, string Model, string InputFolder, int Shards, string[] Cases,
+public sealed record PredictionManifest(string ModelKey, string Model, string InputFolder, string[] Cases,
     Dictionary<string, PredictedFile[]> Files, DateTime CompletedAt);
 
 /// <summary>

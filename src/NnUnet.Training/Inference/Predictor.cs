@@ -170,7 +170,7 @@ public static class Predictor
         results.AddRange(invalid);
         foreach (var rawCase in cases) results.Add(byId[rawCase.Id]);
         var run = new PredictionRun(modelName, modelFolders, folds, postprocessingSource, steps, results) { ModelKey = modelKey };
-        if (options.WriteManifest && run.Failed == 0) WriteManifest(run, inputFolder, outputFolder, options.Shards);
+        if (options.WriteManifest && run.Failed == 0) WriteManifest(run, inputFolder, outputFolder);
         return run;
     }
 
@@ -248,7 +248,7 @@ public static class Predictor
     /// The merge step: every case of the input must have a valid receipt now (the shards wrote them; a case that has
     /// none was not written completely and fails the merge, naming it); then <c>prediction_manifest.json</c>, last.
     /// </summary>
-    private static void WriteManifest(PredictionRun run, string inputFolder, string outputFolder, int shards)
+    private static void WriteManifest(PredictionRun run, string inputFolder, string outputFolder)
     {
         var files = new Dictionary<string, PredictedFile[]>(StringComparer.Ordinal);
         var missing = new List<string>();
@@ -261,7 +261,7 @@ public static class Predictor
             throw new InvalidDataException($"{outputFolder}: {missing.Count} case(s) not written completely, no manifest written: {string.Join(", ", missing)}");
         var ids = new List<string>(files.Keys);
         ids.Sort(StringComparer.Ordinal);
-        PredictionRecords.WriteManifest(outputFolder, new PredictionManifest(run.ModelKey, run.Model, Path.GetFullPath(inputFolder), shards,
+        PredictionRecords.WriteManifest(outputFolder, new PredictionManifest(run.ModelKey, run.Model, Path.GetFullPath(inputFolder),
             ids.ToArray(), files, DateTime.UtcNow));
     }
 

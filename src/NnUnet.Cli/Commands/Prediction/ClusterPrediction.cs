@@ -25,7 +25,9 @@ internal static class ClusterPrediction
     {
         var seeds = ClusterCommandSupport.SplitList(settings.Cluster!).ToArray();
         var request = Request(settings);
-        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Client, settings.Host, 0, seeds));
+        // Akka's CLR exit hook leaves the cluster on Ctrl-C (SIGINT): this node must stay to cancel its jobs first
+        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Client, settings.Host, 0, seeds,
+            ExtraHocon: "akka.coordinated-shutdown.run-by-clr-shutdown-hook = off"));
         using var cts = ClusterCommandSupport.CancelOnCtrlC(outer);
         var system = NnUnetClusterHost.StartSystem(config);
         try
@@ -139,8 +141,16 @@ internal static class ClusterPrediction
         // Ctrl-C: stop the submission's jobs (their finished cases stay; a re-run retries the jobs and skips them)
         foreach (var id in submission.JobIds)
         {
-            try { await NnUnetClusterHost.CoordinatorProxy(system).Ask<SweepControlResult>(new SweepControl(SweepControlAction.CancelJob, id), AskTimeout, CancellationToken.None); }
-            catch (AskTimeoutException) { }
+            try
+            {
+                var result = await NnUnetClusterHost.CoordinatorProxy(system).Ask<SweepControlResult>(new SweepControl(SweepControlAction.CancelJob, id),
+                    AskTimeout, CancellationToken.None);
+                Console.Error.WriteLine($"{id}: {result.Message}");
+            }
+            catch (AskTimeoutException)
+            {
+                Console.Error.WriteLine($"{id}: the coordinator did not answer the cancel within {AskTimeout.TotalSeconds:F0} s");
+            }
         }
         Console.Error.WriteLine($"stopped: the jobs of {submission.SubmissionId} are cancelled; the cases written stay, run the same command again to resume");
         return NnUnetApp.ExitInterrupted;
