@@ -119,7 +119,7 @@ public sealed class ClusterPredictionTests : IDisposable
     /// <summary>The single-worker output: the same predictor on one CPU, locally.</summary>
     private string Reference()
     {
-        string reference = Path.Combine(_fx.Root, "reference");
+        string reference = Path.Combine(_fx.Root, "reference-" + Guid.NewGuid().ToString("N"));
         var run = Predictor.PredictFolder(_fx.Paths, _fx.Input, reference, new PredictionOptions { ModelFolder = _model, Folds = [0], Device = "cpu" });
         Assert.Equal(0, run.Failed);
         return reference;
