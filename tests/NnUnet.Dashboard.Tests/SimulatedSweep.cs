@@ -28,7 +28,7 @@ internal sealed class SimulatedSweep : IAsyncDisposable
         Definition = definition;
         var journal = ResultLayout.DefaultSweepDatabase(ResultsRoot, definition.DatasetName);
         var config = ClusterConfig.Build(new NodeOptions(NodeKind.Embedded, SqliteJournalPath: journal,
-            ExtraHocon: "akka.loglevel = WARNING\nnnunet.cluster.progress-persist-interval = 5s"));
+            ExtraHocon: "akka.loglevel = WARNING\nnnunet.cluster.progress-persist-interval = 5s\nnnunet.cluster.liveness-interval = 200ms"));
         System = NnUnetClusterHost.StartSystem(config);
         NnUnetClusterHost.StartCoordinator(System, NnUnetClusterHost.CoordinatorSettingsFrom(System.Settings.Config, definition, ResultsRoot));
     }
@@ -38,9 +38,10 @@ internal sealed class SimulatedSweep : IAsyncDisposable
     /// test calls <see cref="StartWorkers"/> when it is ready for jobs to run (e.g. after pausing the sweep).
     /// </summary>
     public static async Task<SimulatedSweep> StartAsync(string[] configurations, int[] folds, int epochs, TimeSpan epoch, int workers,
-        bool deferWorkers = false)
+        bool deferWorkers = false, int predictShards = 0)
     {
-        var sweep = new SimulatedSweep(SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", configurations, folds, epochs),
+        var sweep = new SimulatedSweep(SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", configurations, folds, epochs,
+                predictTest: predictShards > 0, predictShards: Math.Max(1, predictShards)),
             epoch, workers);
         sweep.Server = await DashboardServer.StartAsync(new DashboardOptions(DashboardOptions.DefaultHost, 0, Token, sweep.ResultsRoot),
             new AkkaDashboardSource(sweep.System));

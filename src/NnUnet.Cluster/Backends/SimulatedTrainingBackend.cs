@@ -177,6 +177,8 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
         if (options.FailAt(spec, 0) is { } error) throw new InvalidOperationException(error);
         var clock = Stopwatch.StartNew();
         var duration = options.EpochDuration(spec);
+        var phase = spec.Kind == JobKind.Select ? JobPhase.Selecting : JobPhase.Predicting;
+        progress.ReportStep(phase, 0, 1);
         if (duration > TimeSpan.Zero) await Task.Delay(duration, ct);
         var output = JobOutputs.OutputPath(spec);
         if (spec.Kind == JobKind.Select)
@@ -203,7 +205,7 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
             else if (!JobOutputs.IsLegacyPrediction(spec))
                 PredictionRecords.WriteManifest(folder, new PredictionManifest("simulated", "simulated", "", [], [], DateTime.UtcNow));
         }
-        progress.ReportStep(spec.Kind == JobKind.Select ? JobPhase.Selecting : JobPhase.Predicting, 1, 1);
+        progress.ReportStep(phase, 1, 1);
         progress.ReportEpoch(new EpochMetrics(1, 1, 0, 0, 0, 0, clock.Elapsed.TotalSeconds));
         options.Log.Add(new(spec.JobId, spec.Attempt, device, 0, true, false, null));
         return new JobOutcome(output, new Dictionary<string, double>());

@@ -74,12 +74,18 @@ function waitingFor(j) {
   const groups = [...new Set(open.map((d) => d.split("/")[0]))];
   return `<div class="waiting-for">for ${open.length} of ${deps.length}: ${esc(groups.join(", "))}</div>`;
 }
+// a final stage's progress within its phase (a prediction shard: cases written of its cases), from the worker's liveness report
+function phaseHtml(j) {
+  if (j.status !== "Running" || !j.phase || !(j.phaseTotal > 0)) return "";
+  const pct = Math.round(100 * j.phaseDone / j.phaseTotal);
+  return `<span class="phase">${esc(j.phase.toLowerCase())} ${j.phaseDone}/${j.phaseTotal}</span><div class="bar"><i style="width:${pct}%"></i></div>`;
+}
 function cellHtml(j) {
   const st = j.status.toLowerCase();
   const pct = j.totalEpochs > 0 ? Math.round(100 * j.epoch / j.totalEpochs) : 0;
   return `<a href="/jobs/${esc(j.jobId)}"><span class="state">${esc(st)}</span>${waitingFor(j)}` +
     (j.kind === "Train" ? ` ${j.epoch}/${j.totalEpochs}<div class="bar"><i style="width:${pct}%"></i></div>` +
-      `Dice ${fmt(j.lastPseudoDice)} · best EMA ${fmt(j.bestEmaPseudoDice)}<br>` : ` ${esc(j.jobId)}<br>`) +
+      `Dice ${fmt(j.lastPseudoDice)} · best EMA ${fmt(j.bestEmaPseudoDice)}<br>` : ` ${esc(j.jobId)}<br>` + phaseHtml(j)) +
     `ETA ${duration(j.etaSeconds)}` + (j.workerId ? `<br><small>${esc(j.workerId)}</small>` : "") +
     (j.lastError ? `<br><small title="${esc(j.lastError)}">${esc(j.lastError).slice(0, 60)}</small>` : "") + `</a>`;
 }
@@ -147,7 +153,7 @@ function renderSelection(sel) {
 function onGridChange(ch) {
   if (ch.job && !setCell(ch.job)) scheduleRefresh(0);
   const li = document.createElement("li"); li.textContent = `${new Date(ch.event.at).toLocaleTimeString()} ${ch.event.text}`;
-  if (ch.event.kind !== "progress") $("events").prepend(li);
+  if (ch.event.kind !== "progress" && ch.event.kind !== "alive") $("events").prepend(li);
   if (sweep) { sweep.status = ch.status; $("sweep-status").textContent = ch.status; }
   setOver(ch.status);
   if (over) $("sweep-eta-part").hidden = true;
