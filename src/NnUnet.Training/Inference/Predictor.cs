@@ -133,9 +133,9 @@ public static class Predictor
         var steps = new List<string>();
         foreach (var step in postprocessing.Steps) steps.Add(step.Description);
         // dataset.json of the first model names the channels and the file ending; the networks load only when a case needs them
-        string datasetPath = Path.Combine(modelFolders[0], DatasetJson.FileName);
-        if (!File.Exists(datasetPath)) throw new FileNotFoundException($"{datasetPath} is missing (the trainer copies dataset.json into the model folder)", datasetPath);
-        var dataset = DatasetJson.Load(datasetPath);
+        foreach (string folder in modelFolders)
+            if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"model folder {folder} does not exist (train the configuration first)");
+        var dataset = DatasetJson.Load(PredictorModel.ModelFiles(modelFolders[0]).Dataset);
         string modelKey = ModelKey(modelFolders, folds, options, postprocessingSource);
         Directory.CreateDirectory(outputFolder);
         var allCases = ListInputCases(inputFolder, dataset, out var invalid);
