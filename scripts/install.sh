@@ -79,7 +79,7 @@ else
   # what an administrator needs next to the program: the HOCON examples (--config) and the SLURM script
   mkdir -p "$stage/cluster-config" "$stage/slurm"
   cp "$repo"/cluster-config/*.hocon "$stage/cluster-config/"
-  cp "$repo"/scripts/slurm/*.sbatch "$stage/slurm/"
+  cp "$repo"/scripts/slurm/*.sbatch "$repo"/scripts/slurm/*.sh "$stage/slurm/"
   cat >"$stage/RELEASE" <<EOF
 name=$name
 version=$version

@@ -52,6 +52,8 @@ public sealed class DemoProcessTests : IDisposable
         using (var best = JsonDocument.Parse(File.ReadAllText(Path.Combine(results, "best_configuration.json"))))
             Assert.True(best.RootElement.GetProperty("candidates").GetArrayLength() >= 3); // 2d, 3d_lowres, 3d_fullres and pair ensembles
         Assert.Equal(5, Directory.GetFiles(Path.Combine(results, "predictions_imagesTs"), "*.nii.gz").Length);
+        // the prediction's completion marker, written last by the real predict job: every case with its size
+        Assert.Null(NnUnet.Core.Results.PredictionManifest.Missing(Path.Combine(results, "predictions_imagesTs")));
         var logs = Directory.GetFiles(results, "training_log.txt", SearchOption.AllDirectories);
         Assert.True(logs.Length >= 6, $"{logs.Length} training logs: " + string.Join(", ", logs));
         var written = logs.ToDictionary(l => l, File.GetLastWriteTimeUtc);

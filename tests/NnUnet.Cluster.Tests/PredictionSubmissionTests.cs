@@ -51,7 +51,7 @@ public sealed class PredictionSubmissionTests : IDisposable
             Assert.Equal(SweepStatus.Completed, view.Status);
             // the three shards ran side by side, on three different workers
             Assert.Equal(3, _cluster.Log.Runs.Where(r => r.Completed && r.JobId.Contains("/shard_", StringComparison.Ordinal)).Select(r => r.Device).Distinct().Count());
-            Assert.True(File.Exists(PredictionRecords.Manifest(output)));
+            Assert.True(PredictionManifest.Missing(output) is null);
             for (int k = 0; k < 3; k++) Assert.True(File.Exists(PredictionRecords.ShardMarkerPath(output, k, 3)));
 
             // the same submission again: nothing new
@@ -69,7 +69,7 @@ public sealed class PredictionSubmissionTests : IDisposable
             var retried = await proxy.Ask<PredictionSubmissionResult>(new SubmitPrediction(Request(other, 2)), TimeSpan.FromSeconds(5));
             Assert.Equal("submitted before: 1 failed or cancelled job(s) retried", retried.Message);
             await LocalCluster.WaitUntil(client, v => v.Status == SweepStatus.Completed, TimeSpan.FromSeconds(60), "the retried merge did not complete");
-            Assert.True(File.Exists(PredictionRecords.Manifest(other)));
+            Assert.True(PredictionManifest.Missing(other) is null);
         }
         finally { await client.Terminate(); }
     }

@@ -167,4 +167,29 @@ public class SweepPartsTests
         Assert.Equal(T0.AddSeconds(30), ledger.EarliestHoldEnd());
         Assert.Equal("2d/fold_0", policy.NextJob(T0.AddSeconds(30))!.JobId);
     }
+
+    [Fact]
+    public void Policy_WhyIdle_NamesTheConfigurationsThatWait_AndTheJobsTheyWaitFor()
+    {
+        var ledger = Ledger(Def(["3d_lowres", "3d_cascade_fullres"], [0, 1, 2]),
+            Assigned("3d_lowres/fold_0", "w0"), Assigned("3d_lowres/fold_1", "w1"), Assigned("3d_lowres/fold_2", "w2"), Completed("3d_lowres/fold_1"));
+        var policy = new DispatchPolicy(ledger, new DurationModel(ledger));
+        Assert.Null(policy.NextJob(T0));
+        // 3 cascade folds and the selection wait; fold 1 completed, so it is not waited for
+        Assert.Equal("3d_cascade_fullres, select wait for 3d_lowres/fold_0, 3d_lowres/fold_2", policy.WhyIdle(T0));
+
+        ledger.Apply(new SweepPaused(T0));
+        Assert.Equal("the sweep is paused", policy.WhyIdle(T0));
+        ledger.Apply(new SweepResumed(T0));
+        foreach (var job in new[] { "3d_lowres/fold_0", "3d_lowres/fold_2" }) ledger.Apply(Completed(job));
+        foreach (var job in new[] { "3d_cascade_fullres/fold_0", "3d_cascade_fullres/fold_1", "3d_cascade_fullres/fold_2" })
+        {
+            ledger.Apply(Assigned(job, "w" + job[^1]));
+            ledger.Apply(Completed(job));
+        }
+        ledger.Apply(Assigned("select", "w0"));
+        ledger.Apply(Completed("select"));
+        // nothing pending any more: nothing to explain
+        Assert.Null(policy.WhyIdle(T0));
+    }
 }

@@ -432,7 +432,7 @@ public class SweepStateTests
         foreach (var a in shards) Complete(state, a);
         var merge = Assign(state, "w3")!;
         Assert.Equal("predict", merge.JobId);
-        Assert.EndsWith("prediction_manifest.json", NnUnet.Cluster.Backends.JobOutputs.OutputPath(state.BuildSpec("predict", "/results")));
+        Assert.EndsWith("prediction_manifest.json", NnUnet.Cluster.Backends.JobOutputs.CompletionMarker(state.BuildSpec("predict", "/results")));
         Complete(state, merge);
         Assert.True(state.AllCompleted);
     }
@@ -452,7 +452,7 @@ public class SweepStateTests
         Assert.Equal(["2d/fold_0", "select", "predict"], state.JobOrder);
         Assert.Equal(["select"], state.Job("predict").DependsOn);
         var spec = state.BuildSpec("predict", "/results");
-        Assert.True(NnUnet.Cluster.Backends.JobOutputs.IsLegacyPrediction(spec));
+        Assert.Equal((JobKind.Predict, 0), (spec.Kind, spec.PredictShards));  // a merge job without shards: it predicts every case
         Assert.Equal(Path.Combine("/results", "Dataset004_Hippocampus", "predictions_imagesTs"), NnUnet.Cluster.Backends.JobOutputs.OutputPath(spec));
         // the same sweep started again by today's CLI (which would split into shards) keeps the journal's grid
         Assert.Empty(state.Decide(new DefineSweep(Def(["2d"], [0], predict: true), T0)));

@@ -121,8 +121,8 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
         if (!Directory.Exists(input)) throw new DirectoryNotFoundException($"{input}: no such input folder to predict");
         string output = JobOutputs.PredictionFolder(spec);
         bool shard = spec.Kind == JobKind.PredictShard;
-        // a shard writes cases: until the merge has checked them all again, the folder is not complete
-        if (shard) PredictionRecords.RemoveManifest(output);
+        // the completion marker goes first and comes back last (the merge writes it): a folder being written is never complete
+        PredictionManifest.Invalidate(output);
         var run = Predictor.PredictFolder(paths, input, output, options with
         {
             Device = device,

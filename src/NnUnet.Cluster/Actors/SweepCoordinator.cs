@@ -45,6 +45,12 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
     private sealed class LeaseTick : INoSerializationVerificationNeeded { public static readonly LeaseTick Instance = new(); }
     private sealed class HoldOver : INoSerializationVerificationNeeded { public static readonly HoldOver Instance = new(); }
 
+    // the answers of the storage checks, which run off this actor's thread (a stat on a slow NFS mount must not stall it)
+    private sealed record CompletionChecked(JobFinishedReport Report, IActorRef Worker, string? Missing) : INoSerializationVerificationNeeded;
+    private sealed record LostWorkerChecked(string WorkerId, string Reason, string JobId, int Attempt, string Output, bool Finished) : INoSerializationVerificationNeeded;
+    private sealed record RecoveryChecked(List<(string JobId, int Attempt, string Output)> Finished, Dictionary<string, string> Missing, string? Error = null)
+        : INoSerializationVerificationNeeded;
+
     /// <summary>Hand-over/termination message of the singleton: stop after the journal has every event written so far.</summary>
     public sealed class Stop : INoSerializationVerificationNeeded { public static readonly Stop Instance = new(); }
 
@@ -59,6 +65,10 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
     private int _eventsSinceSnapshot;
     private bool _finishedPublished;
     private IActorRef? _mediator;
+    // jobs whose end is being checked on storage (attempt by job id): a liveness report or lease in the meantime does not re-queue them
+    private readonly Dictionary<string, int> _checkingEnd = new(StringComparer.Ordinal);
+    // after a restart, until storage says which attempts finished during the outage and which results are gone: no dispatch
+    private bool _recoveryCheckPending;
 
     public override string PersistenceId { get; }
     public ITimerScheduler Timers { get; set; } = null!;
@@ -87,8 +97,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             _log.Info("sweep {0}: recovered, {1} jobs", settings.Definition.SweepId, _state.JobOrder.Count);
             Execute(new DefineSweep(settings.Definition, DateTime.UtcNow));
             Execute(new RequeueAfterRecovery(DateTime.UtcNow, settings.AdoptionGrace));
-            AcceptAttemptsFinishedDuringOutage();
-            RedoJobsWhoseResultsAreGone();
+            CheckStorageAfterRecovery();
             if (_state.EarliestHoldEnd() is { } holdEnd)
                 Timers.StartSingleTimer("hold", HoldOver.Instance, holdEnd - DateTime.UtcNow + TimeSpan.FromMilliseconds(50));
             Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.InitialStateAsEvents, typeof(ClusterEvent.MemberRemoved));
@@ -96,48 +105,74 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             Timers.StartPeriodicTimer("lease", LeaseTick.Instance, settings.LeaseCheckInterval);
             Become(Active);
             Stash.UnstashAll();
-            // re-running a sweep that is already done: say so right away
-            if (_state.IsFinished) PublishFinishedOnce();
         });
         Command<Stop>(_ => Context.Stop(Self));
         CommandAny(_ => Stash.Stash());
     }
 
     /// <summary>
-    /// An attempt that was running when the previous coordinator died may have written all its outputs while no
-    /// coordinator listened (its completion was lost with the crashed process, or had not reached the journal yet; the
-    /// worker's node was downed with the coordinator, so nobody re-sends it). The coordinator sees the files itself
-    /// and accepts that attempt instead of running it again.
+    /// After a restart, storage is asked (off this actor's thread, dispatch held until the answer) two things:
+    /// <list type="bullet">
+    /// <item>An attempt that was running when the previous coordinator died may have finished while no coordinator
+    /// listened (its completion was lost with the crashed process, or had not reached the journal yet; the worker's node
+    /// was downed with the coordinator, so nobody re-sends it): complete by its completion marker, written after the
+    /// attempt started, it is accepted instead of run again.</item>
+    /// <item>A job the journal has as completed whose results are no longer complete on storage (moved to superseded/
+    /// by <c>--overwrite</c>, deleted by hand) runs again, with everything that depends on it: a re-run of the sweep
+    /// then ends with every result present instead of reporting work done that is gone.</item>
+    /// </list>
     /// </summary>
-    private void AcceptAttemptsFinishedDuringOutage()
+    private void CheckStorageAfterRecovery()
     {
-        var finished = new List<(string JobId, int Attempt, string Output)>();
+        var candidates = new List<(JobSpec Spec, DateTime Started)>();
+        var completed = new List<JobSpec>();
         foreach (var job in _state.Jobs)
         {
-            if (job.Status != JobStatus.Pending || !job.AdoptableAfterRecovery || job.StartedAt is not { } started) continue;
-            var spec = _state.BuildSpec(job.JobId, _settings.ResultsRoot);
-            if (_settings.ResultStore.OutputsWrittenSince(spec, started)) finished.Add((job.JobId, job.Attempt, JobOutputs.OutputPath(spec)));
+            if (job is { Status: JobStatus.Pending, AdoptableAfterRecovery: true, StartedAt: { } started })
+                candidates.Add((_state.BuildSpec(job.JobId, _settings.ResultsRoot), started));
+            else if (job.Status == JobStatus.Completed)
+                completed.Add(_state.BuildSpec(job.JobId, _settings.ResultsRoot));
         }
-        foreach (var (jobId, attempt, output) in finished)
+        _recoveryCheckPending = true;
+        var store = _settings.ResultStore;
+        CheckStorage(() =>
+        {
+            var finished = new List<(string, int, string)>();
+            foreach (var (spec, started) in candidates)
+                if (store.OutputsWrittenSince(spec, started)) finished.Add((spec.JobId, spec.Attempt, JobOutputs.OutputPath(spec)));
+            var missing = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var spec in completed)
+                if (store.MissingOutputs(spec) is { } what) missing[spec.JobId] = what;
+            return new RecoveryChecked(finished, missing);
+        }, error => new RecoveryChecked([], [], error.Message));
+    }
+
+    private void OnRecoveryChecked(RecoveryChecked c)
+    {
+        _recoveryCheckPending = false;
+        if (c.Error is not null)
+            _log.Warning("sweep {0}: the storage check after the restart failed ({1}); interrupted attempts run again, completed jobs are kept",
+                _settings.Definition.SweepId, c.Error);
+        foreach (var (jobId, attempt, output) in c.Finished)
             Execute(new CompleteJob(jobId, attempt, output, new Dictionary<string, double>(), null, DateTime.UtcNow));
+        if (c.Missing.Count > 0)
+        {
+            _log.Warning("sweep {0}: {1} completed job(s) have no complete results on storage any more and run again: {2}", _settings.Definition.SweepId,
+                c.Missing.Count, string.Join("; ", c.Missing.Select(m => $"{m.Key}: {m.Value}")));
+            Execute(new RedoJobsWithoutResults(c.Missing, DateTime.UtcNow));
+        }
+        TryDispatch();
+        // re-running a sweep that is already done: say so right away
+        if (_state.IsFinished) PublishFinishedOnce();
     }
 
     /// <summary>
-    /// A job the journal has as completed whose outputs are no longer on storage (moved to superseded/ by
-    /// <c>--overwrite</c>, deleted by hand) runs again, with everything that depends on it: a re-run of the sweep then
-    /// ends with every result present instead of reporting work done that is gone.
+    /// Runs a storage check (file-system calls, possibly slow) on a pool thread and sends its answer to this actor, which
+    /// acts on it as on any message (the petabridge long-running-task pattern: PipeTo, no blocking, no shared state:
+    /// <paramref name="check"/> only reads specs built here and the store).
     /// </summary>
-    private void RedoJobsWhoseResultsAreGone()
-    {
-        var missing = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var job in _state.Jobs)
-            if (job.Status == JobStatus.Completed && _settings.ResultStore.MissingOutputs(_state.BuildSpec(job.JobId, _settings.ResultsRoot)) is { } what)
-                missing[job.JobId] = what;
-        if (missing.Count == 0) return;
-        _log.Warning("sweep {0}: {1} completed job(s) have no results on storage any more and run again: {2}", _settings.Definition.SweepId,
-            missing.Count, string.Join("; ", missing.Select(m => $"{m.Key}: {m.Value}")));
-        Execute(new RedoJobsWithoutResults(missing, DateTime.UtcNow));
-    }
+    private void CheckStorage<T>(Func<T> check, Func<Exception, T> onError) =>
+        Task.Run(check).PipeTo(Self, success: result => result!, failure: e => onError(e.GetBaseException())!);
 
     protected override void PostStop()
     {
@@ -151,22 +186,10 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         Command<RequestJob>(r => OnRequestJob(r.WorkerId));
         Command<JobProgressReport>(OnProgress);
         Command<WorkerAlive>(OnAlive);
-        Command<JobFinishedReport>(f =>
-        {
-            if (_state.TryGetJob(f.JobId, out _))
-            {
-                // accepted only when the outputs are on storage (checked here, not taken from the worker's word)
-                var spec = _state.BuildSpec(f.JobId, _settings.ResultsRoot);
-                Execute(new CompleteJob(f.JobId, f.Attempt, f.SummaryPath, f.Metrics, _settings.ResultStore.MissingOutputs(spec), DateTime.UtcNow));
-            }
-            // The answer acknowledges the report: the worker's next job (StartJob), or JobFinishedAck when none starts.
-            // A report sent again (its answer was late) while the worker already has its next job asks for nothing:
-            // taking it as a request would re-queue that job. (Sending that StartJob again could start a job twice:
-            // it may arrive after the worker finished it.)
-            bool hasNext = _state.JobOfWorker(f.WorkerId) is { } next && !(next.JobId == f.JobId && next.Attempt == f.Attempt);
-            if (f.RequestsNextJob && !hasNext) OnRequestJob(f.WorkerId);
-            if (hasNext || _state.JobOfWorker(f.WorkerId) is null) Sender.Tell(new JobFinishedAck(f.JobId, f.Attempt));
-        });
+        Command<JobFinishedReport>(OnFinished);
+        Command<CompletionChecked>(OnCompletionChecked);
+        Command<LostWorkerChecked>(OnLostWorkerChecked);
+        Command<RecoveryChecked>(OnRecoveryChecked);
         Command<JobFailedReport>(f => Execute(new FailJob(f.JobId, f.Attempt, $"{f.WorkerId}: {f.Error}", DateTime.UtcNow)));
         Command<JobRejected>(r => Execute(new RequeueJob(r.JobId, r.Attempt, $"{r.WorkerId} rejected it: {r.Reason}", DateTime.UtcNow)));
         Command<Terminated>(t =>
@@ -183,6 +206,8 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         Command<LeaseTick>(_ =>
         {
             var expired = _state.Decide(new ExpireLeases(_settings.HeartbeatLease, DateTime.UtcNow, _settings.StallTimeout));
+            // an attempt whose end is being checked on storage is not lost: the check's answer decides it
+            if (_checkingEnd.Count > 0) expired = expired.Where(e => !(e is IJobEvent j && _checkingEnd.ContainsKey(j.JobId))).ToList();
             // a job failed here (lost its worker too often) may still run on that worker, alive but hung: stop it
             // (a re-queued one is cancelled in AfterEvent; a worker's own failure report needs no cancel)
             foreach (var e in expired)
@@ -204,7 +229,57 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         Command<DeleteSnapshotsFailure>(_ => { });
     }
 
-    private void OnRequestJob(string workerId)
+    /// <summary>
+    /// A completion is accepted only when the job's results are complete on storage (its completion marker; checked here,
+    /// not taken from the worker's word), off this actor's thread; the answer to the worker follows the check.
+    /// </summary>
+    private void OnFinished(JobFinishedReport f)
+    {
+        if (!_state.TryGetJob(f.JobId, out _))
+        {
+            AnswerFinished(f, Sender);
+            return;
+        }
+        // a report sent again while its first one is checked: that check answers the worker
+        if (_checkingEnd.TryGetValue(f.JobId, out var checking) && checking == f.Attempt) return;
+        // the rules ignore a late or duplicate report whatever storage says: no check needed (Decide does not change the state)
+        if (_state.Decide(new CompleteJob(f.JobId, f.Attempt, f.SummaryPath, f.Metrics, null, DateTime.UtcNow)).Count == 0)
+        {
+            AnswerFinished(f, Sender);
+            return;
+        }
+        _checkingEnd[f.JobId] = f.Attempt;
+        var spec = _state.BuildSpec(f.JobId, _settings.ResultsRoot);
+        var store = _settings.ResultStore;
+        var worker = Sender;
+        CheckStorage(() => new CompletionChecked(f, worker, store.MissingOutputs(spec)),
+            error => new CompletionChecked(f, worker, $"the storage check failed: {error.Message}"));
+    }
+
+    private void OnCompletionChecked(CompletionChecked c)
+    {
+        var f = c.Report;
+        if (_checkingEnd.TryGetValue(f.JobId, out var attempt) && attempt == f.Attempt) _checkingEnd.Remove(f.JobId);
+        Execute(new CompleteJob(f.JobId, f.Attempt, f.SummaryPath, f.Metrics, c.Missing, DateTime.UtcNow));
+        AnswerFinished(f, c.Worker);
+    }
+
+    /// <summary>
+    /// The answer acknowledges the report: the worker's next job (StartJob), or JobFinishedAck when none starts. A
+    /// report sent again (its answer was late) while the worker already has its next job asks for nothing: taking it as
+    /// a request would re-queue that job. (Sending that StartJob again could start a job twice: it may arrive after the
+    /// worker finished it.)
+    /// </summary>
+    private void AnswerFinished(JobFinishedReport f, IActorRef worker)
+    {
+        bool hasNext = _state.JobOfWorker(f.WorkerId) is { } next && !(next.JobId == f.JobId && next.Attempt == f.Attempt);
+        if (f.RequestsNextJob && !hasNext) OnRequestJob(f.WorkerId, worker);
+        if (hasNext || _state.JobOfWorker(f.WorkerId) is null) worker.Tell(new JobFinishedAck(f.JobId, f.Attempt));
+    }
+
+    private void OnRequestJob(string workerId) => OnRequestJob(workerId, Sender);
+
+    private void OnRequestJob(string workerId, IActorRef replyTo)
     {
         if (!_workers.ContainsKey(workerId))
         {
@@ -215,7 +290,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         TryDispatch();
         // Nothing left to run: say so to this worker directly. A worker node that joined moments before the end
         // (or after it) may not be subscribed to the Finished topic yet, and would otherwise wait forever.
-        if (_state.IsFinished && _idle.Contains(workerId)) Sender.Tell(FinishedNotice());
+        if (_state.IsFinished && !_recoveryCheckPending && _idle.Contains(workerId)) replyTo.Tell(FinishedNotice());
     }
 
     private SweepView BuildSnapshot()
@@ -275,6 +350,8 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
     private void OnAlive(WorkerAlive alive)
     {
         if (!_workers.ContainsKey(alive.WorkerId)) return; // not registered (yet): it registers first, telling what it runs
+        // idle after finishing an attempt whose completion is being checked on storage: not a lost StartJob
+        if (_state.JobOfWorker(alive.WorkerId) is { } held && _checkingEnd.TryGetValue(held.JobId, out var checking) && checking == held.Attempt) return;
         var events = _state.Decide(new RecordLiveness(alive.WorkerId, alive.JobId, alive.Attempt, alive.Phase, alive.Progress, alive.PhaseDone,
             alive.PhaseTotal, _settings.StartJobTransit ?? TimeSpan.FromSeconds(5), DateTime.UtcNow));
         if (events is [JobAlive a])
@@ -341,34 +418,47 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         }
     }
 
+    /// <summary>
+    /// A lost worker may have finished its attempt while it could not report (a network partition drops the completion
+    /// with the link; the node is downed before it can re-send it). Storage is asked (off this actor's thread) whether
+    /// the attempt's results are complete, by a completion marker written after the attempt started: then it is
+    /// accepted instead of running the job again elsewhere; otherwise the job is re-queued as lost.
+    /// </summary>
     private void LoseWorker(WorkerEntry worker, string reason)
     {
         _workers.Remove(worker.WorkerId);
         _idle.Remove(worker.WorkerId);
         Context.Unwatch(worker.Ref);
         _log.Info("worker {0} lost: {1}", worker.WorkerId, reason);
-        AcceptIfFinishedOnStorage(_state.JobOfWorker(worker.WorkerId));
-        Execute(new WorkerLost(worker.WorkerId, $"{worker.WorkerId}: {reason}", DateTime.UtcNow));
+        if (_state.JobOfWorker(worker.WorkerId) is not { Status: JobStatus.Running, StartedAt: { } started } job)
+        {
+            Execute(new WorkerLost(worker.WorkerId, $"{worker.WorkerId}: {reason}", DateTime.UtcNow));
+            return;
+        }
+        _checkingEnd[job.JobId] = job.Attempt;
+        var spec = _state.BuildSpec(job.JobId, _settings.ResultsRoot);
+        var store = _settings.ResultStore;
+        CheckStorage(() => new LostWorkerChecked(worker.WorkerId, reason, job.JobId, job.Attempt, JobOutputs.OutputPath(spec), store.OutputsWrittenSince(spec, started)),
+            _ => new LostWorkerChecked(worker.WorkerId, reason, job.JobId, job.Attempt, JobOutputs.OutputPath(spec), false));
     }
 
-    /// <summary>
-    /// A lost worker may have finished its attempt while it could not report (a network partition drops the completion
-    /// with the link; the node is downed before it can re-send). If every output of the attempt is on storage, written
-    /// after the attempt started, the attempt is accepted instead of running the job again elsewhere.
-    /// </summary>
-    private void AcceptIfFinishedOnStorage(JobRecord? job)
+    private void OnLostWorkerChecked(LostWorkerChecked c)
     {
-        if (job is not { Status: JobStatus.Running, StartedAt: { } started }) return;
-        var spec = _state.BuildSpec(job.JobId, _settings.ResultsRoot);
-        if (!_settings.ResultStore.OutputsWrittenSince(spec, started)) return;
-        _log.Info("{0} attempt {1}: its lost worker had written every output, accepted", job.JobId, job.Attempt);
-        Execute(new CompleteJob(job.JobId, job.Attempt, JobOutputs.OutputPath(spec), new Dictionary<string, double>(), null, DateTime.UtcNow));
+        if (_checkingEnd.TryGetValue(c.JobId, out var attempt) && attempt == c.Attempt) _checkingEnd.Remove(c.JobId);
+        if (c.Finished)
+        {
+            _log.Info("{0} attempt {1}: its lost worker had written every output, accepted", c.JobId, c.Attempt);
+            Execute(new CompleteJob(c.JobId, c.Attempt, c.Output, new Dictionary<string, double>(), null, DateTime.UtcNow));
+        }
+        // only the attempt that was checked: the worker may have registered again and got another job since
+        if (_state.JobOfWorker(c.WorkerId) is { } held && held.JobId == c.JobId && held.Attempt == c.Attempt)
+            Execute(new WorkerLost(c.WorkerId, $"{c.WorkerId}: {c.Reason}", DateTime.UtcNow));
     }
 
     /// <summary>Assigns ready jobs to idle workers, oldest idle worker first.</summary>
     private void TryDispatch()
     {
-        while (_idle.Count > 0 && !_state.Paused)
+        while (_idle.Count > 0 && !_state.Paused && !_recoveryCheckPending)
         {
             var workerId = _idle[0];
             if (!_workers.TryGetValue(workerId, out var worker))
@@ -377,10 +467,31 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
                 continue;
             }
             var events = _state.Decide(new AssignWork(workerId, worker.Node, DateTime.UtcNow, _workers.Count));
-            if (events.Count == 0) return;
+            if (events.Count == 0)
+            {
+                ReportIdleWorkers();
+                return;
+            }
             _idle.RemoveAt(0);
             PersistEvents(events);
         }
+    }
+
+    private string? _lastIdleReport;
+
+    /// <summary>
+    /// Which workers (GPUs) sit idle and why, logged when that changes: on an allocation idle GPUs cost, and a grid
+    /// with fewer ready jobs than GPUs (the cascade waits for every low-res fold) leaves some idle for a while
+    /// (`nnunet worker --release-idle-after` frees them).
+    /// </summary>
+    private void ReportIdleWorkers()
+    {
+        if (_state.IsFinished || _idle.Count == 0 || _state.Policy.WhyIdle(DateTime.UtcNow) is not { } why) return;
+        const int shown = 8;
+        var report = $"{_idle.Count} of {_workers.Count} worker(s) idle ({string.Join(", ", _idle.Take(shown))}{(_idle.Count > shown ? ", ..." : "")}): {why}";
+        if (report == _lastIdleReport) return;
+        _lastIdleReport = report;
+        _log.Warning("idle: {0}", report);
     }
 
     private void Execute(SweepCommand command) => PersistEvents(_state.Decide(command));
@@ -454,7 +565,8 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         var changed = new SweepChanged(_settings.Definition.SweepId, view, job, status, e as JobProgressed);
         Context.System.EventStream.Publish(changed);
         _mediator?.Tell(new Publish(SweepTopics.Changes, changed));
-        if (status is SweepStatus.Completed or SweepStatus.FinishedWithFailures) PublishFinishedOnce();
+        // not while the storage check after a restart may still find completed jobs whose results are gone
+        if (status is SweepStatus.Completed or SweepStatus.FinishedWithFailures) { if (!_recoveryCheckPending) PublishFinishedOnce(); }
         else _finishedPublished = false;
     }
 

@@ -3,6 +3,7 @@ using Akka.Event;
 using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Cluster.Actors;
 
@@ -15,6 +16,7 @@ namespace NnUnet.Cluster.Actors;
 /// <param name="StopTimeout">how long PostStop waits for a cancelled job to write its checkpoint.</param>
 /// <param name="ReportResendInterval">how long an unanswered completion report waits before it is sent again (default 10 s).</param>
 /// <param name="LivenessInterval">how often the worker reports what it runs and its progress (default 10 s).</param>
+/// <param name="Runner">the slot's attempt, when it is to outlive this actor's node (`nnunet worker`); null: the actor's own.</param>
 public sealed record WorkerSettings(
     string WorkerId,
     string Node,
@@ -25,62 +27,39 @@ public sealed record WorkerSettings(
     string? ResultsRootOverride = null,
     TimeSpan? StopTimeout = null,
     TimeSpan? ReportResendInterval = null,
-    TimeSpan? LivenessInterval = null);
+    TimeSpan? LivenessInterval = null,
+    JobRunner? Runner = null);
 
 /// <summary>
 /// Runs one job at a time for the coordinator. The job runs as a Task off the actor's thread (the backend's
 /// <see cref="ITrainingBackend.RunAsync"/>), its end comes back as a message (PipeTo), a
 /// <see cref="CancellationTokenSource"/> stops it. Every epoch is forwarded (it is also the heartbeat). The worker
 /// registers through the singleton proxy, watches the coordinator it got the answer from, and registers again
-/// (telling what it still runs) when that one terminates (hand-over, restart).
+/// (telling what it still runs) when that one terminates (hand-over, restart). Each attempt runs under its job's fence
+/// (<see cref="FencedAttempt"/>): an attempt a newer one has superseded stops at its next write and is reported as a
+/// <see cref="JobRejected"/> naming the newer attempt, not as a failure.
 /// </summary>
 public sealed class SweepWorker : ReceiveActor, IWithTimers
 {
     private sealed record RunEnded(string JobId, int Attempt, JobOutcome? Outcome, Exception? Error, bool Cancelled) : INoSerializationVerificationNeeded;
-    private sealed record EpochDone(string JobId, int Attempt, EpochMetrics Metrics) : INoSerializationVerificationNeeded;
     private sealed class RegisterTick : INoSerializationVerificationNeeded { public static readonly RegisterTick Instance = new(); }
     private sealed class ResendFinished : INoSerializationVerificationNeeded { public static readonly ResendFinished Instance = new(); }
     private sealed class LivenessTick : INoSerializationVerificationNeeded { public static readonly LivenessTick Instance = new(); }
 
-    /// <summary>
-    /// The running attempt's progress: epochs go to the actor (forwarded at once); every epoch and step moves the
-    /// counter that the liveness report reads (from the job's thread, hence Interlocked/Volatile).
-    /// </summary>
-    private sealed class ProgressSink(IActorRef worker, string jobId, int attempt) : IJobProgressSink
-    {
-        private long _progress;
-        private long _phaseState; // phase (8 bits, +1; 0 = none yet), done (28 bits), total (28 bits), read as one value
-
-        public void ReportEpoch(EpochMetrics epoch)
-        {
-            Interlocked.Increment(ref _progress);
-            worker.Tell(new EpochDone(jobId, attempt, epoch));
-        }
-
-        public void ReportStep(JobPhase phase, int done, int total)
-        {
-            Interlocked.Increment(ref _progress);
-            Volatile.Write(ref _phaseState, ((long)((int)phase + 1) << 56) | ((long)Math.Clamp(done, 0, 0xFFFFFFF) << 28) | (uint)Math.Clamp(total, 0, 0xFFFFFFF));
-        }
-
-        public WorkerAlive Report(string workerId)
-        {
-            long state = Volatile.Read(ref _phaseState);
-            int phase = (int)(state >> 56);
-            return new WorkerAlive(workerId, jobId, attempt, phase == 0 ? null : (JobPhase)(phase - 1), Interlocked.Read(ref _progress),
-                (int)((state >> 28) & 0xFFFFFFF), (int)(state & 0xFFFFFFF));
-        }
-    }
-
     private readonly WorkerSettings _settings;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private JobSpec? _current;
-    private CancellationTokenSource? _cancel;
-    private Task? _running;
-    private ProgressSink? _sink;
+    private readonly JobRunner _runner;
     private IActorRef? _coordinator;
+
+    /// <summary>The attempt running now (its spec as started here), or null.</summary>
+    private JobSpec? CurrentSpec => _runner.Current?.Spec;
+
     // the last completion report, sent again after re-registering: it may have gone to a coordinator that was stopping
-    private JobFinishedReport? _lastFinished;
+    private JobFinishedReport? LastFinished
+    {
+        get => _runner.Unacknowledged;
+        set => _runner.Unacknowledged = value;
+    }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -89,11 +68,20 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
     public SweepWorker(WorkerSettings settings)
     {
         _settings = settings;
+        _runner = settings.Runner ?? new JobRunner(outlivesWorker: false);
         Registering();
     }
 
     protected override void PreStart()
     {
+        // a new node of this worker process: the attempt of the removed node still runs; report to this actor now
+        if (_runner.Current is { } running)
+        {
+            _log.Info("worker {0}: re-attached to {1} attempt {2}, still running from before this node", _settings.WorkerId,
+                running.Spec.JobId, running.Spec.Attempt);
+            running.Progress.AttachTo(Self);
+            PipeEndToSelf(running);
+        }
         Register();
         Timers.StartPeriodicTimer("liveness", LivenessTick.Instance, _settings.LivenessInterval ?? TimeSpan.FromSeconds(10));
     }
@@ -105,7 +93,7 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
         if (++_unansweredRegistrations % 15 == 0)
             _log.Warning("worker {0}: no coordinator has answered {1} registrations yet (is `nnunet coordinator` running and reachable from here?)",
                 _settings.WorkerId, _unansweredRegistrations);
-        _settings.Coordinator.Tell(new RegisterWorker(_settings.WorkerId, _settings.Node, _settings.Device, _current?.JobId, _current?.Attempt ?? 0));
+        _settings.Coordinator.Tell(new RegisterWorker(_settings.WorkerId, _settings.Node, _settings.Device, CurrentSpec?.JobId, CurrentSpec?.Attempt ?? 0));
         Timers.StartSingleTimer("register", RegisterTick.Instance, _settings.RegisterRetryInterval);
     }
 
@@ -120,8 +108,8 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
             Context.Watch(Sender);
             _log.Info("worker {0} registered with {1}", _settings.WorkerId, Sender.Path);
             Become(Registered);
-            if (_lastFinished is not null) _settings.Coordinator.Tell(_lastFinished);
-            if (_current is null) _settings.Coordinator.Tell(new RequestJob(_settings.WorkerId));
+            if (LastFinished is not null) _settings.Coordinator.Tell(LastFinished);
+            if (CurrentSpec is null) _settings.Coordinator.Tell(new RequestJob(_settings.WorkerId));
         });
         Common();
     }
@@ -146,30 +134,30 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
         Receive<StartJob>(OnStart);
         Receive<CancelJobRun>(c =>
         {
-            if (_current is not null && _current.JobId == c.JobId && _current.Attempt == c.Attempt)
+            if (CurrentSpec is not null && CurrentSpec.JobId == c.JobId && CurrentSpec.Attempt == c.Attempt)
             {
                 _log.Info("worker {0}: cancelling {1} attempt {2}: {3}", _settings.WorkerId, c.JobId, c.Attempt, c.Reason);
-                _cancel?.Cancel();
+                _runner.Current?.Cancel.Cancel();
             }
         });
-        Receive<EpochDone>(e =>
+        Receive<AttemptProgress.EpochDone>(e =>
         {
-            if (_current is null || _current.JobId != e.JobId || _current.Attempt != e.Attempt) return;
+            if (CurrentSpec is null || CurrentSpec.JobId != e.JobId || CurrentSpec.Attempt != e.Attempt) return;
             _settings.Coordinator.Tell(new JobProgressReport(_settings.WorkerId, e.JobId, e.Attempt, e.Metrics));
         });
         Receive<RunEnded>(OnRunEnded);
         // busy or idle: the coordinator reconciles what it believes this worker runs with what it does run
-        Receive<LivenessTick>(_ => _settings.Coordinator.Tell(_current is not null && _sink is not null
-            ? _sink.Report(_settings.WorkerId)
+        Receive<LivenessTick>(_ => _settings.Coordinator.Tell(_runner.Current is { } running
+            ? running.Progress.Report(_settings.WorkerId)
             : new WorkerAlive(_settings.WorkerId, null, 0, null, 0, 0, 0)));
         Receive<ResendFinished>(_ =>
         {
             // no ack yet: the report (or its ack) was lost; idle, it still asks for the next job
-            if (_lastFinished is not null) _settings.Coordinator.Tell(_lastFinished with { RequestsNextJob = _current is null });
+            if (LastFinished is not null) _settings.Coordinator.Tell(LastFinished with { RequestsNextJob = CurrentSpec is null });
         });
         Receive<JobFinishedAck>(a =>
         {
-            if (_lastFinished is { } f && f.JobId == a.JobId && f.Attempt == a.Attempt) Timers.Cancel("resend-finished");
+            if (LastFinished is { } f && f.JobId == a.JobId && f.Attempt == a.Attempt) Timers.Cancel("resend-finished");
         });
         // the coordinator's direct answer when nothing is left to run: handed to this node's finish watcher
         // (NnUnetClusterHost.WhenSweepFinishedOnWorkerNode), which does not depend on the topic's gossip
@@ -181,49 +169,69 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
         // a StartJob answers the last completion report (the coordinator sends it after handling that report)
         Timers.Cancel("resend-finished");
         var spec = start.Spec;
-        if (_current is not null)
+        if (CurrentSpec is not null)
         {
-            if (_current.JobId == spec.JobId && _current.Attempt == spec.Attempt) return;
-            Sender.Tell(new JobRejected(_settings.WorkerId, spec.JobId, spec.Attempt, $"busy with {_current.JobId} attempt {_current.Attempt}"));
+            if (CurrentSpec.JobId == spec.JobId && CurrentSpec.Attempt == spec.Attempt) return;
+            Sender.Tell(new JobRejected(_settings.WorkerId, spec.JobId, spec.Attempt, $"busy with {CurrentSpec.JobId} attempt {CurrentSpec.Attempt}"));
             return;
         }
         if (_settings.ResultsRootOverride is { } root) spec = spec with { ResultsRoot = root };
-        _current = start.Spec;
-        _lastFinished = null;
-        _cancel = new CancellationTokenSource();
-        var sink = _sink = new ProgressSink(Self, spec.JobId, spec.Attempt);
+        LastFinished = null;
         var backend = _settings.Backend;
-        var token = _cancel.Token;
         _log.Info("worker {0}: starting {1} attempt {2}{3}", _settings.WorkerId, spec.JobId, spec.Attempt, spec.ContinueFromCheckpoint ? " (continue from checkpoint)" : "");
-        // Task.Run: the backend may block its thread for minutes (a training epoch); never on the actor's thread
         // the fold's manifest (inputs hashed, attempt start and end) is written on the job's task too
         var (workerId, node, device, log) = (_settings.WorkerId, _settings.Node, _settings.Device, _log);
-        var task = Task.Run(() => FoldManifestRecorder.RunAsync(spec, workerId, node, device, backend, () => backend.RunAsync(spec, sink, token),
-            warning => log.Warning("worker {0}: {1}: {2}", workerId, spec.JobId, warning)), token);
-        _running = task;
-        task.ContinueWith(t => t.IsCompletedSuccessfully
-                ? new RunEnded(spec.JobId, spec.Attempt, t.Result, null, false)
-                : new RunEnded(spec.JobId, spec.Attempt, null, t.Exception?.GetBaseException(),
-                    t.IsCanceled || t.Exception?.GetBaseException() is OperationCanceledException),
+        // the attempt takes its folder's fence first: a newer attempt's fence refuses it, and every write checks it
+        var running = _runner.Start(spec, Self, (sink, token) => FencedAttempt.RunAsync(spec, workerId, () => FoldManifestRecorder.RunAsync(spec,
+            workerId, node, device, backend, () => backend.RunAsync(spec, sink, token), warning => log.Warning("worker {0}: {1}: {2}", workerId, spec.JobId, warning))));
+        PipeEndToSelf(running);
+    }
+
+    private void PipeEndToSelf(JobRunner.Attempt running)
+    {
+        var spec = running.Spec;
+        running.Task.ContinueWith(t =>
+            {
+                if (t.IsCompletedSuccessfully) return new RunEnded(spec.JobId, spec.Attempt, t.Result, null, false);
+                var error = ErrorOf(t);
+                return new RunEnded(spec.JobId, spec.Attempt, null, error, error is OperationCanceledException);
+            },
             TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
+    }
+
+    /// <summary>The exception a failed or cancelled task ended with (a cancelled one keeps its own, e.g. <see cref="AttemptSupersededException"/>).</summary>
+    private static Exception ErrorOf(Task task)
+    {
+        try
+        {
+            task.GetAwaiter().GetResult();
+            return new InvalidOperationException("the job's task ended without a result");
+        }
+        catch (Exception e)
+        {
+            return e;
+        }
     }
 
     private void OnRunEnded(RunEnded ended)
     {
-        if (_current is null || _current.JobId != ended.JobId || _current.Attempt != ended.Attempt) return;
-        _current = null;
-        _sink = null;
-        _cancel?.Dispose();
-        _cancel = null;
-        _running = null;
+        if (_runner.Current is not { } running || running.Spec.JobId != ended.JobId || running.Spec.Attempt != ended.Attempt) return;
+        _runner.Ended(running);
         if (ended.Outcome is { } outcome)
         {
-            _lastFinished = new JobFinishedReport(_settings.WorkerId, ended.JobId, ended.Attempt, outcome.SummaryPath, outcome.Metrics);
-            _settings.Coordinator.Tell(_lastFinished with { RequestsNextJob = true });
+            LastFinished = new JobFinishedReport(_settings.WorkerId, ended.JobId, ended.Attempt, outcome.SummaryPath, outcome.Metrics);
+            _settings.Coordinator.Tell(LastFinished with { RequestsNextJob = true });
             Timers.StartPeriodicTimer("resend-finished", ResendFinished.Instance, _settings.ReportResendInterval ?? TimeSpan.FromSeconds(10));
             return;
         }
-        if (!ended.Cancelled)
+        if (ended.Error is AttemptSupersededException superseded)
+        {
+            // not a failure of the job: a newer attempt owns its folder (this one was given up for lost, or its StartJob
+            // came late); said to the coordinator, which re-queues the job only if this is still its current attempt
+            _log.Warning("worker {0}: {1}", _settings.WorkerId, superseded.Message);
+            _settings.Coordinator.Tell(new JobRejected(_settings.WorkerId, ended.JobId, ended.Attempt, superseded.Message));
+        }
+        else if (!ended.Cancelled)
         {
             _log.Warning("worker {0}: {1} attempt {2} failed: {3}", _settings.WorkerId, ended.JobId, ended.Attempt, ended.Error?.Message);
             _settings.Coordinator.Tell(new JobFailedReport(_settings.WorkerId, ended.JobId, ended.Attempt, ended.Error?.Message ?? "unknown error"));
@@ -231,14 +239,12 @@ public sealed class SweepWorker : ReceiveActor, IWithTimers
         _settings.Coordinator.Tell(new RequestJob(_settings.WorkerId));
     }
 
-    /// <summary>On shutdown (Ctrl-C, node leaving) the job is cancelled and given time to write its checkpoint.</summary>
+    /// <summary>
+    /// On shutdown (Ctrl-C, node leaving) the job is cancelled and given time to write its checkpoint, unless the
+    /// runner outlives this actor (`nnunet worker`: a new node re-attaches; the process stops the runner on exit).
+    /// </summary>
     protected override void PostStop()
     {
-        if (_cancel is not null && _running is not null)
-        {
-            _cancel.Cancel();
-            try { _running.Wait(_settings.StopTimeout ?? TimeSpan.FromSeconds(60)); }
-            catch (AggregateException) { }
-        }
+        if (!_runner.OutlivesWorker) _runner.Stop(_settings.StopTimeout ?? TimeSpan.FromSeconds(60));
     }
 }

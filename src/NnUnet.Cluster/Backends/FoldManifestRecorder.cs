@@ -1,5 +1,6 @@
 using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.Datasets;
+using NnUnet.Core.IO;
 using NnUnet.Core.Reproducibility;
 using NnUnet.Core.Results;
 
@@ -28,6 +29,10 @@ public static class FoldManifestRecorder
             var outcome = await run().ConfigureAwait(false);
             Try(() => End(path, spec.Attempt, "completed", null), warn);
             return outcome;
+        }
+        catch (AttemptSupersededException)
+        {
+            throw; // the folder (and its manifest) belongs to the newer attempt now
         }
         catch (OperationCanceledException)
         {

@@ -40,6 +40,15 @@ public sealed class SimulatedBackendOptions
     /// <summary>Fault injection, a true hang: how long the validation phase blocks without any progress (zero = never).</summary>
     public Func<JobSpec, TimeSpan> HangInValidation { get; init; } = _ => TimeSpan.Zero;
 
+    /// <summary>How many test cases the simulated prediction writes (one output file each, then its manifest).</summary>
+    public int PredictCases { get; init; } = 3;
+
+    /// <summary>Wall time of one simulated prediction case (spec); cancellable, as a real case is between its stages.</summary>
+    public Func<JobSpec, TimeSpan> PredictCaseDuration { get; init; } = _ => TimeSpan.Zero;
+
+    /// <summary>Called after each predicted case's file is written (spec, cases written); tests act mid-prediction.</summary>
+    public Action<JobSpec, int>? AfterPredictedCase { get; init; }
+
     /// <summary>Records every run; shared between backends of one test to check "each job done once".</summary>
     public SimulatedRunLog Log { get; init; } = new();
 }
@@ -57,11 +66,13 @@ public sealed class SimulatedRunLog
 
 /// <summary>
 /// A stand-in trainer for tests, benchmarks and <c>--simulate</c>: sleeps per epoch, reports progress, writes real
-/// (small) files in nnU-Net's layout atomically: <c>checkpoint_latest.ckpt</c> (JSON with the epoch), <c>training_log.txt</c>,
-/// <c>checkpoint_final.ckpt</c>, <c>validation/summary.json</c>; low-res folds also <c>predicted_next_stage/</c>; the
-/// selection writes <c>inference_information.json</c> and a stand-in <c>best_configuration.json</c> (see
-/// <see cref="WriteStandInSelection"/>). Continue-from-checkpoint resumes at the saved epoch, so resume is observable in
-/// the log exactly as with the real trainer.
+/// (small) files in nnU-Net's layout atomically: <c>checkpoint_latest.ckpt</c> (JSON with the epoch and attempt),
+/// <c>training_log.txt</c>, then the validation: low-res folds' <c>predicted_next_stage/</c> file of each simulated
+/// validation case, <c>validation/summary.json</c> (listing those cases), <c>checkpoint_final.ckpt</c>; the selection writes a stand-in <c>best_configuration.json</c> (see
+/// <see cref="WriteStandInSelection"/>), then <c>inference_information.json</c>; the prediction one file per simulated
+/// case, then <c>prediction_manifest.json</c>. Every write goes through the attempt's fence (<see cref="WriteFence"/>),
+/// log lines included. Continue-from-checkpoint resumes at the saved epoch, so resume is observable in the log exactly
+/// as with the real trainer.
 /// </summary>
 public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, string device = "sim") : ITrainingBackend
 {
@@ -103,11 +114,11 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
             using var doc = JsonDocument.Parse(File.ReadAllText(latest));
             epoch = doc.RootElement.GetProperty("epoch").GetInt32();
             ema = doc.RootElement.GetProperty("ema_pseudo_dice").GetDouble();
-            File.AppendAllText(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: continue from checkpoint at epoch {epoch}\n");
+            AppendLog(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: continue from checkpoint at epoch {epoch}\n");
         }
         else
         {
-            File.AppendAllText(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: start at epoch 0\n");
+            AppendLog(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: start at epoch 0\n");
         }
         started(epoch);
         var duration = options.EpochDuration(spec);
@@ -126,35 +137,43 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
             if (epoch % options.CheckpointEvery == 0 || epoch == spec.Epochs)
             {
                 var stall = options.StallInCheckpointWrite(spec, epoch);
-                AtomicFile.WriteAllText(latest, JsonSerializer.Serialize(new { epoch, ema_pseudo_dice = ema, simulated = true }),
+                AtomicFile.WriteAllText(latest, JsonSerializer.Serialize(new { epoch, ema_pseudo_dice = ema, attempt = spec.Attempt, simulated = true }),
                     stall > TimeSpan.Zero ? () => Task.Delay(stall, ct).GetAwaiter().GetResult() : null);
             }
-            File.AppendAllText(logPath, string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}: train_loss {trainLoss:F4} pseudo_dice {dice:F4} ema {ema:F4}\n"));
+            AppendLog(logPath, string.Create(CultureInfo.InvariantCulture, $"epoch {epoch}: train_loss {trainLoss:F4} pseudo_dice {dice:F4} ema {ema:F4}\n"));
             progress.ReportStep(JobPhase.Training, epoch, spec.Epochs);
             progress.ReportEpoch(new EpochMetrics(epoch, spec.Epochs, trainLoss, trainLoss + 0.05, dice, ema, clock.Elapsed.TotalSeconds));
             options.AfterEpoch?.Invoke(spec, epoch);
         }
+        // the validation (next-stage files of a low-res fold), its summary, checkpoint_final: a fold is complete when all
+        // are there (CompletionMarkers; the real trainer writes checkpoint_final before the validation)
+        AppendLog(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: validation\n");
+        var cases = await ValidateAsync(spec, progress, ct);
         if (spec.Configuration == SweepDefinition.Lowres)
-            AtomicFile.WriteAllText(Path.Combine(ResultLayout.NextStageFolder(Path.GetDirectoryName(fold)!, SweepDefinition.Cascade), "simulated.json"), "{\"simulated\": true}");
-        File.AppendAllText(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: validation\n");
-        await ValidateAsync(spec, progress, ct);
+        {
+            var nextStage = ResultLayout.NextStageFolder(Path.GetDirectoryName(fold)!, SweepDefinition.Cascade);
+            foreach (var caseId in cases) AtomicFile.WriteAllText(ResultLayout.NextStageFile(nextStage, caseId), "simulated");
+        }
         double foregroundMean = ema;
         var summary = ResultLayout.ValidationSummary(fold);
         AtomicFile.WriteAllText(summary, JsonSerializer.Serialize(new
         {
-            metric_per_case = Array.Empty<object>(),
+            metric_per_case = cases.Select(c => new { reference_file = c + ".nii.gz", prediction_file = Path.Combine(ResultLayout.ValidationFolder(fold), c + ".nii.gz"), metrics = new { } }),
             mean = new Dictionary<string, object> { ["1"] = new { Dice = foregroundMean } },
             foreground_mean = new { Dice = foregroundMean },
             simulated = true,
         }));
-        AtomicFile.WriteAllText(ResultLayout.Checkpoint(fold, ResultLayout.CheckpointFinal), JsonSerializer.Serialize(new { epoch, simulated = true }));
-        File.AppendAllText(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: training done\n");
+        AtomicFile.WriteAllText(ResultLayout.Checkpoint(fold, ResultLayout.CheckpointFinal), JsonSerializer.Serialize(new { epoch, attempt = spec.Attempt, simulated = true }));
+        AppendLog(logPath, $"{DateTime.UtcNow:O} attempt {spec.Attempt}: training done\n");
         options.Log.Add(new(spec.JobId, spec.Attempt, device, 0, true, false, null));
         return new JobOutcome(summary, new Dictionary<string, double> { ["foreground_mean_dice"] = foregroundMean, ["epochs"] = epoch });
     }
 
-    /// <summary>The simulated validation: one case about every second for <see cref="SimulatedBackendOptions.StallInValidation"/>, each reported; or a hang without progress.</summary>
-    private async Task ValidateAsync(JobSpec spec, IJobProgressSink progress, CancellationToken ct)
+    /// <summary>
+    /// The simulated validation: one case about every second for <see cref="SimulatedBackendOptions.StallInValidation"/>
+    /// (at least one), each reported; or a hang without progress. Returns the validated case ids.
+    /// </summary>
+    private async Task<List<string>> ValidateAsync(JobSpec spec, IJobProgressSink progress, CancellationToken ct)
     {
         var hang = options.HangInValidation(spec);
         if (hang > TimeSpan.Zero)
@@ -163,13 +182,23 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
             await Task.Delay(hang, ct);
         }
         var duration = options.StallInValidation(spec);
-        int cases = Math.Max(1, (int)Math.Ceiling(duration.TotalSeconds));
-        var perCase = duration / cases;
-        for (int done = 1; done <= cases; done++)
+        int count = Math.Max(1, (int)Math.Ceiling(duration.TotalSeconds));
+        var perCase = duration / count;
+        var cases = new List<string>(count);
+        for (int done = 1; done <= count; done++)
         {
             if (perCase > TimeSpan.Zero) await Task.Delay(perCase, ct);
-            progress.ReportStep(JobPhase.Validating, done, cases);
+            cases.Add(string.Create(CultureInfo.InvariantCulture, $"sim_{ResultLayout.FoldName(spec.Fold)}_{done:D3}"));
+            progress.ReportStep(JobPhase.Validating, done, count);
         }
+        return cases;
+    }
+
+    /// <summary>A training log line, appended after the attempt's fence check (a superseded attempt stops here).</summary>
+    private static void AppendLog(string path, string line)
+    {
+        WriteFence.CheckCurrent();
+        File.AppendAllText(path, line);
     }
 
     private async Task<JobOutcome> FinalStageAsync(JobSpec spec, IJobProgressSink progress, CancellationToken ct)
@@ -196,19 +225,47 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
         }
         else
         {
-            // no cases: the stand-in marks the folder, and writes the shard's marker or the merge's manifest as the real one does
-            var folder = JobOutputs.PredictionFolder(spec);
-            Directory.CreateDirectory(folder);
-            AtomicFile.WriteAllText(Path.Combine(folder, "simulated.json"), "{\"simulated\": true}");
-            if (spec.Kind == JobKind.PredictShard)
-                PredictionRecords.WriteShardMarker(folder, new ShardMarker(spec.Fold, spec.PredictShards, "simulated", [], DateTime.UtcNow, device));
-            else if (!JobOutputs.IsLegacyPrediction(spec))
-                PredictionRecords.WriteManifest(folder, new PredictionManifest("simulated", "simulated", "", [], [], DateTime.UtcNow));
+            await PredictAsync(spec, progress, ct);
         }
         progress.ReportStep(phase, 1, 1);
         progress.ReportEpoch(new EpochMetrics(1, 1, 0, 0, 0, 0, clock.Elapsed.TotalSeconds));
         options.Log.Add(new(spec.JobId, spec.Attempt, device, 0, true, false, null));
         return new JobOutcome(output, new Dictionary<string, double>());
+    }
+
+    /// <summary>
+    /// The simulated test-set prediction, as the real one: a previous run's manifest is removed first (a half-done re-run
+    /// is never complete); a shard writes its cases (<see cref="PredictionRecords.InShard"/>) that have no valid receipt,
+    /// each with its receipt, then its marker; the merge job writes any case still missing, then the manifest, last.
+    /// </summary>
+    private async Task PredictAsync(JobSpec spec, IJobProgressSink progress, CancellationToken ct)
+    {
+        const string modelKey = "simulated";
+        string folder = JobOutputs.PredictionFolder(spec);
+        Directory.CreateDirectory(folder);
+        PredictionManifest.Invalidate(folder);
+        bool shard = spec.Kind == JobKind.PredictShard;
+        var mine = new List<string>();
+        for (int i = 0; i < options.PredictCases; i++)
+            if (!shard || PredictionRecords.InShard(i, spec.Fold, spec.PredictShards)) mine.Add(string.Create(CultureInfo.InvariantCulture, $"sim_test_{i:D3}"));
+        var perCase = options.PredictCaseDuration(spec);
+        int done = 0;
+        foreach (string caseId in mine)
+        {
+            string file = Path.Combine(folder, caseId + ".nii.gz");
+            if (PredictionRecords.ValidReceipt(folder, caseId, modelKey) is null)
+            {
+                if (perCase > TimeSpan.Zero) await Task.Delay(perCase, ct);
+                ct.ThrowIfCancellationRequested();
+                AtomicFile.WriteAllText(file, $"simulated prediction of {caseId}, attempt {spec.Attempt}");
+                PredictionRecords.WriteReceipt(folder, new CaseReceipt(caseId, modelKey, PredictionRecords.Describe([file]), DateTime.UtcNow,
+                    $"{spec.JobId} attempt {spec.Attempt}"));
+            }
+            progress.ReportStep(JobPhase.Predicting, ++done, mine.Count);
+            options.AfterPredictedCase?.Invoke(spec, done);
+        }
+        if (shard) PredictionRecords.WriteShardMarker(folder, new ShardMarker(spec.Fold, spec.PredictShards, modelKey, mine.ToArray(), DateTime.UtcNow, device));
+        else PredictionManifest.Write(folder, "simulated imagesTs", mine.Select(c => (c, Path.Combine(folder, c + ".nii.gz"))), modelKey);
     }
 
     /// <summary>

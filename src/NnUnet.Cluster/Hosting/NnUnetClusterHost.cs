@@ -79,9 +79,10 @@ public static class NnUnetClusterHost
 
     /// <summary>Starts one worker actor per device ("cuda:0", "cpu", ...). Worker ids are <c>host:port/device</c> (plus #n for repeated devices).</summary>
     public static IReadOnlyList<IActorRef> StartWorkers(ActorSystem system, IReadOnlyList<string> devices, TrainingBackendFactory backends,
-        string? resultsRootOverride = null)
+        string? resultsRootOverride = null, IReadOnlyList<JobRunner>? runners = null)
     {
         if (devices.Count == 0) throw new ArgumentException("a worker node needs at least one device (--gpus or --cpu)");
+        if (runners is not null && runners.Count != devices.Count) throw new ArgumentException($"{runners.Count} job runners for {devices.Count} devices");
         var proxy = CoordinatorProxy(system);
         var self = Akka.Cluster.Cluster.Get(system).SelfAddress;
         var c = system.Settings.Config.GetConfig("nnunet.cluster");
@@ -93,7 +94,7 @@ public static class NnUnetClusterHost
             var workerId = $"{self.Host}:{self.Port}/{device}" + (seen[device] > 0 ? $"#{seen[device]}" : "");
             var settings = new WorkerSettings(workerId, self.ToString(), device, backends(device), proxy,
                 c.GetTimeSpan("register-retry-interval"), resultsRootOverride, c.GetTimeSpan("stop-timeout"), c.GetTimeSpan("report-resend-interval"),
-                c.GetTimeSpan("liveness-interval", TimeSpan.FromSeconds(10)));
+                c.GetTimeSpan("liveness-interval", TimeSpan.FromSeconds(10)), runners?[workers.Count]);
             workers.Add(system.ActorOf(SweepWorker.Props(settings), "worker-" + device.Replace(':', '-') + (seen[device] > 0 ? $"-{seen[device]}" : "")));
         }
         return workers;

@@ -45,6 +45,48 @@ public sealed class DispatchPolicy(IReadOnlySweepLedger ledger, DurationModel du
         return best;
     }
 
+    /// <summary>
+    /// Why an idle worker gets nothing while jobs are left (for the operator: on a SLURM allocation idle GPUs cost),
+    /// or null when nothing is left to wait for. Jobs held after a recovery, running dependencies (e.g. the cascade
+    /// waits for every low-res fold), or the look-ahead keeping the worker for a job about to become ready.
+    /// </summary>
+    public string? WhyIdle(DateTime now)
+    {
+        if (ledger.Paused) return "the sweep is paused";
+        if (ledger.Count(JobStatus.Pending) == 0) return null;
+        var waitedFor = new SortedSet<string>(StringComparer.Ordinal);
+        var waiting = new SortedSet<string>(StringComparer.Ordinal);
+        int held = 0;
+        foreach (var job in ledger.Jobs)
+        {
+            if (job.Status != JobStatus.Pending) continue;
+            if (ledger.IsReady(job))
+            {
+                if (job.HeldUntil is { } until && now < until) held++;
+                continue;
+            }
+            waiting.Add(job.Configuration ?? job.JobId);
+            // the running ones: a pending dependency is waited for through its own (the selection waits for the
+            // cascade, which waits for the low-res folds: those are named)
+            foreach (var dependency in job.DependsOn)
+                if (ledger.Job(dependency).Status == JobStatus.Running) waitedFor.Add(dependency);
+        }
+        var reasons = new List<string>();
+        if (waiting.Count > 0)
+            reasons.Add($"{string.Join(", ", waiting)} wait{(waiting.Count == 1 ? "s" : "")} for " +
+                (waitedFor.Count > 0 ? Abbreviate(waitedFor) : "jobs that are not running (failed, cancelled or held)"));
+        if (held > 0) reasons.Add($"{held} job(s) held for the workers that ran them before the coordinator restarted");
+        return reasons.Count > 0 ? string.Join("; ", reasons)
+            : "kept free for a job about to become ready (the look-ahead expects a shorter sweep)";
+    }
+
+    private static string Abbreviate(IReadOnlyCollection<string> jobIds)
+    {
+        const int shown = 6;
+        var list = jobIds.Take(shown).ToList();
+        return string.Join(", ", list) + (jobIds.Count > shown ? $" and {jobIds.Count - shown} more" : "");
+    }
+
     /// <summary>Priority: longer remaining path to the end of the sweep, then longer own remaining time, then grid order.</summary>
     public bool Better(JobRecord a, JobRecord b)
     {

@@ -249,12 +249,14 @@ public sealed class SweepState
     {
         var d = Definition ?? throw new InvalidOperationException("no sweep defined");
         var job = Job(jobId);
-        // only the final stages need the whole grid; a training job's message stays small however large the sweep
+        // only the final stages need the whole grid; a training job's message stays small however large the sweep (a
+        // low-res fold gets the configurations: whether the sweep trains the cascade decides its completion marker)
         bool final = job.Kind != JobKind.Train;
         var submission = job.Submission is { } id ? Ledger.Submissions[id] : null;
         int shards = submission?.Shards ?? (job.Kind is JobKind.Predict or JobKind.PredictShard ? d.PredictShards : 0);
         return new JobSpec(d.SweepId, job.JobId, job.Attempt, job.Kind, d.DatasetName, d.PlansName, d.TrainerName, job.Configuration,
-            job.Fold, d.Epochs, job.ResumeFromCheckpoint, resultsRoot, final ? d.Configurations : [], final ? d.Folds : [],
+            job.Fold, d.Epochs, job.ResumeFromCheckpoint, resultsRoot,
+            final || job.Configuration == SweepDefinition.Lowres ? d.Configurations : [], final ? d.Folds : [],
             d.TrainingItersPerEpoch, d.TrainingValIters, shards, submission);
     }
 }

@@ -8,7 +8,9 @@ namespace NnUnet.Core.IO;
 /// that a reader, or a writer killed half-way, sees the old or the complete new content and never a torn file. The
 /// temporary name is hidden, unique per writer (process and a GUID, so parallel writers never share it) and ends with
 /// neither the target's extension nor anything a folder listing looks for (<c>*.json</c>, <c>*.nii.gz</c>), so a
-/// leftover of a killed writer is never taken for a result; it is deleted when the write fails.
+/// leftover of a killed writer is never taken for a result; it is deleted when the write fails. Inside a fenced job
+/// attempt (<see cref="WriteFence.Enter"/>) every rename first checks that the attempt still owns its folder, so a
+/// superseded attempt never replaces a newer attempt's file.
 /// </summary>
 public static class AtomicFile
 {
@@ -18,13 +20,17 @@ public static class AtomicFile
     /// Calls <paramref name="writeTemporary"/> with the temporary path, then <paramref name="beforeRename"/> (a caller
     /// keeps the previous version there; fault-injection tests stall there), then renames over <paramref name="path"/>.
     /// </summary>
-    public static void Write(string path, Action<string> writeTemporary, Action? beforeRename = null)
+    public static void Write(string path, Action<string> writeTemporary, Action? beforeRename = null) =>
+        Write(path, writeTemporary, beforeRename, fenced: true);
+
+    private static void Write(string path, Action<string> writeTemporary, Action? beforeRename, bool fenced)
     {
         string temporary = TemporaryPath(path);
         try
         {
             writeTemporary(temporary);
-            beforeRename?.Invoke();
+            if (fenced) CheckFenceAround(beforeRename);
+            else beforeRename?.Invoke();
             File.Move(temporary, path, overwrite: true);
         }
         finally
@@ -43,6 +49,22 @@ public static class AtomicFile
     public static void WriteAllText(string path, string content, Action? beforeRename = null) =>
         Write(path, temporary => File.WriteAllText(temporary, content, Utf8), beforeRename);
 
+    /// <summary>The fence file's own write (see <see cref="WriteFence"/>).</summary>
+    internal static void WriteUnfenced(string path, string content) =>
+        Write(path, temporary => File.WriteAllText(temporary, content, Utf8), null, fenced: false);
+
+    /// <summary>
+    /// The fence check right before a rename: before <paramref name="beforeRename"/> (which may move the previous
+    /// version aside, the newer attempt's file) and, when there is one (it may stall), again after it.
+    /// </summary>
+    internal static void CheckFenceAround(Action? beforeRename)
+    {
+        WriteFence.CheckCurrent();
+        if (beforeRename is null) return;
+        beforeRename();
+        WriteFence.CheckCurrent();
+    }
+
     public static void Copy(string source, string destination) =>
         Write(destination, temporary => File.Copy(source, temporary, overwrite: true));
 
@@ -57,6 +79,7 @@ public static class AtomicFile
         try
         {
             writeTemporary(temporary);
+            WriteFence.CheckCurrent();
             File.Move(temporary, path, overwrite: false);
             return true;
         }
@@ -111,7 +134,7 @@ public sealed class AtomicFileStream : IDisposable
     {
         Stream.Flush(flushToDisk);
         Stream.Dispose();
-        beforeRename?.Invoke();
+        AtomicFile.CheckFenceAround(beforeRename);
         File.Move(_temporary, _path, overwrite: true);
         _committed = true;
     }

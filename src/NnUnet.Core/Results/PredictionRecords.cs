@@ -19,23 +19,15 @@ public sealed record CaseReceipt(string CaseId, string ModelKey, PredictedFile[]
 public sealed record ShardMarker(int Shard, int Shards, string ModelKey, string[] Cases, DateTime CompletedAt, string? Worker);
 
 /// <summary>
-/// The single definition of "prediction complete": written last, by the merge job (or the local predictor asked
-/// for it), after every case of the input folder was checked to have a valid receipt.
-/// </summary>
-public sealed record PredictionManifest(string ModelKey, string Model, string InputFolder, string[] Cases,
-    Dictionary<string, PredictedFile[]> Files, DateTime CompletedAt);
-
-/// <summary>
 /// Files that make a prediction folder resumable and checkable across workers (distributed prediction, issue 16):
-/// per case a <see cref="CaseReceipt"/>, per shard a <see cref="ShardMarker"/>, and the <see cref="PredictionManifest"/>.
-/// All live beside the segmentations: <c>OUTPUT/.nnunet-prediction/</c> and <c>OUTPUT/prediction_manifest.json</c>.
+/// per case a <see cref="CaseReceipt"/>, per shard a <see cref="ShardMarker"/>, in <c>OUTPUT/.nnunet-prediction/</c>; the
+/// folder's completion marker is the <see cref="PredictionManifest"/> (written last by the merge job).
 /// Which case belongs to which shard: <see cref="InShard"/> over the input's cases in ordinal order, so every node
 /// (and every re-run) splits the same input the same way.
 /// </summary>
 public static class PredictionRecords
 {
     public const string FolderName = ".nnunet-prediction";
-    public const string ManifestFileName = "prediction_manifest.json";
 
     private static readonly JsonSerializerOptions Json = new()
     {
@@ -43,8 +35,6 @@ public static class PredictionRecords
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
-
-    public static string Manifest(string outputFolder) => Path.Combine(outputFolder, ManifestFileName);
 
     public static string ShardMarkerPath(string outputFolder, int shard, int shards) =>
         Path.Combine(outputFolder, FolderName, string.Create(CultureInfo.InvariantCulture, $"shard_{shard}_of_{shards}.json"));
@@ -100,20 +90,18 @@ public static class PredictionRecords
         AtomicFile.WriteAllText(path, JsonSerializer.Serialize(marker, Json));
     }
 
-    public static void WriteManifest(string outputFolder, PredictionManifest manifest) =>
-        AtomicFile.WriteAllText(Manifest(outputFolder), JsonSerializer.Serialize(manifest, Json));
-
-    public static PredictionManifest ReadManifest(string outputFolder) =>
-        JsonSerializer.Deserialize<PredictionManifest>(File.ReadAllText(Manifest(outputFolder)), Json)
-        ?? throw new InvalidDataException($"{Manifest(outputFolder)} is empty");
-
-    /// <summary>
-    /// Removes the manifest before a prediction into the folder starts (it is written again last): a folder whose
-    /// manifest exists is complete, so a run that has not finished must not leave an older one standing.
-    /// </summary>
-    public static void RemoveManifest(string outputFolder)
+    /// <summary>Null when shard <paramref name="shard"/> of <paramref name="shards"/> is complete: its marker, and a valid receipt for every case it lists; otherwise what is missing.</summary>
+    public static string? ShardMissing(string outputFolder, int shard, int shards)
     {
-        string path = Manifest(outputFolder);
-        if (File.Exists(path)) File.Delete(path);
+        string path = ShardMarkerPath(outputFolder, shard, shards);
+        if (!File.Exists(path)) return $"{path} does not exist";
+        ShardMarker? marker;
+        try { marker = JsonSerializer.Deserialize<ShardMarker>(File.ReadAllText(path), Json); }
+        catch (JsonException e) { return $"{path} is not a shard marker: {e.Message}"; }
+        if (marker is null) return $"{path} is empty";
+        foreach (string caseId in marker.Cases)
+            if (ValidReceipt(outputFolder, caseId, marker.ModelKey) is null)
+                return $"case {caseId} of {path}: not written completely (no valid {ReceiptPath(outputFolder, caseId)})";
+        return null;
     }
 }

@@ -9,13 +9,14 @@ namespace NnUnet.Core.Results;
 /// <code>
 /// nnUNet_results/DATASET/
 ///   TRAINER__PLANS__CONFIG/                   model folder: plans.json, dataset.json, dataset_fingerprint.json
-///     fold_F/                                 checkpoint_{final,latest,best}.ckpt, training_log.txt, progress.{json,png}
+///     fold_F/                                 checkpoint_{final,latest,best}.ckpt, training_log.txt, progress.{json,png},
+///                                             attempt.fence (a sweep's current attempt, see WriteFence; ours)
 ///       validation/                           CASE{file_ending} (+ CASE.npz), summary.json
 ///     predicted_next_stage/NEXT_CONFIG/       a low-res stage's predictions for the cascade
 ///     crossval_results_folds_0_1_2_3_4/       merged validation of the folds, summary.json, postprocessing.json
 ///   ensembles/ensemble___A___B___0_1_2_3_4/   pair ensembles of the selection
 ///   best_configuration.json, inference_information.json, inference_instructions.txt
-///   predictions_imagesTs/                     the sweep's test-set prediction (ours)
+///   predictions_imagesTs/                     the sweep's test-set prediction, prediction_manifest.json written last (ours)
 ///   sweeps.db                                 the sweep journal (ours)
 /// </code>
 /// File names owned by the type that reads and writes the file (<see cref="EvaluationSummary.FileName"/>,
@@ -104,6 +105,9 @@ public static class ResultLayout
     /// <summary><c>MODEL/predicted_next_stage/NEXT_CONFIG</c>: a low-res model's predictions for the next (cascade) stage.</summary>
     public static string NextStageFolder(string modelFolder, string nextConfiguration) =>
         Path.Combine(Path.GetFullPath(modelFolder), NextStageFolderName, nextConfiguration);
+
+    /// <summary><c>NEXT_STAGE_FOLDER/CASE.npy</c>: one case's label map for the next stage (see <see cref="NextStageFolder"/>).</summary>
+    public static string NextStageFile(string nextStageFolder, string caseId) => Path.Combine(nextStageFolder, caseId + ".npy");
 
     /// <summary><c>crossval_results_folds_0_1_2</c>: a model's folds merged for the selection.</summary>
     public static string CrossValidationFolderName(IEnumerable<int> folds) => "crossval_results_folds_" + FoldsText(folds);

@@ -3,6 +3,7 @@ using System.Text;
 using NnUnet.Core.Datasets;
 using NnUnet.Core.Ensembling;
 using NnUnet.Core.Evaluation;
+using NnUnet.Core.IO;
 using NnUnet.Core.Planning;
 using NnUnet.Core.Postprocessing;
 using NnUnet.Core.Results;
@@ -100,8 +101,9 @@ public static class BestConfigurationFinder
             Candidates = candidates,
         };
         result.Save(ResultLayout.BestConfigurationJson(resultsFolder));
+        AtomicFile.WriteAllText(ResultLayout.InferenceInstructions(resultsFolder), InferenceInstructions(result));
+        // the selection's completion marker (CompletionMarkers.SelectionMarker): written last
         WriteInferenceInformation(result, datasetName, options, models, ResultLayout.InferenceInformation(resultsFolder));
-        File.WriteAllText(ResultLayout.InferenceInstructions(resultsFolder), InferenceInstructions(result));
         return result;
     }
 

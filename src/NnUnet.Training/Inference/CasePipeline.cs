@@ -1,5 +1,6 @@
 using System.Runtime.ExceptionServices;
 using System.Threading.Channels;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Training.Inference;
 
@@ -87,7 +88,7 @@ internal static class CasePipeline
                     using var output = stages.Infer(i, input, ct);
                     Done(i, stages.Export(i, output, ct), null);
                 }
-                catch (Exception ex) when (!ct.IsCancellationRequested)
+                catch (Exception ex) when (!ct.IsCancellationRequested && !IsSuperseded(ex))
                 {
                     Done(i, null, ex);
                 }
@@ -117,7 +118,7 @@ internal static class CasePipeline
                     Start(i);
                     TPrepared item;
                     try { item = stages.Prepare(i, token); }
-                    catch (Exception ex) when (!token.IsCancellationRequested) { Done(i, null, ex); continue; }
+                    catch (Exception ex) when (!token.IsCancellationRequested && !IsSuperseded(ex)) { Done(i, null, ex); continue; }
                     Write(prepared.Writer, (i, item), token);
                 }
             }
@@ -135,7 +136,7 @@ internal static class CasePipeline
                 {
                     TInferred item;
                     try { item = stages.Infer(next.Index, next.Item, token); }
-                    catch (Exception ex) when (!token.IsCancellationRequested) { Done(next.Index, null, ex); continue; }
+                    catch (Exception ex) when (!token.IsCancellationRequested && !IsSuperseded(ex)) { Done(next.Index, null, ex); continue; }
                     try { Write(inferred.Writer, (next.Index, item), token); }
                     catch
                     {
@@ -157,7 +158,7 @@ internal static class CasePipeline
                 using var item = next.Item;
                 (string File, string? Note) written;
                 try { written = stages.Export(next.Index, item, token); }
-                catch (Exception ex) when (!token.IsCancellationRequested) { Done(next.Index, null, ex); continue; }
+                catch (Exception ex) when (!token.IsCancellationRequested && !IsSuperseded(ex)) { Done(next.Index, null, ex); continue; }
                 Done(next.Index, written, null);
             }
         }
@@ -188,6 +189,9 @@ internal static class CasePipeline
         ct.ThrowIfCancellationRequested();
         return results;
     }
+
+    /// <summary>Not a case's failure: the job attempt lost its fence (<see cref="WriteFence"/>) and the whole run stops.</summary>
+    private static bool IsSuperseded(Exception ex) => ex is AttemptSupersededException;
 
     private static bool Read<T>(ChannelReader<T> reader, CancellationToken ct, out T item)
     {

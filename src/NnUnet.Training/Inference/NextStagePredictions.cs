@@ -23,7 +23,7 @@ public static class NextStagePredictions
     public static string FolderForModel(string previousStageModelFolder, string nextConfiguration) =>
         ResultLayout.NextStageFolder(previousStageModelFolder, nextConfiguration);
 
-    public static string PathFor(string folder, string caseId) => Path.Combine(folder, caseId + ".npy");
+    public static string PathFor(string folder, string caseId) => ResultLayout.NextStageFile(folder, caseId);
 
     /// <summary>nnU-Net's <c>label_manager.foreground_labels</c>: every label value except background (0) and the ignore
     /// label; the cascade gets one one-hot input channel per value, in this order.</summary>

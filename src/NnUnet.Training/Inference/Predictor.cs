@@ -59,7 +59,7 @@ public sealed record PredictionOptions
     /// <summary>Only the cases of shard <see cref="Shard"/> of <see cref="Shards"/> (<see cref="PredictionRecords.InShard"/>); 0 shards: every case.</summary>
     public int Shard { get; init; }
     public int Shards { get; init; }
-    /// <summary>When every case of the input is complete, write <c>prediction_manifest.json</c> last (the merge step).</summary>
+    /// <summary>When every case of the input is complete, write <c>prediction_manifest.json</c> (<see cref="PredictionManifest"/>) last (the merge step).</summary>
     public bool WriteManifest { get; init; }
     /// <summary>Who predicts (recorded in the receipts), e.g. the cluster worker's id.</summary>
     public string? Worker { get; init; }
@@ -250,19 +250,16 @@ public static class Predictor
     /// </summary>
     private static void WriteManifest(PredictionRun run, string inputFolder, string outputFolder)
     {
-        var files = new Dictionary<string, PredictedFile[]>(StringComparer.Ordinal);
+        var outputs = new List<(string CaseId, string OutputFile)>();
         var missing = new List<string>();
         foreach (var c in run.Cases)
         {
-            if (PredictionRecords.ValidReceipt(outputFolder, c.CaseId, run.ModelKey) is { } receipt) files[c.CaseId] = receipt.Files;
+            if (PredictionRecords.ValidReceipt(outputFolder, c.CaseId, run.ModelKey) is { } receipt) outputs.Add((c.CaseId, Path.Combine(outputFolder, receipt.Files[0].Name)));
             else missing.Add(c.CaseId);
         }
         if (missing.Count > 0)
             throw new InvalidDataException($"{outputFolder}: {missing.Count} case(s) not written completely, no manifest written: {string.Join(", ", missing)}");
-        var ids = new List<string>(files.Keys);
-        ids.Sort(StringComparer.Ordinal);
-        PredictionRecords.WriteManifest(outputFolder, new PredictionManifest(run.ModelKey, run.Model, Path.GetFullPath(inputFolder),
-            ids.ToArray(), files, DateTime.UtcNow));
+        PredictionManifest.Write(outputFolder, inputFolder, outputs, run.ModelKey);
     }
 
     /// <summary>Folds <c>fold_N</c> of <paramref name="modelFolder"/> holding the checkpoint (ours or nnU-Net's), ascending.</summary>

@@ -515,7 +515,10 @@ public sealed class NnUnetTrainer
     private static string Round(double v) => Math.Round(v, 4).ToString(CultureInfo.InvariantCulture);
 }
 
-/// <summary>training_log.txt (appended, timestamped like nnU-Net's) mirrored to the progress sink.</summary>
+/// <summary>
+/// training_log.txt (appended, timestamped like nnU-Net's) mirrored to the progress sink. Each line checks the job
+/// attempt's fence first (<see cref="WriteFence"/>): a superseded attempt stops at its next log line.
+/// </summary>
 internal sealed class TrainingLogWriter : IDisposable
 {
     private readonly StreamWriter writer;
@@ -529,6 +532,7 @@ internal sealed class TrainingLogWriter : IDisposable
 
     public void Line(string text)
     {
+        WriteFence.CheckCurrent();
         writer.WriteLine($"{DateTime.Now.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture)}: {text}");
         if (text.Length > 0) sink.OnMessage(text);
     }

@@ -180,8 +180,8 @@ public sealed class ClusterPredictionTests : IDisposable
         Assert.Contains("submitted as 3 shard(s) and a merge job", text);
         Assert.Contains("12 cases written to", text);
         AssertSameSegmentations(Reference(), output);
-        var manifest = PredictionRecords.ReadManifest(output);
-        Assert.Equal(12, manifest.Cases.Length);
+        var manifest = PredictionManifest.Read(output);
+        Assert.Equal(12, manifest.Cases.Count);
         for (int k = 0; k < 3; k++) Assert.True(File.Exists(PredictionRecords.ShardMarkerPath(output, k, 3)), $"shard {k}'s marker");
         // three worker actors each ran a shard (the worker ids differ by their #n suffix)
         var starts = Regex.Matches(Text(workers.Output), @"worker (\S+): starting (predict-\w+/shard_\d) attempt 1").Select(m => (m.Groups[1].Value, m.Groups[2].Value)).ToList();
@@ -203,7 +203,7 @@ public sealed class ClusterPredictionTests : IDisposable
         await Task.Delay(1000); // the cancelled shard stops between cases
         var before = CompleteCases(slow);
         Assert.InRange(before.Count, 2, 8);                     // stopped in the middle
-        Assert.False(File.Exists(PredictionRecords.Manifest(slow)));
+        Assert.False(File.Exists(PredictionManifest.PathIn(slow)));
 
         var again = Client(slow, shards: 1);
         AssertExits(again, 0, TimeSpan.FromMinutes(3), "predict --cluster, run again");
@@ -238,7 +238,7 @@ public sealed class ClusterPredictionTests : IDisposable
         AssertExits(client, 0, TimeSpan.FromMinutes(4), "predict --cluster");
         Assert.Contains($"starting {job} attempt 2", Text(survivor.Output));
         AssertUnchanged(before, output);                         // finished cases are not redone
-        Assert.Equal(8, PredictionRecords.ReadManifest(output).Cases.Length);
+        Assert.Equal(8, PredictionManifest.Read(output).Cases.Count);
         // the receipts say which attempt wrote each case: the kept ones attempt 1, the rest of the shard attempt 2
         foreach (var caseId in before.Keys)
             Assert.Contains($"{job} attempt 1", File.ReadAllText(PredictionRecords.ReceiptPath(output, caseId)));

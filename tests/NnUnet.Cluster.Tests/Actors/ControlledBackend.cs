@@ -25,6 +25,9 @@ public sealed class ControlledBackend : ITrainingBackend
             _end.SetResult(new JobOutcome($"/results/{Spec.JobId}/summary.json", new Dictionary<string, double> { ["foreground_mean_dice"] = dice }));
 
         public void Fail(string error) => _end.SetException(new InvalidOperationException(error));
+
+        /// <summary>Ends the run with this exception (e.g. the fence's <c>AttemptSupersededException</c> at a write).</summary>
+        public void End(Exception error) => _end.SetException(error);
     }
 
     private readonly Channel<Run> _runs = Channel.CreateUnbounded<Run>();

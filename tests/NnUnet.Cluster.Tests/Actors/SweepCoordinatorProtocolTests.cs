@@ -336,8 +336,64 @@ public sealed class SweepCoordinatorProtocolTests() : TestKit(ActorTestConfig.Cr
 
         _store.WrittenSinceStart(spec.JobId); // its worker finished and died with the old coordinator: no report comes
         var second = StartCoordinator(Settings(adoptionGrace: TimeSpan.FromMinutes(10)), "coordinator-2");
-        var job = Job(second, spec.JobId);
-        Assert.Equal((JobDisplayStatus.Completed, 1), (job.Status, job.Attempt));
+        // storage is asked off the coordinator's thread: accepted when the answer is in
+        AwaitAssert(() =>
+        {
+            var job = Job(second, spec.JobId);
+            Assert.Equal((JobDisplayStatus.Completed, 1), (job.Status, job.Attempt));
+        }, TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public void ASlowStorageCheck_DoesNotStallTheCoordinator_DispatchGoesOn_TheCompletionIsAcceptedWhenItAnswers()
+    {
+        var coordinator = StartCoordinator();
+        var w1 = Register(coordinator, "w1");
+        var w2 = Register(coordinator, "w2");
+        var first = RequestJob(coordinator, w1);
+        using var storageAnswers = new ManualResetEventSlim();
+        _store.HoldChecksOf(first.JobId, storageAnswers); // its outputs are on a mount that hangs
+
+        w1.Send(coordinator, Finished(w1, first));
+        AwaitCondition(() => _store.BlockedChecks == 1, TimeSpan.FromSeconds(5));
+        // meanwhile the coordinator answers and dispatches: the other fold goes to w2 at once
+        var second = RequestJob(coordinator, w2);
+        Assert.NotEqual(first.JobId, second.JobId);
+        Assert.Equal(JobDisplayStatus.Running, Job(coordinator, first.JobId).Status); // not accepted before storage says so
+        w1.Send(coordinator, Finished(w1, first) with { RequestsNextJob = false }); // sent again: the pending check answers it
+        w1.ExpectNoMsg(Quiet);
+
+        storageAnswers.Set();
+        w1.ExpectMsg<JobFinishedAck>(a => a.JobId == first.JobId); // the selection waits for w2's fold
+        Assert.Equal(JobDisplayStatus.Completed, Job(coordinator, first.JobId).Status);
+        w1.ExpectNoMsg(Quiet); // one answer for the two reports
+    }
+
+    [Fact]
+    public void AfterARestart_DispatchWaitsForTheStorageCheck_WhileTheCoordinatorAnswers()
+    {
+        var settings = Settings(adoptionGrace: TimeSpan.Zero);
+        var first = StartCoordinator(settings);
+        var w1 = Register(first, "w1");
+        var spec = RequestJob(first, w1);
+        Watch(first);
+        first.Tell(SweepCoordinator.Stop.Instance);
+        ExpectTerminated(first);
+
+        using var storageAnswers = new ManualResetEventSlim();
+        _store.HoldChecksOf(spec.JobId, storageAnswers);
+        _store.WrittenSinceStart(spec.JobId); // it finished during the outage
+        var second = StartCoordinator(settings, "coordinator-2");
+        AwaitCondition(() => _store.BlockedChecks == 1, TimeSpan.FromSeconds(5));
+        Assert.Equal(JobDisplayStatus.Ready, Job(second, spec.JobId).Status); // the coordinator answers queries meanwhile
+        var w2 = Register(second, "w2");
+        w2.Send(second, new RequestJob("w2"));
+        w2.ExpectNoMsg(Quiet); // no dispatch before storage says which attempts finished: it would run this one again
+
+        storageAnswers.Set();
+        var next = w2.ExpectMsg<StartJob>().Spec;
+        Assert.NotEqual(spec.JobId, next.JobId); // the finished attempt was accepted, not handed out again
+        Assert.Equal(JobDisplayStatus.Completed, Job(second, spec.JobId).Status);
     }
 
     [Fact]

@@ -2,8 +2,10 @@ using Akka.Actor;
 using Akka.TestKit;
 using Akka.TestKit.Xunit2;
 using NnUnet.Cluster.Actors;
+using NnUnet.Cluster.Backends;
 using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Cluster.Tests.Actors;
 
@@ -21,6 +23,8 @@ public sealed class SweepWorkerProtocolTests : TestKit
     private readonly ControlledBackend _backend = new();
     private readonly TestProbe _proxy;
     private readonly TestProbe _coordinator;
+    // the worker takes each attempt's fence file in the fold folder before the run starts: real, writable storage
+    private readonly string _resultsRoot = Directory.CreateTempSubdirectory("nnunet-worker-").FullName;
 
     public SweepWorkerProtocolTests() : base(ActorTestConfig.Create(), "nnunet")
     {
@@ -42,9 +46,9 @@ public sealed class SweepWorkerProtocolTests : TestKit
         return worker;
     }
 
-    private static JobSpec Spec(string jobId, int attempt = 1) =>
+    private JobSpec Spec(string jobId, int attempt = 1) =>
         new("sweep-1", jobId, attempt, JobKind.Train, "Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", "2d",
-            int.Parse(jobId[^1..]), 3, attempt > 1, "/nnunet-results", [], []);
+            int.Parse(jobId[^1..]), 3, attempt > 1, _resultsRoot, [], []);
 
     private async Task<ControlledBackend.Run> Start(IActorRef worker, JobSpec spec)
     {
@@ -52,6 +56,12 @@ public sealed class SweepWorkerProtocolTests : TestKit
         var run = await _backend.NextRun();
         Assert.Equal((spec.JobId, spec.Attempt), (run.Spec.JobId, run.Spec.Attempt));
         return run;
+    }
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        try { Directory.Delete(_resultsRoot, true); } catch (IOException) { }
     }
 
     [Fact]
@@ -72,7 +82,7 @@ public sealed class SweepWorkerProtocolTests : TestKit
     {
         var worker = RegisteredWorker();
         var run = await Start(worker, Spec("2d/fold_0"));
-        Assert.Equal("/nnunet-results", run.Spec.ResultsRoot);
+        Assert.Equal(_resultsRoot, run.Spec.ResultsRoot);
 
         run.Epoch(1, pseudoDice: 0.4);
         var progress = _proxy.ExpectMsg<JobProgressReport>();
@@ -149,6 +159,40 @@ public sealed class SweepWorkerProtocolTests : TestKit
         var failed = _proxy.ExpectMsg<JobFailedReport>();
         Assert.Equal((WorkerId, "2d/fold_0", 1, "CUDA out of memory"), (failed.WorkerId, failed.JobId, failed.Attempt, failed.Error));
         _proxy.ExpectMsg(new RequestJob(WorkerId));
+    }
+
+    [Fact]
+    public void AStartJobOlderThanTheFoldsFence_IsNotRun_ItIsRejectedAsSuperseded_NotFailed()
+    {
+        var worker = RegisteredWorker();
+        var spec = Spec("2d/fold_0", attempt: 1);
+        // attempt 2 owns the fold (attempt 1's StartJob came late, after its replacement started)
+        WriteFence.Take(JobOutputs.FencePath(spec), new FenceToken("sweep-1", 2, "node2:4053/cpu", DateTime.UtcNow));
+
+        _coordinator.Send(worker, new StartJob(spec));
+        var rejected = _proxy.ExpectMsg<JobRejected>();
+        Assert.Equal(("2d/fold_0", 1), (rejected.JobId, rejected.Attempt));
+        Assert.Contains("superseded by attempt 2 on node2:4053/cpu", rejected.Reason);
+        _proxy.ExpectMsg(new RequestJob(WorkerId)); // no JobFailedReport: the attempt did not fail
+        Assert.False(_backend.HasPendingRun); // the backend never ran
+        Assert.Equal(2, WriteFence.Read(JobOutputs.FencePath(spec))!.Attempt); // the lower attempt did not take the fence back
+        Assert.Equal([WriteFence.FileName], Directory.GetFiles(JobOutputs.FoldFolder(spec)).Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public async Task ARunSupersededAtAWrite_IsReportedAsSuperseded_NotAsAFailure()
+    {
+        var worker = RegisteredWorker();
+        var spec = Spec("2d/fold_0", attempt: 1);
+        var run = await Start(worker, spec);
+        Assert.Equal((1, WorkerId), (WriteFence.Read(JobOutputs.FencePath(spec))!.Attempt, WriteFence.Read(JobOutputs.FencePath(spec))!.Holder));
+
+        run.End(new AttemptSupersededException(JobOutputs.FencePath(spec), new FenceToken("sweep-1", 1, WorkerId, DateTime.UtcNow),
+            new FenceToken("sweep-1", 3, "node2:4053/cpu", DateTime.UtcNow)));
+        var rejected = _proxy.ExpectMsg<JobRejected>();
+        Assert.Contains("superseded by attempt 3", rejected.Reason);
+        _proxy.ExpectMsg(new RequestJob(WorkerId));
+        _proxy.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
     }
 
     [Fact]

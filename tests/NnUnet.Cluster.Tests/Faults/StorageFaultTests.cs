@@ -96,10 +96,17 @@ public sealed class StorageFaultTests
     public async Task DiskFullWhileSavingCheckpoint_JobFailsWithReasonAfterMaxAttempts_SweepContinues()
     {
         using var cluster = new LocalCluster();
-        // 3 pages: the training log, the fold manifest and the first checkpoint fit, the next checkpoint's temp file does not
-        var log = await RunSweepWithFaultyFold(cluster, "size=12k", readOnly: false,
+        // 4 pages: the attempt's fence file, the training log, the fold manifest and the first checkpoint fit, the next
+        // checkpoint's temp file does not; attempt 2 then cannot write its fence (before, it resumed from epoch 1 and
+        // failed at the same checkpoint write): it fails at once, naming the full disk too
+        var log = await RunSweepWithFaultyFold(cluster, "size=16k", readOnly: false,
             mounted => mounted ? "No space left on device" : "fold_1");
-        if (log.Length > 0) Assert.Contains("continue from checkpoint at epoch 1", log); // attempt 2 resumed from the checkpoint that did fit
+        if (log.Length > 0)
+        {
+            Assert.Contains("epoch 1:", log); // the checkpoint that fitted
+            Assert.DoesNotContain("epoch 2:", log);
+            Assert.DoesNotContain("attempt 2", log); // attempt 2 could not even take the fence
+        }
     }
 
     /// <summary>

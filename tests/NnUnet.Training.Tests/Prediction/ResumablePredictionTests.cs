@@ -39,7 +39,7 @@ public sealed class ResumablePredictionTests : IDisposable
         Assert.Equal(["case_01", "case_04", "case_07"], perShard[0]);
         Assert.Equal(["case_02", "case_05"], perShard[1]);
         Assert.Equal(["case_03", "case_06"], perShard[2]);
-        Assert.False(File.Exists(PredictionRecords.Manifest(sharded)));
+        Assert.False(File.Exists(PredictionManifest.PathIn(sharded)));
 
         var started = new List<string>();
         var merge = Predict(options with { Resume = true, WriteManifest = true, OnCaseStart = (id, _, _) => started.Add(id) }, sharded);
@@ -48,10 +48,11 @@ public sealed class ResumablePredictionTests : IDisposable
         Assert.Equal(Segmentations(whole), Segmentations(sharded));
         foreach (string name in Segmentations(whole))
             Assert.True(File.ReadAllBytes(Path.Combine(whole, name)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(sharded, name))), name);
-        var manifest = PredictionRecords.ReadManifest(sharded);
-        Assert.Equal(Enumerable.Range(1, 7).Select(i => $"case_{i:00}"), manifest.Cases);
+        var manifest = PredictionManifest.Read(sharded);
+        Assert.Equal(Enumerable.Range(1, 7).Select(i => $"case_{i:00}"), manifest.Cases.Select(c => c.CaseId));
         Assert.Equal(merge.ModelKey, manifest.ModelKey);
-        Assert.Equal(new FileInfo(Path.Combine(sharded, "case_03.nii.gz")).Length, Assert.Single(manifest.Files["case_03"]).Size);
+        Assert.Equal(new FileInfo(Path.Combine(sharded, "case_03.nii.gz")).Length, manifest.Cases.Single(c => c.CaseId == "case_03").Bytes);
+        Assert.Null(PredictionManifest.Missing(sharded));
     }
 
     [Fact]
@@ -75,7 +76,7 @@ public sealed class ResumablePredictionTests : IDisposable
         Assert.Equal(["case_2", "case_3", "case_4", "case_5"], started.Order(StringComparer.Ordinal));
         Assert.Equal(written1, File.GetLastWriteTimeUtc(case1));   // the complete case was not written again
         Assert.True(merge.Cases.Single(c => c.CaseId == "case_1").Reused);
-        Assert.Equal(5, PredictionRecords.ReadManifest(output).Cases.Length);
+        Assert.Equal(5, PredictionManifest.Read(output).Cases.Count);
         Assert.True(new FileInfo(case3).Length > 3);
     }
 
@@ -87,7 +88,7 @@ public sealed class ResumablePredictionTests : IDisposable
         string output = Path.Combine(_fx.Root, "out");
         Predict(options, output);                                  // the plain `nnunet predict`: no receipts, no manifest
         Assert.False(Directory.Exists(Path.Combine(output, PredictionRecords.FolderName)));
-        Assert.False(File.Exists(PredictionRecords.Manifest(output)));
+        Assert.False(File.Exists(PredictionManifest.PathIn(output)));
         var started = new List<string>();
         var resumed = Predict(options with { Resume = true, OnCaseStart = (id, _, _) => started.Add(id) }, output);
         Assert.Equal(["case_1", "case_2"], started.Order(StringComparer.Ordinal)); // files without receipts may be half-written

@@ -8,7 +8,7 @@ namespace NnUnet.Cli.Commands.Cluster;
 internal sealed class CoordinatorVerbSettings : SweepDefinitionSettings
 {
     [CommandOption("--host <HOST>")]
-    [Description("address the workers reach this node at")]
+    [Description("address the workers reach this node at; auto: the first IPv4 address of an interface that is up, not loopback (or the route to --seed for a stand-by)")]
     [DefaultValue("127.0.0.1")]
     public string Host { get; init; } = "127.0.0.1";
 
@@ -45,9 +45,11 @@ internal sealed class CoordinatorVerb : AsyncCommand<CoordinatorVerbSettings>
         // the workers are not known yet: a few shards, so that several workers share the test set
         var (definition, resultsRoot) = settings.Resolve(defaultPredictShards: 4);
         var journal = settings.Journal ?? ResultLayout.DefaultSweepDatabase(resultsRoot, definition.DatasetName);
-        var self = $"akka.tcp://{ClusterConfig.SystemName}@{settings.Host}:{settings.Port}";
-        var seeds = settings.Seeds.Length > 0 ? ClusterCommandSupport.SplitList(settings.Seeds).ToArray() : [self];
-        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Coordinator, settings.Host, settings.Port, seeds, settings.Config, journal));
+        var joinSeeds = ClusterCommandSupport.SplitList(settings.Seeds).ToArray();
+        var host = NodeAddress.Resolve(settings.Host, joinSeeds);
+        var self = $"akka.tcp://{ClusterConfig.SystemName}@{host}:{settings.Port}";
+        var seeds = joinSeeds.Length > 0 ? joinSeeds : [self];
+        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Coordinator, host, settings.Port, seeds, settings.Config, journal));
         // before anything is written (journal included): another run's results are never overwritten unasked
         using var locks = SweepResultsProtection.Protect(definition, resultsRoot, settings.PlansFile(definition), settings.Protection, "coordinator");
         // the record of this run's inputs, once it is sure the run may write here

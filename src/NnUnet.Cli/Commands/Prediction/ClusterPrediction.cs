@@ -126,14 +126,14 @@ internal static class ClusterPrediction
             }
             if (mergeJob.Status == JobDisplayStatus.Completed)
             {
-                string manifest = PredictionRecords.Manifest(output);
+                string manifest = PredictionManifest.PathIn(output);
                 if (!File.Exists(manifest))
                 {
                     Console.Error.WriteLine($"error: the merge job completed but {manifest} is not visible here (is {output} on storage this node shares with the workers?)");
                     return NnUnetApp.ExitProblems;
                 }
-                var written = PredictionRecords.ReadManifest(output);
-                Console.Out.WriteLine($"{written.Cases.Length} cases written to {output}; manifest {manifest}");
+                var written = PredictionManifest.Read(output);
+                Console.Out.WriteLine($"{written.Cases.Count} cases written to {output}; manifest {manifest}");
                 return NnUnetApp.ExitOk;
             }
             await Task.Delay(1000, ct).ContinueWith(_ => { }, TaskScheduler.Default);
