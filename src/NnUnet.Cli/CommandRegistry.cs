@@ -21,6 +21,7 @@ internal static class CommandRegistry
         config.AddCommand<Commands.Cluster.CoordinatorVerb>("coordinator").WithDescription("host a sweep's coordinator for workers on other nodes");
         config.AddCommand<Commands.Cluster.WorkerVerb>("worker").WithDescription("join a cluster and train jobs on this node's GPUs (or CPUs)");
         config.AddCommand<Commands.Cluster.SweepStatusVerb>("sweep-status").WithDescription("print the grid of the sweep a cluster is running");
+        config.AddCommand<Commands.Cluster.SweepControlVerb>("sweep-control").WithDescription("pause or resume the sweep, retry or cancel a job, release a quarantined worker");
         config.AddCommand<Commands.Selection.FindBestCommand>("find-best").WithDescription("choose the best configuration or pair ensemble on cross-validation Dice and its postprocessing, as nnU-Net's find_best_configuration");
         config.AddCommand<Commands.Prediction.PredictCommand>("predict").WithDescription("segment a folder of raw cases with a trained configuration or the find-best winner (folds averaged, mirroring, cascade, ensemble, postprocessing), as nnUNetv2_predict");
         config.AddCommand<Commands.Prediction.ExportNnUnetCommand>("export-nnunet").WithDescription("write nnU-Net v2's trained-model folder (plans, dataset, fingerprint, fold_N/checkpoint_final.pth) for one of ours");

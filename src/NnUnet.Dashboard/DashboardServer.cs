@@ -121,18 +121,22 @@ public sealed class DashboardServer : IAsyncDisposable
             if (!TokenMatches(http.Request.Headers[DashboardOptions.TokenHeader].ToString(), options.Token))
                 return Results.Json(new { ok = false, message = $"missing or wrong {DashboardOptions.TokenHeader}" }, Json, statusCode: StatusCodes.Status401Unauthorized);
             string? jobId = http.Request.Query["job"].FirstOrDefault();
+            string? workerId = http.Request.Query["worker"].FirstOrDefault();
             SweepControlAction? kind = action switch
             {
                 "pause" => SweepControlAction.Pause,
                 "resume" => SweepControlAction.Resume,
                 "retry" => SweepControlAction.RetryJob,
                 "cancel" => SweepControlAction.CancelJob,
+                "release" => SweepControlAction.ReleaseWorker,
                 _ => null,
             };
-            if (kind is null) return Results.Json(new { ok = false, message = $"unknown action '{action}' (pause, resume, retry, cancel)" }, Json, statusCode: 404);
+            if (kind is null) return Results.Json(new { ok = false, message = $"unknown action '{action}' (pause, resume, retry, cancel, release)" }, Json, statusCode: 404);
             if (kind is SweepControlAction.RetryJob or SweepControlAction.CancelJob && string.IsNullOrEmpty(jobId))
                 return Results.Json(new { ok = false, message = $"{action} needs ?job=JOB_ID" }, Json, statusCode: 400);
-            var result = await source.ControlAsync(new SweepControl(kind.Value, jobId), ct);
+            if (kind is SweepControlAction.ReleaseWorker && string.IsNullOrEmpty(workerId))
+                return Results.Json(new { ok = false, message = "release needs ?worker=WORKER_ID" }, Json, statusCode: 400);
+            var result = await source.ControlAsync(new SweepControl(kind.Value, jobId, workerId), ct);
             return Results.Json(result, Json, statusCode: result.Ok ? 200 : 409);
         });
     }

@@ -38,7 +38,7 @@ public sealed class DashboardState
     private string? _endFrame;
     private bool _ended;
     private readonly long[] _bucketCounts = new long[EpochSecondsBuckets.Length];
-    private long _epochCount, _assignments, _failures, _requeues;
+    private long _epochCount, _assignments, _failures, _requeues, _quarantines;
     private double _epochSecondsSum;
 
     /// <summary>LR nnU-Net's PolyLRScheduler sets for the 1-based <paramref name="epoch"/>: lr0 * (1 - (epoch-1)/total)^0.9.</summary>
@@ -65,6 +65,7 @@ public sealed class DashboardState
                 case "assigned": _assignments++; break;
                 case "failed": _failures++; break;
                 case "requeued": _requeues++; break;
+                case "quarantined": _quarantines++; break;
             }
             if (change.Progress is { Metrics: var m } p)
             {
@@ -149,6 +150,9 @@ public sealed class DashboardState
 
     public int ConnectedClients { get { lock (_gate) return _clients.Count; } }
 
+    /// <summary>A Prometheus label value: backslash, double quote and newline escaped.</summary>
+    private static string Label(string value) => value.Replace("\\", "\\\\", StringComparison.Ordinal).Replace("\"", "\\\"", StringComparison.Ordinal).Replace("\n", "\\n", StringComparison.Ordinal);
+
     /// <summary>Prometheus text exposition (version 0.0.4) of the snapshot plus the counters seen since start-up.</summary>
     public string Metrics(SweepView snapshot)
     {
@@ -159,10 +163,29 @@ public sealed class DashboardState
         foreach (var j in snapshot.Jobs) byState[j.Status]++;
         sb.Append("# HELP nnunet_jobs Jobs of the sweep by state.\n# TYPE nnunet_jobs gauge\n");
         foreach (var (state, n) in byState) sb.Append(inv, $"nnunet_jobs{{state=\"{state.ToString().ToLowerInvariant()}\"}} {n}\n");
-        int busy = 0;
-        foreach (var w in snapshot.Workers) if (w.JobId is not null) busy++;
+        int busy = 0, registered = 0, quarantined = 0;
+        foreach (var w in snapshot.Workers)
+        {
+            if (!w.Registered) continue;
+            registered++;
+            if (w.JobId is not null) busy++;
+            else if (w.Quarantined) quarantined++;
+        }
         sb.Append("# HELP nnunet_workers Registered workers (one per GPU or CPU device) by state.\n# TYPE nnunet_workers gauge\n");
-        sb.Append(inv, $"nnunet_workers{{state=\"busy\"}} {busy}\nnnunet_workers{{state=\"idle\"}} {snapshot.Workers.Length - busy}\n");
+        sb.Append(inv, $"nnunet_workers{{state=\"busy\"}} {busy}\nnnunet_workers{{state=\"idle\"}} {registered - busy - quarantined}\n");
+        sb.Append(inv, $"nnunet_workers{{state=\"quarantined\"}} {quarantined}\n");
+        sb.Append("# HELP nnunet_workers_quarantined Workers quarantined now (registered or not).\n# TYPE nnunet_workers_quarantined gauge\n");
+        int quarantinedAll = 0;
+        foreach (var w in snapshot.Workers) if (w.Quarantined) quarantinedAll++;
+        sb.Append(inv, $"nnunet_workers_quarantined {quarantinedAll}\n");
+        sb.Append("# HELP nnunet_worker_quarantined 1 while the worker is quarantined.\n# TYPE nnunet_worker_quarantined gauge\n");
+        foreach (var w in snapshot.Workers) sb.Append(inv, $"nnunet_worker_quarantined{{worker=\"{Label(w.WorkerId)}\"}} {(w.Quarantined ? 1 : 0)}\n");
+        sb.Append("# HELP nnunet_worker_failures_in_a_row Failures of the worker since its last success that were not the job's own.\n# TYPE nnunet_worker_failures_in_a_row gauge\n");
+        foreach (var w in snapshot.Workers) sb.Append(inv, $"nnunet_worker_failures_in_a_row{{worker=\"{Label(w.WorkerId)}\"}} {w.FailuresInARow}\n");
+        sb.Append("# HELP nnunet_worker_last_failure_timestamp_seconds Unix time of the worker's last failed attempt.\n# TYPE nnunet_worker_last_failure_timestamp_seconds gauge\n");
+        foreach (var w in snapshot.Workers)
+            if (w.LastFailureAt is { } failedAt)
+                sb.Append(inv, $"nnunet_worker_last_failure_timestamp_seconds{{worker=\"{Label(w.WorkerId)}\"}} {new DateTimeOffset(DateTime.SpecifyKind(failedAt, DateTimeKind.Utc)).ToUnixTimeSeconds()}\n");
         sb.Append("# HELP nnunet_sweep_paused 1 while the sweep is paused.\n# TYPE nnunet_sweep_paused gauge\n");
         sb.Append(inv, $"nnunet_sweep_paused {(snapshot.Status == SweepStatus.Paused ? 1 : 0)}\n");
         sb.Append("# HELP nnunet_sweep_eta_seconds Estimated seconds until the sweep is done.\n# TYPE nnunet_sweep_eta_seconds gauge\n");
@@ -175,6 +198,8 @@ public sealed class DashboardState
             sb.Append(inv, $"nnunet_job_failures_total {_failures}\n");
             sb.Append("# HELP nnunet_job_requeues_total Attempts re-queued (worker lost, lease expired) seen by this dashboard.\n# TYPE nnunet_job_requeues_total counter\n");
             sb.Append(inv, $"nnunet_job_requeues_total {_requeues}\n");
+            sb.Append("# HELP nnunet_worker_quarantines_total Workers quarantined, seen by this dashboard.\n# TYPE nnunet_worker_quarantines_total counter\n");
+            sb.Append(inv, $"nnunet_worker_quarantines_total {_quarantines}\n");
             sb.Append("# HELP nnunet_epoch_duration_seconds Duration of finished training epochs.\n# TYPE nnunet_epoch_duration_seconds histogram\n");
             for (int i = 0; i < EpochSecondsBuckets.Length; i++)
                 sb.Append(inv, $"nnunet_epoch_duration_seconds_bucket{{le=\"{EpochSecondsBuckets[i]:R}\"}} {_bucketCounts[i]}\n");

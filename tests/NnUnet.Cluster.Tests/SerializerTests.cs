@@ -44,7 +44,7 @@ public sealed class SerializerTests : IDisposable
         Record,
         new ConfigurationTiming("2d", 12.5, 3),
         new SweepStateSnapshot(Definition, [Record], true, [new ConfigurationTiming("2d", 1, 1)]),
-        new SweepStateSnapshot(Definition, [Record with { Kind = JobKind.PredictShard, Submission = Prediction.SubmissionId }], false, [], [Prediction]),
+        new SweepStateSnapshot(Definition, [Record with { Kind = JobKind.PredictShard, Submission = Prediction.SubmissionId }], false, [], Submissions: [Prediction]),
         Spec with { Kind = JobKind.PredictShard, JobId = "predict/shard_1", Fold = 1, PredictShards = 3, Prediction = Prediction },
         Prediction,
         new PredictionSubmitted(Prediction, At),
@@ -56,6 +56,14 @@ public sealed class SerializerTests : IDisposable
         new JobProgressed("2d/fold_0", 2, new EpochMetrics(3, 7, 0.1, 0.2, 0.3, 0.4, 5.5), At),
         new JobCompleted("2d/fold_0", 2, "/s.json", new Dictionary<string, double> { ["foreground_mean_dice"] = 0.9 }, At),
         new JobFailed("2d/fold_0", 2, "CUDA out of memory", true, At),
+        new JobFailed("2d/fold_0", 3, "w: denied", false, At, "w", "<worker>: denied", Unconfirmed: true),
+        new JobFailed("2d/fold_0", 4, "v: denied", true, At, "v", "<worker>: denied", Confirms: 2),
+        new JobFailureNote("w", "<worker>: denied", At),
+        new WorkerRecord("w", 2, 1, true, At, At.AddMinutes(5), "worker w quarantined for 5 min after 3 failures in a row: denied", "2d/fold_0", "2d/fold_0 attempt 3: denied", At, At),
+        new WorkerQuarantined("w", 2, At.AddMinutes(10), "worker w quarantined for 10 min", "2d/fold_0", true, At),
+        new WorkerReleased("w", WorkerReleaseKind.Operator, "released by operator", At),
+        new SweepStateSnapshot(Definition, [Record with { UnconfirmedFailures = [new JobFailureNote("w", "e", At)], LastFailedOn = "w" }], false, [],
+            [new WorkerRecord("w", FailuresInARow: 1, LastFailure: "x")]),
         new JobRequeued("2d/fold_0", 2, "node left", true, At, At.AddSeconds(10)),
         new JobRequeued("2d/fold_0", 3, "no heartbeat", false, At, Counted: true),
         new JobAlive("2d/fold_0", 2, JobPhase.Validating, 812, 3, 40, At),
@@ -67,6 +75,7 @@ public sealed class SerializerTests : IDisposable
         View,
         View with { Requeues = 3, Phase = JobPhase.Validating, PhaseDone = 4, PhaseTotal = 40 },
         new WorkerView("w", "n", "cuda:0", "2d/fold_0", 2),
+        new WorkerView("w", "n", "cuda:0", null, null, true, At.AddMinutes(5), "quarantined for 5 min", "2d/fold_0 attempt 1: denied", At, 0, 1, false),
         EventView,
         new SweepView("sweep-1", Definition, SweepStatus.Running, [View], [new WorkerView("w", "n", "cpu", null, null)], [EventView], 1, 0, 5, 99, At),
         new RegisterWorker("w", "n", "cuda:1", "2d/fold_0", 4),
@@ -84,6 +93,7 @@ public sealed class SerializerTests : IDisposable
         new JobFinishedAck("2d/fold_0", 2),
         GetSweepView.Instance,
         new SweepControl(SweepControlAction.RetryJob, "2d/fold_0"),
+        new SweepControl(SweepControlAction.ReleaseWorker, null, "127.0.0.1:4055/cpu"),
         new SweepControlResult(false, "no such job"),
         new SweepChanged("sweep-1", EventView, View, SweepStatus.Paused),
         new SweepChanged("sweep-1", EventView, View, SweepStatus.Running,
@@ -257,6 +267,32 @@ public sealed class SerializerTests : IDisposable
         // a snapshot of before the count (its records lack Requeues) reads as none
         var oldRecord = MessagePack.MessagePackSerializer.Serialize(new Dictionary<string, object?> { ["JobId"] = "x", ["Kind"] = 0, ["DependsOn"] = Array.Empty<string>(), ["Attempt"] = 1 }, PlainContractless);
         Assert.Equal(0, FromBinary<JobRecord>(oldRecord).Requeues);
+    }
+
+    /// <summary>The failure event and the snapshot as journals before quarantine hold them (no worker, no error signature; no workers).</summary>
+    public sealed record JobFailedBeforeQuarantine(string JobId, int Attempt, string Reason, bool Final, DateTime At);
+
+    public sealed record SnapshotBeforeQuarantine(SweepDefinition? Definition, JobRecord[] Jobs, bool Paused, ConfigurationTiming[] Timings);
+
+    [Fact]
+    public void JournalFromBeforeQuarantine_ReadsAsCountedFailuresOfNoWorker()
+    {
+        var old = FromBinary<JobFailed>(MessagePack.MessagePackSerializer.Serialize(
+            new JobFailedBeforeQuarantine("2d/fold_0", 1, "w: boom", false, At), PlainContractless));
+        Assert.Equal(new JobFailed("2d/fold_0", 1, "w: boom", false, At), old);
+        var state = new SweepState();
+        state.Apply(new SweepDefined(Definition, At));
+        state.Apply(new JobAssigned("2d/fold_0", 1, "w", "n", false, At));
+        state.Apply(old);
+        var job = state.Job("2d/fold_0");
+        Assert.Equal((JobStatus.Pending, 1, null), (job.Status, job.Failures, job.UnconfirmedFailures));
+        Assert.Empty(state.Ledger.Workers); // nothing said which worker failed: no worker is blamed
+        var snapshot = FromBinary<SweepStateSnapshot>(MessagePack.MessagePackSerializer.Serialize(
+            new SnapshotBeforeQuarantine(Definition, state.ToSnapshot().Jobs, false, []), PlainContractless));
+        Assert.Null(snapshot.Workers);
+        var restored = SweepState.FromSnapshot(snapshot);
+        Assert.Equal(1, restored.Job("2d/fold_0").Failures);
+        Assert.False(restored.IsQuarantined("w"));
     }
 
     [Fact]

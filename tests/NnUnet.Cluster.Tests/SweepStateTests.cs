@@ -198,11 +198,15 @@ public class SweepStateTests
         var state = NewState(Def(["2d"], [0], maxAttempts: 1));
         var a = Assign(state, "w0")!;
         Do(state, new FailJob(a.JobId, a.Attempt, "boom", T0));
+        // not counted until it is the job's own: the same error again (on the only worker there is)
+        Assert.Equal((JobStatus.Pending, 0), (state.Job(a.JobId).Status, state.Job(a.JobId).Failures));
+        var again = Assign(state, "w0")!;
+        Do(state, new FailJob(again.JobId, again.Attempt, "boom", T0));
         Assert.Equal(JobStatus.Failed, state.Job(a.JobId).Status);
         Do(state, new RetryJob(a.JobId, T0));
         Assert.Equal(JobStatus.Pending, state.Job(a.JobId).Status);
         var b = Assign(state, "w0")!;
-        Assert.Equal(2, b.Attempt);
+        Assert.Equal(3, b.Attempt);
         Assert.IsType<JobCancelled>(Assert.Single(Do(state, new CancelJob(a.JobId, "operator", T0))));
         Assert.Equal(JobStatus.Cancelled, state.Job(a.JobId).Status);
         Assert.Null(state.JobOfWorker("w0"));
@@ -255,15 +259,17 @@ public class SweepStateTests
     }
 
     [Fact]
-    public void Completion_WithoutOutputsOnStorage_CountsAsAFailure()
+    public void Completion_WithoutOutputsOnStorage_IsAFailedAttempt_CountedWhenTheSameHappensOnAnotherWorker()
     {
         var state = NewState(Def(["2d"], [0]));
         var a = Assign(state, "w0")!;
-        var e = Assert.IsType<JobFailed>(Assert.Single(Do(state, new CompleteJob(a.JobId, a.Attempt, "s", new(), "/r/fold_0/checkpoint_final.ckpt does not exist", T0))));
+        var e = Assert.IsType<JobFailed>(Assert.Single(Do(state, new CompleteJob(a.JobId, a.Attempt, "s", new(), "/r/fold_0/checkpoint_final.ckpt does not exist", T0.AddHours(1), 1))));
         Assert.Contains("checkpoint_final.ckpt", e.Reason);
-        Assert.False(e.Final);
-        Assert.Equal(JobStatus.Pending, state.Job(a.JobId).Status);
-        Assert.Equal(1, state.Job(a.JobId).Failures);
+        Assert.Equal((false, true, "w0"), (e.Final, e.Unconfirmed, e.WorkerId)); // maybe w0's writes never reach the storage
+        Assert.Equal((JobStatus.Pending, 0), (state.Job(a.JobId).Status, state.Job(a.JobId).Failures));
+        var b = Assign(state, "w1")!;
+        Do(state, new CompleteJob(b.JobId, b.Attempt, "s", new(), "/r/fold_0/checkpoint_final.ckpt does not exist", T0.AddHours(2), 1));
+        Assert.Equal((JobStatus.Pending, 2), (state.Job(a.JobId).Status, state.Job(a.JobId).Failures)); // the job's own: both count
     }
 
     [Fact]

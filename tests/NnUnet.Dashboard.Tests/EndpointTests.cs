@@ -73,10 +73,12 @@ public sealed class EndpointTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.OK, (await Post("/api/actions/pause")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await Post("/api/actions/retry?job=3d_fullres/fold_0")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await Post("/api/actions/cancel?job=2d/fold_0")).StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await Post("/api/actions/release?worker=10.0.0.7:4053/cuda:1")).StatusCode);
         Assert.Equal(HttpStatusCode.BadRequest, (await Post("/api/actions/retry")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await Post("/api/actions/release")).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await Post("/api/actions/explode")).StatusCode);
         Assert.Equal([new SweepControl(SweepControlAction.Pause, null), new SweepControl(SweepControlAction.RetryJob, "3d_fullres/fold_0"),
-            new SweepControl(SweepControlAction.CancelJob, "2d/fold_0")], _source.Commands);
+            new SweepControl(SweepControlAction.CancelJob, "2d/fold_0"), new SweepControl(SweepControlAction.ReleaseWorker, null, "10.0.0.7:4053/cuda:1")], _source.Commands);
     }
 
     [Fact]
@@ -155,6 +157,33 @@ public sealed class EndpointTests : IAsyncLifetime
         Assert.Contains("nnunet_epoch_duration_seconds_bucket{le=\"30\"} 2\n", text);
         Assert.Contains("nnunet_epoch_duration_seconds_count 2\n", text);
         Assert.Contains("nnunet_epoch_duration_seconds_sum 20.7\n", text);
+        Assert.Contains("nnunet_workers_quarantined 0\n", text);
+        Assert.Contains("nnunet_worker_quarantined{worker=\"w1\"} 0\n", text);
+    }
+
+    [Fact]
+    public async Task Metrics_ShowQuarantinedWorkers_WithTheirFailuresAndLastFailureTime()
+    {
+        var failedAt = new DateTime(2026, 12, 7, 1, 0, 0, DateTimeKind.Utc);
+        _source.Snapshot = _source.Snapshot with
+        {
+            Workers = [_source.Snapshot.Workers[0], _source.Snapshot.Workers[1] with
+            {
+                Quarantined = true, QuarantinedUntil = failedAt.AddMinutes(5), QuarantineReason = "worker w1 quarantined for 5 min after 3 failures in a row: denied",
+                LastFailure = "2d/fold_1 attempt 1: denied", LastFailureAt = failedAt, FailuresInARow = 0, Quarantines = 1,
+            }, new WorkerView("gone", "", "", null, null, Quarantined: true, QuarantinedUntil: failedAt, FailuresInARow: 2, Registered: false)],
+        };
+        _source.Push(Changed(_source.Snapshot.Jobs[0], "quarantined"));
+        var text = await _http.GetStringAsync("/metrics");
+        foreach (var line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            Assert.Matches(@"^(# (HELP|TYPE) \w+ .+|[a-z_]+(\{[a-z]+=""[^""]+""\})? -?[0-9.eE+-]+)$", line);
+        Assert.Contains("nnunet_workers{state=\"busy\"} 1\nnnunet_workers{state=\"idle\"} 0\nnnunet_workers{state=\"quarantined\"} 1\n", text);
+        Assert.Contains("nnunet_workers_quarantined 2\n", text); // the one not registered now too
+        Assert.Contains("nnunet_worker_quarantined{worker=\"w1\"} 1\n", text);
+        Assert.Contains("nnunet_worker_quarantined{worker=\"w0\"} 0\n", text);
+        Assert.Contains("nnunet_worker_failures_in_a_row{worker=\"gone\"} 2\n", text);
+        Assert.Contains($"nnunet_worker_last_failure_timestamp_seconds{{worker=\"w1\"}} {new DateTimeOffset(failedAt).ToUnixTimeSeconds()}\n", text);
+        Assert.Contains("nnunet_worker_quarantines_total 1\n", text);
     }
 
     [Fact]

@@ -20,6 +20,7 @@ internal sealed class SimulatedSweep : IAsyncDisposable
 
     private readonly TimeSpan _epoch;
     private readonly int _workers;
+    private string? _brokenDevice;
 
     private SimulatedSweep(SweepDefinition definition, TimeSpan epoch, int workers)
     {
@@ -37,12 +38,13 @@ internal sealed class SimulatedSweep : IAsyncDisposable
     /// The sweep with its dashboard; its workers start at once unless <paramref name="deferWorkers"/>, in which case the
     /// test calls <see cref="StartWorkers"/> when it is ready for jobs to run (e.g. after pausing the sweep).
     /// </summary>
+    /// <param name="brokenDevice">a device (sim0, sim1, ...) whose worker fails every job at once, as one that cannot write the results folder.</param>
     public static async Task<SimulatedSweep> StartAsync(string[] configurations, int[] folds, int epochs, TimeSpan epoch, int workers,
-        bool deferWorkers = false, int predictShards = 0)
+        bool deferWorkers = false, string? brokenDevice = null, int predictShards = 0)
     {
         var sweep = new SimulatedSweep(SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", configurations, folds, epochs,
                 predictTest: predictShards > 0, predictShards: Math.Max(1, predictShards)),
-            epoch, workers);
+            epoch, workers) { _brokenDevice = brokenDevice };
         sweep.Server = await DashboardServer.StartAsync(new DashboardOptions(DashboardOptions.DefaultHost, 0, Token, sweep.ResultsRoot),
             new AkkaDashboardSource(sweep.System));
         if (!deferWorkers) sweep.StartWorkers();
@@ -52,8 +54,13 @@ internal sealed class SimulatedSweep : IAsyncDisposable
     public void StartWorkers()
     {
         var options = new SimulatedBackendOptions { EpochDuration = _ => _epoch };
+        var broken = new SimulatedBackendOptions
+        {
+            EpochDuration = _ => _epoch,
+            FailAt = (spec, _) => $"Access to the path '{JobOutputs.FoldFolder(spec)}' is denied.",
+        };
         NnUnetClusterHost.StartWorkers(System, Enumerable.Range(0, _workers).Select(i => $"sim{i}").ToArray(),
-            device => new SimulatedTrainingBackend(options, device));
+            device => new SimulatedTrainingBackend(device == _brokenDevice ? broken : options, device));
     }
 
     private bool _dashboardStopped;

@@ -44,6 +44,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
     private sealed class Initialize : INoSerializationVerificationNeeded { public static readonly Initialize Instance = new(); }
     private sealed class LeaseTick : INoSerializationVerificationNeeded { public static readonly LeaseTick Instance = new(); }
     private sealed class HoldOver : INoSerializationVerificationNeeded { public static readonly HoldOver Instance = new(); }
+    private sealed class QuarantineOver : INoSerializationVerificationNeeded { public static readonly QuarantineOver Instance = new(); }
 
     // the answers of the storage checks, which run off this actor's thread (a stat on a slow NFS mount must not stall it)
     private sealed record CompletionChecked(JobFinishedReport Report, IActorRef Worker, string? Missing) : INoSerializationVerificationNeeded;
@@ -64,6 +65,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
     private int _unpersisted;
     private int _eventsSinceSnapshot;
     private bool _finishedPublished;
+    private bool _dispatching;
     private IActorRef? _mediator;
     // jobs whose end is being checked on storage (attempt by job id): a liveness report or lease in the meantime does not re-queue them
     private readonly Dictionary<string, int> _checkingEnd = new(StringComparer.Ordinal);
@@ -100,6 +102,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             CheckStorageAfterRecovery();
             if (_state.EarliestHoldEnd() is { } holdEnd)
                 Timers.StartSingleTimer("hold", HoldOver.Instance, holdEnd - DateTime.UtcNow + TimeSpan.FromMilliseconds(50));
+            ScheduleQuarantineEnd();
             Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, ClusterEvent.InitialStateAsEvents, typeof(ClusterEvent.MemberRemoved));
             _mediator = DistributedPubSub.Get(Context.System).Mediator;
             Timers.StartPeriodicTimer("lease", LeaseTick.Instance, settings.LeaseCheckInterval);
@@ -190,7 +193,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         Command<CompletionChecked>(OnCompletionChecked);
         Command<LostWorkerChecked>(OnLostWorkerChecked);
         Command<RecoveryChecked>(OnRecoveryChecked);
-        Command<JobFailedReport>(f => Execute(new FailJob(f.JobId, f.Attempt, $"{f.WorkerId}: {f.Error}", DateTime.UtcNow)));
+        Command<JobFailedReport>(f => Execute(new FailJob(f.JobId, f.Attempt, $"{f.WorkerId}: {f.Error}", DateTime.UtcNow, OtherActiveWorkers(f.WorkerId))));
         Command<JobRejected>(r => Execute(new RequeueJob(r.JobId, r.Attempt, $"{r.WorkerId} rejected it: {r.Reason}", DateTime.UtcNow)));
         Command<Terminated>(t =>
         {
@@ -219,6 +222,11 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             TryDispatch();
         });
         Command<HoldOver>(_ => TryDispatch());
+        Command<QuarantineOver>(_ =>
+        {
+            Execute(new EndQuarantines(DateTime.UtcNow));
+            ScheduleQuarantineEnd();
+        });
         Command<GetSweepView>(_ => Sender.Tell(BuildSnapshot()));
         Command<SweepControl>(OnControl);
         Command<SubmitPrediction>(OnSubmitPrediction);
@@ -260,7 +268,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
     {
         var f = c.Report;
         if (_checkingEnd.TryGetValue(f.JobId, out var attempt) && attempt == f.Attempt) _checkingEnd.Remove(f.JobId);
-        Execute(new CompleteJob(f.JobId, f.Attempt, f.SummaryPath, f.Metrics, c.Missing, DateTime.UtcNow));
+        Execute(new CompleteJob(f.JobId, f.Attempt, f.SummaryPath, f.Metrics, c.Missing, DateTime.UtcNow, OtherActiveWorkers(f.WorkerId)));
         AnswerFinished(f, c.Worker);
     }
 
@@ -385,6 +393,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
                 SweepControlAction.Resume => new ResumeSweep(now),
                 SweepControlAction.RetryJob => new RetryJob(c.JobId ?? throw new ArgumentException("retry needs a job id"), now),
                 SweepControlAction.CancelJob => new CancelJob(c.JobId ?? throw new ArgumentException("cancel needs a job id"), "cancelled by operator", now),
+                SweepControlAction.ReleaseWorker => new ReleaseWorker(c.WorkerId ?? throw new ArgumentException("release needs a worker id"), now),
                 _ => throw new ArgumentException($"unknown control action {c.Action}"),
             };
             var events = _state.Decide(command);
@@ -455,27 +464,82 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
             Execute(new WorkerLost(c.WorkerId, $"{c.WorkerId}: {c.Reason}", DateTime.UtcNow));
     }
 
-    /// <summary>Assigns ready jobs to idle workers, oldest idle worker first.</summary>
+    /// <summary>
+    /// Assigns ready jobs to idle workers, oldest idle worker first. Quarantined workers stay idle; a worker that gets
+    /// nothing because the ready jobs failed on it (and are left for the others) is passed over; any other worker that
+    /// gets nothing means nothing is to be had now.
+    /// </summary>
     private void TryDispatch()
     {
-        while (_idle.Count > 0 && !_state.Paused && !_recoveryCheckPending)
+        // PersistEvents of an assignment calls back here: the loop below goes on by itself
+        if (_dispatching || _recoveryCheckPending) return;
+        _dispatching = true;
+        try
         {
-            var workerId = _idle[0];
-            if (!_workers.TryGetValue(workerId, out var worker))
+            int i = 0;
+            while (i < _idle.Count && !_state.Paused)
             {
-                _idle.RemoveAt(0);
-                continue;
+                var workerId = _idle[i];
+                if (!_workers.TryGetValue(workerId, out var worker))
+                {
+                    _idle.RemoveAt(i);
+                    continue;
+                }
+                if (_state.IsQuarantined(workerId))
+                {
+                    i++;
+                    continue;
+                }
+                bool keepsAway = _state.Ledger.HasPendingJobFailedOn(workerId);
+                var events = _state.Decide(new AssignWork(workerId, worker.Node, DateTime.UtcNow, _workers.Count, keepsAway ? OtherIdleWorkers(workerId) : 0));
+                if (events.Count == 0)
+                {
+                    if (!keepsAway)
+                    {
+                        ReportIdleWorkers();
+                        return;
+                    }
+                    i++;
+                    continue;
+                }
+                _idle.RemoveAt(i);
+                PersistEvents(events);
+                i = 0; // who is idle changed: the workers passed over are asked again
             }
-            var events = _state.Decide(new AssignWork(workerId, worker.Node, DateTime.UtcNow, _workers.Count));
-            if (events.Count == 0)
-            {
-                ReportIdleWorkers();
-                return;
-            }
-            _idle.RemoveAt(0);
-            PersistEvents(events);
+        }
+        finally
+        {
+            _dispatching = false;
         }
     }
+
+    /// <summary>Registered workers other than <paramref name="workerId"/> that are not quarantined (could run jobs).</summary>
+    private int OtherActiveWorkers(string workerId)
+    {
+        int n = 0;
+        foreach (var id in _workers.Keys)
+            if (id != workerId && !_state.IsQuarantined(id)) n++;
+        return n;
+    }
+
+    /// <summary>Idle registered workers other than <paramref name="workerId"/> that are not quarantined.</summary>
+    private int OtherIdleWorkers(string workerId)
+    {
+        int n = 0;
+        foreach (var id in _idle)
+            if (id != workerId && _workers.ContainsKey(id) && !_state.IsQuarantined(id)) n++;
+        return n;
+    }
+
+    /// <summary>Wakes up when the earliest quarantine ends (its worker gets work again, with an event saying so).</summary>
+    private void ScheduleQuarantineEnd()
+    {
+        if (_state.EarliestQuarantineEnd() is { } end)
+            Timers.StartSingleTimer("quarantine", QuarantineOver.Instance, Max(end - DateTime.UtcNow, TimeSpan.Zero) + TimeSpan.FromMilliseconds(50));
+        else Timers.Cancel("quarantine");
+    }
+
+    private static TimeSpan Max(TimeSpan a, TimeSpan b) => a > b ? a : b;
 
     private string? _lastIdleReport;
 
@@ -546,6 +610,14 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
                 break;
             case JobCancelled c when previousWorker is not null && _workers.TryGetValue(previousWorker, out var holder):
                 holder.Ref.Tell(new CancelJobRun(c.JobId, previousAttempt, c.Reason));
+                break;
+            case WorkerQuarantined q:
+                _log.Warning("{0}", q.Reason);
+                ScheduleQuarantineEnd();
+                break;
+            case WorkerReleased r:
+                _log.Info("{0}", r.Reason);
+                ScheduleQuarantineEnd();
                 break;
         }
     }

@@ -38,7 +38,13 @@ public static class NnUnetClusterHost
         return new CoordinatorSettings(definition, Path.GetFullPath(resultsRoot), resultStore ?? new FileResultStore(),
             c.GetTimeSpan("heartbeat-lease"), c.GetTimeSpan("lease-check-interval"), c.GetTimeSpan("progress-persist-interval"),
             c.GetInt("snapshot-every"), AdoptionGrace: c.GetTimeSpan("adoption-grace"),
-            Limits: new FailureLimits(c.GetInt("max-requeues", FailureLimits.DefaultMaxRequeues)),
+            Limits: new FailureLimits(c.GetInt("max-requeues", FailureLimits.DefaultMaxRequeues))
+            {
+                QuarantineAfterFailures = c.GetInt("quarantine-after-failures", FailureLimits.DefaultQuarantineAfterFailures),
+                QuarantineFastFailure = c.GetTimeSpan("quarantine-fast-failure", FailureLimits.Default.QuarantineFastFailure),
+                QuarantineBackoff = c.GetTimeSpan("quarantine-backoff", FailureLimits.Default.QuarantineBackoff),
+                QuarantineMaxBackoff = c.GetTimeSpan("quarantine-max-backoff", FailureLimits.Default.QuarantineMaxBackoff),
+            },
             StallTimeout: c.GetTimeSpan("stall-timeout", TimeSpan.FromMinutes(30)),
             StartJobTransit: c.GetTimeSpan("start-job-transit", TimeSpan.FromSeconds(5)));
     }

@@ -54,9 +54,10 @@ public sealed record GetSweepView : INnUnetMessage
     public static readonly GetSweepView Instance = new();
 }
 
-public enum SweepControlAction { Pause, Resume, RetryJob, CancelJob }
+public enum SweepControlAction { Pause, Resume, RetryJob, CancelJob, ReleaseWorker }
 
-public sealed record SweepControl(SweepControlAction Action, string? JobId) : INnUnetMessage;
+/// <summary>An operator's action: <paramref name="JobId"/> for retry and cancel, <paramref name="WorkerId"/> for releasing a quarantined worker.</summary>
+public sealed record SweepControl(SweepControlAction Action, string? JobId, string? WorkerId = null) : INnUnetMessage;
 
 public sealed record SweepControlResult(bool Ok, string Message) : INnUnetMessage;
 

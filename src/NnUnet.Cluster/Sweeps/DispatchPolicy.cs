@@ -21,8 +21,9 @@ public sealed class DispatchPolicy(IReadOnlySweepLedger ledger, DurationModel du
     /// <paramref name="workers"/> (the registered workers) is known and several groups compete for fewer idle workers
     /// than ready jobs, or a group waits for running dependencies, <see cref="DispatchPlanner"/> may pick another group
     /// whose estimated schedule is strictly shorter, or keep the worker idle for the waiting group (null).
+    /// Jobs whose last attempt failed on <paramref name="avoidFailedOn"/> are skipped (a retry goes to another worker).
     /// </summary>
-    public JobRecord? NextJob(DateTime? now = null, int workers = 0)
+    public JobRecord? NextJob(DateTime? now = null, int workers = 0, string? avoidFailedOn = null)
     {
         if (ledger.Paused) return null;
         JobRecord? best = null;
@@ -30,10 +31,11 @@ public sealed class DispatchPolicy(IReadOnlySweepLedger ledger, DurationModel du
         foreach (var group in ledger.ReadyByGroup)
         {
             // within a group the job with the most epochs left goes first (longest job first), then grid order;
-            // held jobs are at most one per worker, so this scan stays short
+            // held jobs are at most one per worker, and jobs that failed on the asking worker few, so this scan stays short
             foreach (var candidate in group)
             {
                 if (candidate.HeldUntil is { } until && (now is null || now < until)) continue;
+                if (avoidFailedOn is not null && candidate.LastFailedOn == avoidFailedOn) continue;
                 if (best is not null) (heads ??= [best]).Add(candidate);
                 if (best is null || Better(candidate, best)) best = candidate;
                 break;

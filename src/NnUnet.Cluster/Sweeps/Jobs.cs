@@ -24,6 +24,11 @@ public enum JobStatus { Pending, Running, Completed, Failed, Cancelled }
 /// <paramref name="Progress"/>, <paramref name="LastProgressAt"/>, <paramref name="Phase"/>, <paramref name="PhaseDone"/>
 /// and <paramref name="PhaseTotal"/> come from the worker's liveness reports of the current attempt (not journaled:
 /// a recovered coordinator re-queues running jobs anyway); <see cref="LastHeartbeatAt"/> is the last sign of life.
+/// <paramref name="Failures"/> counts the job's own failures only (bounded by max-attempts);
+/// <paramref name="UnconfirmedFailures"/> are the failures not (yet) seen with the same error on another worker (not
+/// counted); <paramref name="OwnErrors"/> the errors known to be the job's own (seen on two workers: they count at once
+/// from then on); <paramref name="LastFailedOn"/> is the worker of the last failed attempt (avoided for the retry while
+/// another worker is idle).
 /// </summary>
 public sealed record JobRecord(
     string JobId,
@@ -55,6 +60,9 @@ public sealed record JobRecord(
     JobPhase? Phase = null,
     int PhaseDone = 0,
     int PhaseTotal = 0,
+    JobFailureNote[]? UnconfirmedFailures = null,
+    string? LastFailedOn = null,
+    string[]? OwnErrors = null,
     string? Submission = null) : INnUnetMessage
 {
     public bool IsTerminal => Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;
@@ -86,6 +94,9 @@ public sealed record JobRecord(
         yield return New(PredictMergeJobId(submission), JobKind.Predict, null, -1, shards > 0 ? shardIds : dependsOn, 0, submission);
     }
 }
+
+/// <summary>A failed attempt not counted against the job (yet): on which worker, with which error signature, when.</summary>
+public sealed record JobFailureNote(string WorkerId, string Error, DateTime At) : INnUnetMessage;
 
 /// <summary>
 /// Everything a worker needs to run one job: ids and paths, never tensors or checkpoints (the data lives on storage

@@ -6,20 +6,38 @@ public abstract record SweepCommand(DateTime At);
 public sealed record DefineSweep(SweepDefinition Definition, DateTime At) : SweepCommand(At);
 
 /// <summary>
-/// An idle worker asks for work: assigns the best ready job, if any (nothing while paused). <paramref name="Workers"/>:
-/// how many workers are registered (0 = unknown), for the dispatch look-ahead.
+/// An idle worker asks for work: assigns the best ready job, if any (nothing while paused, nothing to a quarantined
+/// worker). <paramref name="Workers"/>: how many workers are registered (0 = unknown), for the dispatch look-ahead.
+/// <paramref name="OtherIdleWorkers"/>: how many other idle workers (not quarantined) could take a job now: while there
+/// is one, a job that last failed on this worker is left for them.
 /// </summary>
-public sealed record AssignWork(string WorkerId, string Node, DateTime At, int Workers = 0) : SweepCommand(At);
+public sealed record AssignWork(string WorkerId, string Node, DateTime At, int Workers = 0, int OtherIdleWorkers = 0) : SweepCommand(At);
 
 /// <summary>A registering worker says it is still running <paramref name="JobId"/> attempt <paramref name="Attempt"/>.</summary>
 public sealed record AdoptRunningJob(string WorkerId, string Node, string JobId, int Attempt, DateTime At) : SweepCommand(At);
 
 public sealed record RecordProgress(string JobId, int Attempt, EpochMetrics Metrics, DateTime At) : SweepCommand(At);
 
-/// <summary>A worker reports success; <paramref name="MissingOutputs"/> is the coordinator's own check of the files on storage (null = all there).</summary>
-public sealed record CompleteJob(string JobId, int Attempt, string SummaryPath, Dictionary<string, double> Metrics, string? MissingOutputs, DateTime At) : SweepCommand(At);
+/// <summary>
+/// A worker reports success; <paramref name="MissingOutputs"/> is the coordinator's own check of the files on storage
+/// (null = all there). Outputs missing make it a failed attempt, judged as a reported failure (a worker whose writes
+/// never reach the shared storage, a stale mount, is quarantined): <paramref name="OtherActiveWorkers"/> as in <see cref="FailJob"/>.
+/// </summary>
+public sealed record CompleteJob(string JobId, int Attempt, string SummaryPath, Dictionary<string, double> Metrics, string? MissingOutputs, DateTime At,
+    int OtherActiveWorkers = 0) : SweepCommand(At);
 
-public sealed record FailJob(string JobId, int Attempt, string Reason, DateTime At) : SweepCommand(At);
+/// <summary>
+/// A worker reports that its attempt failed. <paramref name="OtherActiveWorkers"/>: how many other registered workers are
+/// not quarantined (0 = this worker is the only one that can run jobs: the same error on it twice is the job's own, and a
+/// fast failure alone does not quarantine it).
+/// </summary>
+public sealed record FailJob(string JobId, int Attempt, string Reason, DateTime At, int OtherActiveWorkers = 0) : SweepCommand(At);
+
+/// <summary>Quarantines whose back-off is over end (the coordinator asks on every lease tick and at the earliest end).</summary>
+public sealed record EndQuarantines(DateTime At) : SweepCommand(At);
+
+/// <summary>The operator releases a quarantined worker (it is on probation: one more failure quarantines it again, for twice as long).</summary>
+public sealed record ReleaseWorker(string WorkerId, DateTime At) : SweepCommand(At);
 
 /// <summary>A worker could not take a job (busy): back to pending without counting a failure.</summary>
 public sealed record RequeueJob(string JobId, int Attempt, string Reason, DateTime At) : SweepCommand(At);

@@ -34,8 +34,30 @@ public sealed record JobAlive(string JobId, int Attempt, JobPhase? Phase, long P
 
 public sealed record JobCompleted(string JobId, int Attempt, string SummaryPath, Dictionary<string, double> Metrics, DateTime At) : IJobEvent;
 
-/// <summary>An attempt failed. <paramref name="Final"/>: the job used up its attempts and stays failed; otherwise it is pending again and resumes from its checkpoint.</summary>
-public sealed record JobFailed(string JobId, int Attempt, string Reason, bool Final, DateTime At) : IJobEvent;
+/// <summary>
+/// An attempt failed. <paramref name="Final"/>: the job used up its attempts and stays failed; otherwise it is pending
+/// again and resumes from its checkpoint. <paramref name="WorkerId"/>: the worker it failed on (null: not a worker's
+/// report, e.g. the re-queue limit). <paramref name="Error"/>: the error's signature (worker id, digits masked), by which
+/// the same error on another worker is recognised. <paramref name="Unconfirmed"/>: not (yet) the job's own failure, so
+/// not counted against its attempts: the error was not seen on another worker (the worker may be the broken one).
+/// <paramref name="Confirms"/>: earlier unconfirmed failures with the same error that this one confirms as the job's
+/// own; they count now too. Journals written before these existed read as counted failures of no worker, as they were.
+/// </summary>
+public sealed record JobFailed(string JobId, int Attempt, string Reason, bool Final, DateTime At, string? WorkerId = null, string? Error = null,
+    bool Unconfirmed = false, int Confirms = 0) : IJobEvent;
+
+/// <summary>
+/// A worker whose attempts failed repeatedly (or within seconds of their start) gets no jobs until <paramref name="Until"/>
+/// (or an operator's release). <paramref name="Level"/>: its quarantines without a success in between (the back-off
+/// doubles with each). <paramref name="JobId"/>: the job whose failure quarantined it (released at once when that failure
+/// turns out to be the job's own). <paramref name="EveryWorker"/>: no worker is left to run jobs (the sweep waits).
+/// </summary>
+public sealed record WorkerQuarantined(string WorkerId, int Level, DateTime Until, string Reason, string? JobId, bool EveryWorker, DateTime At) : ISweepEvent;
+
+public enum WorkerReleaseKind { BackoffOver, Operator, FailureWasTheJobs }
+
+/// <summary>A quarantined worker may run jobs again: back-off over or released by the operator (then on probation), or the failure that quarantined it was the job's own.</summary>
+public sealed record WorkerReleased(string WorkerId, WorkerReleaseKind Kind, string Reason, DateTime At) : ISweepEvent;
 
 /// <summary>An attempt ended without a failure of the job itself (worker lost, lease expired, coordinator restart): pending again, resume from checkpoint.
 /// <paramref name="Adoptable"/>: after a coordinator restart the worker that ran it may still take it back; until

@@ -33,6 +33,12 @@ public interface IReadOnlySweepLedger
     /// <summary>Measured mean seconds per epoch, per configuration that has reported at least one epoch.</summary>
     IEnumerable<(string Configuration, double MeanEpochSeconds)> MeasuredEpochSeconds { get; }
     bool TryGetMeasuredEpochSeconds(string configuration, out double meanEpochSeconds);
+    /// <summary>What the sweep remembers of a worker (failures, quarantine), or null when it never failed or succeeded.</summary>
+    WorkerRecord? Worker(string workerId);
+    IEnumerable<WorkerRecord> Workers { get; }
+    bool IsQuarantined(string workerId);
+    /// <summary>True when a pending job last failed on this worker (it is left for other idle workers).</summary>
+    bool HasPendingJobFailedOn(string workerId);
     /// <summary>Predictions sent to this coordinator (<c>nnunet predict --cluster</c>), by submission id.</summary>
     IReadOnlyDictionary<string, PredictionRequest> Submissions { get; }
 }
@@ -54,6 +60,9 @@ public sealed class SweepLedger : IReadOnlySweepLedger
     private readonly Dictionary<string, int> _openDependencies = new(StringComparer.Ordinal);
     private readonly Dictionary<string, SortedSet<(int epoch, int index)>> _readyByGroup = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _jobByWorker = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, WorkerRecord> _workers = new(StringComparer.Ordinal);
+    // pending jobs per worker they last failed on (so that dispatch can tell "nothing for this worker" from "nothing at all")
+    private readonly Dictionary<string, int> _pendingFailedOn = new(StringComparer.Ordinal);
     private readonly SortedSet<int> _running = [];
     private readonly int[] _statusCounts = new int[5];
 
@@ -153,6 +162,20 @@ public sealed class SweepLedger : IReadOnlySweepLedger
         return measured;
     }
 
+    public WorkerRecord? Worker(string workerId) => _workers.TryGetValue(workerId, out var w) ? w : null;
+    public IEnumerable<WorkerRecord> Workers => _workers.Values;
+    public bool IsQuarantined(string workerId) => _workers.TryGetValue(workerId, out var w) && w.Quarantined;
+    public bool HasPendingJobFailedOn(string workerId) => _pendingFailedOn.TryGetValue(workerId, out int n) && n > 0;
+
+    /// <summary>The earliest end of a quarantine, if any worker is quarantined.</summary>
+    public DateTime? EarliestQuarantineEnd()
+    {
+        DateTime? earliest = null;
+        foreach (var w in _workers.Values)
+            if (w.QuarantinedUntil is { } until && (earliest is null || until < earliest)) earliest = until;
+        return earliest;
+    }
+
     /// <summary>The earliest end of a recovery hold, if any ready job is held (the coordinator dispatches again then).</summary>
     public DateTime? EarliestHoldEnd()
     {
@@ -206,18 +229,43 @@ public sealed class SweepLedger : IReadOnlySweepLedger
                 });
                 break;
             case JobCompleted c:
+                // a success clears its worker's record of failures in a row and quarantines (the worker is healthy)
+                if (_jobs.TryGetValue(c.JobId, out var finished) && finished.WorkerId is { } succeeded)
+                    UpdateWorker(succeeded, w => w with { FailuresInARow = 0, Quarantines = 0, Probation = false, LastSuccessAt = c.At });
                 Update(c.JobId, j => j with
                 {
                     Status = JobStatus.Completed, Attempt = c.Attempt, WorkerId = null, AdoptableAfterRecovery = false, SummaryPath = c.SummaryPath,
                     Metrics = c.Metrics, FinishedAt = c.At, LastError = null, Epoch = j.Kind == JobKind.Train ? j.TotalEpochs : j.Epoch,
+                    UnconfirmedFailures = null, LastFailedOn = null, OwnErrors = null,
                 });
                 break;
             case JobFailed f:
                 Update(f.JobId, j => j with
                 {
-                    Status = f.Final ? JobStatus.Failed : JobStatus.Pending, Failures = j.Failures + 1, LastError = f.Reason,
+                    Status = f.Final ? JobStatus.Failed : JobStatus.Pending, Failures = f.Unconfirmed ? j.Failures : j.Failures + 1 + f.Confirms,
+                    LastError = f.Reason, UnconfirmedFailures = NotesAfter(j.UnconfirmedFailures, f), LastFailedOn = f.WorkerId ?? j.LastFailedOn,
+                    OwnErrors = f.Unconfirmed || f.Error is null || (j.OwnErrors?.Contains(f.Error) ?? false) ? j.OwnErrors : [.. j.OwnErrors ?? [], f.Error],
                     WorkerId = null, ResumeFromCheckpoint = true, AdoptableAfterRecovery = false, FinishedAt = f.Final ? f.At : null,
                 });
+                if (f.WorkerId is { } failedOn)
+                    UpdateWorker(failedOn, w => w with
+                    {
+                        LastFailure = $"{f.JobId} attempt {f.Attempt}: {WithoutWorkerPrefix(f.Reason, failedOn)}", LastFailureAt = f.At,
+                        FailuresInARow = f.Unconfirmed ? w.FailuresInARow + 1 : w.FailuresInARow,
+                    });
+                break;
+            case WorkerQuarantined q:
+                UpdateWorker(q.WorkerId, w => w with
+                {
+                    // the failures in a row stay visible while it is quarantined; a release starts them again
+                    Quarantines = q.Level, QuarantinedAt = q.At, QuarantinedUntil = q.Until, QuarantineReason = q.Reason, QuarantinedFor = q.JobId,
+                    Probation = false,
+                });
+                break;
+            case WorkerReleased r:
+                UpdateWorker(r.WorkerId, w => r.Kind == WorkerReleaseKind.FailureWasTheJobs
+                    ? w with { QuarantinedUntil = null, QuarantinedFor = null, Quarantines = Math.Max(0, w.Quarantines - 1), FailuresInARow = 0, Probation = false }
+                    : w with { QuarantinedUntil = null, QuarantinedFor = null, FailuresInARow = 0, Probation = true });
                 break;
             case JobRequeued r:
                 Update(r.JobId, j => j with
@@ -227,10 +275,12 @@ public sealed class SweepLedger : IReadOnlySweepLedger
                 });
                 break;
             case JobResultsGone g:
-                Update(g.JobId, j => j with { Status = JobStatus.Pending, Failures = 0, FinishedAt = null, ResumeFromCheckpoint = true, LastError = g.Reason });
+                Update(g.JobId, j => j with { Status = JobStatus.Pending, Failures = 0, FinishedAt = null, ResumeFromCheckpoint = true, LastError = g.Reason,
+                    UnconfirmedFailures = null, LastFailedOn = null, OwnErrors = null });
                 break;
             case JobRetried r:
-                Update(r.JobId, j => j with { Status = JobStatus.Pending, Failures = 0, Requeues = 0, FinishedAt = null, ResumeFromCheckpoint = true });
+                Update(r.JobId, j => j with { Status = JobStatus.Pending, Failures = 0, Requeues = 0, FinishedAt = null, ResumeFromCheckpoint = true,
+                    UnconfirmedFailures = null, LastFailedOn = null, OwnErrors = null });
                 break;
             case JobCancelled c:
                 Update(c.JobId, j => j with { Status = JobStatus.Cancelled, WorkerId = null, AdoptableAfterRecovery = false, LastError = c.Reason, FinishedAt = c.At });
@@ -250,6 +300,23 @@ public sealed class SweepLedger : IReadOnlySweepLedger
         }
     }
 
+    /// <summary>An unconfirmed failure is noted; a counted one takes the notes of the same error with it (they count now too).</summary>
+    private static JobFailureNote[]? NotesAfter(JobFailureNote[]? notes, JobFailed f)
+    {
+        if (f.Error is null || f.WorkerId is null) return notes;
+        if (f.Unconfirmed) return [.. notes ?? [], new JobFailureNote(f.WorkerId, f.Error, f.At)];
+        if (notes is null) return null;
+        var left = Array.FindAll(notes, n => n.Error != f.Error);
+        return left.Length == 0 ? null : left;
+    }
+
+    /// <summary>The coordinator prefixes a worker's error with the worker's id; the worker's record does not need it twice.</summary>
+    private static string WithoutWorkerPrefix(string reason, string workerId) =>
+        reason.StartsWith(workerId + ": ", StringComparison.Ordinal) ? reason[(workerId.Length + 2)..] : reason;
+
+    private void UpdateWorker(string workerId, Func<WorkerRecord, WorkerRecord> change) =>
+        _workers[workerId] = change(_workers.TryGetValue(workerId, out var w) ? w : new WorkerRecord(workerId));
+
     private void Update(string jobId, Func<JobRecord, JobRecord> change)
     {
         if (!_jobs.TryGetValue(jobId, out var job))
@@ -268,12 +335,15 @@ public sealed class SweepLedger : IReadOnlySweepLedger
             if (old.Status == JobStatus.Running) _running.Remove(index);
             if (old.WorkerId is { } w && _jobByWorker.TryGetValue(w, out var held) && held == old.JobId) _jobByWorker.Remove(w);
             if (old.Status == JobStatus.Pending) ReadySet(old).Remove((old.Epoch, index));
+            if (old.Status == JobStatus.Pending && old.LastFailedOn is { } failedOn) _pendingFailedOn[failedOn]--;
         }
         _jobs[job.JobId] = job;
         _statusCounts[(int)job.Status]++;
         if (job.Status == JobStatus.Running) _running.Add(index);
         if (job.Status == JobStatus.Running && job.WorkerId is { } worker) _jobByWorker[worker] = job.JobId;
         if (job.Status == JobStatus.Pending && _openDependencies[job.JobId] == 0) ReadySet(job).Add((job.Epoch, index));
+        if (job.Status == JobStatus.Pending && job.LastFailedOn is { } lastFailedOn)
+            _pendingFailedOn[lastFailedOn] = _pendingFailedOn.GetValueOrDefault(lastFailedOn) + 1;
         // a completed job runs again only when its results are gone (JobResultsGone): its dependents wait for it again
         if (known && old!.Status == JobStatus.Completed && job.Status != JobStatus.Completed && _dependents.TryGetValue(job.JobId, out var waiting))
             foreach (var d in waiting)
@@ -341,7 +411,7 @@ public sealed class SweepLedger : IReadOnlySweepLedger
     // ---------------------------------------------------------------- snapshots
 
     public SweepStateSnapshot ToSnapshot() => new(Definition, Jobs.ToArray(), Paused,
-        _timings.Select(t => new ConfigurationTiming(t.Key, t.Value.seconds, t.Value.epochs)).ToArray(), _submissions.Values.ToArray());
+        _timings.Select(t => new ConfigurationTiming(t.Key, t.Value.seconds, t.Value.epochs)).ToArray(), [.. _workers.Values], _submissions.Values.ToArray());
 
     public static SweepLedger FromSnapshot(SweepStateSnapshot snapshot)
     {
@@ -349,6 +419,7 @@ public sealed class SweepLedger : IReadOnlySweepLedger
         foreach (var request in snapshot.Submissions ?? []) ledger._submissions[request.SubmissionId] = request;
         ledger.Load(snapshot.Jobs);
         foreach (var t in snapshot.Timings) ledger._timings[t.Configuration] = (t.TotalEpochSeconds, t.MeasuredEpochs);
+        foreach (var w in snapshot.Workers ?? []) ledger._workers[w.WorkerId] = w;
         return ledger;
     }
 }

@@ -1,9 +1,11 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
 using NnUnet.Cluster.Messages;
 
 namespace NnUnet.Cluster.Sweeps;
 
-/// <summary>Persisted snapshot of a sweep's ledger (the coordinator saves one every N events).</summary>
-public sealed record SweepStateSnapshot(SweepDefinition? Definition, JobRecord[] Jobs, bool Paused, ConfigurationTiming[] Timings,
+/// <summary>Persisted snapshot of a sweep's ledger (the coordinator saves one every N events). <paramref name="Workers"/>: what the sweep remembers of its workers (failures, quarantine); null in snapshots written before quarantine existed. <paramref name="Submissions"/>: the predictions sent to the coordinator (<c>nnunet predict --cluster</c>); null in snapshots written before them.</summary>
+public sealed record SweepStateSnapshot(SweepDefinition? Definition, JobRecord[] Jobs, bool Paused, ConfigurationTiming[] Timings, WorkerRecord[]? Workers = null,
     PredictionRequest[]? Submissions = null) : INnUnetMessage;
 
 /// <summary>
@@ -13,7 +15,7 @@ public sealed record SweepStateSnapshot(SweepDefinition? Definition, JobRecord[]
 /// by a table of rules; <see cref="Apply"/> folds an event into the ledger. The coordinator persists what Decide
 /// returns and applies it; replaying the journal through Apply rebuilds the same state.
 /// </summary>
-public sealed class SweepState
+public sealed partial class SweepState
 {
     private SweepState(SweepLedger ledger, FailureLimits? limits)
     {
@@ -46,6 +48,8 @@ public sealed class SweepState
     public JobRecord? JobOfWorker(string workerId) => Ledger.JobOfWorker(workerId);
     public IEnumerable<JobRecord> RunningJobs => Ledger.RunningJobs;
     public DateTime? EarliestHoldEnd() => Ledger.EarliestHoldEnd();
+    public DateTime? EarliestQuarantineEnd() => Ledger.EarliestQuarantineEnd();
+    public bool IsQuarantined(string workerId) => Ledger.IsQuarantined(workerId);
     public JobRecord? NextJob(DateTime? now = null, int workers = 0) => Policy.NextJob(now, workers);
     public double EstimatedEpochSeconds(string configuration) => Durations.EstimatedEpochSeconds(configuration);
 
@@ -69,7 +73,7 @@ public sealed class SweepState
             RecordLiveness c => Liveness(c),
             RecordProgress c => IfCurrentAttempt(c.JobId, c.Attempt, _ => new JobProgressed(c.JobId, c.Attempt, c.Metrics, c.At)),
             CompleteJob c => Complete(c),
-            FailJob c => IfCurrentAttempt(c.JobId, c.Attempt, job => Failure(job, c.Reason, c.At)),
+            FailJob c => AttemptFailed(c),
             RequeueJob c => IfCurrentAttempt(c.JobId, c.Attempt, job => Requeue(job, c.Reason, c.At)),
             WorkerLost c => JobOfWorker(c.WorkerId) is { } held ? [LostWorker(held, c.Reason, c.At)] : [],
             ExpireLeases c => ExpireLeases(c),
@@ -79,6 +83,8 @@ public sealed class SweepState
             RetryJob c => Retry(c),
             CancelJob c => Cancel(c),
             RedoJobsWithoutResults c => RedoJobsWithoutResults(c),
+            EndQuarantines c => EndQuarantines(c),
+            ReleaseWorker c => Release(c),
             SubmitPredictionJobs c => SubmitPrediction(c),
             _ => throw new ArgumentException($"unknown sweep command {command.GetType().Name}"),
         };
@@ -94,16 +100,20 @@ public sealed class SweepState
         return [];
     }
 
-    /// <summary>An idle worker gets the policy's next job (none while paused). A worker asking while we think it runs a
-    /// job has lost that job (restart): it is re-queued first, and given back when it is still the best choice.</summary>
+    /// <summary>An idle worker gets the policy's next job (none while paused, none while the worker is quarantined). A
+    /// worker asking while we think it runs a job has lost that job (restart): it is re-queued first, and given back when
+    /// it is still the best choice. A job that last failed on this worker goes to another one: this worker gets another
+    /// job if one is ready, else nothing while another worker is idle, else that job again.</summary>
     private IReadOnlyList<ISweepEvent> Assign(AssignWork assign)
     {
         var events = new List<ISweepEvent>(2);
         var held = JobOfWorker(assign.WorkerId);
         if (held is not null)
             events.Add(LostWorker(held, $"worker {assign.WorkerId} asked for new work while holding this job", assign.At));
-        if (Paused) return events;
-        var next = Policy.NextJob(assign.At, assign.Workers);
+        if (Paused || Ledger.IsQuarantined(assign.WorkerId)) return events;
+        bool avoid = Ledger.HasPendingJobFailedOn(assign.WorkerId);
+        var next = Policy.NextJob(assign.At, assign.Workers, avoid ? assign.WorkerId : null);
+        if (next is null && avoid && assign.OtherIdleWorkers == 0) next = Policy.NextJob(assign.At, assign.Workers);
         if (held is not null && events[0] is JobRequeued && Ledger.DependenciesCompleted(held) && (next is null || Policy.Better(held, next))) next = held;
         if (next is not null)
             events.Add(new JobAssigned(next.JobId, next.Attempt + 1, assign.WorkerId, assign.Node,
@@ -125,7 +135,8 @@ public sealed class SweepState
         bool finishedDuringRecovery = job.Status == JobStatus.Pending && job.AdoptableAfterRecovery && job.Attempt == c.Attempt;
         if (!current && !finishedDuringRecovery) return [];
         if (c.MissingOutputs is not null)
-            return current ? [Failure(job, $"completion reported but an output is missing on storage: {c.MissingOutputs}", c.At)] : [];
+            return current ? AttemptFailed(new FailJob(c.JobId, c.Attempt, $"completion reported but an output is missing on storage: {c.MissingOutputs}", c.At,
+                c.OtherActiveWorkers)) : [];
         return [new JobCompleted(c.JobId, c.Attempt, c.SummaryPath, c.Metrics, c.At)];
     }
 
@@ -238,6 +249,125 @@ public sealed class SweepState
             ? new JobFailed(job.JobId, job.Attempt, $"lost its worker {losses} times (max-requeues {Limits.MaxRequeues}): {reason}", true, at)
             : new JobRequeued(job.JobId, job.Attempt, reason, false, at, Counted: true);
     }
+
+    // ---------------------------------------------------------------- failures: the job's own, or the worker's
+
+    /// <summary>
+    /// A worker's attempt failed. It is the job's own failure, counted against max-attempts, when the same error (see
+    /// <see cref="FailureSignature"/>) was seen on another worker before, or on this worker while no other can run jobs;
+    /// the earlier failures with that error count then too, a worker quarantined for one of them is released, and that
+    /// error counts at once from then on. Else
+    /// it is noted, not counted (the worker may be the broken one), unless the job failed 2 x max-attempts times in all:
+    /// then it fails for good anyway, so that a job failing differently everywhere ends too. A failure not the job's own
+    /// counts against the worker: <see cref="FailureLimits.QuarantineAfterFailures"/> in a row, the first one after a
+    /// release, or one within <see cref="FailureLimits.QuarantineFastFailure"/> of the start (while another worker
+    /// can take the job) quarantine it.
+    /// </summary>
+    private IReadOnlyList<ISweepEvent> AttemptFailed(FailJob c)
+    {
+        if (!TryGetJob(c.JobId, out var job) || job.Status != JobStatus.Running || job.Attempt != c.Attempt) return [];
+        if (job.WorkerId is not { } worker) return [Failure(job, c.Reason, c.At)];
+        var error = FailureSignature(c.Reason, worker);
+        var notes = job.UnconfirmedFailures ?? [];
+        int same = 0;
+        var elsewhere = new List<string>();
+        foreach (var note in notes)
+            if (note.Error == error)
+            {
+                same++;
+                if (note.WorkerId != worker && !elsewhere.Contains(note.WorkerId)) elsewhere.Add(note.WorkerId);
+            }
+        int max = Definition!.MaxAttempts;
+        if (elsewhere.Count > 0 || (same > 0 && c.OtherActiveWorkers == 0) || (job.OwnErrors?.Contains(error) ?? false))
+        {
+            // the earlier ones count too, as far as the attempts go (the count stays within max-attempts)
+            int confirms = Math.Min(same, Math.Max(0, max - job.Failures - 1));
+            int failures = job.Failures + 1 + confirms;
+            var events = new List<ISweepEvent> { new JobFailed(job.JobId, job.Attempt, c.Reason, failures >= max, c.At, worker, error, false, confirms) };
+            foreach (var other in elsewhere)
+                if (Ledger.Worker(other) is { Quarantined: true } quarantined && quarantined.QuarantinedFor == job.JobId)
+                    events.Add(new WorkerReleased(other, WorkerReleaseKind.FailureWasTheJobs,
+                        $"worker {other} released: the failure of {job.JobId} that quarantined it is the job's own (the same error on {worker})", c.At));
+            return events;
+        }
+        int total = job.Failures + notes.Length + 1;
+        bool giveUp = total >= 2 * max;
+        var reason = giveUp ? $"{c.Reason} (failed {total} times, never with the same error on two workers: given up after 2 x max-attempts)" : c.Reason;
+        var result = new List<ISweepEvent>(2) { new JobFailed(job.JobId, job.Attempt, reason, giveUp, c.At, worker, error, Unconfirmed: true) };
+        if (QuarantineCause(job, Ledger.Worker(worker), c) is { } why) result.Add(Quarantine(worker, why, job.JobId, c));
+        return result;
+    }
+
+    /// <summary>Why a failure (not the job's own) quarantines its worker, or null when it does not.</summary>
+    private string? QuarantineCause(JobRecord job, WorkerRecord? worker, FailJob c)
+    {
+        if (Limits.QuarantineAfterFailures <= 0) return null;
+        int inARow = (worker?.FailuresInARow ?? 0) + 1;
+        if (worker is { Probation: true }) return "a failure after its release from quarantine";
+        if (inARow >= Limits.QuarantineAfterFailures) return $"{inARow} failures in a row";
+        if (Limits.QuarantineFastFailure > TimeSpan.Zero && c.OtherActiveWorkers > 0 && job.StartedAt is { } started && c.At - started <= Limits.QuarantineFastFailure)
+            return $"a failure {Math.Max(0, (c.At - started).TotalSeconds):F0} s after the start of {job.JobId} (fast-failure {Text(Limits.QuarantineFastFailure)})";
+        return null;
+    }
+
+    private WorkerQuarantined Quarantine(string worker, string why, string jobId, FailJob c)
+    {
+        int level = (Ledger.Worker(worker)?.Quarantines ?? 0) + 1;
+        var backoff = Limits.QuarantineFor(level);
+        var until = c.At + backoff;
+        bool everyWorker = c.OtherActiveWorkers == 0;
+        var error = c.Reason.StartsWith(worker + ": ", StringComparison.Ordinal) ? c.Reason[(worker.Length + 2)..] : c.Reason;
+        var text = $"worker {worker} quarantined for {Text(backoff)} after {why}: {error}" + (everyWorker
+            ? $"; every worker is quarantined: the sweep waits until {until.ToString("HH:mm:ss", CultureInfo.InvariantCulture)} UTC or an operator's release (nnunet sweep-control release {worker})"
+            : "");
+        return new WorkerQuarantined(worker, level, until, text, jobId, everyWorker, c.At);
+    }
+
+    private IReadOnlyList<ISweepEvent> EndQuarantines(EndQuarantines end)
+    {
+        List<ISweepEvent>? events = null;
+        foreach (var w in Ledger.Workers)
+            if (w.QuarantinedUntil is { } until && until <= end.At)
+                (events ??= []).Add(new WorkerReleased(w.WorkerId, WorkerReleaseKind.BackoffOver,
+                    $"worker {w.WorkerId} back from quarantine ({Text(Limits.QuarantineFor(w.Quarantines))} over); on probation: its next failure quarantines it for {Text(Limits.QuarantineFor(w.Quarantines + 1))}", end.At));
+        return events ?? (IReadOnlyList<ISweepEvent>)[];
+    }
+
+    private IReadOnlyList<ISweepEvent> Release(ReleaseWorker release)
+    {
+        var worker = Ledger.Worker(release.WorkerId);
+        if (worker is not { Quarantined: true })
+        {
+            var quarantined = Ledger.Workers.Where(w => w.Quarantined).Select(w => w.WorkerId).ToList();
+            throw new InvalidOperationException($"worker {release.WorkerId} is not quarantined" +
+                (quarantined.Count == 0 ? " (no worker is)" : $" (quarantined: {string.Join(", ", quarantined)})"));
+        }
+        return [new WorkerReleased(release.WorkerId, WorkerReleaseKind.Operator,
+            $"worker {release.WorkerId} released by operator; on probation: its next failure quarantines it for {Text(Limits.QuarantineFor(worker.Quarantines + 1))}", release.At)];
+    }
+
+    /// <summary>
+    /// The error of a failure as compared across attempts of one job: its first line, without the worker's id (the
+    /// coordinator prefixes it), every run of digits masked (attempt and epoch numbers, sizes, ports, times) with the hex
+    /// letters around it (the random part of temporary file names).
+    /// </summary>
+    public static string FailureSignature(string reason, string workerId)
+    {
+        var text = reason.StartsWith(workerId + ": ", StringComparison.Ordinal) ? reason[(workerId.Length + 2)..] : reason;
+        int newline = text.IndexOf('\n', StringComparison.Ordinal);
+        if (newline >= 0) text = text[..newline];
+        return Digits().Replace(text.Trim(), "#");
+    }
+
+    [GeneratedRegex(@"[0-9a-fA-F]*[0-9][0-9a-fA-F]*")]
+    private static partial Regex Digits();
+
+    /// <summary>A back-off as an operator reads it: "30 s", "5 min", "1 h 30 min".</summary>
+    public static string Text(TimeSpan t) =>
+        t.TotalSeconds < 120 ? $"{t.TotalSeconds:0.#} s"
+        : t.TotalMinutes < 60 ? $"{t.TotalMinutes:0.#} min"
+        : t.TotalHours < 48 ? (t.Minutes == 0 ? $"{(int)t.TotalHours} h" : $"{(int)t.TotalHours} h {t.Minutes} min")
+        : $"{t.TotalDays:0.#} d";
 
     private JobFailed Failure(JobRecord job, string reason, DateTime at) =>
         new(job.JobId, job.Attempt, reason, job.Failures + 1 >= Definition!.MaxAttempts, at);

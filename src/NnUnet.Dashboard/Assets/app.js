@@ -20,8 +20,8 @@ function token() {
   return t;
 }
 function showTokenState() { const el = $("token-state"); if (el) el.textContent = sessionStorage.getItem("nnunet-token") ? "token set" : "no token: actions will ask"; }
-async function act(action, job) {
-  const url = `/api/actions/${action}` + (job ? `?job=${encodeURIComponent(job)}` : "");
+async function act(action, job, worker) {
+  const url = `/api/actions/${action}` + (job ? `?job=${encodeURIComponent(job)}` : worker ? `?worker=${encodeURIComponent(worker)}` : "");
   const res = await fetch(url, { method: "POST", headers: { "X-Dashboard-Token": token() } });
   let body = {}; try { body = await res.json(); } catch { }
   if (res.status === 401) sessionStorage.removeItem("nnunet-token");
@@ -121,6 +121,7 @@ function renderStatus(s, sel) {
   $("sweep-eta-part").hidden = over;
   $("sweep-eta").textContent = duration(s.etaSeconds);
   $("sweep-result").textContent = over ? resultText(sel, s) : "";
+  $("sweep-waiting").textContent = s.waiting ? `waiting: ${s.waiting}` : "";
   $("pause").disabled = $("resume").disabled = over;
 }
 function renderSweep({ snapshot, selection }) {
@@ -130,8 +131,18 @@ function renderSweep({ snapshot, selection }) {
   renderStatus(snapshot, selection);
   $("events").innerHTML = snapshot.recentEvents.slice().reverse().map((e) => `<li>${esc(new Date(e.at).toLocaleTimeString())} ${esc(e.text)}</li>`).join("");
   renderSelection(selection);
-  $("workers").querySelector("tbody").innerHTML = snapshot.workers.map((w) =>
-    `<tr><td>${esc(w.workerId)}</td><td>${esc(w.device)}</td><td>${w.jobId ? `<a href="/jobs/${esc(w.jobId)}">${esc(w.jobId)}</a>` : "none"}</td></tr>`).join("");
+  renderWorkers(snapshot.workers);
+}
+/** Per worker: its job, quarantined or not (until when, why; a release button), its last failure. */
+function renderWorkers(workers) {
+  const body = $("workers").querySelector("tbody");
+  body.innerHTML = workers.map((w) =>
+    `<tr class="${w.quarantined ? "quarantined" : ""}" data-worker="${esc(w.workerId)}"><td>${esc(w.workerId)}</td><td>${esc(w.device)}</td>` +
+    `<td>${w.jobId ? `<a href="/jobs/${esc(w.jobId)}">${esc(w.jobId)}</a>` : "none"}</td>` +
+    `<td class="worker-state">${w.quarantined ? `quarantined until ${esc(new Date(w.quarantinedUntil).toLocaleTimeString())}${w.registered ? "" : " (not registered)"}` +
+      `<br><small>${esc(w.quarantineReason ?? "")}</small> <button class="release">Release</button>` : w.jobId ? "running" : "idle"}</td>` +
+    `<td class="last-failure">${w.lastFailure ? `${esc(new Date(w.lastFailureAt).toLocaleTimeString())} ${esc(w.lastFailure)}` + (w.failuresInARow ? ` <small>(${w.failuresInARow} in a row)</small>` : "") : ""}</td></tr>`).join("");
+  for (const b of body.querySelectorAll("button.release")) b.onclick = () => act("release", null, b.closest("tr").dataset.worker);
 }
 async function refreshGrid() {
   const body = await getJson("/api/sweep"); if (!body) return;

@@ -51,6 +51,46 @@ public sealed class ProcessCluster : IDisposable
         return new Running(Launch(args, output, output), output);
     }
 
+    /// <summary>
+    /// A worker process of another Unix user (<see cref="OtherUser"/>), as on a node whose results mount this cluster's
+    /// user cannot write: it reads the configuration, but every folder it must create under nnUNet_results is refused.
+    /// </summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public Running WorkerAsOtherUser(int epochMs, params string[] extra)
+    {
+        var (uid, gid) = OtherUser();
+        // the temp root is the test user's alone (0700): the other user must reach the configuration in it
+        File.SetUnixFileMode(Root, File.GetUnixFileMode(Root) | UnixFileMode.GroupRead | UnixFileMode.GroupExecute | UnixFileMode.OtherRead | UnixFileMode.OtherExecute);
+        var output = new StringBuilder();
+        return new Running(Launch(["worker", "--seed", Seed, "--cpu", "1", "--config", Hocon, "--simulate", "--sim-epoch-ms", epochMs.ToString(), .. extra],
+            output, output, ["setpriv", "--reuid", uid, "--regid", gid, "--clear-groups", "--"]), output);
+    }
+
+    public const string OtherUserName = "nnunet-broken";
+
+    /// <summary>The uid and gid of <see cref="OtherUserName"/>, a system user created when absent (the tests run as root, as CI does).</summary>
+    public static (string Uid, string Gid) OtherUser()
+    {
+        Assert.True(Environment.UserName == "root" || Environment.GetEnvironmentVariable("USER") == "root",
+            "this test runs a worker as another Unix user (setpriv) and needs root, as the CI runs the tests");
+        if (Id("-u") is null)
+        {
+            using var useradd = Process.Start(new ProcessStartInfo("useradd", ["--system", "--no-create-home", "--shell", "/usr/sbin/nologin", OtherUserName])
+                { RedirectStandardError = true })!;
+            useradd.WaitForExit();
+            Assert.True(useradd.ExitCode is 0 or 9, $"useradd {OtherUserName}: {useradd.StandardError.ReadToEnd()}"); // 9: created meanwhile
+        }
+        return (Id("-u") ?? throw new InvalidOperationException($"no user {OtherUserName}"), Id("-g")!);
+
+        static string? Id(string what)
+        {
+            using var id = Process.Start(new ProcessStartInfo("id", [what, OtherUserName]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
+            string text = id.StandardOutput.ReadToEnd().Trim();
+            id.WaitForExit();
+            return id.ExitCode == 0 ? text : null;
+        }
+    }
+
     /// <summary>A process whose stdout and stderr are kept apart (to check what stdout alone holds).</summary>
     public sealed record RunningApart(Process Process, StringBuilder Stdout, StringBuilder Stderr)
     {
@@ -64,9 +104,15 @@ public sealed class ProcessCluster : IDisposable
         return new RunningApart(Launch(args, stdout, stderr), stdout, stderr);
     }
 
-    private Process Launch(string[] args, StringBuilder stdout, StringBuilder stderr)
+    private Process Launch(string[] args, StringBuilder stdout, StringBuilder stderr, string[]? runAs = null)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo(runAs is null ? "dotnet" : runAs[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (runAs is not null)
+        {
+            foreach (var a in runAs[1..]) info.ArgumentList.Add(a);
+            info.ArgumentList.Add("dotnet");
+            info.Environment["HOME"] = Path.GetTempPath(); // the other user has no home of its own
+        }
         info.ArgumentList.Add(Repository.CliDll());
         foreach (var a in args) info.ArgumentList.Add(a);
         info.Environment["nnUNet_results"] = Results;

@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Akka.Actor;
+using NnUnet.Cluster.Hosting;
+using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.Datasets;
 using Spectre.Console;
@@ -208,6 +210,37 @@ internal static class ClusterCommandSupport
         return cts;
     }
 
+    /// <summary>
+    /// Joins the cluster briefly as a client node, asks the coordinator (through the singleton proxy, again until it
+    /// answers or <paramref name="timeoutSeconds"/> pass) and leaves. For <c>sweep-status</c> and <c>sweep-control</c>.
+    /// </summary>
+    public static async Task<T> AskCoordinatorAsync<T>(IEnumerable<string> seedOptions, string host, int timeoutSeconds, INnUnetMessage question)
+    {
+        var seeds = SplitList(seedOptions).ToArray();
+        if (seeds.Length == 0) throw new ArgumentException("--seed is required: the coordinator's address, e.g. akka.tcp://nnunet@HOST:4053");
+        var system = NnUnetClusterHost.StartSystem(ClusterConfig.Build(new NodeOptions(NodeKind.Client, host, 0, seeds)));
+        try
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);
+            while (true)
+            {
+                try
+                {
+                    return await NnUnetClusterHost.CoordinatorProxy(system).Ask<T>(question, TimeSpan.FromSeconds(3));
+                }
+                catch (AskTimeoutException) when (DateTime.UtcNow < deadline) { }
+                catch (AskTimeoutException)
+                {
+                    throw new TimeoutException($"no coordinator answered within {timeoutSeconds} s via {string.Join(", ", seeds)}");
+                }
+            }
+        }
+        finally
+        {
+            await ShutdownAsync(system);
+        }
+    }
+
     /// <summary>Leaves the cluster and stops the node (coordinated shutdown: workers cancel their jobs first).</summary>
     public static async Task ShutdownAsync(ActorSystem system)
     {
@@ -251,10 +284,28 @@ internal static class ClusterCommandSupport
                 Markup.Escape(Truncate(job.LastError ?? "", 60)));
         }
         AnsiConsole.Write(table);
+        if (snapshot.Workers.Length > 0) AnsiConsole.Write(WorkerTable(snapshot.Workers));
+        int registered = snapshot.Workers.Count(w => w.Registered), quarantined = snapshot.Workers.Count(w => w.Registered && w.Quarantined);
         AnsiConsole.MarkupLine(Markup.Escape(
             $"sweep {snapshot.SweepId}: {snapshot.Status.ToString().ToLowerInvariant()}, {snapshot.CompletedJobs}/{snapshot.TotalJobs} jobs completed, " +
-            $"{snapshot.FailedJobs} failed, {snapshot.Workers.Length} worker(s)" +
+            $"{snapshot.FailedJobs} failed, {registered} worker(s)" + (quarantined > 0 ? $" ({quarantined} quarantined)" : "") +
             (snapshot.EtaSeconds is > 0 and { } e ? $", about {FormatDuration(e)} left" : "")));
+        if (snapshot.Waiting is { } waiting) AnsiConsole.MarkupLine("[yellow]" + Markup.Escape("waiting: " + waiting) + "[/]");
+    }
+
+    /// <summary>Per worker: what it runs, whether it is quarantined (until when, and why), its failures in a row and its last failure.</summary>
+    private static Table WorkerTable(WorkerView[] workers)
+    {
+        var table = new Table().Border(TableBorder.Rounded).AddColumns("worker", "device", "state", "job", "failures in a row", "last failure");
+        foreach (var w in workers)
+        {
+            string state = w.Quarantined ? $"[red]quarantined until {w.QuarantinedUntil:HH:mm:ss} UTC[/]" + (w.Registered ? "" : " (not registered)")
+                : w.JobId is not null ? "[blue]running[/]" : "idle";
+            table.AddRow(Markup.Escape(w.WorkerId), Markup.Escape(w.Device), state, Markup.Escape(w.JobId is null ? "" : $"{w.JobId} (attempt {w.Attempt})"),
+                w.FailuresInARow.ToString(CultureInfo.InvariantCulture),
+                Markup.Escape(Truncate(w.LastFailure is null ? "" : $"{w.LastFailureAt:HH:mm:ss} {w.LastFailure}", 80)));
+        }
+        return table;
     }
 
     /// <summary>A running job's phase and its progress within it ("validating 3/40"), from the worker's liveness report.</summary>

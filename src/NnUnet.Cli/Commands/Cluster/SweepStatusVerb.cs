@@ -1,11 +1,12 @@
 using System.ComponentModel;
-using Akka.Actor;
-using NnUnet.Cluster.Hosting;
+using NnUnet.Cluster.Messages;
+using NnUnet.Cluster.Sweeps;
 using Spectre.Console.Cli;
 
 namespace NnUnet.Cli.Commands.Cluster;
 
-internal sealed class SweepStatusVerbSettings : CommandSettings
+/// <summary>How a short-lived client node finds the coordinator (<c>sweep-status</c>, <c>sweep-control</c>).</summary>
+internal class CoordinatorClientSettings : CommandSettings
 {
     [CommandOption("--seed <ADDRESS>")]
     [Description("a seed node of the cluster, e.g. akka.tcp://nnunet@10.0.0.5:4053")]
@@ -21,7 +22,10 @@ internal sealed class SweepStatusVerbSettings : CommandSettings
 
     [CommandOption("--json")]
     public bool Json { get; init; }
+}
 
+internal sealed class SweepStatusVerbSettings : CoordinatorClientSettings
+{
     [CommandOption("--manifest <PATH>")]
     [Description("print the sweep's reproducibility record instead of asking the cluster: a sweep_manifest.json, its folder, or a dataset (id or name, under nnUNet_results)")]
     public string? Manifest { get; init; }
@@ -33,31 +37,8 @@ internal sealed class SweepStatusVerb : AsyncCommand<SweepStatusVerbSettings>
     public override async Task<int> ExecuteAsync(CommandContext context, SweepStatusVerbSettings settings, CancellationToken cancellationToken)
     {
         if (settings.Manifest is not null) return SweepManifestPrinter.Print(settings.Manifest, settings.Json);
-        var seeds = ClusterCommandSupport.SplitList(settings.Seeds).ToArray();
-        if (seeds.Length == 0) throw new ArgumentException("--seed is required: the coordinator's address, e.g. akka.tcp://nnunet@HOST:4053");
-        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Client, settings.Host, 0, seeds));
-        var system = NnUnetClusterHost.StartSystem(config);
-        try
-        {
-            var deadline = DateTime.UtcNow.AddSeconds(settings.TimeoutSeconds);
-            while (true)
-            {
-                try
-                {
-                    var snapshot = await NnUnetClusterHost.GetViewAsync(system, TimeSpan.FromSeconds(3));
-                    ClusterCommandSupport.Print(snapshot, settings.Json);
-                    return NnUnetApp.ExitOk;
-                }
-                catch (AskTimeoutException) when (DateTime.UtcNow < deadline) { }
-                catch (AskTimeoutException)
-                {
-                    throw new TimeoutException($"no coordinator answered within {settings.TimeoutSeconds} s via {string.Join(", ", seeds)}");
-                }
-            }
-        }
-        finally
-        {
-            await ClusterCommandSupport.ShutdownAsync(system);
-        }
+        var snapshot = await ClusterCommandSupport.AskCoordinatorAsync<SweepView>(settings.Seeds, settings.Host, settings.TimeoutSeconds, GetSweepView.Instance);
+        ClusterCommandSupport.Print(snapshot, settings.Json);
+        return NnUnetApp.ExitOk;
     }
 }
