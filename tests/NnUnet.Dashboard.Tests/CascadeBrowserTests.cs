@@ -1,5 +1,3 @@
-using Microsoft.Playwright;
-
 namespace NnUnet.Dashboard.Tests;
 
 /// <summary>
@@ -9,25 +7,16 @@ namespace NnUnet.Dashboard.Tests;
 [Collection(BrowserCollection.Name)]
 public sealed class CascadeBrowserTests
 {
-    private const string Chromium = "/usr/bin/chromium";
-
     [Fact]
     public async Task CascadeFolds_ShowWaitingForTheLowresFolds_ThenRun()
     {
-        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: apt-get install -y chromium (scripts/setup.sh does)");
-        Environment.SetEnvironmentVariable("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
         int[] folds = [0, 1, 2, 3, 4];
         await using var sweep = await SimulatedSweep.StartAsync(["3d_lowres", "3d_cascade_fullres"], folds, 4, TimeSpan.FromMilliseconds(250), workers: 1,
             deferWorkers: true);
-        using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new()
-        {
-            ExecutablePath = Chromium,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-        });
-        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 700 } });
-        var errors = new List<string>();
-        page.PageError += (_, e) => { lock (errors) errors.Add(e); };
+        await using var chromium = await Chromium.LaunchAsync();
+        var browser = chromium.Browser;
+        var page = await chromium.NewPageAsync(1280, 700);
+        var errors = chromium.Errors;
         await page.GotoAsync(sweep.Server.BrowserUrl);
 
         // before any worker exists every cascade fold waits for all five low-res folds

@@ -1,5 +1,3 @@
-using Microsoft.Playwright;
-
 namespace NnUnet.Dashboard.Tests;
 
 /// <summary>
@@ -10,23 +8,14 @@ namespace NnUnet.Dashboard.Tests;
 [Collection(BrowserCollection.Name)]
 public sealed class QuarantineBrowserTests
 {
-    private const string Chromium = "/usr/bin/chromium";
-
     [Fact]
     public async Task AQuarantinedWorker_IsShownWithItsLastFailure_AndTheReleaseButtonReleasesIt()
     {
-        Assert.True(File.Exists(Chromium), $"{Chromium} is missing: apt-get install -y chromium (scripts/setup.sh does)");
-        Environment.SetEnvironmentVariable("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
         await using var sweep = await SimulatedSweep.StartAsync(["2d"], [0, 1, 2, 3], 40, TimeSpan.FromMilliseconds(100), workers: 2, brokenDevice: "sim0");
-        using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new()
-        {
-            ExecutablePath = Chromium,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-        });
-        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 900 } });
-        var errors = new List<string>();
-        page.PageError += (_, e) => { lock (errors) errors.Add(e); };
+        await using var chromium = await Chromium.LaunchAsync();
+        var browser = chromium.Browser;
+        var page = await chromium.NewPageAsync(1280, 900);
+        var errors = chromium.Errors;
         await page.GotoAsync(sweep.Server.BrowserUrl);
 
         var row = page.Locator("#workers tbody tr.quarantined");

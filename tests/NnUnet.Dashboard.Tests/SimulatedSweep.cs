@@ -21,6 +21,7 @@ internal sealed class SimulatedSweep : IAsyncDisposable
     private readonly TimeSpan _epoch;
     private readonly int _workers;
     private string? _brokenDevice;
+    private TimeSpan _validation;
 
     private SimulatedSweep(SweepDefinition definition, TimeSpan epoch, int workers)
     {
@@ -29,7 +30,7 @@ internal sealed class SimulatedSweep : IAsyncDisposable
         Definition = definition;
         var journal = ResultLayout.DefaultSweepDatabase(ResultsRoot, definition.DatasetName);
         var config = ClusterConfig.Build(new NodeOptions(NodeKind.Embedded, SqliteJournalPath: journal,
-            ExtraHocon: "akka.loglevel = WARNING\nnnunet.cluster.progress-persist-interval = 5s\nnnunet.cluster.liveness-interval = 200ms"));
+            ExtraHocon: "akka.loglevel = WARNING\nnnunet.cluster.progress-persist-interval = 5s\nnnunet.cluster.liveness-interval = 1s"));
         System = NnUnetClusterHost.StartSystem(config);
         NnUnetClusterHost.StartCoordinator(System, NnUnetClusterHost.CoordinatorSettingsFrom(System.Settings.Config, definition, ResultsRoot));
     }
@@ -39,12 +40,13 @@ internal sealed class SimulatedSweep : IAsyncDisposable
     /// test calls <see cref="StartWorkers"/> when it is ready for jobs to run (e.g. after pausing the sweep).
     /// </summary>
     /// <param name="brokenDevice">a device (sim0, sim1, ...) whose worker fails every job at once, as one that cannot write the results folder.</param>
+    /// <param name="validation">how long each fold's validation lasts (a case reported about every second).</param>
     public static async Task<SimulatedSweep> StartAsync(string[] configurations, int[] folds, int epochs, TimeSpan epoch, int workers,
-        bool deferWorkers = false, string? brokenDevice = null, int predictShards = 0)
+        bool deferWorkers = false, string? brokenDevice = null, TimeSpan validation = default, int predictShards = 0)
     {
         var sweep = new SimulatedSweep(SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", configurations, folds, epochs,
                 predictTest: predictShards > 0, predictShards: Math.Max(1, predictShards)),
-            epoch, workers) { _brokenDevice = brokenDevice };
+            epoch, workers) { _brokenDevice = brokenDevice, _validation = validation };
         sweep.Server = await DashboardServer.StartAsync(new DashboardOptions(DashboardOptions.DefaultHost, 0, Token, sweep.ResultsRoot),
             new AkkaDashboardSource(sweep.System));
         if (!deferWorkers) sweep.StartWorkers();
@@ -53,7 +55,7 @@ internal sealed class SimulatedSweep : IAsyncDisposable
 
     public void StartWorkers()
     {
-        var options = new SimulatedBackendOptions { EpochDuration = _ => _epoch };
+        var options = new SimulatedBackendOptions { EpochDuration = _ => _epoch, StallInValidation = _ => _validation };
         var broken = new SimulatedBackendOptions
         {
             EpochDuration = _ => _epoch,

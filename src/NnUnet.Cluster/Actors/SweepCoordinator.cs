@@ -366,8 +366,9 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         {
             var before = _state.Job(a.JobId);
             _state.Apply(a);
-            // a step of the phase (a predicted case, a validated case) is news for the live views; the history keeps none
-            if (before.Phase != a.Phase || before.PhaseDone != a.PhaseDone || before.PhaseTotal != a.PhaseTotal) Publish(a, SweepView.Describe(a));
+            // the phase and its progress on the live feed (dashboards), not in the recent events: one per report
+            if (before.Phase != a.Phase || before.PhaseDone != a.PhaseDone || before.PhaseTotal != a.PhaseTotal)
+                Publish(a, SweepView.Describe(a));
             return;
         }
         // not JobAlive: the report is not about the attempt the coordinator gave this worker

@@ -74,18 +74,25 @@ function waitingFor(j) {
   const groups = [...new Set(open.map((d) => d.split("/")[0]))];
   return `<div class="waiting-for">for ${open.length} of ${deps.length}: ${esc(groups.join(", "))}</div>`;
 }
-// a final stage's progress within its phase (a prediction shard: cases written of its cases), from the worker's liveness report
+// the running attempt's phase and its progress (from the worker's liveness reports), e.g. "validating 12/40"
+const PHASES = { Training: "training", Validating: "validating", Exporting: "exporting", Selecting: "selecting", Predicting: "predicting" };
 function phaseHtml(j) {
-  if (j.status !== "Running" || !j.phase || !(j.phaseTotal > 0)) return "";
-  const pct = Math.round(100 * j.phaseDone / j.phaseTotal);
-  return `<span class="phase">${esc(j.phase.toLowerCase())} ${j.phaseDone}/${j.phaseTotal}</span><div class="bar"><i style="width:${pct}%"></i></div>`;
+  if (j.status !== "Running" || !j.phase) return "";
+  const of = j.phaseTotal > 0 ? ` ${j.phaseDone}/${j.phaseTotal}` : "";
+  return `<div class="phase">${esc(PHASES[j.phase] ?? j.phase)}${of}</div>`;
+}
+function attemptsHtml(j) {
+  const parts = [];
+  if (j.attempt > 1) parts.push(`attempt ${j.attempt}`);
+  if (j.requeues > 0) parts.push(`re-queued ${j.requeues}×`);
+  return parts.length ? `<div class="attempts">${parts.join(" · ")}</div>` : "";
 }
 function cellHtml(j) {
   const st = j.status.toLowerCase();
   const pct = j.totalEpochs > 0 ? Math.round(100 * j.epoch / j.totalEpochs) : 0;
-  return `<a href="/jobs/${esc(j.jobId)}"><span class="state">${esc(st)}</span>${waitingFor(j)}` +
+  return `<a href="/jobs/${esc(j.jobId)}"><span class="state">${esc(st)}</span>${waitingFor(j)}${phaseHtml(j)}${attemptsHtml(j)}` +
     (j.kind === "Train" ? ` ${j.epoch}/${j.totalEpochs}<div class="bar"><i style="width:${pct}%"></i></div>` +
-      `Dice ${fmt(j.lastPseudoDice)} · best EMA ${fmt(j.bestEmaPseudoDice)}<br>` : ` ${esc(j.jobId)}<br>` + phaseHtml(j)) +
+      `Dice ${fmt(j.lastPseudoDice)} · best EMA ${fmt(j.bestEmaPseudoDice)}<br>` : ` ${esc(j.jobId)}<br>`) +
     `ETA ${duration(j.etaSeconds)}` + (j.workerId ? `<br><small>${esc(j.workerId)}</small>` : "") +
     (j.lastError ? `<br><small title="${esc(j.lastError)}">${esc(j.lastError).slice(0, 60)}</small>` : "") + `</a>`;
 }
@@ -201,6 +208,8 @@ function renderCharts() {
 function renderJob(j) {
   $("job-id").textContent = j.jobId; $("job-status").textContent = j.status;
   $("job-epoch").textContent = `${j.epoch}/${j.totalEpochs}`; $("job-ema").textContent = fmt(j.bestEmaPseudoDice);
+  $("job-phase").textContent = j.status === "Running" && j.phase ? `${PHASES[j.phase] ?? j.phase}${j.phaseTotal > 0 ? ` ${j.phaseDone}/${j.phaseTotal}` : ""}` : "–";
+  $("job-attempt").textContent = `${j.attempt}${j.requeues > 0 ? ` (re-queued ${j.requeues}×)` : ""}`;
   $("job-worker").textContent = j.workerId ?? "–"; $("job-eta").textContent = duration(j.etaSeconds);
   $("job-error").textContent = j.lastError ?? "";
 }
