@@ -1,7 +1,12 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using NnUnet.Cli.Backends;
+using NnUnet.Cluster.Backends;
+using NnUnet.Cluster.Hosting;
+using NnUnet.Cluster.Sweeps;
 using NnUnet.Core.Datasets;
+using NnUnet.Core.Selection;
 using NnUnet.Core.Fingerprinting;
 using NnUnet.Core.Imaging;
 using NnUnet.Core.Imaging.Nifti;
@@ -19,11 +24,15 @@ using TorchSharp;
 //   PredictBench large WORK_DIR half|float32 [Z=160] [Y=512] [X=512] [CLASSES=50]
 //       one large volume with a many-class head, one case, sequential; prints the time, the peak resident memory
 //       (VmHWM) and the float32 formula for the old whole-volume logits tensor.
+//   PredictBench stage WORK_DIR [CASES=12] [WORKERS=1,4] [ROUNDS=2]
+//       the sweep's predict stage (test-set shards + merge) of an embedded sweep with 1, then 4 CPU workers, alternately
+//       for ROUNDS rounds (the first pays the JIT): best wall time from the first shard's start to the merge's end, ratio.
 var invariant = CultureInfo.InvariantCulture;
 string mode = args[0], work = args[1];
 Directory.CreateDirectory(work);
 if (mode == "cases") return Cases(work, Arg(2, 20), Arg(3, 2));
 if (mode == "large") return Large(work, args[2], Arg(3, 160), Arg(4, 512), Arg(5, 512), Arg(6, 50));
+if (mode == "stage") return await Stage(work, Arg(2, 12), args.Length > 3 ? args[3].Split(',').Select(w => int.Parse(w, invariant)).ToArray() : [1, 4], Arg(4, 2));
 Console.Error.WriteLine($"unknown mode {mode}");
 return 2;
 
@@ -99,6 +108,81 @@ int Large(string work, string precision, int z, int y, int x, int classes)
 }
 
 // ------------------------------------------------------------------------------------------------------------------
+// The sweep's predict stage as a sweep runs it: an embedded node (coordinator + N CPU worker actors, SQLite journal),
+// a sweep with --predict split into N shards, the real TorchTrainingBackend for the shards and the merge. The sweep's
+// one training fold and its selection are stand-ins that finish at once (StageOnly), so that the stage starts on a
+// model and best_configuration.json written here; the wall time counts from the first shard's start to the merge's end.
+async Task<int> Stage(string work, int count, int[] workerCounts, int rounds)
+{
+    const string dataset = "Dataset951_StageBench";
+    var paths = WriteModel(work, dataset, classes: 3, patch: [32, 64, 64], spacing: [2.5, 0.8, 0.8], features: [4, 8], mirror: []);
+    string raw = Path.Combine(work, "raw");
+    string imagesTs = Path.Combine(raw, dataset, "imagesTs");
+    Directory.CreateDirectory(imagesTs);
+    DatasetJson.Create(["CT"], [new DatasetLabel("background", [0]), new DatasetLabel("a", [1]), new DatasetLabel("b", [2])], 1, ".nii.gz")
+        .Save(Path.Combine(raw, dataset, DatasetJson.FileName));
+    paths = paths with { Raw = raw };
+    var rng = new Random(7);
+    for (int i = 0; i < count; i++)
+    {
+        int z = 20 + rng.Next(9), y = 80 + rng.Next(33), x = 80 + rng.Next(33);
+        NiftiWriter.Write(Path.Combine(imagesTs, $"case_{i:000}_0000.nii.gz"), CtVolume(z, y, x, [0.7, 0.7, 3.0], seed: i));
+    }
+    string datasetFolder = ResultLayout.DatasetFolder(paths.Results!, dataset);
+    string model = ResultLayout.ModelFolder(paths.Results!, dataset, "nnUNetTrainer", "nnUNetPlans", "3d_fullres");
+    string noPostprocessing = Path.Combine(datasetFolder, "postprocessing.json");
+    File.WriteAllText(noPostprocessing, """{"postprocessing_fns": [], "postprocessing_kwargs": []}""");
+    var single = new SelectionCandidate(Path.GetFileName(model), "single", ["3d_fullres"], [model], model, 0.5);
+    new BestConfiguration
+    {
+        Dataset = dataset, Trainer = "nnUNetTrainer", Plans = "nnUNetPlans", Folds = [0], Best = single, ForegroundMeanDiceAfterPostprocessing = 0.5,
+        PostprocessingFile = noPostprocessing, PostprocessingSteps = [], Candidates = [single],
+    }.Save(ResultLayout.BestConfigurationJson(datasetFolder));
+
+    var seconds = new Dictionary<int, double>();
+    string? firstOutput = null;
+    int run = 0;
+    for (int round = 1; round <= rounds; round++)
+    foreach (int workers in workerCounts)
+    {
+        run++;
+        string output = ResultLayout.TestPredictions(datasetFolder);
+        if (Directory.Exists(output)) Directory.Delete(output, true);
+        var definition = SweepDefinition.Create(dataset, "nnUNetPlans", "nnUNetTrainer", ["3d_fullres"], [0], 1, predictTest: true, predictShards: workers);
+        string journal = Path.Combine(work, $"journal-{run}.db");
+        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Embedded, SqliteJournalPath: journal, ExtraHocon: "akka.loglevel = WARNING"));
+        var system = NnUnetClusterHost.StartSystem(config);
+        try
+        {
+            var finished = NnUnetClusterHost.WhenSweepFinishedLocally(system);
+            NnUnetClusterHost.StartCoordinator(system, NnUnetClusterHost.CoordinatorSettingsFrom(system.Settings.Config, definition, paths.Results!, new StageOnlyStore()));
+            NnUnetClusterHost.StartWorkers(system, Enumerable.Repeat("cpu", workers).ToArray(),
+                device => new StageOnly(new TorchTrainingBackend(paths, device, new TorchBackendOptions())));
+            var end = await finished;
+            if (end.Status != SweepStatus.Completed) throw new InvalidOperationException($"the sweep ended {end.Status}");
+            var view = await NnUnetClusterHost.GetViewAsync(system, TimeSpan.FromSeconds(30));
+            var stage = view.Jobs.Where(j => j.Kind is JobKind.PredictShard or JobKind.Predict).ToList();
+            double wall = (stage.Max(j => j.FinishedAt!.Value) - stage.Min(j => j.StartedAt!.Value)).TotalSeconds;
+            seconds[workers] = Math.Min(wall, seconds.GetValueOrDefault(workers, double.MaxValue));
+            Console.WriteLine(string.Create(invariant, $"round {round} workers {workers} shards {workers} cases {count} seconds {wall:F1} cases_per_second {count / wall:F3}"));
+        }
+        finally { await system.Terminate(); }
+        // every run writes the same segmentations, whatever the split
+        string kept = Path.Combine(work, $"predictions-{run}");
+        Directory.Move(output, kept);
+        if (firstOutput is null) firstOutput = kept;
+        else
+            foreach (string file in Directory.GetFiles(firstOutput, "*.nii.gz"))
+                if (!File.ReadAllBytes(file).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(kept, Path.GetFileName(file)))))
+                    throw new InvalidOperationException($"{Path.GetFileName(file)} differs between {workerCounts[0]} and {workers} workers");
+    }
+    if (workerCounts.Length >= 2)
+        Console.WriteLine(string.Create(invariant,
+            $"best of {rounds}: {workerCounts[0]} worker(s) {seconds[workerCounts[0]]:F1} s, {workerCounts[^1]} workers {seconds[workerCounts[^1]]:F1} s; ratio {seconds[workerCounts[0]] / seconds[workerCounts[^1]]:F2} (every run wrote the same files)"));
+    return 0;
+}
+
+// ------------------------------------------------------------------------------------------------------------------
 static long PeakRss()
 {
     foreach (string line in File.ReadLines("/proc/self/status"))
@@ -166,4 +250,24 @@ static NnUnetPaths WriteModel(string work, string dataset, int classes, int[] pa
     };
     Checkpoint.Save(ResultLayout.Checkpoint(ResultLayout.FoldFolder(folder, 0), ResultLayout.CheckpointFinal), metadata, network.state_dict(), []);
     return new NnUnetPaths(null, null, results);
+}
+
+/// <summary>The bench's sweep runs only its predict stage for real: its training fold and selection are done already (a model and best_configuration.json written by the bench).</summary>
+sealed class StageOnly(ITrainingBackend real) : ITrainingBackend
+{
+    public string Name => real.Name;
+
+    public Task<JobOutcome> RunAsync(JobSpec spec, IJobProgressSink progress, CancellationToken cancellationToken) =>
+        spec.Kind is JobKind.Predict or JobKind.PredictShard ? real.RunAsync(spec, progress, cancellationToken)
+            : Task.FromResult(new JobOutcome("stand-in", new Dictionary<string, double>()));
+}
+
+/// <summary>The storage check of the bench: the stand-in stages have no files; the predict stage is checked as always.</summary>
+sealed class StageOnlyStore : IResultStore
+{
+    private readonly FileResultStore _files = new();
+
+    public string? MissingOutputs(JobSpec spec) => spec.Kind is JobKind.Predict or JobKind.PredictShard ? _files.MissingOutputs(spec) : null;
+
+    public bool OutputsWrittenSince(JobSpec spec, DateTime sinceUtc) => _files.OutputsWrittenSince(spec, sinceUtc);
 }

@@ -4,7 +4,10 @@
 #   (b) peak resident memory and time predicting one 512x512x160 volume with a 50-class head (small network),
 #       float16 accumulation vs float32 accumulation (each in its own process) and vs the float32 formula of the old
 #       whole-volume logits tensor.
-# Usage: bench/predict/run.sh [all|cases|large]; env CASES (20), ROUNDS (2), Z Y X CLASSES (160 512 512 50), FLOAT32 (1: also run the float32 peer).
+#   (c) the sweep's predict stage (test-set shards + merge job) of an embedded sweep on 1 versus 4 CPU workers: wall
+#       time ratio, same model and cases, the same files written.
+# Usage: bench/predict/run.sh [all|cases|large|stage]; env CASES (20; stage: STAGE_CASES 12), ROUNDS (2), Z Y X CLASSES (160 512 512 50),
+#   FLOAT32 (1: also run the float32 peer), WORKERS (1,4).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 what="${1:-all}"
@@ -15,6 +18,10 @@ echo "machine: $(nproc) cores, $(uname -m); dotnet $(dotnet --version); $(date -
 if [[ "$what" == all || "$what" == cases ]]; then
   dotnet "$work/bin/PredictBench.dll" cases "$work/cases" "${CASES:-20}" "${ROUNDS:-2}"
   echo "load after (a): $(cut -d' ' -f1-3 /proc/loadavg)"
+fi
+if [[ "$what" == all || "$what" == stage ]]; then
+  dotnet "$work/bin/PredictBench.dll" stage "$work/stage" "${STAGE_CASES:-12}" "${WORKERS:-1,4}" "${ROUNDS:-2}" | grep -v '^\['
+  echo "load after (c): $(cut -d' ' -f1-3 /proc/loadavg)"
 fi
 if [[ "$what" == all || "$what" == large ]]; then
   dims=("${Z:-160}" "${Y:-512}" "${X:-512}" "${CLASSES:-50}")

@@ -33,6 +33,9 @@ public sealed class SerializerTests : IDisposable
 
     private static readonly SweepEventView EventView = new(At, "assigned", "2d/fold_0", "text");
 
+    private static readonly PredictionRequest Prediction = new("/data/in", "/data/out", null, "Dataset004_Hippocampus", "3d_fullres", false, [0, 1],
+        "nnUNetTrainer", "nnUNetPlans", "checkpoint_final", true, false, "/pp.json", false, 3);
+
     /// <summary>One sample per message type; the completeness test below fails when a new type has none.</summary>
     public static readonly object[] Samples =
     [
@@ -41,6 +44,12 @@ public sealed class SerializerTests : IDisposable
         Record,
         new ConfigurationTiming("2d", 12.5, 3),
         new SweepStateSnapshot(Definition, [Record], true, [new ConfigurationTiming("2d", 1, 1)]),
+        new SweepStateSnapshot(Definition, [Record with { Kind = JobKind.PredictShard, Submission = Prediction.SubmissionId }], false, [], Submissions: [Prediction]),
+        Spec with { Kind = JobKind.PredictShard, JobId = "predict/shard_1", Fold = 1, PredictShards = 3, Prediction = Prediction },
+        Prediction,
+        new PredictionSubmitted(Prediction, At),
+        new SubmitPrediction(Prediction),
+        new PredictionSubmissionResult(true, Prediction.SubmissionId, ["a/shard_0", "a/merge"], "submitted"),
         new SweepDefined(Definition, At),
         new JobAssigned("2d/fold_0", 2, "w", "n", true, At),
         new JobAdopted("2d/fold_0", 2, "w", "n", At),
@@ -139,6 +148,27 @@ public sealed class SerializerTests : IDisposable
         Assert.Empty(state.Decide(new DefineSweep(today, At))); // the same sweep: resumed, not refused
         var spec = state.BuildSpec("2d/fold_0", "/r");
         Assert.Equal((250, 50), (spec.ItersPerEpoch, spec.ValIters));
+    }
+
+    /// <summary>A sweep definition as journals before test-set shards hold it (budget recorded, no PredictShards).</summary>
+    public sealed record SweepDefinitionBeforeShards(string DatasetName, string PlansName, string TrainerName, string[] Configurations,
+        int[] Folds, int Epochs, bool PredictTest, int MaxAttempts, int ItersPerEpoch, int ValIters);
+
+    [Fact]
+    public void JournalFromBeforeShards_ReadsAsOnePredictJob_WithTheSameSweepId()
+    {
+        var before = new SweepDefinitionBeforeShards("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", ["2d"], [0], 7, true, 3, 250, 50);
+        var bytes = MessagePack.MessagePackSerializer.Serialize(before,
+            MessagePack.MessagePackSerializerOptions.Standard.WithResolver(MessagePack.Resolvers.ContractlessStandardResolver.Instance));
+        var serializer = _system.Serialization.FindSerializerForType(typeof(SweepDefinition));
+        var read = (SweepDefinition)_system.Serialization.Deserialize(bytes, serializer.Identifier, nameof(SweepDefinition));
+        Assert.Equal(0, read.PredictShards);
+        var today = SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", ["2d"], [0], 7, predictTest: true, predictShards: 4);
+        Assert.Equal(today.SweepId, read.SweepId);
+        var state = new SweepState();
+        state.Apply(new SweepDefined(read, At));
+        Assert.Empty(state.Decide(new DefineSweep(today, At)));
+        Assert.Equal(["2d/fold_0", "select", "predict"], state.JobOrder);
     }
 
     /// <summary>The progress event as journals hold it: the seven epoch values inline (before <see cref="EpochMetrics"/>).</summary>

@@ -35,8 +35,8 @@ public class SweepPartsTests
     {
         var ledger = Ledger(Def(["3d_lowres", "3d_cascade_fullres"], [0, 1], predict: true),
             Assigned("3d_lowres/fold_0", "w0"), Assigned("3d_lowres/fold_1", "w1"), Epoch("3d_lowres/fold_0", 1, 4), Epoch("3d_lowres/fold_0", 2, 6));
-        Assert.Equal(["3d_lowres/fold_0", "3d_lowres/fold_1", "3d_cascade_fullres/fold_0", "3d_cascade_fullres/fold_1", "select", "predict"], ledger.JobOrder);
-        Assert.Equal((2, 4), (ledger.Count(JobStatus.Running), ledger.Count(JobStatus.Pending)));
+        Assert.Equal(["3d_lowres/fold_0", "3d_lowres/fold_1", "3d_cascade_fullres/fold_0", "3d_cascade_fullres/fold_1", "select", "predict/shard_0", "predict"], ledger.JobOrder);
+        Assert.Equal((2, 5), (ledger.Count(JobStatus.Running), ledger.Count(JobStatus.Pending)));
         Assert.Equal("3d_lowres/fold_1", ledger.JobOfWorker("w1")!.JobId);
         Assert.Equal(2, ledger.Job("3d_lowres/fold_0").Epoch);
         Assert.True(ledger.TryGetMeasuredEpochSeconds("3d_lowres", out var mean));

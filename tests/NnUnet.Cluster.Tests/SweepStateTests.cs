@@ -78,12 +78,13 @@ public class SweepStateTests
     {
         var state = NewState();
         Assert.Equal(21, state.JobOrder.Count);
-        Assert.Equal(22, NewState(Def(predict: true)).JobOrder.Count);
+        Assert.Equal(23, NewState(Def(predict: true)).JobOrder.Count); // + one test-set shard and the merge job
         var cascade = state.Job("3d_cascade_fullres/fold_2");
         Assert.Equal(Enumerable.Range(0, 5).Select(f => $"3d_lowres/fold_{f}"), cascade.DependsOn);
         Assert.Empty(state.Job("2d/fold_0").DependsOn);
         Assert.Equal(20, state.Job("select").DependsOn.Length);
-        Assert.Equal(["select"], NewState(Def(predict: true)).Job("predict").DependsOn);
+        Assert.Equal(["select"], NewState(Def(predict: true)).Job("predict/shard_0").DependsOn);
+        Assert.Equal(["predict/shard_0"], NewState(Def(predict: true)).Job("predict").DependsOn);
     }
 
     [Fact]
@@ -135,6 +136,10 @@ public class SweepStateTests
         Assert.Equal("select", select.JobId);
         Assert.Null(Assign(state, "w3"));
         Complete(state, select);
+        var shard = Assign(state, "w3")!;
+        Assert.Equal("predict/shard_0", shard.JobId);
+        Assert.Null(Assign(state, "w0"));                       // the merge waits for the shard
+        Complete(state, shard);
         var predict = Assign(state, "w3")!;
         Assert.Equal("predict", predict.JobId);
         Assert.False(state.IsFinished);
@@ -221,7 +226,7 @@ public class SweepStateTests
 
         var events = Do(state, new RedoJobsWithoutResults(new Dictionary<string, string> { ["2d/fold_0"] = "summary.json does not exist" }, T0));
 
-        Assert.Equal(["2d/fold_0", "select", "predict"], events.Cast<JobResultsGone>().Select(e => e.JobId));
+        Assert.Equal(["2d/fold_0", "select", "predict/shard_0", "predict"], events.Cast<JobResultsGone>().Select(e => e.JobId));
         Assert.Contains("summary.json does not exist", state.Job("2d/fold_0").LastError);
         Assert.Equal(JobStatus.Completed, state.Job("2d/fold_1").Status);
         Assert.False(state.IsFinished);
@@ -411,6 +416,101 @@ public class SweepStateTests
         Do(state, new ResumeSweep(T0));
         Assert.Equal(state.NextJob()?.JobId, fromSnapshot.NextJob()?.JobId);
         Assert.Equal(state.NextJob()?.JobId, replayed.NextJob()?.JobId);
+    }
+
+    [Fact]
+    public void PredictStage_IsSplitIntoShards_ThatRunSideBySide_ThenOneMergeJob()
+    {
+        var def = SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", ["2d"], [0], 10, predictTest: true, predictShards: 3);
+        Assert.Equal(def.SweepId, Def(["2d"], [0], predict: true).SweepId); // the split is not part of the id
+        var state = NewState(def);
+        Assert.Equal(["2d/fold_0", "select", "predict/shard_0", "predict/shard_1", "predict/shard_2", "predict"], state.JobOrder);
+        Complete(state, Assign(state, "w0")!);
+        Complete(state, Assign(state, "w0")!);
+        // three idle workers get the three shards at once; a fourth gets nothing (the merge waits for all of them)
+        var shards = new[] { Assign(state, "w0")!, Assign(state, "w1")!, Assign(state, "w2")! };
+        Assert.Equal(["predict/shard_0", "predict/shard_1", "predict/shard_2"], shards.Select(a => a.JobId).Order());
+        Assert.Null(Assign(state, "w3"));
+        var spec = state.BuildSpec("predict/shard_2", "/results");
+        Assert.Equal((JobKind.PredictShard, 2, 3), (spec.Kind, spec.Fold, spec.PredictShards));
+        Assert.Equal(Path.Combine("/results", "Dataset004_Hippocampus", "predictions_imagesTs", ".nnunet-prediction", "shard_2_of_3.json"),
+            NnUnet.Cluster.Backends.JobOutputs.OutputPath(spec));
+        foreach (var a in shards) Complete(state, a);
+        var merge = Assign(state, "w3")!;
+        Assert.Equal("predict", merge.JobId);
+        Assert.EndsWith("prediction_manifest.json", NnUnet.Cluster.Backends.JobOutputs.CompletionMarker(state.BuildSpec("predict", "/results")));
+        Complete(state, merge);
+        Assert.True(state.AllCompleted);
+    }
+
+    [Fact]
+    public void JournalOfBeforeShards_WithItsOnePredictJob_StillReplays_AndThatJobPredictsEverything()
+    {
+        // a definition as journals before shards hold it: PredictShards absent = 0
+        var old = Def(["2d"], [0], predict: true) with { PredictShards = 0 };
+        var state = new SweepState();
+        state.Apply(new SweepDefined(old, T0));
+        state.Apply(new JobAssigned("2d/fold_0", 1, "w0", "n", false, T0));
+        state.Apply(new JobCompleted("2d/fold_0", 1, "s", new(), T0));
+        state.Apply(new JobAssigned("select", 1, "w0", "n", false, T0));
+        state.Apply(new JobCompleted("select", 1, "s", new(), T0));
+        state.Apply(new JobAssigned("predict", 1, "w0", "n", false, T0));
+        Assert.Equal(["2d/fold_0", "select", "predict"], state.JobOrder);
+        Assert.Equal(["select"], state.Job("predict").DependsOn);
+        var spec = state.BuildSpec("predict", "/results");
+        Assert.Equal((JobKind.Predict, 0), (spec.Kind, spec.PredictShards));  // a merge job without shards: it predicts every case
+        Assert.Equal(Path.Combine("/results", "Dataset004_Hippocampus", "predictions_imagesTs"), NnUnet.Cluster.Backends.JobOutputs.OutputPath(spec));
+        // the same sweep started again by today's CLI (which would split into shards) keeps the journal's grid
+        Assert.Empty(state.Decide(new DefineSweep(Def(["2d"], [0], predict: true), T0)));
+        Complete(state, new JobAssigned("predict", 1, "w0", "n", false, T0));
+        Assert.True(state.AllCompleted);
+        // and a snapshot of it reads back the same
+        var again = SweepState.FromSnapshot(state.ToSnapshot());
+        Assert.Equal(state.JobOrder, again.JobOrder);
+    }
+
+    private static PredictionRequest Request(int shards = 2, string output = "/data/out") =>
+        new("/data/in", output, "/models/m", null, null, false, [0], "nnUNetTrainer", "nnUNetPlans", "checkpoint_final", false, false, null, false, shards);
+
+    [Fact]
+    public void PredictionSubmission_AddsItsShardsAndMerge_SentAgainRetriesWhatWasCancelled_AndSurvivesSnapshots()
+    {
+        var state = NewState(Def(["2d"], [0]));
+        Complete(state, Assign(state, "w0")!);
+        Complete(state, Assign(state, "w0")!);
+        Assert.True(state.AllCompleted);
+        var request = Request();
+        Assert.Equal(request.SubmissionId, Request(shards: 5).SubmissionId);   // the split is not part of the id
+        Assert.NotEqual(request.SubmissionId, Request(output: "/data/other").SubmissionId);
+
+        var submitted = Assert.Single(Do(state, new SubmitPredictionJobs(request, T0)));
+        Assert.IsType<PredictionSubmitted>(submitted);
+        string id = request.SubmissionId;
+        Assert.Equal([$"{id}/shard_0", $"{id}/shard_1", $"{id}/merge"], state.SubmissionJobIds(id));
+        Assert.Equal(SweepStatus.Running, state.Status);
+        var s0 = Assign(state, "w0")!;
+        var s1 = Assign(state, "w1")!;
+        Assert.Equal([$"{id}/shard_0", $"{id}/shard_1"], new[] { s0.JobId, s1.JobId }.Order());
+        var spec = state.BuildSpec(s1.JobId, "/results");
+        Assert.Equal(request, spec.Prediction);
+        Assert.Equal(2, spec.PredictShards);
+        Assert.Equal(Path.Combine("/data/out", ".nnunet-prediction", $"shard_{spec.Fold}_of_2.json"), NnUnet.Cluster.Backends.JobOutputs.OutputPath(spec));
+        // the same submission again (a re-run of the command) while it runs: nothing new, even with another split
+        Assert.Empty(Do(state, new SubmitPredictionJobs(Request(shards: 7), T0)));
+        Complete(state, s0);
+        // Ctrl-C of the client: its jobs are cancelled; the re-run retries exactly those
+        Do(state, new CancelJob(s1.JobId, "cancelled by operator", T0));
+        Do(state, new CancelJob($"{id}/merge", "cancelled by operator", T0));
+        var retried = Do(state, new SubmitPredictionJobs(request, T0));
+        Assert.Equal([s1.JobId, $"{id}/merge"], retried.Cast<JobRetried>().Select(r => r.JobId));
+        var snapshot = SweepState.FromSnapshot(state.ToSnapshot());
+        Assert.Equal(state.JobOrder, snapshot.JobOrder);
+        Assert.Equal(request, snapshot.BuildSpec(s1.JobId, "/results").Prediction);
+        var again = Assign(snapshot, "w0")!;
+        Assert.Equal(s1.JobId, again.JobId);
+        Complete(snapshot, again);
+        Complete(snapshot, Assign(snapshot, "w0")!);
+        Assert.True(snapshot.AllCompleted);
     }
 
     private static string Describe(SweepState s) =>

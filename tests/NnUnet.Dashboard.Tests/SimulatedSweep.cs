@@ -42,9 +42,10 @@ internal sealed class SimulatedSweep : IAsyncDisposable
     /// <param name="brokenDevice">a device (sim0, sim1, ...) whose worker fails every job at once, as one that cannot write the results folder.</param>
     /// <param name="validation">how long each fold's validation lasts (a case reported about every second).</param>
     public static async Task<SimulatedSweep> StartAsync(string[] configurations, int[] folds, int epochs, TimeSpan epoch, int workers,
-        bool deferWorkers = false, string? brokenDevice = null, TimeSpan validation = default)
+        bool deferWorkers = false, string? brokenDevice = null, TimeSpan validation = default, int predictShards = 0)
     {
-        var sweep = new SimulatedSweep(SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", configurations, folds, epochs),
+        var sweep = new SimulatedSweep(SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", configurations, folds, epochs,
+                predictTest: predictShards > 0, predictShards: Math.Max(1, predictShards)),
             epoch, workers) { _brokenDevice = brokenDevice, _validation = validation };
         sweep.Server = await DashboardServer.StartAsync(new DashboardOptions(DashboardOptions.DefaultHost, 0, Token, sweep.ResultsRoot),
             new AkkaDashboardSource(sweep.System));

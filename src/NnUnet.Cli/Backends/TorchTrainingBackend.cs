@@ -32,7 +32,7 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
     {
         JobKind.Train => TrainAsync(spec, progress, cancellationToken),
         JobKind.Select => Task.Run(() => Select(spec), cancellationToken),
-        JobKind.Predict => Task.Run(() => Predict(spec, cancellationToken), cancellationToken),
+        JobKind.Predict or JobKind.PredictShard => Task.Run(() => Predict(spec, progress, cancellationToken), cancellationToken),
         _ => throw new ArgumentOutOfRangeException(nameof(spec), spec.Kind, "unknown job kind"),
     };
 
@@ -91,29 +91,56 @@ public sealed class TorchTrainingBackend(NnUnetPaths nodePaths, string device, T
         return new JobOutcome(JobOutputs.OutputPath(spec), metrics);
     }
 
-    private JobOutcome Predict(JobSpec spec, CancellationToken ct)
+    /// <summary>
+    /// A prediction job: a shard predicts its cases of the input (skipping those an earlier attempt wrote completely)
+    /// and writes its marker; the merge job checks every case (predicting any still missing) and writes the manifest
+    /// last. The sweep's prediction reads imagesTs with the find-best winner; a submission names its own model and folders.
+    /// </summary>
+    private JobOutcome Predict(JobSpec spec, IJobProgressSink progress, CancellationToken ct)
     {
         var paths = PathsFor(spec);
-        var location = DatasetLocator.Locate(spec.DatasetName, paths);
-        string input = Path.Combine(location.RawFolder, "imagesTs");
-        if (!Directory.Exists(input)) throw new DirectoryNotFoundException($"{input}: the dataset has no imagesTs to predict");
-        string output = JobOutputs.OutputPath(spec);
-        // the completion marker goes first and comes back last: a prediction killed half-way is never complete
-        PredictionManifest.Invalidate(output);
-        var run = Predictor.PredictFolder(paths, input, output, new PredictionOptions
+        string input;
+        PredictionOptions options;
+        if (spec.Prediction is { } request)
         {
-            Dataset = spec.DatasetName,
-            UseBest = true,
-            Folds = spec.Folds,
-            Trainer = spec.TrainerName,
-            Plans = spec.PlansName,
+            input = request.InputFolder;
+            options = new PredictionOptions
+            {
+                Dataset = request.Dataset ?? "", ModelFolder = request.ModelFolder, Configuration = request.Configuration, UseBest = request.UseBest,
+                Folds = request.Folds, Trainer = request.Trainer, Plans = request.Plans, CheckpointName = request.CheckpointName,
+                DisableTta = request.DisableTta, SaveProbabilities = request.SaveProbabilities, PostprocessingFile = request.PostprocessingFile,
+                DisablePostprocessing = request.DisablePostprocessing,
+            };
+        }
+        else
+        {
+            var location = DatasetLocator.Locate(spec.DatasetName, paths);
+            input = Path.Combine(location.RawFolder, "imagesTs");
+            options = new PredictionOptions { Dataset = spec.DatasetName, UseBest = true, Folds = spec.Folds, Trainer = spec.TrainerName, Plans = spec.PlansName };
+        }
+        if (!Directory.Exists(input)) throw new DirectoryNotFoundException($"{input}: no such input folder to predict");
+        string output = JobOutputs.PredictionFolder(spec);
+        bool shard = spec.Kind == JobKind.PredictShard;
+        // the completion marker goes first and comes back last (the merge writes it): a folder being written is never complete
+        PredictionManifest.Invalidate(output);
+        var run = Predictor.PredictFolder(paths, input, output, options with
+        {
             Device = device,
+            Resume = true,
+            Shard = shard ? spec.Fold : 0,
+            Shards = shard ? spec.PredictShards : 0,
+            WriteManifest = !shard,
+            Worker = spec.JobId + " attempt " + spec.Attempt.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            OnCaseDone = (_, done, total) => progress.ReportStep(JobPhase.Predicting, done, total),
         }, ct);
         if (run.Failed > 0)
-            throw new InvalidOperationException($"{run.Failed} of {run.Cases.Count} test cases failed: " +
+            throw new InvalidOperationException($"{run.Failed} of {run.Cases.Count} cases failed: " +
                 string.Join("; ", run.Cases.Where(c => !c.Succeeded).Select(c => $"{c.CaseId}: {c.Error}")));
-        PredictionManifest.Write(output, input, run.Cases.Select(c => (c.CaseId, c.OutputFile!)));
-        return new JobOutcome(output, new Dictionary<string, double> { ["cases"] = run.Cases.Count });
+        if (shard)
+            PredictionRecords.WriteShardMarker(output, new ShardMarker(spec.Fold, spec.PredictShards, run.ModelKey,
+                run.Cases.Select(c => c.CaseId).ToArray(), DateTime.UtcNow, device));
+        var metrics = new Dictionary<string, double> { ["cases"] = run.Cases.Count, ["cases_reused"] = run.Reused };
+        return new JobOutcome(JobOutputs.OutputPath(spec), metrics);
     }
 
     private static double? ReadForegroundDice(string summaryPath)

@@ -229,6 +229,7 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         });
         Command<GetSweepView>(_ => Sender.Tell(BuildSnapshot()));
         Command<SweepControl>(OnControl);
+        Command<SubmitPrediction>(OnSubmitPrediction);
         Command<Stop>(_ => DeferAsync(Stop.Instance, _ => Context.Stop(Self)));
         Command<SaveSnapshotSuccess>(s => DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)));
         Command<SaveSnapshotFailure>(f => _log.Warning("sweep snapshot failed: {0}", f.Cause.Message));
@@ -450,6 +451,27 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
         {
             Sender.Tell(new SweepControlResult(false, ex.Message));
+        }
+    }
+
+    /// <summary>A prediction for the idle workers: its shards and merge job join the grid (or, sent again, its failed or cancelled jobs are retried).</summary>
+    private void OnSubmitPrediction(SubmitPrediction submit)
+    {
+        var id = submit.Request.SubmissionId;
+        try
+        {
+            var events = _state.Decide(new SubmitPredictionJobs(submit.Request, DateTime.UtcNow));
+            PersistEvents(events);
+            var jobs = _state.SubmissionJobIds(id).ToArray();
+            string message = events is [PredictionSubmitted] ? $"submitted as {jobs.Length - 1} shard(s) and a merge job"
+                : events.Count > 0 ? $"submitted before: {events.Count} failed or cancelled job(s) retried"
+                : "submitted before: following its jobs";
+            _log.Info("prediction {0} ({1} -> {2}): {3}", id, submit.Request.InputFolder, submit.Request.OutputFolder, message);
+            Sender.Tell(new PredictionSubmissionResult(true, id, jobs, message));
+        }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+        {
+            Sender.Tell(new PredictionSubmissionResult(false, id, [], ex.Message));
         }
     }
 

@@ -11,23 +11,31 @@ public static class JobOutputs
         ResultLayout.FoldFolder(spec.ResultsRoot, spec.DatasetName, spec.TrainerName, spec.PlansName,
             spec.Configuration ?? throw new ArgumentException($"job {spec.JobId} has no configuration"), spec.Fold);
 
-    /// <summary>A job's output: the fold's validation summary, the selection's inference information, the test-set prediction folder.</summary>
+    /// <summary>A job's output: the fold's validation summary, the selection's inference information, a prediction shard's marker, the prediction folder (merge job).</summary>
     public static string OutputPath(JobSpec spec) => spec.Kind switch
     {
         JobKind.Train => ResultLayout.ValidationSummary(FoldFolder(spec)),
         JobKind.Select => ResultLayout.InferenceInformation(DatasetFolder(spec)),
-        _ => ResultLayout.TestPredictions(DatasetFolder(spec)),
+        JobKind.PredictShard => PredictionRecords.ShardMarkerPath(PredictionFolder(spec), spec.Fold, spec.PredictShards),
+        _ => PredictionFolder(spec),
     };
 
+    /// <summary>Where a prediction job writes its cases: the submission's output folder, or the sweep's <c>predictions_imagesTs</c>.</summary>
+    public static string PredictionFolder(JobSpec spec) => spec.Prediction?.OutputFolder ?? ResultLayout.TestPredictions(DatasetFolder(spec));
+
     /// <summary>
-    /// The job's fence file (<see cref="WriteFence"/>): <c>fold_F/attempt.fence</c>, <c>predictions_imagesTs/attempt.fence</c>,
-    /// and for the selection (whose outputs lie in the dataset folder) <c>DATASET/select.attempt.fence</c>.
+    /// The job's fence file (<see cref="WriteFence"/>): <c>fold_F/attempt.fence</c>, <c>predictions_imagesTs/attempt.fence</c>
+    /// (the merge job), one per shard beside the shard markers (<c>.nnunet-prediction/shard_K.attempt.fence</c>: shards
+    /// write the same folder side by side, each fenced against its own later attempts), and for the selection (whose
+    /// outputs lie in the dataset folder) <c>DATASET/select.attempt.fence</c>.
     /// </summary>
     public static string FencePath(JobSpec spec) => spec.Kind switch
     {
         JobKind.Train => Path.Combine(FoldFolder(spec), WriteFence.FileName),
         JobKind.Select => Path.Combine(DatasetFolder(spec), "select." + WriteFence.FileName),
-        _ => Path.Combine(OutputPath(spec), WriteFence.FileName),
+        JobKind.PredictShard => Path.Combine(PredictionFolder(spec), PredictionRecords.FolderName,
+            string.Create(System.Globalization.CultureInfo.InvariantCulture, $"shard_{spec.Fold}.{WriteFence.FileName}")),
+        _ => Path.Combine(PredictionFolder(spec), WriteFence.FileName),
     };
 
     /// <summary>The job's completion marker: its last artifact, written after every other output (<see cref="CompletionMarkers"/>).</summary>
@@ -35,7 +43,8 @@ public static class JobOutputs
     {
         JobKind.Train => CompletionMarkers.FoldMarker(FoldFolder(spec)),
         JobKind.Select => CompletionMarkers.SelectionMarker(DatasetFolder(spec)),
-        _ => CompletionMarkers.PredictionMarker(OutputPath(spec)),
+        JobKind.PredictShard => PredictionRecords.ShardMarkerPath(PredictionFolder(spec), spec.Fold, spec.PredictShards),
+        _ => CompletionMarkers.PredictionMarker(PredictionFolder(spec)),
     };
 
     /// <summary>Null when the job's results are complete on storage (<see cref="CompletionMarkers"/>); otherwise what is missing.</summary>
@@ -44,7 +53,8 @@ public static class JobOutputs
         JobKind.Train => CompletionMarkers.FoldMissing(FoldFolder(spec), ExportsNextStage(spec)
             ? ResultLayout.NextStageFolder(Path.GetDirectoryName(FoldFolder(spec))!, SweepDefinition.Cascade) : null),
         JobKind.Select => CompletionMarkers.SelectionMissing(DatasetFolder(spec)),
-        _ => CompletionMarkers.PredictionMissing(OutputPath(spec)),
+        JobKind.PredictShard => PredictionRecords.ShardMissing(PredictionFolder(spec), spec.Fold, spec.PredictShards),
+        _ => CompletionMarkers.PredictionMissing(PredictionFolder(spec)),
     };
 
     /// <summary>A 3d_lowres fold of a sweep that also trains the cascade must leave the cascade's inputs (its validation cases).</summary>

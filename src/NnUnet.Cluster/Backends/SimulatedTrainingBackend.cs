@@ -206,6 +206,8 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
         if (options.FailAt(spec, 0) is { } error) throw new InvalidOperationException(error);
         var clock = Stopwatch.StartNew();
         var duration = options.EpochDuration(spec);
+        var phase = spec.Kind == JobKind.Select ? JobPhase.Selecting : JobPhase.Predicting;
+        progress.ReportStep(phase, 0, 1);
         if (duration > TimeSpan.Zero) await Task.Delay(duration, ct);
         var output = JobOutputs.OutputPath(spec);
         if (spec.Kind == JobKind.Select)
@@ -223,35 +225,47 @@ public sealed class SimulatedTrainingBackend(SimulatedBackendOptions options, st
         }
         else
         {
-            await PredictAsync(spec, output, progress, ct);
+            await PredictAsync(spec, progress, ct);
         }
-        progress.ReportStep(spec.Kind == JobKind.Select ? JobPhase.Selecting : JobPhase.Predicting, 1, 1);
+        progress.ReportStep(phase, 1, 1);
         progress.ReportEpoch(new EpochMetrics(1, 1, 0, 0, 0, 0, clock.Elapsed.TotalSeconds));
         options.Log.Add(new(spec.JobId, spec.Attempt, device, 0, true, false, null));
         return new JobOutcome(output, new Dictionary<string, double>());
     }
 
     /// <summary>
-    /// The simulated test-set prediction: a previous run's manifest is removed first (a half-done re-run is never
-    /// complete), then one file per case, then the manifest, last.
+    /// The simulated test-set prediction, as the real one: a previous run's manifest is removed first (a half-done re-run
+    /// is never complete); a shard writes its cases (<see cref="PredictionRecords.InShard"/>) that have no valid receipt,
+    /// each with its receipt, then its marker; the merge job writes any case still missing, then the manifest, last.
     /// </summary>
-    private async Task PredictAsync(JobSpec spec, string output, IJobProgressSink progress, CancellationToken ct)
+    private async Task PredictAsync(JobSpec spec, IJobProgressSink progress, CancellationToken ct)
     {
-        PredictionManifest.Invalidate(output);
-        var written = new List<(string CaseId, string OutputFile)>(options.PredictCases);
-        var perCase = options.PredictCaseDuration(spec);
+        const string modelKey = "simulated";
+        string folder = JobOutputs.PredictionFolder(spec);
+        Directory.CreateDirectory(folder);
+        PredictionManifest.Invalidate(folder);
+        bool shard = spec.Kind == JobKind.PredictShard;
+        var mine = new List<string>();
         for (int i = 0; i < options.PredictCases; i++)
+            if (!shard || PredictionRecords.InShard(i, spec.Fold, spec.PredictShards)) mine.Add(string.Create(CultureInfo.InvariantCulture, $"sim_test_{i:D3}"));
+        var perCase = options.PredictCaseDuration(spec);
+        int done = 0;
+        foreach (string caseId in mine)
         {
-            if (perCase > TimeSpan.Zero) await Task.Delay(perCase, ct);
-            ct.ThrowIfCancellationRequested();
-            string caseId = string.Create(CultureInfo.InvariantCulture, $"sim_test_{i:D3}");
-            string file = Path.Combine(output, caseId + ".nii.gz");
-            AtomicFile.WriteAllText(file, $"simulated prediction of {caseId}, attempt {spec.Attempt}");
-            written.Add((caseId, file));
-            progress.ReportStep(JobPhase.Predicting, i + 1, options.PredictCases);
-            options.AfterPredictedCase?.Invoke(spec, i + 1);
+            string file = Path.Combine(folder, caseId + ".nii.gz");
+            if (PredictionRecords.ValidReceipt(folder, caseId, modelKey) is null)
+            {
+                if (perCase > TimeSpan.Zero) await Task.Delay(perCase, ct);
+                ct.ThrowIfCancellationRequested();
+                AtomicFile.WriteAllText(file, $"simulated prediction of {caseId}, attempt {spec.Attempt}");
+                PredictionRecords.WriteReceipt(folder, new CaseReceipt(caseId, modelKey, PredictionRecords.Describe([file]), DateTime.UtcNow,
+                    $"{spec.JobId} attempt {spec.Attempt}"));
+            }
+            progress.ReportStep(JobPhase.Predicting, ++done, mine.Count);
+            options.AfterPredictedCase?.Invoke(spec, done);
         }
-        PredictionManifest.Write(output, "simulated imagesTs", written);
+        if (shard) PredictionRecords.WriteShardMarker(folder, new ShardMarker(spec.Fold, spec.PredictShards, modelKey, mine.ToArray(), DateTime.UtcNow, device));
+        else PredictionManifest.Write(folder, "simulated imagesTs", mine.Select(c => (c, Path.Combine(folder, c + ".nii.gz"))), modelKey);
     }
 
     /// <summary>

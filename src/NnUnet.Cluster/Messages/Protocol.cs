@@ -68,6 +68,12 @@ public sealed record SweepControl(SweepControlAction Action, string? JobId, stri
 
 public sealed record SweepControlResult(bool Ok, string Message) : INnUnetMessage;
 
+/// <summary><c>nnunet predict --cluster</c>: a prediction for the cluster's idle workers (the same request again resumes it).</summary>
+public sealed record SubmitPrediction(PredictionRequest Request) : INnUnetMessage;
+
+/// <summary>The answer to <see cref="SubmitPrediction"/>: the submission's jobs (shards, then the merge job) or why it was refused.</summary>
+public sealed record PredictionSubmissionResult(bool Ok, string SubmissionId, string[] JobIds, string Message) : INnUnetMessage;
+
 /// <summary>
 /// Published on the <see cref="SweepTopics.Changes"/> topic after every applied event. <paramref name="Progress"/> is the
 /// raw epoch record when the event is a finished epoch (losses, pseudo-Dice, epoch time), so that subscribers such as the

@@ -55,9 +55,18 @@ public sealed class DurationModel(IReadOnlySweepLedger ledger)
                 double mean = 0;
                 foreach (var c in definition.Configurations) mean += EstimatedEpochSeconds(c) * definition.Epochs;
                 mean /= definition.Configurations.Length;
-                return mean * (job.Kind == JobKind.Select ? SelectPriorFraction : PredictPriorFraction);
+                // a prediction split into shards: each shard a share of the whole, the merge only checks
+                return mean * job.Kind switch
+                {
+                    JobKind.Select => SelectPriorFraction,
+                    JobKind.PredictShard => PredictPriorFraction / Math.Max(1, ShardsOf(job, definition)),
+                    _ => ShardsOf(job, definition) > 0 ? SelectPriorFraction : PredictPriorFraction,
+                };
         }
     }
+
+    private int ShardsOf(JobRecord job, SweepDefinition definition) =>
+        job.Submission is { } id && ledger.Submissions.TryGetValue(id, out var request) ? request.Shards : definition.PredictShards;
 
     /// <summary>A job's whole length, as if it had not started (the jobs behind a running one have not).</summary>
     private double FullEstimate(JobRecord job) => job.Kind == JobKind.Train

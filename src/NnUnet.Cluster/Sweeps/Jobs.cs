@@ -2,7 +2,12 @@ using NnUnet.Cluster.Messages;
 
 namespace NnUnet.Cluster.Sweeps;
 
-public enum JobKind { Train, Select, Predict }
+/// <summary>
+/// What a job does. <see cref="Predict"/> is the prediction's merge step (it checks every case of the input and writes
+/// the prediction manifest last; in journals written before shards existed, the one job that predicted every case);
+/// <see cref="PredictShard"/> predicts one shard of the input's cases (<see cref="JobRecord.Fold"/> = shard index).
+/// </summary>
+public enum JobKind { Train, Select, Predict, PredictShard }
 
 /// <summary>What a running attempt is doing, as its worker's liveness report says (operator view; progress moves in each).</summary>
 public enum JobPhase { Training, Validating, Exporting, Selecting, Predicting }
@@ -57,17 +62,37 @@ public sealed record JobRecord(
     int PhaseTotal = 0,
     JobFailureNote[]? UnconfirmedFailures = null,
     string? LastFailedOn = null,
-    string[]? OwnErrors = null) : INnUnetMessage
+    string[]? OwnErrors = null,
+    string? Submission = null) : INnUnetMessage
 {
     public bool IsTerminal => Status is JobStatus.Completed or JobStatus.Failed or JobStatus.Cancelled;
 
     public static string TrainJobId(string configuration, int fold) => $"{configuration}/fold_{fold}";
     public const string SelectJobId = "select";
     public const string PredictJobId = "predict";
+    public const string MergeJobName = "merge";
 
-    internal static JobRecord New(string jobId, JobKind kind, string? configuration, int fold, string[] dependsOn, int totalEpochs) =>
+    /// <summary>Shard <paramref name="shard"/> of a prediction: <c>predict/shard_0</c> (the sweep's) or <c>SUBMISSION/shard_0</c>.</summary>
+    public static string PredictShardJobId(string? submission, int shard) => $"{submission ?? PredictJobId}/shard_{shard}";
+
+    /// <summary>The merge step of a prediction: <c>predict</c> (the sweep's, as before shards) or <c>SUBMISSION/merge</c>.</summary>
+    public static string PredictMergeJobId(string? submission) => submission is null ? PredictJobId : $"{submission}/{MergeJobName}";
+
+    internal static JobRecord New(string jobId, JobKind kind, string? configuration, int fold, string[] dependsOn, int totalEpochs, string? submission = null) =>
         new(jobId, kind, configuration, fold, dependsOn, JobStatus.Pending, 0, 0, false, false, null, null, null, 0,
-            totalEpochs, null, null, null, null, null, null, null);
+            totalEpochs, null, null, null, null, null, null, null, Submission: submission);
+
+    /// <summary>The shard jobs and the merge job of a prediction split into <paramref name="shards"/> (0: the one job of old journals).</summary>
+    internal static IEnumerable<JobRecord> PredictionJobs(string? submission, int shards, string[] dependsOn)
+    {
+        var shardIds = new string[shards];
+        for (int k = 0; k < shards; k++)
+        {
+            shardIds[k] = PredictShardJobId(submission, k);
+            yield return New(shardIds[k], JobKind.PredictShard, null, k, dependsOn, 0, submission);
+        }
+        yield return New(PredictMergeJobId(submission), JobKind.Predict, null, -1, shards > 0 ? shardIds : dependsOn, 0, submission);
+    }
 }
 
 /// <summary>A failed attempt not counted against the job (yet): on which worker, with which error signature, when.</summary>
@@ -96,7 +121,46 @@ public sealed record JobSpec(
     string[] Configurations,
     int[] Folds,
     int ItersPerEpoch = SweepDefinition.NnUnetItersPerEpoch,
-    int ValIters = SweepDefinition.NnUnetValIters) : INnUnetMessage;
+    int ValIters = SweepDefinition.NnUnetValIters,
+    int PredictShards = 0,
+    PredictionRequest? Prediction = null) : INnUnetMessage;
+
+/// <summary>
+/// A prediction sent to a running cluster (<c>nnunet predict --cluster</c>): the model as the local <c>predict</c> verb
+/// names it (a model folder, or dataset + configuration or the find-best winner, with trainer, plans, folds and
+/// checkpoint), the input and output folders on shared storage, and how many shards the input is split into.
+/// <see cref="SubmissionId"/> comes from everything but <see cref="Shards"/>: the same command submits the same
+/// prediction again (it resumes), and the split stays the one the journal recorded first.
+/// </summary>
+public sealed record PredictionRequest(
+    string InputFolder,
+    string OutputFolder,
+    string? ModelFolder,
+    string? Dataset,
+    string? Configuration,
+    bool UseBest,
+    int[]? Folds,
+    string Trainer,
+    string Plans,
+    string CheckpointName,
+    bool DisableTta,
+    bool SaveProbabilities,
+    string? PostprocessingFile,
+    bool DisablePostprocessing,
+    int Shards) : INnUnetMessage
+{
+    public string SubmissionId
+    {
+        get
+        {
+            string canonical = string.Join('|', InputFolder, OutputFolder, ModelFolder ?? "", Dataset ?? "", Configuration ?? "", UseBest ? "best" : "",
+                Folds is null ? "" : string.Join(',', Folds), Trainer, Plans, CheckpointName, DisableTta ? "notta" : "", SaveProbabilities ? "probabilities" : "",
+                PostprocessingFile ?? "", DisablePostprocessing ? "nopp" : "");
+            var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(canonical));
+            return "predict-" + Convert.ToHexStringLower(hash.AsSpan(0, 6));
+        }
+    }
+}
 
 /// <summary>Measured epoch time of one configuration (drives the duration estimates).</summary>
 public sealed record ConfigurationTiming(string Configuration, double TotalEpochSeconds, int MeasuredEpochs) : INnUnetMessage;

@@ -73,3 +73,9 @@ public sealed record ResumeSweep(DateTime At) : SweepCommand(At);
 public sealed record RetryJob(string JobId, DateTime At) : SweepCommand(At);
 
 public sealed record CancelJob(string JobId, string Reason, DateTime At) : SweepCommand(At);
+
+/// <summary>
+/// <c>nnunet predict --cluster</c>: a new submission adds its shards and merge job; the same submission again (a re-run
+/// of the command) adds nothing and retries its failed or cancelled jobs, which resume from the cases already written.
+/// </summary>
+public sealed record SubmitPredictionJobs(PredictionRequest Request, DateTime At) : SweepCommand(At);

@@ -16,6 +16,9 @@ namespace NnUnet.Cluster.Sweeps;
 /// <param name="ItersPerEpoch">training iterations per epoch of every fold (nnU-Net: 250); carried to the workers, so
 /// every fold of the sweep trains with the same budget whatever node runs it.</param>
 /// <param name="ValIters">validation iterations per epoch for the online pseudo-Dice (nnU-Net: 50).</param>
+/// <param name="PredictShards">with <paramref name="PredictTest"/>: the test set is predicted by this many shard jobs
+/// (any free worker takes one) and a merge job; 0 (journals written before shards) = one job predicts every case. Not
+/// part of the id: the split changes no output, and a resumed sweep keeps the split its journal recorded.</param>
 public sealed record SweepDefinition(
     string DatasetName,
     string PlansName,
@@ -26,7 +29,8 @@ public sealed record SweepDefinition(
     bool PredictTest,
     int MaxAttempts,
     int ItersPerEpoch = SweepDefinition.NnUnetItersPerEpoch,
-    int ValIters = SweepDefinition.NnUnetValIters) : INnUnetMessage
+    int ValIters = SweepDefinition.NnUnetValIters,
+    int PredictShards = 0) : INnUnetMessage
 {
     public const int NnUnetItersPerEpoch = 250, NnUnetValIters = 50;
 
@@ -40,8 +44,9 @@ public sealed record SweepDefinition(
     /// </summary>
     public static SweepDefinition Create(string datasetName, string plansName, string trainerName,
         IEnumerable<string> configurations, IEnumerable<int> folds, int epochs, bool predictTest = false, int maxAttempts = 3,
-        int itersPerEpoch = NnUnetItersPerEpoch, int valIters = NnUnetValIters)
+        int itersPerEpoch = NnUnetItersPerEpoch, int valIters = NnUnetValIters, int predictShards = 1)
     {
+        if (predictShards < 1) throw new ArgumentException($"sweep: predict shards must be >= 1, got {predictShards}");
         if (itersPerEpoch < 1 || valIters < 1) throw new ArgumentException($"sweep: iterations per epoch must be >= 1, got {itersPerEpoch} training, {valIters} validation");
         if (string.IsNullOrWhiteSpace(datasetName)) throw new ArgumentException("sweep: dataset name is empty");
         if (string.IsNullOrWhiteSpace(plansName)) throw new ArgumentException("sweep: plans name is empty");
@@ -75,7 +80,7 @@ public sealed record SweepDefinition(
         }
         if (foldSet.Count == 0) throw new ArgumentException("sweep: no fold given");
         return new SweepDefinition(datasetName.Trim(), plansName.Trim(), trainerName.Trim(), configs.ToArray(),
-            foldSet.ToArray(), epochs, predictTest, maxAttempts, itersPerEpoch, valIters);
+            foldSet.ToArray(), epochs, predictTest, maxAttempts, itersPerEpoch, valIters, predictTest ? predictShards : 0);
     }
 
     /// <summary>

@@ -75,3 +75,6 @@ public sealed record JobCancelled(string JobId, string Reason, DateTime At) : IJ
 public sealed record SweepPaused(DateTime At) : ISweepEvent;
 
 public sealed record SweepResumed(DateTime At) : ISweepEvent;
+
+/// <summary>A prediction was sent to the cluster: its shard jobs and merge job join the grid (<see cref="PredictionRequest.SubmissionId"/> names them).</summary>
+public sealed record PredictionSubmitted(PredictionRequest Request, DateTime At) : ISweepEvent;

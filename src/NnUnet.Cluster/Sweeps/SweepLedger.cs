@@ -39,6 +39,8 @@ public interface IReadOnlySweepLedger
     bool IsQuarantined(string workerId);
     /// <summary>True when a pending job last failed on this worker (it is left for other idle workers).</summary>
     bool HasPendingJobFailedOn(string workerId);
+    /// <summary>Predictions sent to this coordinator (<c>nnunet predict --cluster</c>), by submission id.</summary>
+    IReadOnlyDictionary<string, PredictionRequest> Submissions { get; }
 }
 
 /// <summary>
@@ -64,8 +66,13 @@ public sealed class SweepLedger : IReadOnlySweepLedger
     private readonly SortedSet<int> _running = [];
     private readonly int[] _statusCounts = new int[5];
 
+    private readonly Dictionary<string, PredictionRequest> _submissions = new(StringComparer.Ordinal);
+
     public SweepDefinition? Definition { get; private set; }
     public bool Paused { get; private set; }
+
+    /// <summary>Predictions sent to this coordinator (<c>nnunet predict --cluster</c>), by submission id.</summary>
+    public IReadOnlyDictionary<string, PredictionRequest> Submissions => _submissions;
     public IReadOnlyList<string> JobOrder => _order;
     public IEnumerable<JobRecord> Jobs { get { foreach (var id in _order) yield return _jobs[id]; } }
     public JobRecord Job(string jobId) => _jobs.TryGetValue(jobId, out var j) ? j : throw new ArgumentException($"sweep has no job '{jobId}'");
@@ -92,8 +99,13 @@ public sealed class SweepLedger : IReadOnlySweepLedger
 
     public bool HasReady(string group) => _readyByGroup.TryGetValue(group, out var set) && set.Count > 0;
 
-    /// <summary>Jobs that run interchangeably: the folds of one configuration; each final stage alone.</summary>
-    public static string GroupOf(JobRecord job) => job.Kind == JobKind.Train ? job.Configuration! : job.JobId;
+    /// <summary>Jobs that run interchangeably: the folds of one configuration, the shards of one prediction; each other final stage alone.</summary>
+    public static string GroupOf(JobRecord job) => job.Kind switch
+    {
+        JobKind.Train => job.Configuration!,
+        JobKind.PredictShard => (job.Submission ?? JobRecord.PredictJobId) + "/shards",
+        _ => job.JobId,
+    };
 
     public bool IsReady(JobRecord job) => job.Status == JobStatus.Pending && _openDependencies[job.JobId] == 0;
 
@@ -273,6 +285,10 @@ public sealed class SweepLedger : IReadOnlySweepLedger
             case JobCancelled c:
                 Update(c.JobId, j => j with { Status = JobStatus.Cancelled, WorkerId = null, AdoptableAfterRecovery = false, LastError = c.Reason, FinishedAt = c.At });
                 break;
+            case PredictionSubmitted p:
+                if (!_submissions.TryAdd(p.Request.SubmissionId, p.Request)) return; // replayed twice
+                Load(JobRecord.PredictionJobs(p.Request.SubmissionId, p.Request.Shards, []).ToList());
+                break;
             case SweepPaused:
                 Paused = true;
                 break;
@@ -366,11 +382,11 @@ public sealed class SweepLedger : IReadOnlySweepLedger
                 allTraining.Add(id);
             }
         records.Add(JobRecord.New(JobRecord.SelectJobId, JobKind.Select, null, -1, allTraining.ToArray(), 0));
-        if (d.PredictTest) records.Add(JobRecord.New(JobRecord.PredictJobId, JobKind.Predict, null, -1, [JobRecord.SelectJobId], 0));
+        if (d.PredictTest) records.AddRange(JobRecord.PredictionJobs(null, d.PredictShards, [JobRecord.SelectJobId]));
         return records;
     }
 
-    /// <summary>Builds every index from a list of records in grid order (new grid or snapshot).</summary>
+    /// <summary>Builds every index from a list of records in grid order (new grid, snapshot, or jobs added by a submission).</summary>
     private void Load(IReadOnlyList<JobRecord> records)
     {
         foreach (var job in records)
@@ -395,11 +411,12 @@ public sealed class SweepLedger : IReadOnlySweepLedger
     // ---------------------------------------------------------------- snapshots
 
     public SweepStateSnapshot ToSnapshot() => new(Definition, Jobs.ToArray(), Paused,
-        _timings.Select(t => new ConfigurationTiming(t.Key, t.Value.seconds, t.Value.epochs)).ToArray(), [.. _workers.Values]);
+        _timings.Select(t => new ConfigurationTiming(t.Key, t.Value.seconds, t.Value.epochs)).ToArray(), [.. _workers.Values], _submissions.Values.ToArray());
 
     public static SweepLedger FromSnapshot(SweepStateSnapshot snapshot)
     {
         var ledger = new SweepLedger { Definition = snapshot.Definition, Paused = snapshot.Paused };
+        foreach (var request in snapshot.Submissions ?? []) ledger._submissions[request.SubmissionId] = request;
         ledger.Load(snapshot.Jobs);
         foreach (var t in snapshot.Timings) ledger._timings[t.Configuration] = (t.TotalEpochSeconds, t.MeasuredEpochs);
         foreach (var w in snapshot.Workers ?? []) ledger._workers[w.WorkerId] = w;

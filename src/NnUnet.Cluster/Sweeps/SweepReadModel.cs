@@ -151,6 +151,7 @@ public sealed record SweepView(
         JobRetried r => new(r.At, "retried", r.JobId, $"{r.JobId} retried by operator"),
         JobResultsGone g => new(g.At, "redo", g.JobId, $"{g.JobId} runs again: {g.Reason}"),
         JobCancelled c => new(c.At, "cancelled", c.JobId, $"{c.JobId} cancelled: {c.Reason}"),
+        PredictionSubmitted p => new(p.At, "submitted", null, $"prediction {p.Request.SubmissionId} submitted: {p.Request.InputFolder} -> {p.Request.OutputFolder}, {p.Request.Shards} shard(s)"),
         SweepPaused p => new(p.At, "paused", null, "sweep paused"),
         SweepResumed r => new(r.At, "resumed", null, "sweep resumed"),
         _ => new(e.At, e.GetType().Name, null, e.GetType().Name),

@@ -4,8 +4,9 @@ using NnUnet.Cluster.Messages;
 
 namespace NnUnet.Cluster.Sweeps;
 
-/// <summary>Persisted snapshot of a sweep's ledger (the coordinator saves one every N events). <paramref name="Workers"/>: what the sweep remembers of its workers (failures, quarantine); null in snapshots written before quarantine existed.</summary>
-public sealed record SweepStateSnapshot(SweepDefinition? Definition, JobRecord[] Jobs, bool Paused, ConfigurationTiming[] Timings, WorkerRecord[]? Workers = null) : INnUnetMessage;
+/// <summary>Persisted snapshot of a sweep's ledger (the coordinator saves one every N events). <paramref name="Workers"/>: what the sweep remembers of its workers (failures, quarantine); null in snapshots written before quarantine existed. <paramref name="Submissions"/>: the predictions sent to the coordinator (<c>nnunet predict --cluster</c>); null in snapshots written before them.</summary>
+public sealed record SweepStateSnapshot(SweepDefinition? Definition, JobRecord[] Jobs, bool Paused, ConfigurationTiming[] Timings, WorkerRecord[]? Workers = null,
+    PredictionRequest[]? Submissions = null) : INnUnetMessage;
 
 /// <summary>
 /// The sweep's rules, free of actors and I/O, in three parts: the <see cref="Ledger"/> (the fold of the events, its
@@ -84,6 +85,7 @@ public sealed partial class SweepState
             RedoJobsWithoutResults c => RedoJobsWithoutResults(c),
             EndQuarantines c => EndQuarantines(c),
             ReleaseWorker c => Release(c),
+            SubmitPredictionJobs c => SubmitPrediction(c),
             _ => throw new ArgumentException($"unknown sweep command {command.GetType().Name}"),
         };
     }
@@ -199,6 +201,27 @@ public sealed partial class SweepState
         foreach (var id in JobOrder)
             if (reasons.TryGetValue(id, out var reason)) events.Add(new JobResultsGone(id, reason, redo.At));
         return events;
+    }
+
+    private IReadOnlyList<ISweepEvent> SubmitPrediction(SubmitPredictionJobs submit)
+    {
+        var request = submit.Request;
+        if (request.Shards < 1) throw new ArgumentException($"a prediction needs at least one shard, got {request.Shards}");
+        if (!Ledger.Submissions.ContainsKey(request.SubmissionId)) return [new PredictionSubmitted(request, submit.At)];
+        var events = new List<ISweepEvent>();
+        foreach (var id in SubmissionJobIds(request.SubmissionId))
+            if (Job(id).Status is JobStatus.Failed or JobStatus.Cancelled) events.Add(new JobRetried(id, submit.At));
+        return events;
+    }
+
+    /// <summary>The jobs of a submission (its shards as the journal recorded them, then its merge job), in grid order.</summary>
+    public IReadOnlyList<string> SubmissionJobIds(string submissionId)
+    {
+        var request = Ledger.Submissions[submissionId];
+        var ids = new List<string>(request.Shards + 1);
+        for (int k = 0; k < request.Shards; k++) ids.Add(JobRecord.PredictShardJobId(submissionId, k));
+        ids.Add(JobRecord.PredictMergeJobId(submissionId));
+        return ids;
     }
 
     private IReadOnlyList<ISweepEvent> Cancel(CancelJob cancel)
@@ -359,9 +382,11 @@ public sealed partial class SweepState
         // only the final stages need the whole grid; a training job's message stays small however large the sweep (a
         // low-res fold gets the configurations: whether the sweep trains the cascade decides its completion marker)
         bool final = job.Kind != JobKind.Train;
+        var submission = job.Submission is { } id ? Ledger.Submissions[id] : null;
+        int shards = submission?.Shards ?? (job.Kind is JobKind.Predict or JobKind.PredictShard ? d.PredictShards : 0);
         return new JobSpec(d.SweepId, job.JobId, job.Attempt, job.Kind, d.DatasetName, d.PlansName, d.TrainerName, job.Configuration,
             job.Fold, d.Epochs, job.ResumeFromCheckpoint, resultsRoot,
             final || job.Configuration == SweepDefinition.Lowres ? d.Configurations : [], final ? d.Folds : [],
-            d.TrainingItersPerEpoch, d.TrainingValIters);
+            d.TrainingItersPerEpoch, d.TrainingValIters, shards, submission);
     }
 }

@@ -18,7 +18,8 @@ public sealed record PredictedCaseFile(
 public sealed record PredictionManifest(
     [property: JsonPropertyName("input_folder")] string InputFolder,
     [property: JsonPropertyName("cases")] IReadOnlyList<PredictedCaseFile> Cases,
-    [property: JsonPropertyName("written_at_utc")] DateTime WrittenAtUtc)
+    [property: JsonPropertyName("written_at_utc")] DateTime WrittenAtUtc,
+    [property: JsonPropertyName("model_key")] string? ModelKey = null)
 {
     public const string FileName = "prediction_manifest.json";
 
@@ -31,7 +32,9 @@ public sealed record PredictionManifest(
     /// case's output is there: <paramref name="outputs"/> maps each input case to its output file. Throws, naming the
     /// case, when an output is missing: a prediction with a missing case is not complete.
     /// </summary>
-    public static PredictionManifest Write(string predictionFolder, string inputFolder, IEnumerable<(string CaseId, string OutputFile)> outputs)
+    /// <param name="modelKey">what wrote the cases (see <c>Predictor.ModelKey</c>; distributed prediction), or null.</param>
+    public static PredictionManifest Write(string predictionFolder, string inputFolder, IEnumerable<(string CaseId, string OutputFile)> outputs,
+        string? modelKey = null)
     {
         var cases = new List<PredictedCaseFile>();
         foreach (var (caseId, output) in outputs)
@@ -43,7 +46,7 @@ public sealed record PredictionManifest(
             cases.Add(new PredictedCaseFile(caseId, file.Name, file.Length));
         }
         cases.Sort((a, b) => string.CompareOrdinal(a.CaseId, b.CaseId));
-        var manifest = new PredictionManifest(Path.GetFullPath(inputFolder), cases, DateTime.UtcNow);
+        var manifest = new PredictionManifest(Path.GetFullPath(inputFolder), cases, DateTime.UtcNow, modelKey);
         AtomicFile.WriteAllText(PathIn(predictionFolder), JsonSerializer.Serialize(manifest, Json));
         return manifest;
     }
@@ -57,6 +60,10 @@ public sealed record PredictionManifest(
         WriteFence.CheckCurrent();
         if (Directory.Exists(predictionFolder)) File.Delete(PathIn(predictionFolder));
     }
+
+    public static PredictionManifest Read(string predictionFolder) =>
+        JsonSerializer.Deserialize<PredictionManifest>(File.ReadAllText(PathIn(predictionFolder)), Json)
+        ?? throw new InvalidDataException($"{PathIn(predictionFolder)} is empty");
 
     /// <summary>Null when the folder holds a complete prediction; otherwise what is missing or differs (first problem).</summary>
     public static string? Missing(string predictionFolder)

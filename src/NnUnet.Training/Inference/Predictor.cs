@@ -11,6 +11,7 @@ using TorchSharp;
 using static TorchSharp.torch;
 using NnUnet.Core.IO;
 using NnUnet.Core.Results;
+using System.Globalization;
 
 namespace NnUnet.Training.Inference;
 
@@ -50,6 +51,18 @@ public sealed record PredictionOptions
     public PipelineOptions Pipeline { get; init; } = PipelineOptions.Default;
     /// <summary>Logit precision (float16, as nnU-Net), device memory budget with host fallback, export chunks.</summary>
     public InferenceMemoryOptions Memory { get; init; } = InferenceMemoryOptions.Default;
+    /// <summary>
+    /// Resumable output (cluster prediction): a case whose receipt (<see cref="PredictionRecords"/>) says it was
+    /// written completely for this model is not predicted again, and every case written gets its receipt.
+    /// </summary>
+    public bool Resume { get; init; }
+    /// <summary>Only the cases of shard <see cref="Shard"/> of <see cref="Shards"/> (<see cref="PredictionRecords.InShard"/>); 0 shards: every case.</summary>
+    public int Shard { get; init; }
+    public int Shards { get; init; }
+    /// <summary>When every case of the input is complete, write <c>prediction_manifest.json</c> (<see cref="PredictionManifest"/>) last (the merge step).</summary>
+    public bool WriteManifest { get; init; }
+    /// <summary>Who predicts (recorded in the receipts), e.g. the cluster worker's id.</summary>
+    public string? Worker { get; init; }
 }
 
 /// <summary>One input case: its segmentation file on success, else the error naming what went wrong.</summary>
@@ -58,6 +71,8 @@ public sealed record CasePredictionResult(string CaseId, string? OutputFile, str
     public bool Succeeded => Error is null;
     /// <summary>Something the user should know about a written case (its logits fell back to host memory).</summary>
     public string? Note { get; init; }
+    /// <summary>Written completely by an earlier run for the same model (<see cref="PredictionOptions.Resume"/>): not predicted again.</summary>
+    public bool Reused { get; init; }
 }
 
 /// <summary>Outcome of <see cref="Predictor.PredictFolder"/>.</summary>
@@ -65,6 +80,9 @@ public sealed record PredictionRun(string Model, IReadOnlyList<string> ModelFold
     string? PostprocessingSource, IReadOnlyList<string> PostprocessingSteps, IReadOnlyList<CasePredictionResult> Cases)
 {
     public int Failed => Cases.Count(c => !c.Succeeded);
+    public int Reused => Cases.Count(c => c.Reused);
+    /// <summary>Identity of the model and settings the cases were written with (<see cref="Predictor.ModelKey"/>).</summary>
+    public string ModelKey { get; init; } = "";
 }
 
 /// <summary>
@@ -112,40 +130,136 @@ public static class Predictor
             (modelName, modelFolders, folds, defaultPostprocessing) = ChooseModels(resultsFolder, options);
         }
         var (postprocessing, postprocessingSource) = LoadPostprocessing(options, defaultPostprocessing);
+        var steps = new List<string>();
+        foreach (var step in postprocessing.Steps) steps.Add(step.Description);
+        // dataset.json of the first model names the channels and the file ending; the networks load only when a case needs them
+        foreach (string folder in modelFolders)
+            if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"model folder {folder} does not exist (train the configuration first)");
+        var dataset = DatasetJson.Load(PredictorModel.ModelFiles(modelFolders[0]).Dataset);
+        string modelKey = ModelKey(modelFolders, folds, options, postprocessingSource);
+        Directory.CreateDirectory(outputFolder);
+        var allCases = ListInputCases(inputFolder, dataset, out var invalid);
+        var cases = allCases;
+        if (options.Shards > 0)
+        {
+            if (options.Shard < 0 || options.Shard >= options.Shards) throw new ArgumentOutOfRangeException(nameof(options), $"shard {options.Shard} of {options.Shards}");
+            cases = [];
+            for (int i = 0; i < allCases.Count; i++)
+                if (PredictionRecords.InShard(i, options.Shard, options.Shards)) cases.Add(allCases[i]);
+            invalid = []; // misnamed files belong to no shard: the merge step reports them
+        }
+        // a resumed run skips what an earlier one wrote completely for this same model
+        var reused = new Dictionary<string, CasePredictionResult>(StringComparer.Ordinal);
+        var todo = new List<RawCase>(cases.Count);
+        foreach (var rawCase in cases)
+        {
+            if (options.Resume && PredictionRecords.ValidReceipt(outputFolder, rawCase.Id, modelKey) is { } receipt)
+                reused[rawCase.Id] = new CasePredictionResult(rawCase.Id, Path.Combine(outputFolder, receipt.Files[0].Name), null) { Reused = true };
+            else todo.Add(rawCase);
+        }
+        int total = cases.Count + invalid.Count;
+        int done = 0;
+        foreach (var r in invalid) options.OnCaseDone?.Invoke(r, ++done, total);
+        foreach (var rawCase in cases)
+            if (reused.TryGetValue(rawCase.Id, out var r)) options.OnCaseDone?.Invoke(r, ++done, total);
+        var predicted = todo.Count == 0 ? [] : PredictCases(todo, modelFolders, folds, postprocessing, outputFolder, options, modelKey,
+            i => options.OnCaseStart?.Invoke(todo[i].Id, done + i, total), result => options.OnCaseDone?.Invoke(result, ++done, total), ct);
+        var byId = new Dictionary<string, CasePredictionResult>(reused, StringComparer.Ordinal);
+        foreach (var r in predicted) byId[r.CaseId] = r;
+        var results = new List<CasePredictionResult>(total);
+        results.AddRange(invalid);
+        foreach (var rawCase in cases) results.Add(byId[rawCase.Id]);
+        var run = new PredictionRun(modelName, modelFolders, folds, postprocessingSource, steps, results) { ModelKey = modelKey };
+        if (options.WriteManifest && run.Failed == 0) WriteManifest(run, inputFolder, outputFolder);
+        return run;
+    }
+
+    /// <summary>Loads the models and runs the case pipeline over <paramref name="cases"/>; results in case order.</summary>
+    private static IReadOnlyList<CasePredictionResult> PredictCases(List<RawCase> cases, IReadOnlyList<string> modelFolders, IReadOnlyList<int> folds,
+        PostprocessingPlan postprocessing, string outputFolder, PredictionOptions options, string modelKey,
+        Action<int> onStart, Action<CasePredictionResult> onDone, CancellationToken ct)
+    {
         var device = TorchDevices.Resolve(options.Device);
         var models = new List<PredictorModel>(modelFolders.Count);
         try
         {
             foreach (string folder in modelFolders) models.Add(PredictorModel.Load(folder, folds, device,
                 new ModelLoadOptions { CheckpointName = options.CheckpointName, DisableTta = options.DisableTta, Memory = options.Memory }));
-            var dataset = models[0].Dataset;
             for (int m = 1; m < models.Count; m++)
                 if (models[m].Exporter.NumOutputChannels != models[0].Exporter.NumOutputChannels)
                     throw new InvalidDataException($"ensemble members {modelFolders[0]} and {modelFolders[m]} predict different numbers of classes");
-            Directory.CreateDirectory(outputFolder);
-            var cases = ListInputCases(inputFolder, dataset, out var invalid);
-            var results = new List<CasePredictionResult>(cases.Count + invalid.Count);
-            results.AddRange(invalid);
-            int total = cases.Count + invalid.Count;
-            foreach (var r in invalid) options.OnCaseDone?.Invoke(r, results.Count, total);
             var caseIds = new List<string>(cases.Count);
             foreach (var rawCase in cases) caseIds.Add(rawCase.Id);
-            int done = invalid.Count;
             var stages = new CaseStages<PreparedCase, PredictedCase>(
                 (i, _) => PrepareCase(cases[i], models),
                 (i, prepared, token) => InferCase(prepared, models, token),
-                (i, predicted, _) => ExportCase(predicted, models, postprocessing, outputFolder, options.SaveProbabilities));
-            results.AddRange(CasePipeline.Run(caseIds, options.Pipeline, stages,
-                i => options.OnCaseStart?.Invoke(caseIds[i], invalid.Count + i, total),
-                (_, result) => options.OnCaseDone?.Invoke(result, ++done, total), ct));
-            var steps = new List<string>();
-            foreach (var step in postprocessing.Steps) steps.Add(step.Description);
-            return new PredictionRun(modelName, modelFolders, folds, postprocessingSource, steps, results);
+                (i, predicted, _) =>
+                {
+                    var written = ExportCase(predicted, models, postprocessing, outputFolder, options.SaveProbabilities);
+                    // the receipt comes after every file of the case is in place: only then is the case complete
+                    if (options.Resume)
+                        PredictionRecords.WriteReceipt(outputFolder, new CaseReceipt(predicted.CaseId, modelKey,
+                            PredictionRecords.Describe(written.Files), DateTime.UtcNow, options.Worker));
+                    return (written.Files[0], written.Note);
+                });
+            return CasePipeline.Run(caseIds, options.Pipeline, stages, onStart, (_, result) => onDone(result), ct);
         }
         finally
         {
             foreach (var model in models) model.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Identity of what writes the cases: the model folders with their plans, dataset.json and each fold's checkpoint
+    /// (size and write time), the folds, the postprocessing file's content and the settings that change the output. A
+    /// case written by another model (retrained, other folds) is not taken as done when a prediction resumes.
+    /// </summary>
+    public static string ModelKey(IReadOnlyList<string> modelFolders, IReadOnlyList<int> folds, PredictionOptions options, string? postprocessingFile)
+    {
+        var text = new System.Text.StringBuilder();
+        static void Stamp(System.Text.StringBuilder text, string file)
+        {
+            var info = new FileInfo(file);
+            if (info.Exists) text.Append(CultureInfo.InvariantCulture, $"{info.FullName}:{info.Length}:{info.LastWriteTimeUtc.Ticks};");
+        }
+        foreach (string folder in modelFolders)
+        {
+            Stamp(text, Path.Combine(folder, ResultLayout.PlansFile));
+            Stamp(text, Path.Combine(folder, DatasetJson.FileName));
+            foreach (int fold in folds)
+            {
+                string foldFolder = ResultLayout.FoldFolder(folder, fold);
+                if (Path.HasExtension(options.CheckpointName)) Stamp(text, Path.Combine(foldFolder, options.CheckpointName));
+                else
+                {
+                    Stamp(text, Path.Combine(foldFolder, options.CheckpointName + Trainer.Checkpoint.Extension));
+                    Stamp(text, Path.Combine(foldFolder, options.CheckpointName + Interop.NnUnetCheckpoint.Extension));
+                }
+            }
+        }
+        text.Append(CultureInfo.InvariantCulture, $"folds={string.Join(',', folds)};tta={!options.DisableTta};probabilities={options.SaveProbabilities};");
+        text.Append(CultureInfo.InvariantCulture, $"precision={options.Memory.Precision};postprocessing=");
+        if (postprocessingFile is not null && File.Exists(postprocessingFile)) text.Append(File.ReadAllText(postprocessingFile));
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(text.ToString())));
+    }
+
+    /// <summary>
+    /// The merge step: every case of the input must have a valid receipt now (the shards wrote them; a case that has
+    /// none was not written completely and fails the merge, naming it); then <c>prediction_manifest.json</c>, last.
+    /// </summary>
+    private static void WriteManifest(PredictionRun run, string inputFolder, string outputFolder)
+    {
+        var outputs = new List<(string CaseId, string OutputFile)>();
+        var missing = new List<string>();
+        foreach (var c in run.Cases)
+        {
+            if (PredictionRecords.ValidReceipt(outputFolder, c.CaseId, run.ModelKey) is { } receipt) outputs.Add((c.CaseId, Path.Combine(outputFolder, receipt.Files[0].Name)));
+            else missing.Add(c.CaseId);
+        }
+        if (missing.Count > 0)
+            throw new InvalidDataException($"{outputFolder}: {missing.Count} case(s) not written completely, no manifest written: {string.Join(", ", missing)}");
+        PredictionManifest.Write(outputFolder, inputFolder, outputs, run.ModelKey);
     }
 
     /// <summary>Folds <c>fold_N</c> of <paramref name="modelFolder"/> holding the checkpoint (ours or nnU-Net's), ascending.</summary>
@@ -298,7 +412,7 @@ public static class Predictor
     }
 
     /// <summary>Export (averaging probabilities for several models), postprocessing and the NIfTI write of one predicted case.</summary>
-    private static (string File, string? Note) ExportCase(PredictedCase predicted, IReadOnlyList<PredictorModel> models, PostprocessingPlan postprocessing,
+    private static (string[] Files, string? Note) ExportCase(PredictedCase predicted, IReadOnlyList<PredictorModel> models, PostprocessingPlan postprocessing,
         string outputFolder, bool saveProbabilities)
     {
         string caseId = predicted.CaseId;
@@ -345,6 +459,8 @@ public static class Predictor
         if (!segmentationPath.EndsWith(".nii.gz", StringComparison.Ordinal) && !segmentationPath.EndsWith(".nii", StringComparison.Ordinal))
             throw new NotSupportedException($"dataset file ending '{first.Dataset.FileEnding}': only NIfTI (.nii.gz, .nii) is written");
         NiftiWriter.Write(segmentationPath, segmentation);
-        return (segmentationPath, predicted.Note);
+        return (saveProbabilities
+            ? [segmentationPath, outputTruncated + PredictionExporter.ProbabilitiesSuffix, outputTruncated + PredictionExporter.PropertiesSuffix]
+            : [segmentationPath], predicted.Note);
     }
 }

@@ -53,6 +53,16 @@ public sealed class PredictorModel : IDisposable
     /// <summary>Where the last sliding window of this configuration accumulated its logits.</summary>
     public LogitsAccumulation? LastAccumulation => _predictor.LastAccumulation;
 
+    /// <summary>A model folder's plans.json and dataset.json; a clear error naming the one that is missing.</summary>
+    public static (string Plans, string Dataset) ModelFiles(string modelFolder)
+    {
+        string plansPath = Path.Combine(modelFolder, ResultLayout.PlansFile);
+        string datasetPath = Path.Combine(modelFolder, DatasetJson.FileName);
+        if (!File.Exists(plansPath)) throw new FileNotFoundException($"{plansPath} is missing (the trainer copies the plans into the model folder)", plansPath);
+        if (!File.Exists(datasetPath)) throw new FileNotFoundException($"{datasetPath} is missing (the trainer copies dataset.json into the model folder)", datasetPath);
+        return (plansPath, datasetPath);
+    }
+
     /// <summary>
     /// Loads <c>fold_F/checkpoint_final</c> of every fold in <paramref name="modelFolder"/> with the folder's plans.json
     /// and dataset.json (the trainer copies both there): ours (<c>.ckpt</c>) or nnU-Net v2's (<c>.pth</c>, read safely,
@@ -67,10 +77,7 @@ public sealed class PredictorModel : IDisposable
         if (folds.Count == 0) throw new ArgumentException("no folds given");
         string folderName = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(modelFolder)));
         bool named = ResultLayout.TryParseModelFolderName(folderName, out _, out _, out string folderConfiguration);
-        string plansPath = Path.Combine(modelFolder, ResultLayout.PlansFile);
-        string datasetPath = Path.Combine(modelFolder, DatasetJson.FileName);
-        if (!File.Exists(plansPath)) throw new FileNotFoundException($"{plansPath} is missing (the trainer copies the plans into the model folder)", plansPath);
-        if (!File.Exists(datasetPath)) throw new FileNotFoundException($"{datasetPath} is missing (the trainer copies dataset.json into the model folder)", datasetPath);
+        var (plansPath, datasetPath) = ModelFiles(modelFolder);
         var plans = NnUnetPlans.Load(plansPath);
         var dataset = DatasetJson.Load(datasetPath);
 

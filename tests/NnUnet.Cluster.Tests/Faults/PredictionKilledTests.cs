@@ -7,8 +7,9 @@ namespace NnUnet.Cluster.Tests.Faults;
 /// <summary>
 /// A test-set prediction whose worker node dies after writing part of the cases: the prediction folder exists and holds
 /// fresh files, which used to be enough for the coordinator's storage check to accept the lost worker's attempt. With
-/// the completion marker (<c>prediction_manifest.json</c>, written last) it is not complete: the job runs again on
-/// another worker and ends with every case and the manifest.
+/// the completion marker (<c>prediction_manifest.json</c>, written last by the merge job) it is not complete: the shard
+/// runs again on another worker, skips the cases written completely before (receipts), and the merge ends with every
+/// case and the manifest.
 /// </summary>
 public sealed class PredictionKilledTests
 {
@@ -25,13 +26,13 @@ public sealed class PredictionKilledTests
         var victim = new SimulatedBackendOptions
         {
             EpochDuration = _ => TimeSpan.FromMilliseconds(20), Log = cluster.Log, PredictCases = 4,
-            PredictCaseDuration = spec => spec.Kind == JobKind.Predict ? TimeSpan.FromMilliseconds(500) : TimeSpan.Zero,
+            PredictCaseDuration = spec => spec.Kind == JobKind.PredictShard ? TimeSpan.FromMilliseconds(500) : TimeSpan.Zero,
             AfterPredictedCase = (spec, written) =>
             {
                 if (written == 2) halfway.TrySetResult(spec.Attempt);
             },
         };
-        // the victim alone first: it gets every job, the prediction too
+        // the victim alone first: it gets every job, the prediction's (one) shard too
         var victimSystem = cluster.StartWorker(seed, 1, victim, LocalCluster.CrashableHocon);
         Assert.Equal(1, await halfway.Task.WaitAsync(Timeout));
         var predictions = ResultLayout.TestPredictions(ResultLayout.DatasetFolder(cluster.ResultsRoot, definition.DatasetName));
@@ -40,22 +41,28 @@ public sealed class PredictionKilledTests
         var leftBehind = Directory.GetFiles(predictions, "*.nii.gz").Length;
         Assert.InRange(leftBehind, 2, 3); // written by the killed attempt, fresh: the folder alone looks like a result
         Assert.False(File.Exists(PredictionManifest.PathIn(predictions)));
+        // complete ones have their receipt (a case killed between its rename and its receipt is not complete)
+        var complete = Directory.GetFiles(Path.Combine(predictions, PredictionRecords.FolderName, "cases"), "*.json").Length;
 
         var snapshot = await LocalCluster.WaitFinished(coordinator, Timeout);
 
         Assert.Equal(SweepStatus.Completed, snapshot.Status);
-        var predict = snapshot.Jobs.Single(j => j.JobId == JobRecord.PredictJobId);
+        string shard = JobRecord.PredictShardJobId(null, 0);
+        var predict = snapshot.Jobs.Single(j => j.JobId == shard);
         Assert.Equal((2, 1, 0), (predict.Attempt, predict.Requeues, predict.Failures)); // attempt 1 was not accepted: re-run, not failed
-        Assert.Contains(snapshot.RecentEvents, e => e.Kind == "requeued" && e.JobId == JobRecord.PredictJobId);
+        Assert.Contains(snapshot.RecentEvents, e => e.Kind == "requeued" && e.JobId == shard);
+        Assert.Equal(1, cluster.Log.CompletedRuns(shard));
         Assert.Equal(1, cluster.Log.CompletedRuns(JobRecord.PredictJobId));
-        Assert.Contains(cluster.Log.Runs, r => r is { JobId: JobRecord.PredictJobId, Attempt: 1, Completed: false });
+        Assert.Contains(cluster.Log.Runs, r => r.JobId == shard && r is { Attempt: 1, Completed: false });
         // on disk: every case of the re-run, the manifest last and complete
         Assert.Null(PredictionManifest.Missing(predictions));
         var cases = Directory.GetFiles(predictions, "*.nii.gz").Order().ToArray();
         Assert.Equal(4, cases.Length);
-        foreach (var file in cases) Assert.EndsWith("attempt 2", File.ReadAllText(file));
+        // the cases attempt 1 wrote completely stay (not predicted again), the rest are attempt 2's
+        Assert.Equal(complete, cases.Count(file => File.ReadAllText(file).EndsWith("attempt 1", StringComparison.Ordinal)));
+        Assert.Equal(4 - complete, cases.Count(file => File.ReadAllText(file).EndsWith("attempt 2", StringComparison.Ordinal)));
         Assert.True(cases.All(c => File.GetLastWriteTimeUtc(c) <= File.GetLastWriteTimeUtc(PredictionManifest.PathIn(predictions))));
-        Assert.Equal(2, Core.IO.WriteFence.Read(JobOutputs.FencePath(new JobSpec(definition.SweepId, JobRecord.PredictJobId, 2, JobKind.Predict,
-            definition.DatasetName, definition.PlansName, definition.TrainerName, null, 0, 2, true, cluster.ResultsRoot, [], [])))!.Attempt);
+        Assert.Equal(2, Core.IO.WriteFence.Read(JobOutputs.FencePath(new JobSpec(definition.SweepId, shard, 2, JobKind.PredictShard,
+            definition.DatasetName, definition.PlansName, definition.TrainerName, null, 0, 2, true, cluster.ResultsRoot, [], [], PredictShards: 1)))!.Attempt);
     }
 }

@@ -45,6 +45,10 @@ internal class SweepDefinitionSettings : DashboardSettings
     [Description("after the selection, predict imagesTs with the best configuration")]
     public bool Predict { get; init; }
 
+    [CommandOption("--predict-shards <N>")]
+    [Description("with --predict: split the test set into N shard jobs that free workers run side by side, then a merge job (default: sweep: one per local worker; coordinator: 4). Recorded in the journal: a resumed sweep keeps its split")]
+    public int? PredictShards { get; init; }
+
     [CommandOption("--max-attempts <N>")]
     [Description("failed attempts before a job is marked failed")]
     [DefaultValue(3)]
@@ -123,8 +127,9 @@ internal class SweepDefinitionSettings : DashboardSettings
         return File.Exists(file) ? file : null;
     }
 
-    public (SweepDefinition definition, string resultsRoot) Resolve()
+    public (SweepDefinition definition, string resultsRoot) Resolve(int defaultPredictShards)
     {
+        if (PredictShards is < 1) throw new ArgumentException($"--predict-shards must be >= 1, got {PredictShards}");
         var paths = NnUnetPaths.FromEnvironment(preprocessed: Preprocessed, results: Results);
         var resultsRoot = paths.RequireResults();
         var dataset = DatasetLocator.ResolveName(Dataset, paths);
@@ -142,7 +147,8 @@ internal class SweepDefinitionSettings : DashboardSettings
         if (!Simulate && configs.Contains(SweepDefinition.Cascade) && !new SortedSet<int>(folds).SetEquals([0, 1, 2, 3, 4]))
             throw new ArgumentException($"{SweepDefinition.Cascade} trains on the {SweepDefinition.Lowres} predictions of every training case, " +
                 $"which all five {SweepDefinition.Lowres} folds produce: use --folds 0,1,2,3,4, or leave {SweepDefinition.Cascade} out with -c");
-        return (SweepDefinition.Create(dataset, Plans, ResultsNaming.WithSuffix(Trainer, ResultsSuffix), configs, folds, Epochs, Predict, MaxAttempts, ItersPerEpoch, ValIters), resultsRoot);
+        return (SweepDefinition.Create(dataset, Plans, ResultsNaming.WithSuffix(Trainer, ResultsSuffix), configs, folds, Epochs, Predict, MaxAttempts, ItersPerEpoch, ValIters,
+            PredictShards ?? defaultPredictShards), resultsRoot);
     }
 }
 

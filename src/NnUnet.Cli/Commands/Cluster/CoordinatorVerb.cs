@@ -26,6 +26,10 @@ internal sealed class CoordinatorVerbSettings : SweepDefinitionSettings
     [DefaultValue(5)]
     public int LingerSeconds { get; init; } = 5;
 
+    [CommandOption("--stay")]
+    [Description("keep running after the sweep finished, until Ctrl-C: the cluster then serves `nnunet predict --cluster` submissions (start the workers with --stay too)")]
+    public bool Stay { get; init; }
+
     public override Spectre.Console.ValidationResult Validate() =>
         Port is < 0 or > 65535 ? Spectre.Console.ValidationResult.Error($"--port {Port} is not a port")
         : Port == 0 && Seeds.Length == 0
@@ -38,7 +42,8 @@ internal sealed class CoordinatorVerb : AsyncCommand<CoordinatorVerbSettings>
 {
     public override async Task<int> ExecuteAsync(CommandContext context, CoordinatorVerbSettings settings, CancellationToken cancellationToken)
     {
-        var (definition, resultsRoot) = settings.Resolve();
+        // the workers are not known yet: a few shards, so that several workers share the test set
+        var (definition, resultsRoot) = settings.Resolve(defaultPredictShards: 4);
         var journal = settings.Journal ?? ResultLayout.DefaultSweepDatabase(resultsRoot, definition.DatasetName);
         var joinSeeds = ClusterCommandSupport.SplitList(settings.Seeds).ToArray();
         var host = NodeAddress.Resolve(settings.Host, joinSeeds);
@@ -53,7 +58,8 @@ internal sealed class CoordinatorVerb : AsyncCommand<CoordinatorVerbSettings>
         using var cts = ClusterCommandSupport.CancelOnCtrlC(cancellationToken);
 
         var system = NnUnetClusterHost.StartSystem(config);
-        var finished = NnUnetClusterHost.WhenSweepFinishedLocally(system);
+        // with --stay the node serves prediction submissions after the sweep: only Ctrl-C (or being downed) ends it
+        var finished = settings.Stay ? new TaskCompletionSource<NnUnet.Cluster.Messages.SweepFinished>().Task : NnUnetClusterHost.WhenSweepFinishedLocally(system);
         NnUnetClusterHost.StartCoordinator(system, NnUnetClusterHost.CoordinatorSettingsFrom(system.Settings.Config, definition, resultsRoot));
         await using var dashboard = await DashboardHookup.StartAsync(settings, system, definition, resultsRoot, cts.Token);
         Console.Error.WriteLine($"coordinator of sweep {definition.SweepId} at {self}; journal {journal}; start workers with: nnunet worker --seed {self}");

@@ -29,10 +29,11 @@ internal sealed class SweepVerb : AsyncCommand<SweepVerbSettings>
 {
     public override async Task<int> ExecuteAsync(CommandContext context, SweepVerbSettings settings, CancellationToken cancellationToken)
     {
-        var (definition, resultsRoot) = settings.Resolve();
         var devices = settings.Gpus is null && settings.Workers is { } n
             ? ClusterCommandSupport.Devices(null, n, settings.Simulate)
             : ClusterCommandSupport.Devices(settings.Gpus, null, settings.Simulate);
+        // one test-set shard per local worker: they all predict at once
+        var (definition, resultsRoot) = settings.Resolve(defaultPredictShards: devices.Length);
         var backends = TrainingBackends.Resolve(settings.Simulate, settings.SimulatedEpochMs);
         var journal = settings.Journal ?? ResultLayout.DefaultSweepDatabase(resultsRoot, definition.DatasetName);
         // one process, but its port on 127.0.0.1 is open to every local user: admitted like any cluster

@@ -107,6 +107,19 @@ public sealed class PredictCommand : Command<PredictCommand.Settings>
         [Description("device memory the sliding window's logits may take; larger volumes accumulate in host memory (default: try the device, fall back when it runs out)")]
         public double? DeviceMemoryGb { get; init; }
 
+        [CommandOption("--cluster <SEED>")]
+        [Description("send the prediction to a running cluster (`nnunet coordinator ... --stay` with workers) at this seed address: free workers predict shards of the cases; progress is printed; exit 0 when every case is written and the manifest exists. The same command again resumes. Folders must be on storage every node mounts at the same path")]
+        public string[]? Cluster { get; init; }
+
+        [CommandOption("--shards <N>")]
+        [Description("with --cluster: split the cases into N shard jobs (default: one per worker registered at submission)")]
+        public int? Shards { get; init; }
+
+        [CommandOption("--host <HOST>")]
+        [Description("with --cluster: address other nodes reach this client node at")]
+        [DefaultValue("127.0.0.1")]
+        public string Host { get; init; } = "127.0.0.1";
+
         [CommandOption("--float32-logits")]
         [Description("accumulate logits in float32 (default float16, as nnU-Net: half the memory)")]
         public bool Float32Logits { get; init; }
@@ -145,6 +158,8 @@ public sealed class PredictCommand : Command<PredictCommand.Settings>
             if (DisablePostprocessing && PostprocessingFile is not null) return ValidationResult.Error("--postprocessing and --disable-postprocessing exclude each other");
             if (PreprocessWorkers < 0) return ValidationResult.Error($"--preprocess-workers must be 0 or more, got {PreprocessWorkers}");
             if (ExportWorkers < 1 && PreprocessWorkers > 0) return ValidationResult.Error($"--export-workers must be 1 or more, got {ExportWorkers}");
+            if (Shards is < 1) return ValidationResult.Error($"--shards must be 1 or more, got {Shards}");
+            if (Shards is not null && Cluster is null) return ValidationResult.Error("--shards splits a --cluster prediction; give --cluster SEED");
             if (DeviceMemoryGb is <= 0) return ValidationResult.Error($"--device-memory must be a positive number of GB, got {DeviceMemoryGb}");
             try
             {
@@ -160,6 +175,7 @@ public sealed class PredictCommand : Command<PredictCommand.Settings>
 
     public override int Execute(CommandContext context, Settings settings, CancellationToken cancellationToken)
     {
+        if (settings.Cluster is { Length: > 0 }) return ClusterPrediction.RunAsync(settings, cancellationToken).GetAwaiter().GetResult();
         var paths = NnUnetPaths.FromEnvironment(settings.Raw, settings.Preprocessed, settings.Results);
         var options = new PredictionOptions
         {
