@@ -7,18 +7,19 @@ using NnUnet.Core.Results;
 namespace NnUnet.Cluster.Tests;
 
 /// <summary>
-/// A prediction sent to a running coordinator from a client node (what `nnunet predict --cluster` does), over real
+/// A prediction sent to a running coordinator from an operator node (what `nnunet predict --cluster` does), over real
 /// sockets, with the simulated backend: the shards run on the idle workers, the merge writes the manifest, the same
-/// submission again is idempotent, and a client's cancel (Ctrl-C) reaches the coordinator across the wire.
+/// submission again is idempotent, and the operator's cancel (Ctrl-C) reaches the coordinator across the wire. A
+/// read-only client node (`sweep-status`) may not submit.
 /// </summary>
 public sealed class PredictionSubmissionTests : IDisposable
 {
     private readonly LocalCluster _cluster = new();
     public void Dispose() => _cluster.Dispose();
 
-    private ActorSystem Client(Address seed)
+    private ActorSystem Client(Address seed, NodeKind kind = NodeKind.Operator)
     {
-        var system = NnUnetClusterHost.StartSystem(ClusterConfig.Build(new NodeOptions(NodeKind.Client, Seeds: [seed.ToString()],
+        var system = NnUnetClusterHost.StartSystem(ClusterConfig.Build(new NodeOptions(kind, Seeds: [seed.ToString()],
             ExtraHocon: VerifyOurMessages.Hocon + "\n" + LocalCluster.TestHocon)));
         return system;
     }
@@ -72,5 +73,23 @@ public sealed class PredictionSubmissionTests : IDisposable
             Assert.True(PredictionManifest.Missing(other) is null);
         }
         finally { await client.Terminate(); }
+    }
+
+    [Fact]
+    public async Task ASubmissionFromAReadOnlyClientNode_IsRefused_AndAddsNoJob()
+    {
+        var coordinator = _cluster.StartCoordinator(LocalCluster.Definition(["2d"], [0], 1));
+        var seed = LocalCluster.AddressOf(coordinator);
+        var reader = Client(seed, NodeKind.Client);
+        var proxy = NnUnetClusterHost.CoordinatorProxy(reader);
+        var answer = await Eventually.Until(async () =>
+        {
+            try { return await proxy.Ask<PredictionSubmissionResult>(new SubmitPrediction(Request(Path.Combine(_cluster.ResultsRoot, "out"), 2)), TimeSpan.FromSeconds(2)); }
+            catch (AskTimeoutException) { return null; }
+        }, TimeSpan.FromSeconds(30), () => "no answer to the submission");
+        Assert.False(answer.Ok);
+        Assert.Contains("has role(s) client", answer.Message);
+        var view = await NnUnetClusterHost.GetViewAsync(coordinator, TimeSpan.FromSeconds(10));
+        Assert.DoesNotContain(view.Jobs, j => j.JobId.Contains("shard_", StringComparison.Ordinal));
     }
 }

@@ -458,6 +458,12 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
     private void OnSubmitPrediction(SubmitPrediction submit)
     {
         var id = submit.Request.SubmissionId;
+        if (ControlRefusal(Sender) is { } refusal)
+        {
+            _log.Warning("prediction {0} refused: {1}", id, refusal);
+            Sender.Tell(new PredictionSubmissionResult(false, id, [], refusal));
+            return;
+        }
         try
         {
             var events = _state.Decide(new SubmitPredictionJobs(submit.Request, DateTime.UtcNow));

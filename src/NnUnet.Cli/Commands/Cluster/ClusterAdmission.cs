@@ -6,7 +6,7 @@ using Spectre.Console.Cli;
 namespace NnUnet.Cli.Commands.Cluster;
 
 /// <summary>Who may join the cluster: the options of every verb that starts a cluster node.</summary>
-internal class ClusterAdmissionSettings : CommandSettings
+public class ClusterAdmissionSettings : CommandSettings
 {
     [CommandOption("--cluster-secret <DIR>")]
     [Description("folder of the cluster credential (default: nnUNet_results/.nnunet-cluster, made by the coordinator's first start, owner-only); only nodes holding it are admitted")]

@@ -25,10 +25,12 @@ internal static class ClusterPrediction
     {
         var seeds = ClusterCommandSupport.SplitList(settings.Cluster!).ToArray();
         var request = Request(settings);
-        // Akka's CLR exit hook leaves the cluster on Ctrl-C (SIGINT): this node must stay to cancel its jobs first
-        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Client, settings.Host, 0, seeds,
-            ExtraHocon: "akka.coordinated-shutdown.run-by-clr-shutdown-hook = off"));
         using var cts = ClusterCommandSupport.CancelOnCtrlC(outer);
+        var credential = await ClusterAdmission.ResolveAsync(settings, null, ClusterAdmission.Role.Reads, cts.Token);
+        // an operator node: it submits work and cancels it on Ctrl-C (a client node may only read). Akka's CLR exit hook
+        // leaves the cluster on Ctrl-C (SIGINT): this node must stay to cancel its jobs first
+        var config = ClusterConfig.Build(new NodeOptions(NodeKind.Operator, settings.Host, 0, seeds, CredentialFolder: credential,
+            ExtraHocon: "akka.coordinated-shutdown.run-by-clr-shutdown-hook = off"));
         var system = NnUnetClusterHost.StartSystem(config);
         try
         {

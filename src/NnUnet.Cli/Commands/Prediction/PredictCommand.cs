@@ -15,7 +15,7 @@ namespace NnUnet.Cli.Commands.Prediction;
 /// </summary>
 public sealed class PredictCommand : Command<PredictCommand.Settings>
 {
-    public sealed class Settings : CommandSettings
+    public sealed class Settings : Cluster.ClusterAdmissionSettings
     {
         [CommandOption("-i|--input <FOLDER>")]
         [Description("folder of raw cases CASE_XXXX.nii.gz (XXXX: channel, as imagesTs)")]
