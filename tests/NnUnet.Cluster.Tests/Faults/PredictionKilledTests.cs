@@ -23,13 +23,17 @@ public sealed class PredictionKilledTests
         var coordinator = cluster.StartCoordinator(definition);
         var seed = LocalCluster.AddressOf(coordinator);
         var halfway = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // the victim stops after its 2nd case until its node is crashed (however long the second worker takes to start)
+        var crashed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var victim = new SimulatedBackendOptions
         {
             EpochDuration = _ => TimeSpan.FromMilliseconds(20), Log = cluster.Log, PredictCases = 4,
             PredictCaseDuration = spec => spec.Kind == JobKind.PredictShard ? TimeSpan.FromMilliseconds(500) : TimeSpan.Zero,
             AfterPredictedCase = (spec, written) =>
             {
-                if (written == 2) halfway.TrySetResult(spec.Attempt);
+                if (written != 2 || spec.Attempt != 1) return;
+                halfway.TrySetResult(spec.Attempt);
+                crashed.Task.Wait(Timeout);
             },
         };
         // the victim alone first: it gets every job, the prediction's (one) shard too
@@ -37,9 +41,12 @@ public sealed class PredictionKilledTests
         Assert.Equal(1, await halfway.Task.WaitAsync(Timeout));
         var predictions = ResultLayout.TestPredictions(ResultLayout.DatasetFolder(cluster.ResultsRoot, definition.DatasetName));
         cluster.StartWorker(seed, 1, new SimulatedBackendOptions { EpochDuration = _ => TimeSpan.FromMilliseconds(20), Log = cluster.Log, PredictCases = 4 });
-        await LocalCluster.Crash(victimSystem);
+        // the node goes down while its attempt is held after case 2 (its stop waits stop-timeout for the attempt)
+        var crash = LocalCluster.Crash(victimSystem);
         var leftBehind = Directory.GetFiles(predictions, "*.nii.gz").Length;
-        Assert.InRange(leftBehind, 2, 3); // written by the killed attempt, fresh: the folder alone looks like a result
+        Assert.Equal(2, leftBehind); // written by the killed attempt, fresh: the folder alone looks like a result
+        crashed.SetResult();
+        await crash;
         Assert.False(File.Exists(PredictionManifest.PathIn(predictions)));
         // complete ones have their receipt (a case killed between its rename and its receipt is not complete)
         var complete = Directory.GetFiles(Path.Combine(predictions, PredictionRecords.FolderName, "cases"), "*.json").Length;

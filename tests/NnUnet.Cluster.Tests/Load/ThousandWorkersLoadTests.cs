@@ -77,8 +77,9 @@ public sealed class ThousandWorkersLoadTests(ITestOutputHelper output) : IDispos
         var backend = new SimulatedBackendOptions { EpochDuration = _ => TimeSpan.Zero, Log = log };
         for (int s = 0; s < Systems; s++)
         {
+            // admitted as every worker of this user is: with the credential the coordinator made in nnUNet_results
             var config = ClusterConfig.Build(new NodeOptions(NodeKind.Worker, Seeds: [_cluster.Seed],
-                ExtraHocon: LocalCluster.TestHocon + "\n" + PatientFailureDetection));
+                ExtraHocon: LocalCluster.TestHocon + "\n" + PatientFailureDetection, CredentialFolder: ClusterCredential.DefaultFolder(_cluster.Results)));
             var system = NnUnetClusterHost.StartSystem(config);
             _systems.Add(system);
             NnUnetClusterHost.StartWorkers(system, Enumerable.Range(0, WorkersPerSystem).Select(i => $"sim{s}-{i}").ToArray(),
