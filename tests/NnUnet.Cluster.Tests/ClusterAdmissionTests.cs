@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Event;
@@ -60,7 +59,7 @@ public sealed class ClusterAdmissionTests : IDisposable
 
         // owned by someone else (the tests run as root, which could read it anyway: the owner check refuses it)
         var (uid, gid) = Faults.ProcessCluster.OtherUser(Faults.ProcessCluster.OutsiderName);
-        Assert.Equal(0, Run("chown", "-R", $"{uid}:{gid}", folder));
+        Faults.ProcessCluster.GiveTo(folder, uid, gid);
         ex = Assert.Throws<ClusterCredential.CredentialNotPrivateException>(() => ClusterCredential.Load(folder));
         Assert.Contains($"is owned by user id {uid}, not by this user", ex.Message);
 
@@ -169,14 +168,6 @@ public sealed class ClusterAdmissionTests : IDisposable
     private static Task WaitUp(ActorSystem system, int count) =>
         Eventually.Until(() => UpCount(system) >= count, TimeSpan.FromSeconds(20), () => $"{UpCount(system)} of {count} members up");
 
-    private static int Run(string file, params string[] args)
-    {
-        var info = new ProcessStartInfo(file) { UseShellExecute = false };
-        foreach (var a in args) info.ArgumentList.Add(a);
-        using var p = Process.Start(info)!;
-        p.WaitForExit();
-        return p.ExitCode;
-    }
 
     private sealed class WarningCollector : ReceiveActor
     {

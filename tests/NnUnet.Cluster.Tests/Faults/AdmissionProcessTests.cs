@@ -33,7 +33,7 @@ public sealed class AdmissionProcessTests : IDisposable
         string[] outsiderResults = [Path.Combine(outsiderHome, "results-own-credential"), Path.Combine(outsiderHome, "results-plain-tcp")];
         foreach (var folder in outsiderResults) Directory.CreateDirectory(folder);
         ClusterCredential.LoadOrCreate(ownSecret).Dispose(); // a credential, but not the cluster's
-        Assert.Equal(0, Run("chown", "-R", $"{uid}:{gid}", outsiderHome));
+        ProcessCluster.GiveTo(outsiderHome, uidText, gid);
         var environment = new Dictionary<string, string> { ["HOME"] = outsiderHome, ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1" };
 
         var coordinator = _cluster.Coordinator("-c", "2d", "--folds", "0,1,2", "--epochs", "5", "--no-dashboard");
@@ -115,12 +115,4 @@ public sealed class AdmissionProcessTests : IDisposable
         return int.Parse(text.Trim(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    private static int Run(string file, params string[] args)
-    {
-        var info = new ProcessStartInfo(file) { UseShellExecute = false };
-        foreach (var a in args) info.ArgumentList.Add(a);
-        using var p = Process.Start(info)!;
-        p.WaitForExit();
-        return p.ExitCode;
-    }
 }

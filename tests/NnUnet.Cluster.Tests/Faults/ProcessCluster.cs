@@ -71,7 +71,7 @@ public sealed class ProcessCluster : IDisposable
         var copy = Path.Combine(Root, "credential-" + OtherUserName);
         Directory.CreateDirectory(copy, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         File.Copy(NnUnet.Cluster.Hosting.ClusterCredential.CertificatePath(credential), NnUnet.Cluster.Hosting.ClusterCredential.CertificatePath(copy));
-        using (var chown = Process.Start(new ProcessStartInfo("chown", ["-R", $"{uid}:{gid}", copy]))!) chown.WaitForExit();
+        GiveTo(copy, uid, gid);
         var output = new StringBuilder();
         return new Running(Launch(["worker", "--seed", Seed, "--cpu", "1", "--config", Hocon, "--simulate", "--sim-epoch-ms", epochMs.ToString(),
                 "--cluster-secret", copy, .. extra],
@@ -113,6 +113,15 @@ public sealed class ProcessCluster : IDisposable
 
     /// <summary>Another Unix user who holds no credential of the cluster (a rogue process on a shared machine).</summary>
     public const string OutsiderName = "nnunet-outsider";
+
+    /// <summary>Makes <paramref name="path"/> (recursively) the other user's, as an administrator would hand it over.</summary>
+    public static void GiveTo(string path, string uid, string gid)
+    {
+        using var chown = Process.Start(new ProcessStartInfo("chown", ["-R", $"{uid}:{gid}", path]) { RedirectStandardError = true })!;
+        string error = chown.StandardError.ReadToEnd();
+        chown.WaitForExit();
+        Assert.True(chown.ExitCode == 0, $"chown -R {uid}:{gid} {path}: {error}");
+    }
 
     /// <summary>A process whose stdout and stderr are kept apart (to check what stdout alone holds).</summary>
     public sealed record RunningApart(Process Process, StringBuilder Stdout, StringBuilder Stderr)
