@@ -103,7 +103,9 @@ sealed class OutputsOnlyBackend : ITrainingBackend
         progress.ReportEpoch(new EpochMetrics(1, 1, 0, 0, 0, 0, 0.001));
         var output = JobOutputs.OutputPath(spec);
         AtomicFile.WriteAllText(output, "{}");
+        // what the completion check (CompletionMarkers) asks for besides the output: the final checkpoint, the best configuration
         if (spec.Kind == JobKind.Train) AtomicFile.WriteAllText(ResultLayout.Checkpoint(JobOutputs.FoldFolder(spec), ResultLayout.CheckpointFinal), "{}");
+        if (spec.Kind == JobKind.Select) AtomicFile.WriteAllText(ResultLayout.BestConfigurationJson(Path.GetDirectoryName(output)!), "{}");
         return Task.FromResult(new JobOutcome(output, new()));
     }
 }
@@ -143,6 +145,14 @@ static class Bench
     {
         await finished.WaitAsync(timeout);
         return await NnUnetClusterHost.GetViewAsync(system, TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>Throws unless the sweep completed, naming the first failed jobs and their errors.</summary>
+    public static void EnsureCompleted(SweepView view, string what)
+    {
+        if (view.Status == SweepStatus.Completed) return;
+        var failed = view.Jobs.Where(j => j.Status is JobDisplayStatus.Failed or JobDisplayStatus.Blocked).Take(3).Select(j => $"{j.JobId}: {j.LastError}");
+        throw new InvalidOperationException($"{what} ended {view.Status}; {view.FailedJobs} failed, e.g. {string.Join("; ", failed)}");
     }
 
     public static async Task Stop(params ActorSystem[] systems)
@@ -235,7 +245,7 @@ sealed class Makespan(string profileName, IReadOnlyDictionary<string, double> ep
         long end = Stopwatch.GetTimestamp();
         double makespan = Stopwatch.GetElapsedTime(await firstAssignment.Task.WaitAsync(TimeSpan.FromSeconds(5)), end).TotalSeconds;
         await Bench.Stop(system);
-        if (snapshot.Status != SweepStatus.Completed) throw new InvalidOperationException($"sweep on {gpus} GPUs ended {snapshot.Status}");
+        Bench.EnsureCompleted(snapshot, $"sweep on {gpus} GPUs");
         return makespan;
     }
 
@@ -445,7 +455,7 @@ static class Throughput
         double cpuPerJobMs = (Process.GetCurrentProcess().TotalProcessorTime - cpuAtStart).TotalMilliseconds / (jobs + 1);
         double dispatchSeconds = Stopwatch.GetElapsedTime(await firstAssignment.Task).TotalSeconds - (clock.Elapsed.TotalSeconds - seconds);
         await Bench.Stop([coordinator, .. workers]);
-        if (snapshot.Status != SweepStatus.Completed) throw new InvalidOperationException($"throughput sweep ended {snapshot.Status}");
+        Bench.EnsureCompleted(snapshot, "throughput sweep");
         int assignments = jobs + 1;
         if (!report) return;
         var backendName = outputsOnly ? "outputs-only backend (2 files per job)" : "simulated trainer (5 files and 4 log appends per job)";
