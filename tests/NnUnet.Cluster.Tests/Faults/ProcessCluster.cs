@@ -18,7 +18,9 @@ public sealed class ProcessCluster : IDisposable
     public string Results => Path.Combine(Root, "results");
     public string Raw => Path.Combine(Root, "raw");
     public int Port { get; } = FreePort();
-    public string Seed => $"akka.tcp://nnunet@127.0.0.1:{Port}";
+    /// <summary>The coordinator's address: another loopback address (127.0.0.2, ...) stands for a host of its own.</summary>
+    public string CoordinatorHost { get; init; } = "127.0.0.1";
+    public string Seed => $"akka.tcp://nnunet@{CoordinatorHost}:{Port}";
     public string Hocon { get; }
     private readonly List<Process> _processes = [];
 
@@ -28,6 +30,23 @@ public sealed class ProcessCluster : IDisposable
         File.WriteAllText(Hocon, LocalCluster.TestHocon + "\nakka.loglevel = INFO\n" + (extraHocon ?? ""));
     }
 
+    /// <summary>
+    /// Hocon lines giving <paramref name="paths"/> their shipped values (cluster-config/base.hocon, read from there),
+    /// over the tests' fast ones (<see cref="LocalCluster.TestHocon"/>).
+    /// </summary>
+    public static string Shipped(params string[] paths)
+    {
+        var shipped = Akka.Configuration.ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(Repository.Root, "cluster-config", "base.hocon")));
+        return string.Join('\n', paths.Select(path => $"{path} = {shipped.GetString(path)}"));
+    }
+
+    /// <summary>
+    /// Failure detection and downing as shipped: for tests that measure detection, or whose links are slow (the tests'
+    /// fast detector allows a 1 s pause, which a lossy link with a 400 ms round trip exceeds now and then).
+    /// </summary>
+    public static string ShippedFailureDetection() => Shipped("akka.cluster.failure-detector.heartbeat-interval",
+        "akka.cluster.failure-detector.acceptable-heartbeat-pause", "akka.cluster.failure-detector.threshold", "akka.cluster.split-brain-resolver.stable-after");
+
     public sealed record Running(Process Process, StringBuilder Output)
     {
         public string Text { get { lock (Output) return Output.ToString(); } }
@@ -35,7 +54,7 @@ public sealed class ProcessCluster : IDisposable
     }
 
     public Running Coordinator(params string[] sweepArgs) =>
-        Start(["coordinator", Dataset, .. sweepArgs, "--host", "127.0.0.1", "--port", Port.ToString(), "--config", Hocon, "--linger", "1", "--json", "--simulate"]);
+        Start(["coordinator", Dataset, .. sweepArgs, "--host", CoordinatorHost, "--port", Port.ToString(), "--config", Hocon, "--linger", "1", "--json", "--simulate"]);
 
     /// <summary>A second coordinator-role node (stand-by) on its own port that joins the first one; no dashboard.</summary>
     public Running StandbyCoordinator(int port, params string[] sweepArgs) =>
