@@ -375,4 +375,38 @@ public sealed class SweepCoordinatorProtocolTests : CoordinatorProtocolTestKit
         Assert.Equal("w1", Job(coordinator, spec.JobId).WorkerId);
         w1.ExpectNoMsg(Quiet);
     }
+
+    [Fact]
+    public void AResumedSweep_KeepsTheTestSetShardsOfItsJournal_AndSaysSo_WhenTheRunAsksForOthers()
+    {
+        SweepDefinition Predicting(int shards) => SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", ["2d"], [0, 1], 3,
+            predictTest: true, predictShards: shards);
+        IActorRef Restart(IActorRef running, int shards, string name)
+        {
+            Watch(running);
+            running.Tell(SweepCoordinator.Stop.Instance);
+            ExpectTerminated(running);
+            return StartCoordinator(SettingsFor(Predicting(shards)), name);
+        }
+        static int Shards(SweepView view) => view.Jobs.Count(j => j.Kind == JobKind.PredictShard);
+
+        var first = StartCoordinator(SettingsFor(Predicting(2)));
+        var defined = Snapshot(first);
+        Assert.Equal(2, Shards(defined));
+        Assert.DoesNotContain(defined.RecentEvents, e => e.Kind == "kept-shards"); // a new sweep: nothing was kept
+
+        // resumed asking for 5: the journal's 2 shard jobs stay, and the run is told which count is used and how to get the other
+        var second = Restart(first, 5, "coordinator-2");
+        var resumed = Snapshot(second);
+        Assert.Equal((2, 2), (resumed.Definition!.PredictShards, Shards(resumed)));
+        var kept = Assert.Single(resumed.RecentEvents, e => e.Kind == "kept-shards");
+        Assert.Equal($"sweep {Predicting(5).SweepId}: predicts the test set with 2 shard job(s) as its journal recorded, not with the 5 this run asks for " +
+                     "(--predict-shards or its default), since shard jobs may have run already; for 5 shards start it as a new sweep with another " +
+                     "--journal FILE (every job then runs again)", kept.Text);
+        Assert.Equal(kept.Text, resumed.Definition.KeptShardsNotice(Predicting(5))); // the line the command prints on stderr
+
+        // resumed asking for the journal's count: nothing to say
+        var third = Restart(second, 2, "coordinator-3");
+        Assert.DoesNotContain(Snapshot(third).RecentEvents, e => e.Kind == "kept-shards");
+    }
 }
