@@ -97,7 +97,14 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
         Command<Initialize>(_ =>
         {
             _log.Info("sweep {0}: recovered, {1} jobs", settings.Definition.SweepId, _state.JobOrder.Count);
+            var journaled = _state.Definition;
             Execute(new DefineSweep(settings.Definition, DateTime.UtcNow));
+            // the command line that started this coordinator prints it on stderr; here it goes to the log and the sweep's history
+            if (journaled?.KeptShardsNotice(settings.Definition) is { } kept)
+            {
+                _log.Info("{0}", kept);
+                Remember(new SweepEventView(DateTime.UtcNow, "kept-shards", null, kept));
+            }
             Execute(new RequeueAfterRecovery(DateTime.UtcNow, settings.AdoptionGrace));
             CheckStorageAfterRecovery();
             if (_state.EarliestHoldEnd() is { } holdEnd)
@@ -679,9 +686,15 @@ public sealed class SweepCoordinator : ReceivePersistentActor, IWithTimers
     private SweepEventView Remember(ISweepEvent e)
     {
         var view = SweepView.Describe(e);
+        Remember(view);
+        return view;
+    }
+
+    /// <summary>Also for a line of the sweep's history that no event stands for (a decision made when the coordinator starts).</summary>
+    private void Remember(SweepEventView view)
+    {
         _recent.Enqueue(view);
         while (_recent.Count > _settings.RecentEventCount) _recent.Dequeue();
-        return view;
     }
 
     private void Publish(ISweepEvent e, SweepEventView view)

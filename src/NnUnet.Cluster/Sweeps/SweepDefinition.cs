@@ -105,6 +105,21 @@ public sealed record SweepDefinition(
 
     public bool SameWorkAs(SweepDefinition other) => SweepId == other.SweepId;
 
+    /// <summary>
+    /// This definition is the one a sweep's journal holds; <paramref name="asked"/> is the same sweep as a run that
+    /// resumes it asks for. The journal's test-set split is kept (its shard jobs may have run already, and a merge
+    /// checks the markers of that split), so a run asking for another one is told so in one line: both counts, which
+    /// one is used, and how to get the other. Null when the splits agree.
+    /// </summary>
+    public string? KeptShardsNotice(SweepDefinition asked)
+    {
+        if (!PredictTest || PredictShards == asked.PredictShards) return null;
+        static string Split(int shards) => shards == 0 ? "one prediction job (its journal is older than shards)" : $"{shards} shard job(s)";
+        return $"sweep {SweepId}: predicts the test set with {Split(PredictShards)} as its journal recorded, not with the " +
+               $"{asked.PredictShards} this run asks for (--predict-shards or its default), since shard jobs may have run already; " +
+               $"for {asked.PredictShards} shards start it as a new sweep with another --journal FILE (every job then runs again)";
+    }
+
     // a definition read from a journal written before the budget was recorded has 0 there: nnU-Net's budget
     internal int TrainingItersPerEpoch => ItersPerEpoch > 0 ? ItersPerEpoch : NnUnetItersPerEpoch;
     internal int TrainingValIters => ValIters > 0 ? ValIters : NnUnetValIters;

@@ -163,7 +163,7 @@ public static class CrossValidationSplits
             array.Add(new JsonObject { ["train"] = train, ["val"] = val });
         }
         // A concurrent writer may have created it meanwhile: keep theirs.
-        string text = array.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
+        string text = array.ToJsonString(IndentedJson.Options) + "\n";
         return AtomicFile.TryCreate(path, temporary => File.WriteAllText(temporary, text, new UTF8Encoding(false)));
     }
 

@@ -194,7 +194,7 @@ public sealed class DatasetJson
     }
 
     /// <summary>The document as indented JSON (key order kept).</summary>
-    public string ToJsonString() => Document.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    public string ToJsonString() => Document.ToJsonString(IndentedJson.Options);
 
     /// <summary>Writes the document atomically (temp file + rename).</summary>
     public void Save(string path)

@@ -26,7 +26,6 @@ public static class DatasetFingerprintExtractor
     public const long DefaultTotalForegroundSamples = 100_000_000;
     public const int SamplingSeed = 1234;
 
-    private static readonly JsonSerializerOptions WriteOptions = new() { WriteIndented = true };
 
     /// <summary><c>int(1e8 // numCases)</c>.</summary>
     public static int SamplesPerCase(int numCases, long totalSamples = DefaultTotalForegroundSamples)
@@ -222,7 +221,7 @@ public static class DatasetFingerprintExtractor
     /// <summary>Writes the fingerprint atomically (temp file + rename).</summary>
     public static void Save(string path, DatasetFingerprint fingerprint)
     {
-        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(fingerprint, WriteOptions) + "\n");
+        AtomicFile.WriteAllText(path, JsonSerializer.Serialize(fingerprint, IndentedJson.Options) + "\n");
     }
 
     /// <summary>numpy <c>median</c> of float64 values.</summary>

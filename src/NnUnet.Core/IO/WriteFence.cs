@@ -45,7 +45,6 @@ public sealed class WriteFence
     public const string FileName = "attempt.fence";
 
     private static readonly AsyncLocal<WriteFence?> Ambient = new();
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
     private WriteFence(string path, FenceToken token)
     {
@@ -76,7 +75,7 @@ public sealed class WriteFence
     /// <summary>The fence file's token, null when there is none (or it cannot be read).</summary>
     public static FenceToken? Read(string path)
     {
-        try { return JsonSerializer.Deserialize<FenceToken>(File.ReadAllText(path), Json); }
+        try { return JsonSerializer.Deserialize<FenceToken>(File.ReadAllText(path), IndentedJson.Options); }
         catch (FileNotFoundException) { return null; }
         catch (DirectoryNotFoundException) { return null; }
         catch (JsonException) { return null; }
@@ -111,5 +110,5 @@ public sealed class WriteFence
     }
 
     // the fence's own file is not fenced (it is what the check reads)
-    private void WriteOwn() => AtomicFile.WriteUnfenced(FilePath, JsonSerializer.Serialize(Token, Json));
+    private void WriteOwn() => AtomicFile.WriteUnfenced(FilePath, JsonSerializer.Serialize(Token, IndentedJson.Options));
 }

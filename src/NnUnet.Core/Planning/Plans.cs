@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using NnUnet.Core.Fingerprinting;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Core.Planning;
 
@@ -26,7 +27,8 @@ public sealed record NnUnetPlans
     [JsonPropertyName("label_manager")] public string LabelManager { get; init; } = "LabelManager";
     [JsonPropertyName("foreground_intensity_properties_per_channel")] public required Dictionary<string, IntensityProperties> ForegroundIntensityPropertiesPerChannel { get; init; }
 
-    public static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
+    /// <summary>How plans files are written and read: the shared <see cref="IndentedJson.Options"/>.</summary>
+    public static readonly JsonSerializerOptions JsonOptions = IndentedJson.Options;
 
     [JsonIgnore] public IEnumerable<string> ConfigurationNames => Configurations.Keys;
 

@@ -120,7 +120,7 @@ public sealed class DatasetPreprocessor
             ["regions"] = _datasetJson.HasRegions,
             ["ignore_label"] = _datasetJson.IgnoreLabel,
         };
-        string text = record.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+        string text = record.ToJsonString(IndentedJson.Options);
         string path = Path.Combine(outputFolder, SettingsFileName);
         bool unchanged = !File.Exists(path) || File.ReadAllText(path) == text;
         if (!File.Exists(path) || !unchanged)

@@ -61,7 +61,6 @@ public sealed record FoldOwner
     [JsonPropertyName("claimed_at")] public DateTime ClaimedAtUtc { get; init; }
     [JsonPropertyName("adopted_from")] public FoldOwner? AdoptedFrom { get; init; }
 
-    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
     public static FoldOwner ForThisProcess(RunSettings settings, FoldOwner? adoptedFrom = null) => new()
     {
@@ -83,7 +82,7 @@ public sealed record FoldOwner
         if (!File.Exists(path)) return null;
         try
         {
-            return JsonSerializer.Deserialize<FoldOwner>(File.ReadAllText(path), JsonOptions)
+            return JsonSerializer.Deserialize<FoldOwner>(File.ReadAllText(path), IndentedJson.Options)
                    ?? throw new InvalidDataException($"{path}: empty owner record");
         }
         catch (JsonException ex)
@@ -95,6 +94,6 @@ public sealed record FoldOwner
     public void Save(string foldFolder)
     {
         Directory.CreateDirectory(foldFolder);
-        AtomicFile.WriteAllText(PathIn(foldFolder), JsonSerializer.Serialize(this, JsonOptions));
+        AtomicFile.WriteAllText(PathIn(foldFolder), JsonSerializer.Serialize(this, IndentedJson.Options));
     }
 }

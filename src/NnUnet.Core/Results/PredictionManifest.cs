@@ -23,7 +23,6 @@ public sealed record PredictionManifest(
 {
     public const string FileName = "prediction_manifest.json";
 
-    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
     public static string PathIn(string predictionFolder) => Path.Combine(predictionFolder, FileName);
 
@@ -47,7 +46,7 @@ public sealed record PredictionManifest(
         }
         cases.Sort((a, b) => string.CompareOrdinal(a.CaseId, b.CaseId));
         var manifest = new PredictionManifest(Path.GetFullPath(inputFolder), cases, DateTime.UtcNow, modelKey);
-        AtomicFile.WriteAllText(PathIn(predictionFolder), JsonSerializer.Serialize(manifest, Json));
+        AtomicFile.WriteAllText(PathIn(predictionFolder), JsonSerializer.Serialize(manifest, IndentedJson.Options));
         return manifest;
     }
 
@@ -62,7 +61,7 @@ public sealed record PredictionManifest(
     }
 
     public static PredictionManifest Read(string predictionFolder) =>
-        JsonSerializer.Deserialize<PredictionManifest>(File.ReadAllText(PathIn(predictionFolder)), Json)
+        JsonSerializer.Deserialize<PredictionManifest>(File.ReadAllText(PathIn(predictionFolder)), IndentedJson.Options)
         ?? throw new InvalidDataException($"{PathIn(predictionFolder)} is empty");
 
     /// <summary>Null when the folder holds a complete prediction; otherwise what is missing or differs (first problem).</summary>
@@ -71,7 +70,7 @@ public sealed record PredictionManifest(
         string path = PathIn(predictionFolder);
         if (!File.Exists(path)) return $"{path} does not exist (the prediction did not finish)";
         PredictionManifest? manifest;
-        try { manifest = JsonSerializer.Deserialize<PredictionManifest>(File.ReadAllText(path), Json); }
+        try { manifest = JsonSerializer.Deserialize<PredictionManifest>(File.ReadAllText(path), IndentedJson.Options); }
         catch (JsonException e) { return $"{path} is not a prediction manifest: {e.Message}"; }
         if (manifest?.Cases is not { Count: > 0 } cases) return $"{path} lists no predicted case";
         foreach (var c in cases)

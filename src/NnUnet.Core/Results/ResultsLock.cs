@@ -50,7 +50,6 @@ public sealed class ResultsLock(string folder)
     public const string FileName = "nnunet.lock";
     public static readonly TimeSpan DefaultLease = TimeSpan.FromSeconds(60);
 
-    private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true };
 
     public string Folder { get; } = folder;
     public string FilePath => Path.Combine(Folder, FileName);
@@ -74,7 +73,7 @@ public sealed class ResultsLock(string folder)
         if (!File.Exists(FilePath)) return null;
         try
         {
-            return JsonSerializer.Deserialize<LockHolder>(File.ReadAllText(FilePath), JsonOptions);
+            return JsonSerializer.Deserialize<LockHolder>(File.ReadAllText(FilePath), IndentedJson.Options);
         }
         catch (Exception ex) when (ex is JsonException or IOException)
         {
@@ -116,7 +115,7 @@ public sealed class ResultsLock(string folder)
         if (Read()?.Token == token) File.Delete(FilePath);
     }
 
-    private static string Serialize(LockHolder holder) => JsonSerializer.Serialize(holder, JsonOptions);
+    private static string Serialize(LockHolder holder) => JsonSerializer.Serialize(holder, IndentedJson.Options);
 }
 
 /// <summary>

@@ -88,6 +88,17 @@ function phaseHtml(j) {
   const of = j.phaseTotal > 0 ? ` ${j.phaseDone}/${j.phaseTotal}` : "";
   return `<div class="phase">${esc(PHASES[j.phase] ?? j.phase)}${of}</div>`;
 }
+// A job that ended (completed, failed, cancelled) has no ETA: when it ended and how long its last attempt ran
+// (long: the job page; short: a grid cell). Any other job: its ETA.
+const ENDED = { Completed: "finished", Failed: "failed", Cancelled: "cancelled" };
+function timing(j, long) {
+  const ended = ENDED[j.status];
+  if (!ended) return `ETA ${duration(j.etaSeconds)}`;
+  const took = j.startedAt && j.finishedAt ? `took ${duration((Date.parse(j.finishedAt) - Date.parse(j.startedAt)) / 1000)}` : "";
+  if (!long) return took;
+  const at = j.finishedAt ? `${ended} ${new Date(j.finishedAt).toLocaleTimeString()}` : ended;
+  return took ? `${at} · ${took}` : at;
+}
 function attemptsHtml(j) {
   const parts = [];
   if (j.attempt > 1) parts.push(`attempt ${j.attempt}`);
@@ -100,7 +111,7 @@ function cellHtml(j) {
   return `<a href="/jobs/${esc(j.jobId)}"><span class="state">${esc(st)}</span>${waitingFor(j)}${phaseHtml(j)}${attemptsHtml(j)}` +
     (j.kind === "Train" ? ` ${j.epoch}/${j.totalEpochs}<div class="bar"><i style="width:${pct}%"></i></div>` +
       `Dice ${fmt(j.lastPseudoDice)} · best EMA ${fmt(j.bestEmaPseudoDice)}<br>` : ` ${esc(j.jobId)}<br>`) +
-    `ETA ${duration(j.etaSeconds)}` + (j.workerId ? `<br><small>${esc(j.workerId)}</small>` : "") +
+    esc(timing(j, false)) + (j.workerId ? `<br><small>${esc(j.workerId)}</small>` : "") +
     (j.lastError ? `<br><small title="${esc(j.lastError)}">${esc(j.lastError).slice(0, 60)}</small>` : "") + `</a>`;
 }
 function setCell(j) {
@@ -217,7 +228,7 @@ function renderJob(j) {
   $("job-epoch").textContent = `${j.epoch}/${j.totalEpochs}`; $("job-ema").textContent = fmt(j.bestEmaPseudoDice);
   $("job-phase").textContent = j.status === "Running" && j.phase ? `${PHASES[j.phase] ?? j.phase}${j.phaseTotal > 0 ? ` ${j.phaseDone}/${j.phaseTotal}` : ""}` : "–";
   $("job-attempt").textContent = `${j.attempt}${j.requeues > 0 ? ` (re-queued ${j.requeues}×)` : ""}`;
-  $("job-worker").textContent = j.workerId ?? "–"; $("job-eta").textContent = duration(j.etaSeconds);
+  $("job-worker").textContent = j.workerId ?? "–"; $("job-timing").textContent = timing(j, true);
   $("job-error").textContent = j.lastError ?? "";
 }
 async function refreshJob() {

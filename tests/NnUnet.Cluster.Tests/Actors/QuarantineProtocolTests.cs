@@ -1,6 +1,4 @@
 using Akka.Actor;
-using Akka.TestKit;
-using Akka.TestKit.Xunit2;
 using NnUnet.Cluster.Actors;
 using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
@@ -13,46 +11,12 @@ namespace NnUnet.Cluster.Tests.Actors;
 /// operator's release and the end of the back-off give it work again; with every worker quarantined the sweep waits,
 /// saying so, and fails no job. Sweep: 2d x folds 0,1,2 (3 epochs) then the selection.
 /// </summary>
-public sealed class QuarantineProtocolTests() : TestKit(ActorTestConfig.Create(), "nnunet")
+public sealed class QuarantineProtocolTests : CoordinatorProtocolTestKit
 {
-    private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(400);
     private static readonly SweepDefinition Definition = LocalCluster.Definition(["2d"], [0, 1, 2], epochs: 3);
-    private readonly FakeResultStore _store = new();
 
     private IActorRef StartCoordinator(FailureLimits? limits = null, string name = "coordinator") =>
-        Sys.ActorOf(SweepCoordinator.Props(new CoordinatorSettings(Definition, "/nnunet-results", _store, TimeSpan.FromHours(1), TimeSpan.FromHours(1),
-            ProgressPersistInterval: TimeSpan.Zero, SnapshotEvery: 1000, Limits: limits)), name);
-
-    private TestProbe Register(IActorRef coordinator, string workerId, TestProbe? worker = null)
-    {
-        worker ??= CreateTestProbe(workerId);
-        worker.Send(coordinator, new RegisterWorker(workerId, "node-" + workerId, "cpu", null, 0));
-        worker.ExpectMsg<WorkerRegistered>();
-        return worker;
-    }
-
-    private static JobSpec RequestJob(IActorRef coordinator, TestProbe worker)
-    {
-        worker.Send(coordinator, new RequestJob(worker.Ref.Path.Name));
-        return worker.ExpectMsg<StartJob>().Spec;
-    }
-
-    private SweepView Snapshot(IActorRef coordinator)
-    {
-        var asker = CreateTestProbe();
-        asker.Send(coordinator, GetSweepView.Instance);
-        return asker.ExpectMsg<SweepView>();
-    }
-
-    private SweepControlResult Control(IActorRef coordinator, SweepControl control)
-    {
-        var asker = CreateTestProbe();
-        asker.Send(coordinator, control);
-        return asker.ExpectMsg<SweepControlResult>();
-    }
-
-    private static void Fail(IActorRef coordinator, TestProbe worker, JobSpec spec, string error) =>
-        worker.Send(coordinator, new JobFailedReport(worker.Ref.Path.Name, spec.JobId, spec.Attempt, error));
+        StartCoordinator(SettingsFor(Definition) with { Limits = limits }, name);
 
     [Fact]
     public void AWorkerFailingAtOnce_GetsNothing_ItsJobRunsOnTheHealthyOne_TheOperatorReleasesIt()
@@ -140,7 +104,7 @@ public sealed class QuarantineProtocolTests() : TestKit(ActorTestConfig.Create()
         ExpectTerminated(first);
         var second = StartCoordinator(limits, "coordinator-2");
         // recovered from the journal: the re-registering worker is still quarantined and gets nothing, though jobs are ready
-        Register(second, "broken", broken);
+        Register(second, "broken", worker: broken);
         broken.Send(second, new RequestJob("broken"));
         broken.ExpectNoMsg(Quiet);
         var view = Snapshot(second).Workers.Single(w => w.WorkerId == "broken");

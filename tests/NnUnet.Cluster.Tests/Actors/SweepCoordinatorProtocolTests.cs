@@ -1,6 +1,4 @@
 using Akka.Actor;
-using Akka.TestKit;
-using Akka.TestKit.Xunit2;
 using NnUnet.Cluster.Actors;
 using NnUnet.Cluster.Messages;
 using NnUnet.Cluster.Sweeps;
@@ -14,51 +12,19 @@ namespace NnUnet.Cluster.Tests.Actors;
 /// makes it happen; the lease test alone uses a short lease. The multi-process tests (Faults/, MultiProcessTests)
 /// check the same rules across real sockets and processes.
 /// </summary>
-public sealed class SweepCoordinatorProtocolTests() : TestKit(ActorTestConfig.Create(), "nnunet")
+public sealed class SweepCoordinatorProtocolTests : CoordinatorProtocolTestKit
 {
-    private const string ResultsRoot = "/nnunet-results";
-    private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(400);
     private static readonly SweepDefinition Definition = LocalCluster.Definition(["2d"], [0, 1], epochs: 3);
-    private readonly FakeResultStore _store = new();
 
     private CoordinatorSettings Settings(TimeSpan? lease = null, TimeSpan adoptionGrace = default) =>
-        new(Definition, ResultsRoot, _store, lease ?? TimeSpan.FromHours(1), lease is null ? TimeSpan.FromHours(1) : TimeSpan.FromMilliseconds(100),
-            ProgressPersistInterval: TimeSpan.Zero, SnapshotEvery: 1000, AdoptionGrace: adoptionGrace);
+        SettingsFor(Definition) with
+        {
+            HeartbeatLease = lease ?? TimeSpan.FromHours(1),
+            LeaseCheckInterval = lease is null ? TimeSpan.FromHours(1) : TimeSpan.FromMilliseconds(100),
+            AdoptionGrace = adoptionGrace,
+        };
 
-    private IActorRef StartCoordinator(CoordinatorSettings? settings = null, string name = "coordinator") =>
-        Sys.ActorOf(SweepCoordinator.Props(settings ?? Settings()), name);
-
-    /// <summary>A worker (a probe named by its worker id) registers; <paramref name="worker"/>: the same worker registering again.</summary>
-    private TestProbe Register(IActorRef coordinator, string workerId, string? runningJob = null, int runningAttempt = 0, TestProbe? worker = null)
-    {
-        worker ??= CreateTestProbe(workerId);
-        Assert.Equal(workerId, worker.Ref.Path.Name);
-        worker.Send(coordinator, new RegisterWorker(workerId, "node-" + workerId, "cpu", runningJob, runningAttempt));
-        worker.ExpectMsg<WorkerRegistered>(r => r.WorkerId == workerId);
-        return worker;
-    }
-
-    private static JobSpec RequestJob(IActorRef coordinator, TestProbe worker)
-    {
-        worker.Send(coordinator, new RequestJob(worker.Ref.Path.Name));
-        return worker.ExpectMsg<StartJob>().Spec;
-    }
-
-    private static JobFinishedReport Finished(TestProbe worker, JobSpec spec, bool requestsNextJob = true) =>
-        new(worker.Ref.Path.Name, spec.JobId, spec.Attempt, $"{ResultsRoot}/{spec.JobId}/validation/summary.json",
-            new Dictionary<string, double> { ["foreground_mean_dice"] = 0.8 }, requestsNextJob);
-
-    private static JobProgressReport Epoch(TestProbe worker, JobSpec spec, int epoch, int attempt = 0) =>
-        new(worker.Ref.Path.Name, spec.JobId, attempt == 0 ? spec.Attempt : attempt, new EpochMetrics(epoch, spec.Epochs, 0.5, 0.6, 0.7, 0.65, 0.01));
-
-    private SweepView Snapshot(IActorRef coordinator)
-    {
-        var asker = CreateTestProbe();
-        asker.Send(coordinator, GetSweepView.Instance);
-        return asker.ExpectMsg<SweepView>();
-    }
-
-    private JobView Job(IActorRef coordinator, string jobId) => Snapshot(coordinator).Jobs.Single(j => j.JobId == jobId);
+    private IActorRef StartCoordinator() => StartCoordinator(Settings());
 
     [Fact]
     public void Registration_IsAnswered_AJobRequestBeforeRegistering_GetsNothing()
@@ -160,7 +126,7 @@ public sealed class SweepCoordinatorProtocolTests() : TestKit(ActorTestConfig.Cr
         var coordinator = StartCoordinator();
         var worker = Register(coordinator, "w1");
         var spec = RequestJob(coordinator, worker);
-        _store.Missing(spec.JobId);
+        Store.Missing(spec.JobId);
 
         worker.Send(coordinator, Finished(worker, spec));
         // the other fold is better now (the failed one would come back first otherwise): either way attempt numbers tell
@@ -219,11 +185,11 @@ public sealed class SweepCoordinatorProtocolTests() : TestKit(ActorTestConfig.Cr
         var coordinator = StartCoordinator(Settings() with { Definition = LocalCluster.Definition(["2d"], [0], epochs: 3, maxAttempts: 2) });
         var worker = Register(coordinator, "w1");
         var spec = RequestJob(coordinator, worker);
-        worker.Send(coordinator, new JobFailedReport("w1", spec.JobId, spec.Attempt, "CUDA out of memory"));
+        Fail(coordinator, worker, spec, "CUDA out of memory");
         var retry = RequestJob(coordinator, worker);
         Assert.Equal((spec.JobId, 2, true), (retry.JobId, retry.Attempt, retry.ContinueFromCheckpoint));
 
-        worker.Send(coordinator, new JobFailedReport("w1", retry.JobId, retry.Attempt, "CUDA out of memory"));
+        Fail(coordinator, worker, retry, "CUDA out of memory");
         worker.Send(coordinator, new RequestJob("w1"));
         // failed for good, and the selection that needs it is blocked: the sweep is over, with failures
         worker.ExpectMsg<SweepFinished>(f => f.Status == SweepStatus.FinishedWithFailures && f.FailedJobs == 1);
@@ -334,7 +300,7 @@ public sealed class SweepCoordinatorProtocolTests() : TestKit(ActorTestConfig.Cr
         first.Tell(SweepCoordinator.Stop.Instance);
         ExpectTerminated(first);
 
-        _store.WrittenSinceStart(spec.JobId); // its worker finished and died with the old coordinator: no report comes
+        Store.WrittenSinceStart(spec.JobId); // its worker finished and died with the old coordinator: no report comes
         var second = StartCoordinator(Settings(adoptionGrace: TimeSpan.FromMinutes(10)), "coordinator-2");
         // storage is asked off the coordinator's thread: accepted when the answer is in
         AwaitAssert(() =>
@@ -352,10 +318,10 @@ public sealed class SweepCoordinatorProtocolTests() : TestKit(ActorTestConfig.Cr
         var w2 = Register(coordinator, "w2");
         var first = RequestJob(coordinator, w1);
         using var storageAnswers = new ManualResetEventSlim();
-        _store.HoldChecksOf(first.JobId, storageAnswers); // its outputs are on a mount that hangs
+        Store.HoldChecksOf(first.JobId, storageAnswers); // its outputs are on a mount that hangs
 
         w1.Send(coordinator, Finished(w1, first));
-        AwaitCondition(() => _store.BlockedChecks == 1, TimeSpan.FromSeconds(5));
+        AwaitCondition(() => Store.BlockedChecks == 1, TimeSpan.FromSeconds(5));
         // meanwhile the coordinator answers and dispatches: the other fold goes to w2 at once
         var second = RequestJob(coordinator, w2);
         Assert.NotEqual(first.JobId, second.JobId);
@@ -381,10 +347,10 @@ public sealed class SweepCoordinatorProtocolTests() : TestKit(ActorTestConfig.Cr
         ExpectTerminated(first);
 
         using var storageAnswers = new ManualResetEventSlim();
-        _store.HoldChecksOf(spec.JobId, storageAnswers);
-        _store.WrittenSinceStart(spec.JobId); // it finished during the outage
+        Store.HoldChecksOf(spec.JobId, storageAnswers);
+        Store.WrittenSinceStart(spec.JobId); // it finished during the outage
         var second = StartCoordinator(settings, "coordinator-2");
-        AwaitCondition(() => _store.BlockedChecks == 1, TimeSpan.FromSeconds(5));
+        AwaitCondition(() => Store.BlockedChecks == 1, TimeSpan.FromSeconds(5));
         Assert.Equal(JobDisplayStatus.Ready, Job(second, spec.JobId).Status); // the coordinator answers queries meanwhile
         var w2 = Register(second, "w2");
         w2.Send(second, new RequestJob("w2"));
@@ -408,5 +374,39 @@ public sealed class SweepCoordinatorProtocolTests() : TestKit(ActorTestConfig.Cr
         Assert.Equal((spec.JobId, spec.Attempt), (cancel.JobId, cancel.Attempt));
         Assert.Equal("w1", Job(coordinator, spec.JobId).WorkerId);
         w1.ExpectNoMsg(Quiet);
+    }
+
+    [Fact]
+    public void AResumedSweep_KeepsTheTestSetShardsOfItsJournal_AndSaysSo_WhenTheRunAsksForOthers()
+    {
+        SweepDefinition Predicting(int shards) => SweepDefinition.Create("Dataset004_Hippocampus", "nnUNetPlans", "nnUNetTrainer", ["2d"], [0, 1], 3,
+            predictTest: true, predictShards: shards);
+        IActorRef Restart(IActorRef running, int shards, string name)
+        {
+            Watch(running);
+            running.Tell(SweepCoordinator.Stop.Instance);
+            ExpectTerminated(running);
+            return StartCoordinator(SettingsFor(Predicting(shards)), name);
+        }
+        static int Shards(SweepView view) => view.Jobs.Count(j => j.Kind == JobKind.PredictShard);
+
+        var first = StartCoordinator(SettingsFor(Predicting(2)));
+        var defined = Snapshot(first);
+        Assert.Equal(2, Shards(defined));
+        Assert.DoesNotContain(defined.RecentEvents, e => e.Kind == "kept-shards"); // a new sweep: nothing was kept
+
+        // resumed asking for 5: the journal's 2 shard jobs stay, and the run is told which count is used and how to get the other
+        var second = Restart(first, 5, "coordinator-2");
+        var resumed = Snapshot(second);
+        Assert.Equal((2, 2), (resumed.Definition!.PredictShards, Shards(resumed)));
+        var kept = Assert.Single(resumed.RecentEvents, e => e.Kind == "kept-shards");
+        Assert.Equal($"sweep {Predicting(5).SweepId}: predicts the test set with 2 shard job(s) as its journal recorded, not with the 5 this run asks for " +
+                     "(--predict-shards or its default), since shard jobs may have run already; for 5 shards start it as a new sweep with another " +
+                     "--journal FILE (every job then runs again)", kept.Text);
+        Assert.Equal(kept.Text, resumed.Definition.KeptShardsNotice(Predicting(5))); // the line the command prints on stderr
+
+        // resumed asking for the journal's count: nothing to say
+        var third = Restart(second, 2, "coordinator-3");
+        Assert.DoesNotContain(Snapshot(third).RecentEvents, e => e.Kind == "kept-shards");
     }
 }

@@ -244,6 +244,23 @@ internal static class ClusterCommandSupport
         }
     }
 
+    /// <summary>
+    /// A resumed sweep keeps the test-set split its journal recorded (<see cref="SweepDefinition.KeptShardsNotice"/>):
+    /// when this run asked for another one, says so on stderr, once, before following the sweep. The coordinator (still
+    /// recovering, or starting on a fresh node) has 30 s to answer; one that does not is followed all the same.
+    /// </summary>
+    public static async Task WarnIfTheJournalKeepsOtherShardsAsync(ActorSystem system, SweepDefinition asked, CancellationToken ct)
+    {
+        if (!asked.PredictTest) return;
+        try
+        {
+            var view = await NnUnetClusterHost.CoordinatorProxy(system).Ask<SweepView>(GetSweepView.Instance, TimeSpan.FromSeconds(30), ct);
+            if (view.Definition?.KeptShardsNotice(asked) is { } notice) Console.Error.WriteLine("warning: " + notice);
+        }
+        catch (AskTimeoutException) { }
+        catch (OperationCanceledException) { } // Ctrl-C: the caller stops
+    }
+
     /// <summary>Leaves the cluster and stops the node (coordinated shutdown: workers cancel their jobs first).</summary>
     public static async Task ShutdownAsync(ActorSystem system)
     {

@@ -63,6 +63,7 @@ internal sealed class CoordinatorVerb : AsyncCommand<CoordinatorVerbSettings>
         NnUnetClusterHost.StartCoordinator(system, NnUnetClusterHost.CoordinatorSettingsFrom(system.Settings.Config, definition, resultsRoot));
         await using var dashboard = await DashboardHookup.StartAsync(settings, system, definition, resultsRoot, cts.Token);
         Console.Error.WriteLine($"coordinator of sweep {definition.SweepId} at {self}; journal {journal}; start workers with: nnunet worker --seed {self}");
+        await ClusterCommandSupport.WarnIfTheJournalKeepsOtherShardsAsync(system, definition, cts.Token);
 
         // the singleton may live on another coordinator node: then this node only follows through the proxy
         await SweepVerb.FollowAsync(system, finished, cts.Token);

@@ -52,6 +52,7 @@ internal sealed class SweepVerb : AsyncCommand<SweepVerbSettings>
         await using var dashboard = await DashboardHookup.StartAsync(settings, system, definition, resultsRoot, cts.Token);
         Console.Error.WriteLine($"sweep {definition.SweepId}: {string.Join(", ", definition.Configurations)} x folds {string.Join(",", definition.Folds)}; " +
                                 $"{devices.Length} worker(s) [{string.Join(", ", devices)}]; journal {journal}");
+        await ClusterCommandSupport.WarnIfTheJournalKeepsOtherShardsAsync(system, definition, cts.Token);
 
         var last = await FollowAsync(system, finished, cts.Token);
         if (cts.IsCancellationRequested)

@@ -5,6 +5,7 @@ using NnUnet.Core.Datasets;
 using NnUnet.Core.Fingerprinting;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Cli.Commands.Datasets;
 
@@ -67,7 +68,7 @@ public sealed class FingerprintCommand : Command<FingerprintCommand.Settings>
         string path = Path.Combine(outputFolder, DatasetFingerprintExtractor.FileName);
         if (settings.Json)
         {
-            JsonStdout.Writer.WriteLine(JsonSerializer.Serialize(fingerprint, new JsonSerializerOptions { WriteIndented = true }));
+            JsonStdout.Writer.WriteLine(JsonSerializer.Serialize(fingerprint, IndentedJson.Options));
             return NnUnetApp.ExitOk;
         }
         console.MarkupLineInterpolated($"{(reused ? "reused existing" : "wrote")} {path} ({fingerprint.Spacings.Count} cases{(reused ? "; --clean recomputes" : "")})");

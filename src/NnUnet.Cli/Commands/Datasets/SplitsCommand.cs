@@ -5,6 +5,7 @@ using System.Text.Json.Nodes;
 using NnUnet.Core.Datasets;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Cli.Commands.Datasets;
 
@@ -41,7 +42,7 @@ public sealed class SplitsCommand : Command<SplitsCommand.Settings>
                 ["problems"] = new JsonArray(problems.Select(p => (JsonNode?)p).ToArray()),
             };
             if (fold is not null) json["fold"] = JsonSerializer.SerializeToNode(fold);
-            JsonStdout.Writer.WriteLine(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            JsonStdout.Writer.WriteLine(json.ToJsonString(IndentedJson.Options));
         }
         else
         {

@@ -1,9 +1,9 @@
 using System.ComponentModel;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using NnUnet.Core.Datasets;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Cli.Commands.Datasets;
 
@@ -36,7 +36,7 @@ public sealed class VerifyCommand : Command<VerifyCommand.Settings>
                 ["dataset"] = location.Name, ["folder"] = report.DatasetFolder, ["training_cases"] = report.TrainingCases,
                 ["errors"] = report.ErrorCount, ["warnings"] = report.WarningCount, ["ok"] = !failed, ["problems"] = problems,
             };
-            JsonStdout.Writer.WriteLine(json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            JsonStdout.Writer.WriteLine(json.ToJsonString(IndentedJson.Options));
         }
         else
         {

@@ -6,6 +6,7 @@ using NnUnet.Core.Imaging.Nifti;
 using NnUnet.Cli.Commands.Datasets;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Cli.Commands.Imaging;
 
@@ -42,7 +43,7 @@ internal sealed class ImageInfoCommand : Command<ImageInfoCommand.Settings>
         for (int c = 0; c < image.Channels; c++) stats[c] = ChannelStatistics.Of(image, c);
         var all = ChannelStatistics.Combine(stats);
         var info = new ImageInfo(settings.Path, header, image, stats, all);
-        if (settings.Json) JsonStdout.Writer.WriteLine(JsonSerializer.Serialize(info.ToJson(), new JsonSerializerOptions { WriteIndented = true }));
+        if (settings.Json) JsonStdout.Writer.WriteLine(JsonSerializer.Serialize(info.ToJson(), IndentedJson.Options));
         else PrintTable(info);
         return NnUnetApp.ExitOk;
     }

@@ -7,6 +7,7 @@ using NnUnet.Core.Planning;
 using NnUnet.Core.Preprocessing;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Cli.Commands.Preprocessing;
 
@@ -128,7 +129,7 @@ internal sealed class PreprocessCommand : Command<PreprocessCommand.Settings>
                 }
                 json[configuration] = new { output = runner.OutputFolder(preprocessedFolder, configuration), done, skipped, failed };
             }
-            JsonStdout.Writer.WriteLine(JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
+            JsonStdout.Writer.WriteLine(JsonSerializer.Serialize(json, IndentedJson.Options));
         }
         return anyFailed ? NnUnetApp.ExitProblems : NnUnetApp.ExitOk;
     }

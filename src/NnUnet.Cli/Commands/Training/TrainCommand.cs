@@ -7,6 +7,7 @@ using NnUnet.Training.Trainer;
 using NnUnet.Cli.Commands.Datasets;
 using Spectre.Console;
 using Spectre.Console.Cli;
+using NnUnet.Core.IO;
 
 namespace NnUnet.Cli.Commands.Training;
 
@@ -157,7 +158,7 @@ internal sealed class TrainCommand : AsyncCommand<TrainCommand.Settings>
                 num_classes = setup.NumClasses, patch_size = setup.Configuration.PatchSize, initial_patch_size = setup.Geometry.InitialPatchSize,
                 batch_size = setup.Configuration.BatchSize, batch_dice = setup.Configuration.BatchDice, parameters,
                 previous_stage = setup.Cascade?.PreviousStage, previous_stage_predictions = setup.Cascade?.PredictionsFolder,
-            }, new JsonSerializerOptions { WriteIndented = true }));
+            }, IndentedJson.Options));
             return NnUnetApp.ExitOk;
         }
         Console.WriteLine($"dataset        {job.DatasetName}");
