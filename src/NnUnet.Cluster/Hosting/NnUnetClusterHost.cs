@@ -103,6 +103,7 @@ public static class NnUnetClusterHost
                 c.GetTimeSpan("liveness-interval", TimeSpan.FromSeconds(10)), runners?[workers.Count]);
             workers.Add(system.ActorOf(SweepWorker.Props(settings), "worker-" + device.Replace(':', '-') + (seen[device] > 0 ? $"-{seen[device]}" : "")));
         }
+        system.ActorOf(CoordinatorIncarnationWatch.Props(), "coordinator-incarnation-watch");
         return workers;
     }
 

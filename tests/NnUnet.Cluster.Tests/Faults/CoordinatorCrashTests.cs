@@ -69,4 +69,42 @@ public sealed class CoordinatorCrashTests : IDisposable
         // each worker's new node re-attached to its running attempt
         Assert.All(workers, w => Assert.Matches(@"re-attached to 2d/fold_[01] attempt 1", w.Text));
     }
+
+    /// <summary>
+    /// Restarted at once, the coordinator forms a new cluster while the workers' nodes still count the dead one as an
+    /// unreachable member of theirs. Their split-brain resolver is set beyond the test here (stable-after 120 s), so
+    /// only <c>CoordinatorIncarnationWatch</c> can bring them back: it meets the new coordinator process at the same
+    /// address and downs its node, and the worker process rejoins with a fresh one and keeps its fold.
+    /// </summary>
+    [Fact]
+    public async Task CoordinatorRestartedAtOnce_WorkersMeetTheNewProcess_AndRejoinBeforeTheirResolverActs_KeepingTheirFolds()
+    {
+        using var cluster = new ProcessCluster(ProcessCluster.Shipped("nnunet.cluster.adoption-grace") + "\nakka.cluster.split-brain-resolver.stable-after = 120s")
+            { CoordinatorHost = "127.0.0.2" };
+        string[] sweep = ["-c", "2d", "--folds", "0,1", "--epochs", "60"];
+        string[] trainJobs = ["2d/fold_0", "2d/fold_1"];
+        var first = cluster.Coordinator(sweep);
+        var workers = new[] { cluster.Worker(500, "--host", "127.0.0.3"), cluster.Worker(500, "--host", "127.0.0.4") };
+        await Eventually.Until(() => trainJobs.All(j => Epochs(cluster.ReadLog(j)) >= 2), TimeSpan.FromSeconds(60),
+            () => "the folds did not start:\n" + first.Text + string.Join("\n", workers.Select(w => w.Text)));
+        first.Sigkill();
+        Assert.True(first.Process.WaitForExit(TimeSpan.FromSeconds(5)));
+
+        var second = cluster.Coordinator(sweep);
+        await Eventually.Until(() => workers.All(w => w.Text.Contains("was restarted") && Regex.Count(w.Text, "registered with") >= 2), TimeSpan.FromSeconds(60),
+            () => "the workers did not meet the restarted coordinator and rejoin:\n" + string.Join("\n", workers.Select(w => w.Text)));
+        ProcessCluster.AssertExits(second, 0, TimeSpan.FromSeconds(90), "restarted coordinator");
+        foreach (var w in workers) ProcessCluster.AssertExits(w, 0, TimeSpan.FromSeconds(20), "worker");
+
+        using var grid = ProcessCluster.FinalGrid(second);
+        Assert.Equal("completed", grid.RootElement.GetProperty("status").GetString());
+        cluster.AssertEachFoldTrainedOnce(trainJobs);
+        foreach (var jobId in trainJobs)
+        {
+            var job = grid.RootElement.GetProperty("jobs").EnumerateArray().Single(j => j.GetProperty("job_id").GetString() == jobId);
+            Assert.Equal((1, 0), (job.GetProperty("attempt").GetInt32(), job.GetProperty("requeues").GetInt32()));
+            Assert.DoesNotContain("continue from checkpoint", cluster.ReadLog(jobId));
+        }
+        Assert.All(workers, w => Assert.Matches(@"re-attached to 2d/fold_[01] attempt 1", w.Text));
+    }
 }
