@@ -61,8 +61,17 @@ public sealed class JsonStdoutTests : IDisposable
         await Eventually.Until(() => coordinator.Err.Contains("start workers with") ? "" : null, TimeSpan.FromSeconds(60), () => "coordinator did not start:\n" + coordinator.Err);
         // the coordinator's credential is in its --results; the other verbs are pointed at it
         string secret = Path.Combine(coordinated, ".nnunet-cluster");
-        using (var doc = RunJson(TimeSpan.FromMinutes(1), "sweep-status", "--seed", _cluster.Seed, "--cluster-secret", secret, "--json"))
+        // with the cluster's own configuration file, as its coordinator got it
+        using (var doc = RunJson(TimeSpan.FromMinutes(1), "sweep-status", "--seed", _cluster.Seed, "--cluster-secret", secret, "--config", _cluster.Hocon, "--json"))
             Assert.Equal(1, doc.RootElement.GetProperty("jobs").EnumerateArray().Count(j => j.GetProperty("job_id").GetString()!.StartsWith("2d/", StringComparison.Ordinal)));
+        // a configuration file that is not there: the file named, no stack trace
+        var missing = Path.Combine(_cluster.Root, "no-such.hocon");
+        var refused = _cluster.StartApart("sweep-status", "--seed", _cluster.Seed, "--cluster-secret", secret, "--config", missing, "--json");
+        Assert.True(refused.Process.WaitForExit(TimeSpan.FromSeconds(60)), "sweep-status --config <missing> did not exit");
+        refused.Process.WaitForExit();
+        Assert.NotEqual(0, refused.Process.ExitCode);
+        Assert.Contains(missing, refused.Err);
+        Assert.DoesNotContain("   at ", refused.Err);
         var worker = _cluster.Worker(50, "--cluster-secret", secret);
         using (var doc = Finish(coordinator, TimeSpan.FromMinutes(2), "nnunet coordinator --json"))
             Assert.Equal("completed", doc.RootElement.GetProperty("status").GetString());

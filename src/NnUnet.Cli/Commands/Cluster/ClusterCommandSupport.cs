@@ -221,7 +221,7 @@ internal static class ClusterCommandSupport
         if (seeds.Length == 0) throw new ArgumentException("--seed is required: the coordinator's address, e.g. akka.tcp://nnunet@HOST:4053");
         int timeoutSeconds = settings.TimeoutSeconds;
         var credential = await ClusterAdmission.ResolveAsync(settings, null, ClusterAdmission.Role.Reads, ct);
-        var system = NnUnetClusterHost.StartSystem(ClusterConfig.Build(new NodeOptions(kind, settings.Host, 0, seeds, CredentialFolder: credential)));
+        var system = NnUnetClusterHost.StartSystem(ClusterConfig.Build(new NodeOptions(kind, settings.Host, 0, seeds, ConfigFile: settings.Config, CredentialFolder: credential)));
         try
         {
             var deadline = DateTime.UtcNow.AddSeconds(timeoutSeconds);

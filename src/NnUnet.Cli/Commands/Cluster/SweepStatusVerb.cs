@@ -17,6 +17,10 @@ internal class CoordinatorClientSettings : ClusterAdmissionSettings
     [DefaultValue("127.0.0.1")]
     public string Host { get; init; } = "127.0.0.1";
 
+    [CommandOption("--config <FILE>")]
+    [Description("the cluster's HOCON file, as given to its coordinator and workers (e.g. own TLS certificates, cluster-config/tls.hocon)")]
+    public string? Config { get; init; }
+
     [CommandOption("--timeout <SECONDS>")]
     [DefaultValue(20)]
     public int TimeoutSeconds { get; init; } = 20;
