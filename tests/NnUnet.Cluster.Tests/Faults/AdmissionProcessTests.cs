@@ -10,13 +10,15 @@ namespace NnUnet.Cluster.Tests.Faults;
 /// nnUNet_results; processes of another Unix user (<see cref="ProcessCluster.OutsiderName"/>) pointed at it are refused (the default one
 /// cannot read the 0700 folder; one with a credential of its own and one over plain TCP are refused at the transport),
 /// run no job and write nothing, and the sweep finishes with the legitimate worker, which found the credential with no
-/// flag. The coordinator logs the refused address once (per minute), not per attempt. And <c>--insecure</c> works and warns.
+/// flag. The coordinator logs the refused address once (per minute), not per attempt. Each node on its own loopback
+/// address (coordinator 127.0.0.2, worker 127.0.0.3, outsiders 127.0.0.6; their connections still leave from 127.0.0.1).
+/// And <c>--insecure</c> works and warns.
 /// </summary>
 [Collection(ProcessTests.Collection)]
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class AdmissionProcessTests : IDisposable
 {
-    private readonly ProcessCluster _cluster = new();
+    private readonly ProcessCluster _cluster = new() { CoordinatorHost = "127.0.0.2" };
 
     public void Dispose() => _cluster.Dispose();
 
@@ -44,15 +46,15 @@ public sealed class AdmissionProcessTests : IDisposable
 
         // the outsiders come first: were they admitted, they would take the jobs
         var plain = _cluster.StartAsOutsider(environment, "worker", "--seed", _cluster.Seed, "--cpu", "1", "--config", _cluster.Hocon, "--simulate",
-            "--sim-epoch-ms", "100", "--insecure", "--results", outsiderResults[1]);
+            "--sim-epoch-ms", "100", "--insecure", "--results", outsiderResults[1], "--host", "127.0.0.6");
         var ownCredential = _cluster.StartAsOutsider(environment, "worker", "--seed", _cluster.Seed, "--cpu", "1", "--config", _cluster.Hocon, "--simulate",
-            "--sim-epoch-ms", "100", "--cluster-secret", ownSecret, "--results", outsiderResults[0]);
-        var asDefault = _cluster.StartAsOutsider(environment, "worker", "--seed", _cluster.Seed, "--cpu", "1", "--config", _cluster.Hocon, "--simulate");
+            "--sim-epoch-ms", "100", "--cluster-secret", ownSecret, "--results", outsiderResults[0], "--host", "127.0.0.6");
+        var asDefault = _cluster.StartAsOutsider(environment, "worker", "--seed", _cluster.Seed, "--cpu", "1", "--config", _cluster.Hocon, "--simulate", "--host", "127.0.0.6");
         ProcessCluster.AssertExits(asDefault, 2, TimeSpan.FromSeconds(60), "the outsider's default worker");
         Assert.Contains($"error: cluster credential folder {secretFolder} is owned by user id 0, not by this user", asDefault.Text);
 
         await Task.Delay(TimeSpan.FromSeconds(10));
-        var worker = _cluster.Worker(100);
+        var worker = _cluster.Worker(100, "--host", "127.0.0.3");
         ProcessCluster.AssertExits(coordinator, 0, TimeSpan.FromSeconds(120), "coordinator");
         ProcessCluster.AssertExits(worker, 0, TimeSpan.FromSeconds(30), "worker");
 
