@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.RegularExpressions;
 
 namespace NnUnet.Cluster.Tests.Faults;
@@ -18,8 +17,6 @@ public sealed class CoordinatorCrashTests : IDisposable
     private readonly ProcessCluster _cluster = new(ProcessCluster.Shipped("nnunet.cluster.adoption-grace")) { CoordinatorHost = "127.0.0.2" };
     public void Dispose() => _cluster.Dispose();
 
-    private static int Epochs(string log) => Regex.Count(log, @"^epoch \d+:", RegexOptions.Multiline);
-
     [Fact]
     public async Task SigkilledCoordinator_RestartedAMinuteLater_RunningFoldsTrainedThrough_WorkersKeepTheirAttempts_NothingTrainedTwice()
     {
@@ -28,14 +25,14 @@ public sealed class CoordinatorCrashTests : IDisposable
         var first = _cluster.Coordinator(sweep);
         var workers = new[] { _cluster.Worker(1000, "--host", "127.0.0.3"), _cluster.Worker(1000, "--host", "127.0.0.4") };
 
-        await Eventually.Until(() => trainJobs.All(j => Epochs(_cluster.ReadLog(j)) >= 2), TimeSpan.FromSeconds(60),
+        await Eventually.Until(() => trainJobs.All(j => _cluster.Epochs(j).Length >= 2), TimeSpan.FromSeconds(60),
             () => "the folds did not start:\n" + first.Text + string.Join("\n", workers.Select(w => w.Text)));
         first.Sigkill();
         Assert.True(first.Process.WaitForExit(TimeSpan.FromSeconds(5)));
-        var epochsAtCrash = trainJobs.Select(j => Epochs(_cluster.ReadLog(j))).ToArray();
+        var epochsAtCrash = trainJobs.Select(j => _cluster.Epochs(j).Length).ToArray();
 
         await Task.Delay(Outage);
-        var epochsAtRestart = trainJobs.Select(j => Epochs(_cluster.ReadLog(j))).ToArray();
+        var epochsAtRestart = trainJobs.Select(j => _cluster.Epochs(j).Length).ToArray();
         // the folds trained during the outage (about one epoch a second), on nodes that were removed from the cluster
         for (int i = 0; i < trainJobs.Length; i++)
             Assert.True(epochsAtRestart[i] >= epochsAtCrash[i] + 30, $"{trainJobs[i]}: epoch {epochsAtCrash[i]} at the crash, {epochsAtRestart[i]} a minute later");
@@ -49,25 +46,8 @@ public sealed class CoordinatorCrashTests : IDisposable
             TimeSpan.FromSeconds(60), () => "the workers did not re-register:\n" + second.Text);
         ReliabilityMeasurements.Record("coordinator restart -> every worker re-registered", restart.Elapsed,
             "after a 60 s outage (SIGKILL); 2 workers; join retries and adoption-grace as shipped; the new process's start-up included");
-        ProcessCluster.AssertExits(second, 0, TimeSpan.FromSeconds(90), "restarted coordinator");
-        foreach (var w in workers) ProcessCluster.AssertExits(w, 0, TimeSpan.FromSeconds(20), "worker");
-
-        using var grid = ProcessCluster.FinalGrid(second);
-        Assert.Equal("completed", grid.RootElement.GetProperty("status").GetString());
-        _cluster.AssertEachFoldTrainedOnce(trainJobs);
-        foreach (var jobId in trainJobs)
-        {
-            var job = grid.RootElement.GetProperty("jobs").EnumerateArray().Single(j => j.GetProperty("job_id").GetString() == jobId);
-            Assert.Equal((1, 0), (job.GetProperty("attempt").GetInt32(), job.GetProperty("requeues").GetInt32()));
-            var log = _cluster.ReadLog(jobId);
-            Assert.DoesNotContain("continue from checkpoint", log);
-            Assert.DoesNotContain("attempt 2", log);
-            // every epoch once, in order: the epoch counter never went back
-            var epochs = Regex.Matches(log, @"^epoch (\d+):", RegexOptions.Multiline).Select(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).ToArray();
-            Assert.Equal(Enumerable.Range(1, 90), epochs);
-        }
         // each worker's new node re-attached to its running attempt
-        Assert.All(workers, w => Assert.Matches(@"re-attached to 2d/fold_[01] attempt 1", w.Text));
+        _cluster.AssertFoldsKeptTheirFirstAttempt(second, workers, trainJobs, 90);
     }
 
     /// <summary>
@@ -85,7 +65,7 @@ public sealed class CoordinatorCrashTests : IDisposable
         string[] trainJobs = ["2d/fold_0", "2d/fold_1"];
         var first = cluster.Coordinator(sweep);
         var workers = new[] { cluster.Worker(500, "--host", "127.0.0.3"), cluster.Worker(500, "--host", "127.0.0.4") };
-        await Eventually.Until(() => trainJobs.All(j => Epochs(cluster.ReadLog(j)) >= 2), TimeSpan.FromSeconds(60),
+        await Eventually.Until(() => trainJobs.All(j => cluster.Epochs(j).Length >= 2), TimeSpan.FromSeconds(60),
             () => "the folds did not start:\n" + first.Text + string.Join("\n", workers.Select(w => w.Text)));
         first.Sigkill();
         Assert.True(first.Process.WaitForExit(TimeSpan.FromSeconds(5)));
@@ -96,18 +76,6 @@ public sealed class CoordinatorCrashTests : IDisposable
             () => "the workers did not meet the restarted coordinator and rejoin:\n" + string.Join("\n", workers.Select(w => w.Text)));
         ReliabilityMeasurements.Record("coordinator restart -> every worker re-registered", restart.Elapsed,
             "restarted at once after the SIGKILL; 2 workers, clean loopback links; their old nodes left by the incarnation watch (resolver set beyond the test)");
-        ProcessCluster.AssertExits(second, 0, TimeSpan.FromSeconds(90), "restarted coordinator");
-        foreach (var w in workers) ProcessCluster.AssertExits(w, 0, TimeSpan.FromSeconds(20), "worker");
-
-        using var grid = ProcessCluster.FinalGrid(second);
-        Assert.Equal("completed", grid.RootElement.GetProperty("status").GetString());
-        cluster.AssertEachFoldTrainedOnce(trainJobs);
-        foreach (var jobId in trainJobs)
-        {
-            var job = grid.RootElement.GetProperty("jobs").EnumerateArray().Single(j => j.GetProperty("job_id").GetString() == jobId);
-            Assert.Equal((1, 0), (job.GetProperty("attempt").GetInt32(), job.GetProperty("requeues").GetInt32()));
-            Assert.DoesNotContain("continue from checkpoint", cluster.ReadLog(jobId));
-        }
-        Assert.All(workers, w => Assert.Matches(@"re-attached to 2d/fold_[01] attempt 1", w.Text));
+        cluster.AssertFoldsKeptTheirFirstAttempt(second, workers, trainJobs, 60);
     }
 }

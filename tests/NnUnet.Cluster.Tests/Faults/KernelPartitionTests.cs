@@ -23,9 +23,6 @@ public sealed class KernelPartitionTests : IDisposable
         _cluster.Dispose();
     }
 
-    private static int[] Epochs(string log) =>
-        Regex.Matches(log, @"^epoch (\d+):", RegexOptions.Multiline).Select(m => int.Parse(m.Groups[1].Value, CultureInfo.InvariantCulture)).ToArray();
-
     [Fact]
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     public async Task WorkerCutOffByTheKernel_IsRemoved_ItsFoldContinuesElsewhere_TheHealedNodeRejoins_NothingTrainedTwice()
@@ -44,7 +41,7 @@ public sealed class KernelPartitionTests : IDisposable
         // a second healthy worker, idle: the cut fold can run elsewhere as soon as the cluster lets it go
         var spare = _cluster.Worker(100, "--host", "127.0.0.5");
         await Eventually.Until(() => spare.Text.Contains("registered with"), TimeSpan.FromSeconds(60), () => "the spare worker did not register:\n" + spare.Text);
-        await Eventually.Until(() => Epochs(_cluster.ReadLog(job)).Length >= 3, TimeSpan.FromSeconds(30), () => $"{job} did not train:\n{victim.Text}");
+        await Eventually.Until(() => _cluster.Epochs(job).Length >= 3, TimeSpan.FromSeconds(30), () => $"{job} did not train:\n{victim.Text}");
 
         var (uid, _) = ProcessCluster.OtherUser();
         _network.CutOff("127.0.0.3", uid);
@@ -79,7 +76,7 @@ public sealed class KernelPartitionTests : IDisposable
         Assert.DoesNotContain("attempt 1:", log[attempt2..]);
         Assert.Matches(@"attempt 2: continue from checkpoint at epoch \d+", log);
         // every epoch once, in order, in every fold
-        foreach (var fold in folds) Assert.Equal(Enumerable.Range(1, epochs), Epochs(_cluster.ReadLog(fold)));
+        foreach (var fold in folds) Assert.Equal(Enumerable.Range(1, epochs), _cluster.Epochs(fold));
         ReliabilityMeasurements.Record("worker cut -> its fold running elsewhere", runningElsewhere,
             "iptables DROP of every packet of the node; failure detection and split-brain resolver as shipped; an idle worker ready");
     }

@@ -210,6 +210,35 @@ public sealed class ProcessCluster : IDisposable
     public string ReadLog(string jobId, string dataset = Dataset) =>
         File.Exists(TrainingLog(jobId, dataset)) ? File.ReadAllText(TrainingLog(jobId, dataset)) : "";
 
+    /// <summary>The epoch numbers in a fold's training log, in order.</summary>
+    public int[] Epochs(string jobId) =>
+        Regex.Matches(ReadLog(jobId), @"^epoch (\d+):", RegexOptions.Multiline).Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+
+    /// <summary>
+    /// The end of a coordinator restart: the restarted coordinator and the workers exit 0, the sweep completed, and
+    /// every fold kept its first attempt (attempt 1, no re-queue, no "continue from checkpoint", every epoch 1..
+    /// <paramref name="epochs"/> once and in order, trained once), each worker having re-attached to its running attempt.
+    /// </summary>
+    public void AssertFoldsKeptTheirFirstAttempt(Running coordinator, IReadOnlyList<Running> workers, string[] trainJobs, int epochs)
+    {
+        AssertExits(coordinator, 0, TimeSpan.FromMinutes(3), "restarted coordinator");
+        foreach (var w in workers) AssertExits(w, 0, TimeSpan.FromSeconds(60), "worker");
+        using var grid = FinalGrid(coordinator);
+        Assert.Equal("completed", grid.RootElement.GetProperty("status").GetString());
+        foreach (var jobId in trainJobs)
+        {
+            var job = grid.RootElement.GetProperty("jobs").EnumerateArray().Single(j => j.GetProperty("job_id").GetString() == jobId);
+            Assert.True((1, 0) == (job.GetProperty("attempt").GetInt32(), job.GetProperty("requeues").GetInt32()),
+                $"{jobId} moved: attempt {job.GetProperty("attempt").GetInt32()}, requeues {job.GetProperty("requeues").GetInt32()}\n{coordinator.Text}\n{string.Join("\n", workers.Select(w => w.Text))}");
+            var log = ReadLog(jobId);
+            Assert.DoesNotContain("continue from checkpoint", log);
+            Assert.DoesNotContain("attempt 2", log);
+            Assert.Equal(Enumerable.Range(1, epochs), Epochs(jobId)); // the epoch counter never went back
+        }
+        AssertEachFoldTrainedOnce(trainJobs);
+        Assert.All(workers, w => Assert.Matches(@"re-attached to \S+ attempt 1", w.Text));
+    }
+
     /// <summary>The coordinator's final grid (printed with --json after the sweep).</summary>
     public static JsonDocument FinalGrid(Running coordinator)
     {
