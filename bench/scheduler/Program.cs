@@ -497,7 +497,7 @@ static class Recovery
             var snapshot = await NnUnetClusterHost.GetViewAsync(second, TimeSpan.FromSeconds(60));
             double seconds = clock.Elapsed.TotalSeconds;
             await Bench.Stop(second);
-            if (snapshot.Status != SweepStatus.Completed) throw new InvalidOperationException($"recovered sweep is {snapshot.Status}");
+            Bench.EnsureCompleted(snapshot, "recovered sweep");
             Console.WriteLine($"recovery: journal of {events} events{(snapshots ? " with a snapshot every 500" : ", no snapshot")}: " +
                               $"{Bench.F(seconds)} s from coordinator start to its first answer (all {snapshot.CompletedJobs} jobs completed)");
         }

@@ -210,6 +210,22 @@ public sealed class ProcessCluster : IDisposable
     public string ReadLog(string jobId, string dataset = Dataset) =>
         File.Exists(TrainingLog(jobId, dataset)) ? File.ReadAllText(TrainingLog(jobId, dataset)) : "";
 
+    /// <summary>
+    /// The same <c>nnunet coordinator</c> command again (after a crash): waits until every worker has registered with
+    /// the new process, and records how long that took from the command's start (<see cref="ReliabilityMeasurements"/>)
+    /// under <paramref name="conditions"/>.
+    /// </summary>
+    public async Task<Running> RestartCoordinator(string[] sweepArgs, IReadOnlyList<Running> workers, TimeSpan timeout, string conditions)
+    {
+        var registrationsBefore = workers.Select(w => Regex.Count(w.Text, "registered with")).ToArray();
+        var restart = Stopwatch.StartNew();
+        var coordinator = Coordinator(sweepArgs);
+        await Eventually.Until(() => workers.Select((w, i) => Regex.Count(w.Text, "registered with") > registrationsBefore[i]).All(b => b), timeout,
+            () => "the workers did not re-register:\n" + coordinator.Text + "\n" + string.Join("\n", workers.Select(w => w.Text)));
+        ReliabilityMeasurements.Record("coordinator restart -> every worker re-registered", restart.Elapsed, conditions);
+        return coordinator;
+    }
+
     /// <summary>The epoch numbers in a fold's training log, in order.</summary>
     public int[] Epochs(string jobId) =>
         Regex.Matches(ReadLog(jobId), @"^epoch (\d+):", RegexOptions.Multiline).Select(m => int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture)).ToArray();
