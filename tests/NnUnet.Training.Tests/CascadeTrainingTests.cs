@@ -14,6 +14,7 @@ namespace NnUnet.Training.Tests;
 /// preprocessed synthetic cases and previous-stage predictions in <c>predicted_next_stage</c> (here the reference itself,
 /// so the one-hot input channels can be checked against the target after every transform).
 /// </summary>
+[Collection(SeededTrainingCollection.Name)]
 public class CascadeTrainingTests
 {
     private const string Cascade = "3d_cascade_fullres", Lowres = "3d_lowres";

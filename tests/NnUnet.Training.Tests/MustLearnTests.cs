@@ -7,6 +7,7 @@ namespace NnUnet.Training.Tests;
 /// End to end on CPU: synthetic ellipsoids of two classes in noise, written as preprocessed files with a small plan,
 /// trained by the real trainer; the online validation pseudo-Dice must reach 0.85 on both foreground classes' mean.
 /// </summary>
+[Collection(SeededTrainingCollection.Name)]
 public class MustLearnTests(ITestOutputHelper output)
 {
     [Fact]

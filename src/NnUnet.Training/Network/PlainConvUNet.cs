@@ -12,7 +12,8 @@ namespace NnUnet.Training.Network;
 /// first conv of a stage carrying the plan's stride; decoder stages of ConvTranspose (kernel = stride) -> concat skip ->
 /// convs; a 1x1 segmentation head at every decoder level. Heads are always built (as nnU-Net does, so checkpoints load
 /// either way); <see cref="DeepSupervision"/> only decides what <see cref="ForwardWithDeepSupervision"/> returns.
-/// Weights are He-initialised (kaiming normal, a = 1e-2; biases 0) from Torch's global generator.
+/// Weights are He-initialised (kaiming normal, a = 1e-2; biases 0) from Torch's global generator; with a seed, that
+/// generator is seeded first, and the seeding and every draw of the construction happen under one process-wide lock.
 /// Parameter names (state_dict keys) are stable: encoder.N.M.{conv,norm}, transpconvs.N, decoder.N.M.{conv,norm}, seg_layers.N.
 /// </summary>
 public sealed class PlainConvUNet : Module<Tensor, Tensor>
@@ -29,7 +30,12 @@ public sealed class PlainConvUNet : Module<Tensor, Tensor>
     /// <summary>When true, <see cref="ForwardWithDeepSupervision"/> returns one output per decoder level (highest resolution first).</summary>
     public bool DeepSupervision { get; set; }
 
-    public PlainConvUNet(ArchitectureKwargs arch, int inputChannels, int numClasses, bool deepSupervision) : base(nameof(PlainConvUNet))
+    // libtorch's default generator is one per process: a worker process runs one job per device at once, and two
+    // networks built at the same moment would draw each other's numbers, so a seed would no longer fix the weights
+    private static readonly Lock DefaultGenerator = new();
+
+    /// <param name="seed">seeds Torch's global generator before the weights are drawn (the trainer's run seed); null: drawn from its current state.</param>
+    public PlainConvUNet(ArchitectureKwargs arch, int inputChannels, int numClasses, bool deepSupervision, long? seed = null) : base(nameof(PlainConvUNet))
     {
         Validate(arch, inputChannels, numClasses);
         Architecture = arch;
@@ -41,28 +47,33 @@ public sealed class PlainConvUNet : Module<Tensor, Tensor>
         bool affine = ReadBool(arch.NormOpKwargs, "affine", true);
         double slope = ReadDouble(arch.NonlinKwargs, "negative_slope", 1e-2);
 
-        encoder = new ModuleList<Sequential>();
-        int previous = inputChannels;
-        for (int s = 0; s < arch.NStages; s++)
+        // the layers' own default initialisation draws from the generator too
+        lock (DefaultGenerator)
         {
-            encoder.Add(ConvStack(arch.NConvPerStage[s], previous, arch.FeaturesPerStage[s], arch.KernelSizes[s], arch.Strides[s], arch.ConvBias, eps, affine, slope));
-            previous = arch.FeaturesPerStage[s];
-        }
+            if (seed is { } runSeed) manual_seed(runSeed);
+            encoder = new ModuleList<Sequential>();
+            int previous = inputChannels;
+            for (int s = 0; s < arch.NStages; s++)
+            {
+                encoder.Add(ConvStack(arch.NConvPerStage[s], previous, arch.FeaturesPerStage[s], arch.KernelSizes[s], arch.Strides[s], arch.ConvBias, eps, affine, slope));
+                previous = arch.FeaturesPerStage[s];
+            }
 
-        transpconvs = new ModuleList<Module<Tensor, Tensor>>();
-        decoder = new ModuleList<Sequential>();
-        seg_layers = new ModuleList<Module<Tensor, Tensor>>();
-        for (int d = 0; d < arch.NStages - 1; d++)
-        {
-            int below = arch.FeaturesPerStage[arch.NStages - 1 - d];
-            int skip = arch.FeaturesPerStage[arch.NStages - 2 - d];
-            int[] stride = arch.Strides[arch.NStages - 1 - d];
-            transpconvs.Add(TransposedConv(below, skip, stride, arch.ConvBias));
-            decoder.Add(ConvStack(arch.NConvPerStageDecoder[d], 2 * skip, skip, arch.KernelSizes[arch.NStages - 2 - d], Ones(SpatialDims), arch.ConvBias, eps, affine, slope));
-            seg_layers.Add(Conv(skip, numClasses, Ones(SpatialDims), Ones(SpatialDims), bias: true));
+            transpconvs = new ModuleList<Module<Tensor, Tensor>>();
+            decoder = new ModuleList<Sequential>();
+            seg_layers = new ModuleList<Module<Tensor, Tensor>>();
+            for (int d = 0; d < arch.NStages - 1; d++)
+            {
+                int below = arch.FeaturesPerStage[arch.NStages - 1 - d];
+                int skip = arch.FeaturesPerStage[arch.NStages - 2 - d];
+                int[] stride = arch.Strides[arch.NStages - 1 - d];
+                transpconvs.Add(TransposedConv(below, skip, stride, arch.ConvBias));
+                decoder.Add(ConvStack(arch.NConvPerStageDecoder[d], 2 * skip, skip, arch.KernelSizes[arch.NStages - 2 - d], Ones(SpatialDims), arch.ConvBias, eps, affine, slope));
+                seg_layers.Add(Conv(skip, numClasses, Ones(SpatialDims), Ones(SpatialDims), bias: true));
+            }
+            RegisterComponents();
+            InitialiseHe(this, 1e-2);
         }
-        RegisterComponents();
-        InitialiseHe(this, 1e-2);
     }
 
     /// <summary>Logits at full resolution (the highest-resolution head), whatever <see cref="DeepSupervision"/> says.</summary>

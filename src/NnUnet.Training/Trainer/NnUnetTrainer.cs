@@ -133,9 +133,9 @@ public sealed class NnUnetTrainer
     /// <summary>Training without augmentation: only the centre crop of the loaded patch (cascade: + the one-hot previous stage).</summary>
     public static IBatchAugmenter NoAugmentation(FoldSetup setup) => new CenterCropAugmenter(setup.Geometry.FinalPatchSize, setup.Cascade?.ForegroundLabels);
 
-    /// <summary>The network the job would train (for <c>--dry-run</c> and tests).</summary>
-    public static PlainConvUNet BuildNetwork(FoldSetup setup) =>
-        new(setup.Configuration.Architecture.ArchKwargs, setup.InputChannels, setup.NumClasses, deepSupervision: true);
+    /// <summary>The network the job would train (for <c>--dry-run</c> and tests); <paramref name="seed"/>: the run's seed, for its initial weights.</summary>
+    public static PlainConvUNet BuildNetwork(FoldSetup setup, long? seed = null) =>
+        new(setup.Configuration.Architecture.ArchKwargs, setup.InputChannels, setup.NumClasses, deepSupervision: true, seed);
 
     public async Task<TrainingOutcome> RunAsync(TrainingJob job, ITrainingProgressSink sink, CancellationToken ct)
     {
@@ -154,8 +154,7 @@ public sealed class NnUnetTrainer
         if (resume is not null && job.Seed is { } asked && asked != seed)
             log.Line($"--seed {asked} ignored: continuing with the checkpoint's seed {seed}");
 
-        manual_seed(seed);
-        using var network = BuildNetwork(setup);
+        using var network = BuildNetwork(setup, seed);
         if (resume is null && job.PretrainedWeights is { } pretrained)
             log.Line(Interop.PretrainedWeights.LoadInto(network, pretrained));
         network.to(device);
