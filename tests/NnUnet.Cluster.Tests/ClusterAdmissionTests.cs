@@ -140,6 +140,10 @@ public sealed class ClusterAdmissionTests : IDisposable
         var second = Start(ours, seed);
         await WaitUp(first, 2);
         var intruder = Start(theirs, seed);
+        // one line per host and minute: the plain-TCP node (same host) starts once the intruder's refusal is logged,
+        // else whichever is refused first takes that host's line
+        await Eventually.Until(() => { lock (refusals) return refusals.Any(r => r.Contains("not the cluster's", StringComparison.Ordinal)); },
+            TimeSpan.FromSeconds(20), () => "no refusal naming the intruder was logged:\n" + string.Join("\n", refusals));
         var plain = Start(credential: null, seed);
         await Task.Delay(TimeSpan.FromSeconds(8));
         Assert.Equal(2, UpCount(first));
